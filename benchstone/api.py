@@ -1,0 +1,329 @@
+"""The Python API: every verb of the ``bench`` CLI as a function returning pydantic models.
+
+Configuration errors (project not registered, manifest invalid, unknown benchmark, no git
+state) raise exceptions from :mod:`benchstone.errors`; gate outcomes, including "no baseline
+yet" and "not enough runs", come back as :class:`~benchstone.verdict.Verdict` objects.
+
+Every function takes an optional ``home`` to use instead of ``$BENCHSTONE_HOME``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from benchstone import corpus as corpus_module
+from benchstone import evaluation, references, registry, runner
+from benchstone.corpora import add_corpus as _add_corpus
+from benchstone.errors import AdmissionRefused, AmbiguousRunSet, NothingToPromote
+from benchstone.manifest import BenchmarkSpec
+from benchstone.paths import Home
+from benchstone.provenance import repository_root, resolve_commit
+from benchstone.records import BaselinePointer, Corpus, ReferenceEvent, Run, RunSet
+from benchstone.runner import Progress, RunRequest, RunSetReport
+from benchstone.store import Store
+from benchstone.verdict import Verdict
+
+__all__ = [
+    "BaselineResult", "BenchmarkSummary", "ProjectSummary", "PromoteResult", "RegisterResult",
+    "Timeline", "Verdict", "add_corpus", "corpora", "corpus_hash", "establish_baseline",
+    "evaluate", "freeze_reference", "history", "list_projects", "promote", "reference_history",
+    "register", "replace_reference", "run", "timeline",
+]
+
+
+@contextlib.contextmanager
+def session(home: Path | None = None) -> Iterator[tuple[Home, Store]]:
+    """The state directory and an open store, closed afterwards."""
+    place = Home(home).ensure()
+    store = Store(place.database)
+    try:
+        yield place, store
+    finally:
+        store.close()
+
+
+class BenchmarkSummary(BaseModel):
+    name: str
+    tier: str
+    gate_policy: str | None
+    sandbox: str | None
+    baseline_sha: str | None = None
+    reference_sha256: str | None = None
+    corpus: str
+    corpus_detail: str = ""
+
+
+class ProjectSummary(BaseModel):
+    name: str
+    path: str
+    manifest_sha256: str
+    registered_at: str
+    benchmarks: list[BenchmarkSummary]
+
+
+class RegisterResult(ProjectSummary):
+    changed: bool
+    previous_manifest_sha256: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _summaries(store: Store, project: registry.Project) -> list[BenchmarkSummary]:
+    out = []
+    for spec in project.manifest.benchmarks:
+        bench = project.benchmark(spec.name)
+        check = registry.corpus_check(store, project, bench)
+        pointer = store.current_pointer(project.name, bench.name)
+        reference = store.current_reference(project.name, bench.name)
+        out.append(BenchmarkSummary(
+            name=bench.name, tier=bench.tier,
+            gate_policy=bench.gate_policy if bench.is_stochastic else bench.reference_policy,
+            sandbox=bench.sandbox, baseline_sha=pointer.git_sha if pointer else None,
+            reference_sha256=reference.new_sha256 if reference else None,
+            corpus=check.status, corpus_detail=check.detail,
+        ))
+    return out
+
+
+def register(path: str | Path, *, home: Path | None = None) -> RegisterResult:
+    """Pin ``path/bench/manifest.toml`` as the project's trusted manifest."""
+    with session(home) as (place, store):
+        outcome = registry.register(store, place, Path(path))
+        project = outcome.project
+        return RegisterResult(
+            name=project.name, path=str(project.root),
+            manifest_sha256=project.registration.manifest_sha256,
+            registered_at=project.registration.registered_at,
+            benchmarks=_summaries(store, project), changed=outcome.changed,
+            previous_manifest_sha256=(outcome.previous.manifest_sha256
+                                      if outcome.previous else None),
+            warnings=list(project.manifest.warnings),
+        )
+
+
+def list_projects(*, home: Path | None = None) -> list[ProjectSummary]:
+    """Every registered project with its benchmarks, baselines and corpus status."""
+    with session(home) as (_place, store):
+        out = []
+        for registration in store.registrations():
+            project = registry.load_project(store, registration.project)
+            out.append(ProjectSummary(
+                name=project.name, path=str(project.root),
+                manifest_sha256=registration.manifest_sha256,
+                registered_at=registration.registered_at,
+                benchmarks=_summaries(store, project),
+            ))
+        return out
+
+
+def run(project: str, benchmark: str, *, repetitions: int | None = None,
+        meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
+        force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
+        job_id: str | None = None, progress: Progress | None = None,
+        home: Path | None = None) -> RunSetReport:
+    """Run a candidate run set at HEAD and record one row per repetition."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        _refuse_foreground(bench, force_foreground)
+        request = RunRequest(kind="run", repetitions=repetitions, meta_seed=meta_seed,
+                             allow_dirty=allow_dirty, sandbox=sandbox, cpuset=cpuset, gpus=gpus,
+                             job_id=job_id)
+        return runner.execute(store, place, proj, bench, request, progress)
+
+
+def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
+    if bench.background_required and not force_foreground:
+        raise AdmissionRefused(
+            f"benchmark {bench.name} has background_required = true",
+            fix="run it with --background, or pass --foreground to run it here anyway",
+        )
+
+
+class BaselineResult(BaseModel):
+    report: RunSetReport
+    pointer: BaselinePointer | None
+
+
+def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = None,
+                       allow_dirty: bool = False, sandbox: str | None = None,
+                       force_foreground: bool = False, cpuset: str | None = None,
+                       gpus: tuple[int, ...] = (), job_id: str | None = None,
+                       progress: Progress | None = None,
+                       home: Path | None = None) -> BaselineResult:
+    """Run the manifest's ``baseline_seeds`` at HEAD (or ``at_sha``) and point the baseline there.
+
+    The pointer moves only when at least one repetition succeeded.
+    """
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        _refuse_foreground(bench, force_foreground)
+        request = RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
+                             sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
+        report = runner.execute(store, place, proj, bench, request, progress)
+        pointer = None
+        if report.ok:
+            pointer = store.add_pointer(
+                project=proj.name, benchmark=bench.name, run_set_id=report.run_set.id,
+                git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
+                action="establish",
+            )
+        return BaselineResult(report=report, pointer=pointer)
+
+
+def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
+             include_dirty: bool = False, allow_cross_env: bool = False,
+             home: Path | None = None) -> Verdict:
+    """The gate's verdict on the newest candidate run set at HEAD. Read-only."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        options = evaluation.EvaluateOptions(meta_seed=meta_seed, include_dirty=include_dirty,
+                                             allow_cross_env=allow_cross_env)
+        return evaluation.evaluate(store, place, proj, bench, options)
+
+
+class PromoteResult(BaseModel):
+    pointer: BaselinePointer
+    verdict: Verdict
+
+
+def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force: bool = False,
+            include_dirty: bool = False, home: Path | None = None) -> PromoteResult:
+    """Move the baseline pointer to the candidate run set when the gate says PROMOTE."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        if not bench.is_stochastic:
+            raise NothingToPromote(
+                f"{proj.name}/{bench.name} is a correctness benchmark: it has a reference, not a "
+                "baseline (bench replace-reference)")
+        options = evaluation.EvaluateOptions(meta_seed=meta_seed, include_dirty=include_dirty)
+        git_sha = evaluation.head_sha(proj)
+        pointer = store.current_pointer(proj.name, bench.name)
+        exclude = {pointer.run_set_id} if pointer else set()
+        candidates = [rs for rs in store.run_sets(proj.name, bench.name, git_sha=git_sha,
+                                                  meta_seed=meta_seed, kinds=("run",))
+                      if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
+        if meta_seed is None and len(candidates) > 1:
+            seeds = ", ".join(str(rs.meta_seed) for rs in candidates)
+            raise AmbiguousRunSet(
+                f"{len(candidates)} candidate run sets at {git_sha[:10]} (meta_seed {seeds}): "
+                "benchstone will not choose silently",
+                fix="pass --meta-seed N to name the one to promote",
+            )
+        verdict = evaluation.evaluate(store, place, proj, bench, options)
+        if verdict.kind == "TAMPERED":
+            raise NothingToPromote(f"the gate says TAMPERED: {verdict.reason}",
+                                   fix=f"establish a new baseline deliberately: "
+                                   f"bench baseline establish {proj.name} {bench.name}")
+        if verdict.kind == "NO_BASELINE":
+            raise NothingToPromote(f"the gate says NO_BASELINE: {verdict.reason}")
+        if verdict.kind != "PROMOTE" and not force:
+            raise NothingToPromote(f"the gate says {verdict.kind}: {verdict.reason}",
+                                   fix="pass --force to promote anyway (recorded as forced)")
+        if not candidates:
+            raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
+                                   fix=f"run it first: bench run {proj.name} {bench.name}")
+        chosen = candidates[0]
+        new_pointer = store.add_pointer(
+            project=proj.name, benchmark=bench.name, run_set_id=chosen.id,
+            git_sha=chosen.git_sha, meta_seed=chosen.meta_seed, action="promote",
+            forced=verdict.kind != "PROMOTE", verdict=verdict.kind,
+        )
+        return PromoteResult(pointer=new_pointer, verdict=verdict)
+
+
+def history(project: str, benchmark: str, *, limit: int = 20,
+            home: Path | None = None) -> list[Run]:
+    """The newest ``limit`` repetitions of a benchmark, newest first."""
+    return [run for entry in timeline(project, benchmark, limit=limit, home=home).entries
+            for run in reversed(entry.runs)][:limit]
+
+
+class TimelineEntry(BaseModel):
+    run_set: RunSet
+    runs: list[Run]
+    baseline_events: list[BaselinePointer] = Field(default_factory=list)
+
+
+class Timeline(BaseModel):
+    project: str
+    benchmark: str
+    current_baseline: BaselinePointer | None
+    entries: list[TimelineEntry]
+
+
+def timeline(project: str, benchmark: str, *, limit: int = 20,
+             home: Path | None = None) -> Timeline:
+    """The newest ``limit`` run sets, newest first, with the baseline moves that named them."""
+    with session(home) as (_place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        sets = store.run_sets(proj.name, bench.name, limit=limit)
+        runs = store.runs_of([rs.id for rs in sets])
+        pointers = store.pointers(proj.name, bench.name)
+        entries = [
+            TimelineEntry(
+                run_set=rs, runs=[run for run in runs if run.run_set_id == rs.id],
+                baseline_events=[p for p in pointers if p.run_set_id == rs.id],
+            )
+            for rs in sets
+        ]
+        return Timeline(project=proj.name, benchmark=bench.name,
+                        current_baseline=pointers[-1] if pointers else None, entries=entries)
+
+
+def _sha_for(proj: registry.Project, at_sha: str | None) -> str:
+    return resolve_commit(repository_root(proj.root), at_sha or "HEAD")
+
+
+def freeze_reference(project: str, benchmark: str, *, at_sha: str | None = None,
+                     home: Path | None = None) -> ReferenceEvent:
+    """Freeze the newest ok artifact at ``at_sha`` (default HEAD) as the reference.
+
+    Raises ValueError for a non-correctness benchmark and ReferenceExists when one is frozen.
+    """
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return references.freeze_reference(store, place, proj.name, bench, _sha_for(proj, at_sha))
+
+
+def replace_reference(project: str, benchmark: str, *, reason: str, at_sha: str | None = None,
+                      home: Path | None = None) -> ReferenceEvent:
+    """Replace the frozen reference; ``reason`` is required and logged."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return references.replace_reference(store, place, proj.name, bench,
+                                            _sha_for(proj, at_sha), reason)
+
+
+def reference_history(project: str, benchmark: str, *,
+                      home: Path | None = None) -> list[ReferenceEvent]:
+    """Every freeze and replace of a benchmark's reference, oldest first."""
+    with session(home) as (_place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return store.reference_events(proj.name, bench.name)
+
+
+def corpus_hash(path: str | Path, corpus_type: str = "bytes") -> str:
+    """The ``sha256:...`` value to put in a manifest's ``corpus_hash``."""
+    return corpus_module.corpus_hash(Path(path), corpus_type)
+
+
+def add_corpus(name: str, path: str | Path, *, home: Path | None = None) -> Corpus:
+    """Copy a corpus into the harness's store, read-only and content-addressed."""
+    with session(home) as (place, store):
+        return _add_corpus(store, place, name, Path(path))
+
+
+def corpora(*, home: Path | None = None) -> list[Corpus]:
+    with session(home) as (_place, store):
+        return store.corpora()

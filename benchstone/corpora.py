@@ -1,0 +1,71 @@
+"""Harness-owned corpora: held-out data copied into ``$BENCHSTONE_HOME/corpora/<hash>/``.
+
+The project never holds such data in its tree, so code under test cannot read it except through
+the read-only mount a benchmark with ``corpus = "NAME"`` receives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from benchstone.corpus import CorpusCheck, check_corpus, tree_digest
+from benchstone.errors import CorpusError
+from benchstone.paths import Home, check_name, private_dir
+from benchstone.records import Corpus
+from benchstone.store import Store
+
+
+def _make_read_only(root: Path) -> None:
+    for directory, dirnames, filenames in os.walk(root, topdown=False):
+        for name in filenames:
+            path = Path(directory) / name
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                os.chmod(path, 0o555 if info.st_mode & 0o111 else 0o444)
+        for name in dirnames:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                os.chmod(path, 0o555)
+    os.chmod(root, 0o555)
+
+
+def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
+    """Copy ``source`` (a directory, or one file) into the harness's corpus store as ``name``."""
+    check_name(name, "corpus")
+    source = source.expanduser()
+    if not source.exists():
+        raise CorpusError(f"{source} does not exist")
+    private_dir(home.corpora_dir)
+    staging = Path(tempfile.mkdtemp(dir=home.corpora_dir, prefix=".incoming-"))
+    try:
+        content = staging / "content"
+        if source.is_dir():
+            shutil.copytree(source, content, symlinks=True)
+        else:
+            content.mkdir()
+            shutil.copy2(source, content / source.name)
+        _make_read_only(content)
+        digest = tree_digest(content)
+        final = home.corpora_dir / digest
+        if not final.exists():
+            os.rename(content, final)
+    finally:
+        for directory, _dirs, _files in os.walk(staging):
+            os.chmod(directory, 0o700)
+        shutil.rmtree(staging, ignore_errors=True)
+    return store.add_corpus(name=name, sha256=f"sha256:{digest}", path=str(final),
+                            source=str(source.absolute()))
+
+
+def check_owned_corpus(store: Store, name: str) -> CorpusCheck:
+    record = store.corpus(name)
+    if record is None:
+        return CorpusCheck(
+            "missing", None, None,
+            detail=f"no harness-owned corpus named {name!r} (add it: bench corpus add {name} PATH)",
+        )
+    return check_corpus(Path(record.path), "tree", record.sha256)

@@ -1,0 +1,138 @@
+"""Corpus pinning: the content hash of a benchmark's input data, and its verification.
+
+Three corpus types:
+
+- ``bytes``: ``corpus_path`` is one file; the hash is sha256 of its bytes.
+- ``spec``: ``corpus_path`` is a directory holding ``corpus_spec.toml`` (usually the parameters
+  of a generator); the hash is sha256 of that one file.
+- ``tree``: ``corpus_path`` is a directory; the hash covers every entry beneath it. Entries are
+  visited in order of their relative POSIX path (compared as UTF-8 bytes), and each adds one
+  record to a sha256 stream::
+
+      dir  <path>\\0\\n
+      file <path>\\0<x or ->\\0<sha256 of contents>\\n
+      link <path>\\0<target text>\\n
+
+  ``x`` marks a file with any executable bit. A symlink is hashed as its target text and never
+  followed; any other kind of entry (FIFO, socket, device) is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from benchstone.errors import CorpusError
+
+SPEC_FILE = "corpus_spec.toml"
+CorpusStatus = Literal["ok", "drift", "missing", "n/a"]
+_CHUNK = 1 << 20
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tree_entries(root: Path) -> list[tuple[bytes, Path]]:
+    entries: list[tuple[bytes, Path]] = []
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(directory)
+        for name in dirnames + filenames:
+            full = base / name
+            entries.append((full.relative_to(root).as_posix().encode("utf-8", "surrogateescape"),
+                            full))
+    entries.sort(key=lambda item: item[0])
+    return entries
+
+
+def tree_digest(root: Path) -> str:
+    """The documented ``tree`` hash of the directory ``root`` (hex, without prefix)."""
+    digest = hashlib.sha256()
+    for relative, full in _tree_entries(root):
+        info = full.lstat()
+        if stat.S_ISDIR(info.st_mode):
+            digest.update(b"dir\0" + relative + b"\0\n")
+        elif stat.S_ISLNK(info.st_mode):
+            target = os.readlink(full).encode("utf-8", "surrogateescape")
+            digest.update(b"link\0" + relative + b"\0" + target + b"\n")
+        elif stat.S_ISREG(info.st_mode):
+            mark = b"x" if info.st_mode & 0o111 else b"-"
+            digest.update(
+                b"file\0" + relative + b"\0" + mark + b"\0"
+                + _file_digest(full).encode() + b"\n"
+            )
+        else:
+            raise CorpusError(f"{full}: a corpus may hold only files, directories and symlinks")
+    return digest.hexdigest()
+
+
+def corpus_hash(path: Path, corpus_type: str) -> str:
+    """``sha256:<hex>`` of the corpus at ``path``, hashed as ``corpus_type``."""
+    if not os.path.lexists(path):
+        raise CorpusError(f"corpus {path} does not exist")
+    if corpus_type == "bytes":
+        if not path.is_file():
+            raise CorpusError(f"corpus {path} is not a file (corpus_type 'bytes' hashes one file)")
+        return "sha256:" + _file_digest(path.resolve())
+    if corpus_type == "spec":
+        spec = path / SPEC_FILE
+        if not path.is_dir() or not spec.is_file():
+            raise CorpusError(
+                f"corpus {path} is not a directory holding {SPEC_FILE} (corpus_type 'spec')"
+            )
+        return "sha256:" + _file_digest(spec.resolve())
+    if corpus_type == "tree":
+        if not path.is_dir():
+            raise CorpusError(f"corpus {path} is not a directory (corpus_type 'tree')")
+        return "sha256:" + tree_digest(path.resolve())
+    raise CorpusError(f"unknown corpus_type {corpus_type!r}: use bytes, spec or tree")
+
+
+@dataclass(frozen=True)
+class CorpusCheck:
+    """The outcome of checking one benchmark's corpus."""
+
+    status: CorpusStatus
+    path: Path | None
+    expected: str | None
+    actual: str | None = None
+    detail: str = ""
+
+    def require(self) -> None:
+        """Raise CorpusError unless the corpus is usable (ok, or nothing declared)."""
+        if self.status == "missing":
+            raise CorpusError(self.detail or f"corpus {self.path} is missing")
+        if self.status == "drift":
+            raise CorpusError(
+                f"corpus {self.path} does not match the manifest: expected {self.expected}, "
+                f"found {self.actual}",
+                fix="restore the corpus, or if the change is intended, put the new hash "
+                "(bench corpus-hash PATH) in the manifest and run bench register again",
+            )
+
+
+def check_corpus(path: Path | None, corpus_type: str, expected: str | None) -> CorpusCheck:
+    """Compare the corpus at ``path`` with ``expected``; never raises for a bad corpus."""
+    if path is None:
+        return CorpusCheck("n/a", None, None)
+    if not os.path.lexists(path):
+        return CorpusCheck("missing", path, expected, detail=f"corpus {path} does not exist")
+    if expected is None:
+        return CorpusCheck("ok", path, None, detail="no corpus_hash declared: not pinned")
+    try:
+        actual = corpus_hash(path, corpus_type)
+    except CorpusError as exc:
+        return CorpusCheck("missing", path, expected, detail=str(exc))
+    except OSError as exc:
+        return CorpusCheck("missing", path, expected,
+                           detail=f"corpus {path} cannot be read: {exc.strerror or exc}")
+    return CorpusCheck("ok" if actual == expected else "drift", path, expected, actual)

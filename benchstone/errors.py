@@ -1,0 +1,113 @@
+"""The exceptions benchstone raises: one family, each class one meaning.
+
+Only the CLI turns these into messages. A class with a ``fix`` carries the sentence that tells
+the user what to do next; the CLI prints it after the message.
+"""
+
+from __future__ import annotations
+
+
+class BenchstoneError(Exception):
+    """Base of every error benchstone raises on purpose."""
+
+    fix: str | None = None
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        if fix is not None:
+            self.fix = fix
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else self.__class__.__name__
+
+
+class ManifestError(BenchstoneError, ValueError):
+    """A manifest is missing, unreadable or invalid."""
+
+
+class InvalidNameError(BenchstoneError, ValueError):
+    """A project, benchmark or corpus name would not be a safe path component."""
+
+
+class ProjectNotRegistered(BenchstoneError, LookupError):
+    """No project of that name has been registered."""
+
+    fix = "register it first: bench register PATH"
+
+
+class UnknownBenchmark(BenchstoneError, LookupError):
+    """The registered manifest has no benchmark of that name."""
+
+
+class GitError(BenchstoneError):
+    """The project is not a usable git repository, or a git command failed."""
+
+
+class DirtyTreeError(GitError):
+    """The working tree has uncommitted changes and --allow-dirty was not given."""
+
+    fix = "commit or stash the changes, or pass --allow-dirty to record the diff with the runs"
+
+
+class ManifestChanged(BenchstoneError):
+    """The project's manifest at the commit being run differs from the registered copy."""
+
+
+class CorpusError(BenchstoneError):
+    """A corpus is missing, or its content does not match the recorded hash."""
+
+
+class ProtocolError(BenchstoneError, ValueError):
+    """A result file broke the subprocess protocol. Recorded on the run row, never raised out."""
+
+
+class StoreError(BenchstoneError):
+    """The database cannot be opened, or was written by an incompatible version."""
+
+
+class SandboxError(BenchstoneError):
+    """The sandbox failed to run a repetition (the harness's fault, not the benchmark's)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """A sandbox backend cannot be used on this machine; ``fix`` says what would make it work."""
+
+
+class UnknownSandbox(SandboxError, ValueError):
+    """No sandbox backend of that name is registered."""
+
+
+class ImageError(SandboxError):
+    """The runner image is missing or could not be built."""
+
+
+class NothingToPromote(BenchstoneError):
+    """``promote`` has no candidate run set, or the gate did not say PROMOTE."""
+
+
+class AmbiguousRunSet(BenchstoneError):
+    """More than one run set matches and benchstone will not choose silently."""
+
+
+class ReferenceStateError(BenchstoneError):
+    """A reference artifact operation is not possible in the current state."""
+
+
+class ReferenceExists(ReferenceStateError):
+    """A reference is already frozen; replacing it is a separate, logged act."""
+
+
+class NoArtifact(ReferenceStateError):
+    """No ok run has produced an artifact to freeze yet."""
+
+
+class AdmissionRefused(BenchstoneError):
+    """The scheduler has no capacity for the job now."""
+
+
+class JobNotFound(BenchstoneError, LookupError):
+    """No background job with that id."""
+
+
+class Interrupted(BenchstoneError):
+    """The user pressed Ctrl-C; finished repetitions were kept."""

@@ -1,0 +1,167 @@
+"""Git provenance: which commit is being measured, whether the tree is dirty, and the export of
+exactly the committed tree into a fresh directory.
+
+Nothing here writes to the user's repository: no checkout, no index update, no worktree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from benchstone.errors import GitError
+
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+MAX_UNTRACKED_IN_DIFF = 200
+
+
+def _git(root: Path, *args: str, check: bool = True, text: bool = True) -> subprocess.CompletedProcess:
+    try:
+        result = subprocess.run(
+            ["git", "-c", f"safe.directory={root}", "-C", str(root), *args],
+            capture_output=True,
+            text=text,
+            env={**os.environ, **_GIT_ENV},
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed", fix="install git (apt-get install -y git)") from None
+    if check and result.returncode != 0:
+        stderr = result.stderr if text else result.stderr.decode(errors="replace")
+        first = (stderr.strip().splitlines() or ["git failed"])[-1]
+        raise GitError(f"git {args[0]} failed in {root}: {first}")
+    return result
+
+
+def repository_root(path: Path) -> Path:
+    """The top of the git work tree holding ``path``; GitError when there is none or no commit."""
+    if not path.is_dir():
+        raise GitError(f"{path} is not a directory")
+    result = _git(path, "rev-parse", "--show-toplevel", check=False)
+    if result.returncode != 0:
+        raise GitError(f"{path} is not inside a git repository", fix="run git init and commit")
+    root = Path(result.stdout.strip())
+    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0:
+        raise GitError(f"{root} has no commits yet", fix="commit the project first")
+    return root
+
+
+def resolve_commit(root: Path, revision: str = "HEAD") -> str:
+    """The full SHA of ``revision``; GitError naming the revision when it is not a commit."""
+    if revision.startswith("-"):
+        raise GitError(f"{revision!r} is not a commit")
+    result = _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}", check=False)
+    if result.returncode != 0:
+        raise GitError(f"{revision!r} is not a commit of {root}")
+    return result.stdout.strip()
+
+
+def is_dirty(root: Path) -> bool:
+    """True when tracked files changed or untracked, non-ignored files exist."""
+    return bool(_git(root, "status", "--porcelain", "--untracked-files=normal").stdout.strip())
+
+
+def dirty_diff(root: Path) -> bytes:
+    """The uncommitted changes as a binary-safe patch, untracked files included."""
+    parts = [_git(root, "diff", "HEAD", "--binary", text=False).stdout]
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z").stdout
+    names = [name for name in untracked.split("\0") if name]
+    for name in names[:MAX_UNTRACKED_IN_DIFF]:
+        diff = _git(root, "diff", "--no-index", "--binary", "--", "/dev/null", name,
+                    check=False, text=False)
+        parts.append(diff.stdout)
+    if len(names) > MAX_UNTRACKED_IN_DIFF:
+        parts.append(f"# {len(names) - MAX_UNTRACKED_IN_DIFF} more untracked files\n".encode())
+    return b"".join(parts)
+
+
+def export_tree(root: Path, sha: str, destination: Path) -> Path:
+    """Write exactly the tree committed at ``sha`` into ``destination`` (``git archive``)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        ["git", "-c", f"safe.directory={root}", "-C", str(root), "archive", "--format=tar", sha],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **_GIT_ENV},
+    )
+    assert process.stdout is not None
+    try:
+        with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
+            archive.extractall(destination, filter="tar")
+    except tarfile.TarError as exc:
+        process.kill()
+        raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None
+    finally:
+        process.stdout.close()
+        stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+        returncode = process.wait()
+    if returncode != 0:
+        raise GitError(f"git archive {sha[:12]} failed in {root}: {stderr.strip()}")
+    return destination
+
+
+def file_at(root: Path, sha: str, relative: PurePosixPath) -> bytes | None:
+    """The bytes of ``relative`` as committed at ``sha``, or None when it is not there."""
+    result = _git(root, "show", f"{sha}:{relative.as_posix()}", check=False, text=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**`` crosses directories, ``*`` and ``?`` do not; a plain name also covers its subtree."""
+    pattern = pattern.strip("/")
+    out = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            out.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            out.append("[^/]")
+            index += 1
+        else:
+            out.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("^" + "".join(out) + "(/.*)?$")
+
+
+@dataclass(frozen=True)
+class ProtectedFiles:
+    """The files matched by ``protected_paths`` at one commit, with their git blob ids."""
+
+    digest: str
+    files: dict[str, str]
+
+    def changed_from(self, other: ProtectedFiles) -> list[str]:
+        names = set(self.files) | set(other.files)
+        return sorted(name for name in names if self.files.get(name) != other.files.get(name))
+
+
+def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles:
+    """Hash the committed files at ``sha`` matching ``patterns`` (paths from the project root)."""
+    regexes = [_glob_regex(pattern) for pattern in patterns]
+    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha).stdout
+    files: dict[str, str] = {}
+    for entry in listing.split("\0"):
+        if not entry:
+            continue
+        meta, path = entry.split("\t", 1)
+        mode, _kind, object_id = meta.split()
+        if any(regex.match(path) for regex in regexes):
+            files[path] = f"{mode}:{object_id}"
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path}\0{files[path]}\n".encode())
+    return ProtectedFiles("sha256:" + digest.hexdigest(), files)
+
+
+def head_subject(root: Path, sha: str) -> str:
+    """The first line of the commit message at ``sha``."""
+    return _git(root, "log", "-1", "--format=%s", sha, check=False).stdout.strip()

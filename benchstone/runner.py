@@ -1,0 +1,332 @@
+"""One run set, end to end: pin, provenance, export, corpus, sandbox, collect, record.
+
+This module decides what a repetition's row says. The sandbox reports what it observed; the
+result and artifact are read here, from the scratch directory, with size limits and strict
+validation. A repetition the benchmark got wrong becomes an error row and the run set goes on;
+a sandbox failure stops the run set with the rows recorded so far kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from benchstone.environment import (
+    default_cpuset,
+    derive_seeds,
+    fingerprint,
+    new_meta_seed,
+)
+from benchstone.errors import (
+    DirtyTreeError,
+    Interrupted,
+    ManifestChanged,
+    ProtocolError,
+)
+from benchstone.manifest import (
+    DEFAULT_MEMORY,
+    MANIFEST_RELATIVE_PATH,
+    BenchmarkSpec,
+    parse_size,
+)
+from benchstone.paths import Home, write_private
+from benchstone.protocol import InvocationConfig, read_limited, read_result
+from benchstone.provenance import (
+    dirty_diff,
+    export_tree,
+    file_at,
+    is_dirty,
+    protected_files,
+    repository_root,
+    resolve_commit,
+)
+from benchstone.records import Run, RunSet
+from benchstone.references import store_artifact
+from benchstone.registry import Project, corpus_check
+from benchstone.sandbox import choose_backend, create_backend
+from benchstone.sandbox.base import (
+    ARTIFACT_FILE,
+    CONFIG_FILE,
+    RESULT_FILE,
+    CorpusMount,
+    Limits,
+    Outcome,
+    Repetition,
+    RunSetSpec,
+    Sandbox,
+)
+from benchstone.store import Store
+
+MESSAGE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run. ``revision`` None means HEAD of the working tree (dirty check applies)."""
+
+    kind: Literal["run", "baseline", "compare"] = "run"
+    revision: str | None = None
+    repetitions: int | None = None
+    meta_seed: int | None = None
+    seeds: list[int] | None = None
+    allow_dirty: bool = False
+    sandbox: str | None = None
+    job_id: str | None = None
+    cpuset: str | None = None
+    gpus: tuple[int, ...] = ()
+    comparison_id: int | None = None
+    side: Literal["baseline", "candidate"] | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks for a caller that shows progress; every one is optional."""
+
+    on_warning: Callable[[str], None] = lambda message: None
+    on_start: Callable[[RunSet], None] = lambda run_set: None
+    on_repetition: Callable[[Run, int, int, float], None] = lambda run, done, total, elapsed: None
+
+
+class RunSetReport(BaseModel):
+    """A run set and the rows it recorded."""
+
+    run_set: RunSet
+    runs: list[Run] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return sum(1 for run in self.runs if run.status == "ok")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A commit checked and ready to measure."""
+
+    git_sha: str
+    dirty: bool
+    diff_path: str | None
+    protected_hash: str
+    protected: dict[str, str]
+    corpus: CorpusMount | None
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
+
+
+def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+                 revision: str | None, allow_dirty: bool) -> Prepared:
+    """Resolve the commit, refuse a dirty tree, check the pinned manifest and the corpus."""
+    root = repository_root(project.root)
+    dirty = False
+    diff_path: str | None = None
+    if revision is None:
+        git_sha = resolve_commit(root, "HEAD")
+        dirty = is_dirty(root)
+        if dirty and not allow_dirty:
+            raise DirtyTreeError(f"{root} has uncommitted changes")
+    else:
+        git_sha = resolve_commit(root, revision)
+    committed = file_at(root, git_sha, MANIFEST_RELATIVE_PATH)
+    registered = project.registration.manifest_sha256
+    if committed is None or hashlib.sha256(committed).hexdigest() != registered:
+        state = "has no" if committed is None else "has a different"
+        raise ManifestChanged(
+            f"commit {git_sha[:12]} {state} {MANIFEST_RELATIVE_PATH} than the registered copy "
+            f"(sha256:{registered[:12]}...)",
+            fix="if the change is intended, commit it and read it, then run: "
+            f"bench register {project.root}",
+        )
+    check = corpus_check(store, project, bench)
+    check.require()
+    corpus = CorpusMount(check.path, check.path.is_dir()) if check.path is not None else None
+    protected = protected_files(root, git_sha, bench.protected_paths)
+    if dirty:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}.diff"
+        diff_path = str(write_private(path, dirty_diff(root)))
+    return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
+
+
+def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
+    return Limits(
+        timeout_seconds=bench.timeout,
+        memory_bytes=bench.memory_bytes,
+        pids=bench.pids_limit,
+        tmpfs_bytes=parse_size(bench.tmpfs_size),
+        scratch_bytes=parse_size(bench.scratch_size),
+        cpuset=cpuset or default_cpuset(bench.threads),
+        gpus=gpus,
+    )
+
+
+def _seeds_for(bench: BenchmarkSpec, request: RunRequest) -> tuple[int | None, list[int]]:
+    if request.seeds is not None:
+        return request.meta_seed, list(request.seeds)
+    if request.kind == "baseline":
+        return None, list(bench.baseline_seeds)
+    meta_seed = request.meta_seed if request.meta_seed is not None else new_meta_seed()
+    count = request.repetitions if request.repetitions is not None else bench.run_repetitions
+    return meta_seed, derive_seeds(meta_seed, count)
+
+
+def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
+             project: str) -> dict[str, Any]:
+    """The row fields a repetition's outcome and scratch directory amount to."""
+    row: dict[str, Any] = {"status": "error", "exit_code": outcome.exit_code}
+    if outcome.timed_out:
+        return {**row, "failure": "timeout",
+                "message": f"timeout after {bench.timeout:g} s: the sandbox was killed"}
+    if outcome.oom_killed:
+        return {**row, "failure": "out_of_memory",
+                "message": f"killed: out of memory (limit {bench.memory or DEFAULT_MEMORY})"}
+    if outcome.scratch_exceeded:
+        return {**row, "failure": "scratch_limit",
+                "message": f"wrote more than {bench.scratch_size} to scratch: killed"}
+    try:
+        result = read_result(scratch / RESULT_FILE, bench.result_max_bytes)
+        problem = None
+    except ProtocolError as exc:
+        result, problem = None, exc
+    if outcome.exit_code != 0:
+        tail = f": {outcome.stderr_tail}" if outcome.stderr_tail else ""
+        return {**row, "failure": "runner_exit",
+                "message": _one_line(f"runner exited with status {outcome.exit_code}{tail}")}
+    if result is None:
+        assert problem is not None
+        failure = "no_result" if "wrote no" in str(problem) else "invalid_result"
+        return {**row, "failure": failure, "message": _one_line(str(problem))}
+    fields = {
+        "metric_components": result.metric_components,
+        "metadata": result.metadata,
+        "wall_clock_seconds": result.wall_clock_seconds,
+    }
+    if result.status == "error":
+        return {**row, **fields, "failure": "runner_error",
+                "message": _one_line(result.message or "")}
+    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": result.message}
+    if bench.tier == "correctness":
+        try:
+            data = read_limited(scratch / ARTIFACT_FILE, bench.artifact_max_bytes, "artifact")
+        except ProtocolError as exc:
+            return {**row, "status": "error", "metric": None, "failure": "artifact",
+                    "message": _one_line(str(exc))}
+        row["artifact_sha256"] = store_artifact(home, project, bench.name, data)
+        row["artifact_size"] = len(data)
+    return row
+
+
+def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+            request: RunRequest, progress: Progress | None = None) -> RunSetReport:
+    """Run one run set and record a row per repetition."""
+    progress = progress or Progress()
+    prepared = check_commit(store, home, project, bench, request.revision, request.allow_dirty)
+    backend_name = choose_backend(request.sandbox, bench.sandbox)
+    backend = create_backend(backend_name)
+    if not backend.isolated:
+        from benchstone.sandbox.process import WARNING
+
+        progress.on_warning(WARNING)
+    meta_seed, seeds = _seeds_for(bench, request)
+    limits = limits_for(bench, request.cpuset, request.gpus)
+    workdir = Path(tempfile.mkdtemp(prefix="benchstone-run-"))
+    report: RunSetReport | None = None
+    try:
+        export_tree(project.root, prepared.git_sha, workdir / "project")
+        spec = RunSetSpec(
+            project=project.name, benchmark=bench.name, run_token=workdir.name,
+            project_dir=workdir / "project", corpus=prepared.corpus,
+            invocation=project.manifest.project.invocation, entry_point=bench.entry,
+            limits=limits, image=bench.image, gpu=bench.gpu,
+            model_server=project.manifest.project.ollama_address,
+        )
+        backend.prepare(spec)
+        env_hash, environment = fingerprint(backend.fingerprint(), limits.cpuset)
+        run_set = store.add_run_set(
+            project=project.name, benchmark=bench.name, kind=request.kind,
+            git_sha=prepared.git_sha, git_dirty=prepared.dirty, diff_path=prepared.diff_path,
+            meta_seed=meta_seed, repetitions=len(seeds), seeds=seeds, sandbox=backend.name,
+            image=bench.image if backend.isolated else None, image_id=backend.image_id,
+            env_hash=env_hash, environment=environment, cpuset=limits.cpuset,
+            gpus=",".join(map(str, limits.gpus)) or None, protected_hash=prepared.protected_hash,
+            protected_files=prepared.protected,
+            manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
+            comparison_id=request.comparison_id, side=request.side,
+        )
+        report = RunSetReport(run_set=run_set)
+        progress.on_start(run_set)
+        started = time.monotonic()
+        for index, seed in enumerate(seeds):
+            run = _repetition(store, home, backend, spec, bench, run_set, index, seed, workdir)
+            report.runs.append(run)
+            progress.on_repetition(run, index + 1, len(seeds), time.monotonic() - started)
+        return report
+    except KeyboardInterrupt:
+        done = len(report.runs) if report else 0
+        raise Interrupted(f"interrupted: {done} of {len(seeds)} repetition(s) were recorded "
+                          "and kept") from None
+    finally:
+        backend.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
+                bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
+                workdir: Path) -> Run:
+    rep_dir = workdir / f"rep-{index}"
+    scratch = rep_dir / "scratch"
+    scratch.mkdir(parents=True, mode=0o700)
+    repetition = Repetition(
+        index=index, scratch_dir=scratch,
+        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
+        labels={"run_set": str(run_set.id), "repetition": str(index)},
+    )
+    layout = backend.layout(spec, repetition)
+    config = InvocationConfig(
+        benchmark=bench.name,
+        seed=seed,
+        corpus_path=str(layout.corpus_path) if layout.corpus_path else "",
+        repetition_index=index,
+        repetition_total=run_set.repetitions,
+        artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
+    )
+    write_private(scratch / CONFIG_FILE, config.to_json())
+    try:
+        outcome = backend.run(spec, repetition)
+        fields = classify(bench, outcome, scratch, home, run_set.project)
+    finally:
+        _remove_tree(rep_dir)
+    return store.add_run(
+        run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
+        git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
+        harness_wall_seconds=outcome.wall_seconds, harness_cpu_seconds=outcome.cpu_seconds,
+        stdout_path=str(outcome.stdout_path) if outcome.stdout_path else None,
+        stderr_path=str(outcome.stderr_path) if outcome.stderr_path else None,
+        sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
+        started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
+    )
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a directory the sandbox wrote into, whatever modes it left behind."""
+
+    def retry_writable(function: Any, name: str, _error: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            function(name)
+        except OSError:
+            pass
+
+    handler = {"onexc" if sys.version_info >= (3, 12) else "onerror": retry_writable}
+    shutil.rmtree(path, **handler)  # type: ignore[arg-type]

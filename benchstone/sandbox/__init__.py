@@ -1,0 +1,45 @@
+"""Sandbox backends, registered by name. Docker is imported only when asked for."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from benchstone.errors import UnknownSandbox
+from benchstone.sandbox.base import Sandbox
+
+DEFAULT_BACKEND = "docker"
+ENVIRONMENT_VARIABLE = "BENCHSTONE_SANDBOX"
+
+_BACKENDS: dict[str, str] = {
+    "docker": "benchstone.sandbox.docker.backend:DockerSandbox",
+    "process": "benchstone.sandbox.process:ProcessSandbox",
+}
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def choose_backend(flag: str | None, manifest_setting: str | None) -> str:
+    """The backend to use: the command-line flag, else ``$BENCHSTONE_SANDBOX``, else the
+    manifest's ``sandbox`` key, else ``docker``."""
+    name = flag or os.environ.get(ENVIRONMENT_VARIABLE) or manifest_setting or DEFAULT_BACKEND
+    if name not in _BACKENDS:
+        raise UnknownSandbox(
+            f"unknown sandbox {name!r}: the backends are {', '.join(backend_names())}"
+        )
+    return name
+
+
+def create_backend(name: str) -> Sandbox:
+    """A new instance of the backend registered as ``name``."""
+    try:
+        target = _BACKENDS[name]
+    except KeyError:
+        raise UnknownSandbox(
+            f"unknown sandbox {name!r}: the backends are {', '.join(backend_names())}"
+        ) from None
+    module_name, class_name = target.split(":")
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    return backend_class()

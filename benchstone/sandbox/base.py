@@ -1,0 +1,174 @@
+"""The sandbox interface: how one repetition of a benchmark is run, whatever runs it.
+
+A backend knows nothing of git, the store or gates. It is handed a prepared host directory of
+the exported project, a scratch directory holding the invocation config, and the limits; it
+runs the invocation and reports what happened. The harness then reads the result and artifact
+from the scratch directory itself. Nothing here imports Docker.
+
+Who is at fault is decided here and nowhere else:
+
+- the benchmark failed (non-zero exit, timeout, out of memory, too much scratch output): the
+  backend returns a :class:`Outcome` and the harness records an error row;
+- the sandbox failed (engine gone, image missing, API errors that outlive retries): the
+  backend raises :class:`~benchstone.errors.SandboxError` and no row is written.
+"""
+
+from __future__ import annotations
+
+import abc
+import shlex
+import string
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+CONFIG_FILE = "config.json"
+RESULT_FILE = "result.json"
+ARTIFACT_FILE = "artifact.bin"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one repetition."""
+
+    timeout_seconds: float
+    memory_bytes: int
+    pids: int
+    tmpfs_bytes: int
+    scratch_bytes: int
+    cpuset: str | None = None
+    gpus: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CorpusMount:
+    """A verified corpus on the host, to be made readable (and only readable) to the project."""
+
+    host_path: Path
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the project sees things, as paths inside the sandbox."""
+
+    project_dir: PurePosixPath
+    scratch_dir: PurePosixPath
+    corpus_path: PurePosixPath | None
+
+    @property
+    def config_path(self) -> PurePosixPath:
+        return self.scratch_dir / CONFIG_FILE
+
+    @property
+    def output_path(self) -> PurePosixPath:
+        return self.scratch_dir / RESULT_FILE
+
+    @property
+    def artifact_path(self) -> PurePosixPath:
+        return self.scratch_dir / ARTIFACT_FILE
+
+
+@dataclass(frozen=True)
+class RunSetSpec:
+    """What stays the same for every repetition of one run set."""
+
+    project: str
+    benchmark: str
+    run_token: str
+    project_dir: Path
+    corpus: CorpusMount | None
+    invocation: str
+    entry_point: str
+    limits: Limits
+    image: str | None = None
+    gpu: str = "none"
+    model_server: str | None = None
+
+
+@dataclass(frozen=True)
+class Repetition:
+    """One repetition: its index and a fresh, empty scratch directory on the host."""
+
+    index: int
+    scratch_dir: Path
+    log_stem: Path
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the sandbox observed. Times are measured by the harness, not by the runner."""
+
+    exit_code: int | None
+    started_at: str
+    finished_at: str
+    wall_seconds: float | None
+    cpu_seconds: float | None = None
+    timed_out: bool = False
+    oom_killed: bool = False
+    scratch_exceeded: bool = False
+    stdout_path: Path | None = None
+    stderr_path: Path | None = None
+    stderr_tail: str = ""
+
+
+class Sandbox(abc.ABC):
+    """One backend. ``prepare`` once per run set, ``run`` per repetition, then ``cleanup``."""
+
+    name: ClassVar[str]
+    isolated: ClassVar[bool]
+
+    @abc.abstractmethod
+    def prepare(self, spec: RunSetSpec) -> None:
+        """Check prerequisites and make the run set's fixed resources ready."""
+
+    @abc.abstractmethod
+    def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
+        """The in-sandbox paths the InvocationConfig must name for this repetition."""
+
+    @abc.abstractmethod
+    def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
+        """Run the invocation once; always leaves nothing running behind."""
+
+    @abc.abstractmethod
+    def cleanup(self) -> None:
+        """Release whatever ``prepare`` made. Safe to call more than once."""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What about this backend must match for two samples to be comparable."""
+        return {"sandbox": self.name}
+
+    @property
+    def image_id(self) -> str | None:
+        return None
+
+
+def render_invocation(template: str, entry_point: str, layout: Layout) -> str:
+    """Fill ``{entry_point}``, ``{config_path}`` and ``{output_path}`` in the shell template.
+
+    Like ``str.format``, ``{{`` and ``}}`` stand for literal braces; unlike it, any other
+    ``{name}`` (such as a shell ``${VAR}``) is left as written rather than being an error.
+    """
+    values = {
+        "entry_point": entry_point,
+        "config_path": shlex.quote(str(layout.config_path)),
+        "output_path": shlex.quote(str(layout.output_path)),
+    }
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError:  # unbalanced braces: not a format string, substitute literally
+        for key, value in values.items():
+            template = template.replace("{" + key + "}", value)
+        return template
+    out: list[str] = []
+    for literal, field_name, spec, conversion in parts:
+        out.append(literal)
+        if field_name is None:
+            continue
+        if field_name in values and not spec and not conversion:
+            out.append(values[field_name])
+        else:
+            suffix = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            out.append("{" + field_name + suffix + "}")
+    return "".join(out)

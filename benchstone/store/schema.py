@@ -1,0 +1,210 @@
+"""The database schema as ordered, named forward migrations.
+
+A migration, once released, is never edited: change the schema by appending a new one. Every
+history table gets triggers that abort UPDATE and DELETE, so append-only holds even against a
+raw ``sqlite3 bench.db "DELETE FROM runs"``.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("benchstone")
+
+HISTORY_TABLES = (
+    "registrations",
+    "run_sets",
+    "runs",
+    "baseline_pointers",
+    "reference_events",
+    "jobs",
+    "job_events",
+    "comparisons",
+    "corpora",
+)
+
+_TABLES = """
+CREATE TABLE registrations (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    path TEXT NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    manifest_file TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    host TEXT NOT NULL,
+    user TEXT NOT NULL
+);
+CREATE TABLE comparisons (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    baseline_sha TEXT NOT NULL,
+    candidate_sha TEXT NOT NULL,
+    pairs INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    command TEXT NOT NULL,
+    spec_path TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    gpu TEXT NOT NULL,
+    repetitions INTEGER NOT NULL,
+    expected_seconds REAL,
+    created_at TEXT NOT NULL,
+    host TEXT NOT NULL,
+    user TEXT NOT NULL
+);
+CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL REFERENCES jobs(id),
+    state TEXT NOT NULL CHECK (state IN
+        ('queued', 'running', 'done', 'failed', 'cancelled', 'lost')),
+    pid INTEGER,
+    pid_start TEXT,
+    cores TEXT,
+    gpus TEXT,
+    message TEXT,
+    at TEXT NOT NULL
+);
+CREATE TABLE run_sets (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('run', 'baseline', 'compare')),
+    git_sha TEXT NOT NULL,
+    git_dirty INTEGER NOT NULL,
+    diff_path TEXT,
+    meta_seed INTEGER,
+    repetitions INTEGER NOT NULL,
+    seeds TEXT NOT NULL,
+    sandbox TEXT NOT NULL,
+    image TEXT,
+    image_id TEXT,
+    env_hash TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    cpuset TEXT,
+    gpus TEXT,
+    protected_hash TEXT,
+    protected_files TEXT NOT NULL DEFAULT '{}',
+    manifest_sha256 TEXT NOT NULL,
+    job_id TEXT REFERENCES jobs(id),
+    comparison_id INTEGER REFERENCES comparisons(id),
+    side TEXT CHECK (side IS NULL OR side IN ('baseline', 'candidate')),
+    host TEXT NOT NULL,
+    user TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    run_set_id INTEGER NOT NULL REFERENCES run_sets(id),
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    git_sha TEXT NOT NULL,
+    git_dirty INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    repetition INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    metric REAL,
+    metric_components TEXT,
+    metadata TEXT,
+    message TEXT,
+    failure TEXT,
+    exit_code INTEGER,
+    wall_clock_seconds REAL,
+    harness_wall_seconds REAL,
+    harness_cpu_seconds REAL,
+    artifact_sha256 TEXT,
+    artifact_size INTEGER,
+    stdout_path TEXT,
+    stderr_path TEXT,
+    sandbox TEXT NOT NULL,
+    image_id TEXT,
+    cpuset TEXT,
+    host TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    UNIQUE (run_set_id, repetition),
+    CHECK (status = 'error' OR metric IS NOT NULL)
+);
+CREATE TABLE baseline_pointers (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    run_set_id INTEGER NOT NULL REFERENCES run_sets(id),
+    git_sha TEXT NOT NULL,
+    meta_seed INTEGER,
+    action TEXT NOT NULL CHECK (action IN ('establish', 'promote')),
+    forced INTEGER NOT NULL DEFAULT 0,
+    verdict TEXT,
+    created_at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL
+);
+CREATE TABLE reference_events (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    benchmark TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('freeze', 'replace')),
+    git_sha TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    old_sha256 TEXT,
+    new_sha256 TEXT NOT NULL,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL
+);
+CREATE TABLE corpora (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    source TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL
+);
+"""
+
+_INDEXES = (
+    ("registrations", ["project", "id"]),
+    ("run_sets", ["project", "benchmark", "id"]),
+    ("run_sets", ["project", "benchmark", "git_sha", "id"]),
+    ("run_sets", ["job_id"]),
+    ("runs", ["run_set_id"]),
+    ("runs", ["project", "benchmark", "git_sha"]),
+    ("baseline_pointers", ["project", "benchmark", "id"]),
+    ("reference_events", ["project", "benchmark", "id"]),
+    ("job_events", ["job_id", "id"]),
+    ("corpora", ["name", "id"]),
+)
+
+
+MIGRATION_NAMES: list[str] = []
+
+
+def migration(name: str):
+    """Register a migration under ``name``, remembering the order of the names we know."""
+    MIGRATION_NAMES.append(name)
+    return migrations(name=name)
+
+
+@migration("0001_initial")
+def initial(db: Database) -> None:
+    for statement in _TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    for table, columns in _INDEXES:
+        db[table].create_index(columns, find_unique_name=True)
+    for table in HISTORY_TABLES:
+        db.execute(
+            f"CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be updated'); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be deleted'); END"
+        )

@@ -1,0 +1,87 @@
+"""The verdict a gate hands to a script, and the exit code each kind maps to."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VerdictKind(StrEnum):
+    PROMOTE = "PROMOTE"
+    REJECT = "REJECT"
+    NEEDS_MORE_DATA = "NEEDS_MORE_DATA"
+    NO_BASELINE = "NO_BASELINE"
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NO_REFERENCE = "NO_REFERENCE"
+    TAMPERED = "TAMPERED"
+
+
+VERDICT_EXIT_CODES: dict[str, int] = {
+    "PROMOTE": 0,
+    "PASS": 0,
+    "REJECT": 1,
+    "FAIL": 1,
+    "TAMPERED": 1,
+    "NEEDS_MORE_DATA": 2,
+    "NO_BASELINE": 2,
+    "NO_REFERENCE": 2,
+}
+UNKNOWN_VERDICT_EXIT = 3
+EXPECT_MISMATCH_EXIT = 4
+
+
+def exit_code_for(kind: str) -> int:
+    return VERDICT_EXIT_CODES.get(kind, UNKNOWN_VERDICT_EXIT)
+
+
+class Sample(BaseModel):
+    """One side of a comparison."""
+
+    model_config = ConfigDict(frozen=True)
+
+    git_sha: str
+    run_set_ids: list[int]
+    meta_seed: int | None = None
+    n: int
+    n_errors: int = 0
+    values: list[float] = Field(default_factory=list)
+    mean: float | None = None
+    se: float | None = None
+    median: float | None = None
+    dirty: bool = False
+
+
+class Verdict(BaseModel):
+    """What ``evaluate`` says, and why. The fields of the original's Verdict are kept."""
+
+    kind: str
+    project: str
+    benchmark: str
+    tier: str
+    policy: str | None = None
+    direction: str | None = None
+    reason: str = ""
+    statistic: float | None = None
+    statistic_name: str | None = None
+    threshold: float | None = None
+    p_value: float | None = None
+    alpha: float | None = None
+    effect: float | None = None
+    effect_ci: tuple[float, float] | None = None
+    metric_source: str = "runner"
+    baseline: Sample | None = None
+    candidate: Sample | None = None
+    details: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    # the original Verdict's fields, for scripts written against it
+    sigma: float | None = None
+    baseline_mean: float | None = None
+    baseline_se: float | None = None
+    candidate_mean: float | None = None
+    candidate_se: float | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for(self.kind)
