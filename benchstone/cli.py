@@ -96,7 +96,11 @@ def _progress(quiet: bool) -> Progress:
         eta = f", about {remaining:.0f}s left" if done < total else ""
         typer.echo(f"{render.run_line(run)}  [{done}/{total}{eta}]")
 
-    return Progress(on_warning=_warn, on_start=on_start, on_repetition=on_repetition)
+    def on_notice(message: str) -> None:
+        typer.echo(message, err=True)
+
+    return Progress(on_warning=_warn, on_notice=on_notice, on_start=on_start,
+                    on_repetition=on_repetition)
 
 
 @app.command(epilog="Example: bench register ~/src/myproject")

@@ -22,17 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
-from scipy import stats as scipy_stats
+from typing import TYPE_CHECKING
 
 from benchstone.stats import (
     directed_sigma,
     mean,
+    median,
     rank_z,
     rank_z_ceiling,
     relative_improvement,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MIN_PER_SIDE = 2
 EXACT_PERMUTATIONS = 200_000
@@ -118,8 +120,8 @@ def _mann_whitney(baseline: list[float], candidate: list[float], s: GateSettings
               f"(direction={s.direction})")
     return GateDecision(kind, "mann_whitney", reason, statistic=z, statistic_name="z",
                         threshold=threshold,
-                        effect=relative_improvement(float(np.median(baseline)),
-                                                    float(np.median(candidate)), s.direction))
+                        effect=relative_improvement(median(baseline), median(candidate),
+                                                    s.direction))
 
 
 def _calibrated(kind_significant: bool, effect: float, s: GateSettings, name: str,
@@ -142,6 +144,9 @@ def _calibrated(kind_significant: bool, effect: float, s: GateSettings, name: st
 
 
 def _welch(baseline: list[float], candidate: list[float], s: GateSettings) -> GateDecision:
+    import numpy as np  # numpy and scipy load in about a second: only when a gate needs them
+    from scipy import stats as scipy_stats
+
     if s.log_scale and (min(baseline) <= 0 or min(candidate) <= 0):
         return GateDecision("NEEDS_MORE_DATA", "welch",
                             "log_scale needs positive metrics; found a value <= 0")
@@ -174,6 +179,9 @@ def _to_relative(gain: float, baseline_centre: float, s: GateSettings) -> float:
 
 
 def _rank(baseline: list[float], candidate: list[float], s: GateSettings) -> GateDecision:
+    import numpy as np
+    from scipy import stats as scipy_stats
+
     alternative = "less" if s.direction == "minimize" else "greater"
     n_b, n_c = len(baseline), len(candidate)
     permutations = math.comb(n_b + n_c, n_b)
@@ -202,6 +210,9 @@ def _rank(baseline: list[float], candidate: list[float], s: GateSettings) -> Gat
 
 def _hodges_lehmann_interval(differences: np.ndarray, n_b: int, n_c: int, s: GateSettings,
                              centre: float) -> tuple[float, float] | None:
+    import numpy as np
+    from scipy import stats as scipy_stats
+
     """A distribution-free interval for the shift: order statistics of the pairwise differences
     at the normal-approximation critical rank; None when the samples are too small for it."""
     z = float(scipy_stats.norm.ppf(1 - s.alpha))

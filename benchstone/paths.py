@@ -6,6 +6,7 @@ Every directory the harness creates is 0o700 and every file 0o600: they may hold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -39,7 +40,15 @@ def benchstone_home() -> Path:
 
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and parents) as 0o700 directories; tighten an existing one."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    missing = []
+    cursor = path
+    while not cursor.exists():
+        missing.append(cursor)
+        cursor = cursor.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=DIR_MODE)
+        os.chmod(directory, DIR_MODE)
     if path.stat().st_mode & 0o777 != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path

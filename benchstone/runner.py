@@ -93,6 +93,7 @@ class Progress:
     """Callbacks for a caller that shows progress; every one is optional."""
 
     on_warning: Callable[[str], None] = lambda message: None
+    on_notice: Callable[[str], None] = lambda message: None
     on_start: Callable[[RunSet], None] = lambda run_set: None
     on_repetition: Callable[[Run, int, int, float], None] = lambda run, done, total, elapsed: None
 
@@ -251,7 +252,7 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address,
         )
-        backend.prepare(spec)
+        backend.prepare(spec, progress.on_notice)
         env_hash, environment = fingerprint(backend.fingerprint(), limits.cpuset)
         run_set = store.add_run_set(
             project=project.name, benchmark=bench.name, kind=request.kind,

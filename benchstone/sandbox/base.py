@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import shlex
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -120,8 +121,9 @@ class Sandbox(abc.ABC):
     isolated: ClassVar[bool]
 
     @abc.abstractmethod
-    def prepare(self, spec: RunSetSpec) -> None:
-        """Check prerequisites and make the run set's fixed resources ready."""
+    def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
+        """Check prerequisites and make the run set's fixed resources ready; ``notify``
+        receives one-line notices (an image being built, a stale image)."""
 
     @abc.abstractmethod
     def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:

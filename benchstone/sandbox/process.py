@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
@@ -48,7 +49,7 @@ class ProcessSandbox(Sandbox):
     name: ClassVar[str] = "process"
     isolated: ClassVar[bool] = False
 
-    def prepare(self, spec: RunSetSpec) -> None:
+    def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
         if not Path("/bin/sh").exists():
             from benchstone.errors import SandboxUnavailable
 

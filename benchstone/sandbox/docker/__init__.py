@@ -1,0 +1,1 @@
+"""The Docker Engine backend (docker-py). Imported only when the ``docker`` sandbox is used."""

@@ -1,0 +1,286 @@
+"""The ``docker`` backend: every repetition in a fresh, throwaway container.
+
+What the container gets: the exported commit read-only at /work/project, a fresh scratch
+directory at /work/scratch (the only writable bind), the corpus read-only at /work/corpus, a
+bounded tmpfs at /tmp, no network interface but ``lo``, no capabilities, no-new-privileges, an
+unprivileged user, pids and memory limits, pinned cores, and a wall-clock timeout. Nothing from
+``$BENCHSTONE_HOME`` and never the engine's socket. The container is removed in every case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import docker.errors
+import docker.types
+import requests.exceptions
+
+from benchstone.errors import SandboxError, SandboxUnavailable
+from benchstone.procs import own_identity
+from benchstone.resources import bundled
+from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
+from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
+from benchstone.sandbox.docker import cgroups
+from benchstone.sandbox.docker.cleanup import collect_orphans
+from benchstone.sandbox.docker.engine import (
+    EngineInfo,
+    client,
+    describe,
+    engine_error,
+    engine_info,
+    transient_retry,
+)
+from benchstone.sandbox.docker.forward import ModelServerForward
+from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
+from benchstone.store import host_name, now
+
+PROJECT_DIR = PurePosixPath("/work/project")
+SCRATCH_DIR = PurePosixPath("/work/scratch")
+CORPUS_DIR = PurePosixPath("/work/corpus")
+FORWARD_DIR = PurePosixPath("/work/forward")
+CONTAINER_UID = 10001
+LOG_MAX_SIZE = "8m"
+WAIT_FAILURES_ALLOWED = 5
+
+
+def container_user() -> tuple[int, int]:
+    """The user a container runs as: 10001 when the harness is root, else the harness's own."""
+    if os.geteuid() == 0:
+        return CONTAINER_UID, CONTAINER_UID
+    return os.geteuid(), os.getegid()
+
+
+def gpu_request(gpus: tuple[int, ...]) -> list[docker.types.DeviceRequest]:
+    """The device request for the granted GPU indices (NVIDIA runtime); none for no GPUs."""
+    if not gpus:
+        return []
+    return [docker.types.DeviceRequest(driver="nvidia", device_ids=[str(g) for g in gpus],
+                                       capabilities=[["gpu"]])]
+
+
+def labels_for(spec: RunSetSpec, repetition: Repetition, token: str) -> dict[str, str]:
+    pid, started = own_identity()
+    return {
+        "benchstone": "1",
+        "benchstone.project": spec.project,
+        "benchstone.benchmark": spec.benchmark,
+        "benchstone.repetition": str(repetition.index),
+        "benchstone.harness.host": host_name(),
+        "benchstone.harness.pid": str(pid),
+        "benchstone.harness.start": started,
+        "benchstone.cgroup": token,
+        **{f"benchstone.{key}": value for key, value in repetition.labels.items()},
+    }
+
+
+def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineInfo,
+                        token: str, forward_dir: Path | None) -> dict[str, Any]:
+    """The hardening and limits of one container, as docker-py host-config keywords."""
+    limits = spec.limits
+    mounts = [
+        docker.types.Mount(str(PROJECT_DIR), str(spec.project_dir), type="bind", read_only=True),
+        docker.types.Mount(str(SCRATCH_DIR), str(repetition.scratch_dir), type="bind",
+                           read_only=False),
+    ]
+    if spec.corpus is not None:
+        target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+        mounts.append(docker.types.Mount(str(target), str(spec.corpus.host_path), type="bind",
+                                         read_only=True))
+    if forward_dir is not None:
+        mounts.append(docker.types.Mount(str(FORWARD_DIR), str(forward_dir), type="bind",
+                                         read_only=True))
+    options: dict[str, Any] = {
+        "mounts": mounts,
+        "network_mode": "none",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777"},
+        "pids_limit": limits.pids,
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,
+        "init": True,
+        "log_config": docker.types.LogConfig(
+            type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}),
+        "device_requests": gpu_request(limits.gpus),
+    }
+    if limits.cpuset:
+        options["cpuset_cpus"] = limits.cpuset
+    if info.local and info.cgroup_driver == "cgroupfs":
+        options["cgroup_parent"] = cgroups.parent_path(token)
+    return options
+
+
+class DockerSandbox(Sandbox):
+    name: ClassVar[str] = "docker"
+    isolated: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._image_id: str | None = None
+        self._image: str = DEFAULT_IMAGE
+        self._info: EngineInfo | None = None
+
+    @property
+    def image_id(self) -> str | None:
+        return self._image_id
+
+    def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
+        try:
+            self._info = engine_info()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise engine_error("reading the engine's information", exc) from None
+        removed = collect_orphans()
+        if removed:
+            notify(f"removed {len(removed)} container(s) left behind by a harness that is gone")
+        if spec.gpu == "direct" and spec.limits.gpus and not self._info.has_nvidia:
+            raise SandboxUnavailable(
+                "gpu = \"direct\" needs the NVIDIA container runtime, which this engine lacks",
+                fix="install the NVIDIA Container Toolkit and restart the engine "
+                "(bench doctor shows the runtimes)",
+            )
+        self._image = spec.image or DEFAULT_IMAGE
+        self._image_id = ensure_image(self._image, notify)
+
+    def fingerprint(self) -> dict[str, Any]:
+        info = self._info
+        return {
+            "sandbox": self.name,
+            "engine_version": info.version if info else None,
+            "image_id": self._image_id,
+        }
+
+    def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
+        corpus = None
+        if spec.corpus is not None:
+            corpus = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+        return Layout(project_dir=PROJECT_DIR, scratch_dir=SCRATCH_DIR, corpus_path=corpus)
+
+    def _grant_scratch(self, scratch: Path, uid: int, gid: int) -> None:
+        if os.geteuid() != 0:
+            return
+        for path in [scratch, *scratch.iterdir()]:
+            os.chown(path, uid, gid, follow_symlinks=False)
+
+    def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
+        assert self._info is not None, "prepare() first"
+        uid, gid = container_user()
+        self._grant_scratch(repetition.scratch_dir, uid, gid)
+        token = f"{spec.run_token}-{repetition.index}"
+        forward = None
+        environment = {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+        if spec.gpu == "ollama" and spec.model_server:
+            forward_dir = repetition.scratch_dir.parent / "forward"
+            forward_dir.mkdir(mode=0o755)
+            forward = ModelServerForward(forward_dir, spec.model_server)
+            environment["BENCHSTONE_FORWARD_PORT"] = str(forward.port)
+            environment["BENCHSTONE_FORWARD_HELPER"] = bundled("sandbox", "forward.py").read_text()
+            environment["OLLAMA_HOST"] = f"127.0.0.1:{forward.port}"
+        layout = self.layout(spec, repetition)
+        command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
+                   render_invocation(spec.invocation, spec.entry_point, layout)]
+        api = client().api
+        container_id: str | None = None
+        try:
+            host_config = api.create_host_config(**host_config_options(
+                spec, repetition, self._info, token,
+                forward.path.parent if forward else None))
+            created = transient_retry(api.create_container)(
+                self._image, command, user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR),
+                environment=environment, labels=labels_for(spec, repetition, token),
+                host_config=host_config, network_disabled=True,
+            )
+            container_id = created["Id"]
+            return self._start_and_wait(api, container_id, spec, repetition, token)
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"the container could not run: {describe(exc)}") from None
+        except requests.exceptions.RequestException as exc:
+            raise engine_error("running a repetition", exc) from None
+        finally:
+            if container_id is not None:
+                self._remove(api, container_id)
+            cgroups.remove_parent(token)
+            if forward is not None:
+                forward.close()
+
+    def _start_and_wait(self, api: Any, container_id: str, spec: RunSetSpec,
+                        repetition: Repetition, token: str) -> Outcome:
+        transient_retry(api.start)(container_id)
+        deadline = time.monotonic() + spec.limits.timeout_seconds
+        timed_out = False
+
+        def kill() -> None:
+            with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                api.kill(container_id)
+
+        failures = 0
+        with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes, kill) as watch:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    kill()
+                    transient_retry(api.wait)(container_id, timeout=60)
+                    break
+                try:
+                    api.wait(container_id, timeout=remaining)
+                    break
+                except requests.exceptions.ConnectionError as exc:
+                    if deadline - time.monotonic() <= 0.05:
+                        continue
+                    failures += 1
+                    if failures > WAIT_FAILURES_ALLOWED:
+                        raise engine_error("waiting for a repetition", exc) from None
+                    time.sleep(0.2 * failures)
+        state = transient_retry(api.inspect_container)(container_id)["State"]
+        stdout_log = CappedLog(repetition.log_stem.with_suffix(".stdout"))
+        stderr_log = CappedLog(repetition.log_stem.with_suffix(".stderr"))
+        stdout_log.drain(api.logs(container_id, stdout=True, stderr=False, stream=True))
+        stderr_log.drain(api.logs(container_id, stdout=False, stderr=True, stream=True))
+        info = self._info
+        cpu = cgroups.cpu_seconds(token, info.cgroup_version) if info else None
+        return Outcome(
+            exit_code=state.get("ExitCode"),
+            started_at=state.get("StartedAt") or now(),
+            finished_at=state.get("FinishedAt") or now(),
+            wall_seconds=_engine_seconds(state.get("StartedAt"), state.get("FinishedAt")),
+            cpu_seconds=cpu,
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")) and not timed_out,
+            scratch_exceeded=watch.exceeded,
+            stdout_path=stdout_log.path,
+            stderr_path=stderr_log.path,
+            stderr_tail=last_line(stderr_log.path),
+        )
+
+    @staticmethod
+    def _remove(api: Any, container_id: str) -> None:
+        try:
+            transient_retry(api.remove_container)(container_id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            pass  # the engine is gone; bench gc removes it by its labels later
+
+    def cleanup(self) -> None:
+        return None
+
+
+def _engine_seconds(started: str | None, finished: str | None) -> float | None:
+    """Seconds between two engine timestamps (RFC 3339 with nanoseconds)."""
+    if not started or not finished or started.startswith("0001"):
+        return None
+    return _nanoseconds(finished) / 1e9 - _nanoseconds(started) / 1e9
+
+
+def _nanoseconds(stamp: str) -> int:
+    import datetime as dt
+
+    stamp = stamp.rstrip("Z")
+    whole, _, fraction = stamp.partition(".")
+    moment = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC)
+    return int(moment.timestamp()) * 1_000_000_000 + int((fraction + "000000000")[:9])
