@@ -86,6 +86,7 @@ def reset_client() -> None:
         with contextlib.suppress(Exception):
             _client().close()
     _client.cache_clear()
+    engine_info.cache_clear()
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,6 @@ def engine_error(action: str, exc: BaseException) -> SandboxError:
     """A SandboxError for an engine failure that outlived the retries."""
     if isinstance(exc, requests.exceptions.ConnectionError):
         reset_client()
-        engine_info.cache_clear()
         return SandboxUnavailable(f"the Docker Engine stopped answering while {action}: "
                                   f"{describe(exc)}", fix=ENGINE_FIX)
     return SandboxError(f"the Docker Engine failed while {action}: {describe(exc)}")

@@ -1,0 +1,36 @@
+# benchstone: `make demo` sets everything up and runs the bundled demo in containers;
+# `make test` sets everything up and runs the whole test suite against the real engine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint perf redteam engine image clean
+
+$(BIN)/bench: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(BIN)/bench
+
+# Install and start the Docker engine if needed (as root), build the runner image if missing.
+engine: $(BIN)/bench
+	$(BIN)/bench doctor --fix --offline
+
+demo: $(BIN)/bench
+	$(BIN)/bench demo
+
+test: engine
+	BENCHSTONE_REQUIRE_DOCKER=1 $(BIN)/pytest -q
+
+lint: $(BIN)/bench
+	$(BIN)/ruff check benchstone tests
+
+perf: engine
+	$(BIN)/python tests/perf/run_all.py
+
+redteam: engine
+	BENCHSTONE_REQUIRE_DOCKER=1 $(BIN)/python tests/redteam/run.py
+
+clean:
+	$(BIN)/bench gc || true
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""``bench doctor``: is this machine ready to run benchmarks in containers, and if not, what
+to do. Each check names its problem and its fix; ``fix`` repairs what can be repaired."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from benchstone.errors import BenchstoneError
+from benchstone.paths import DIR_MODE, FILE_MODE, Home
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+def _home_check(home: Home, repair: bool) -> Check:
+    loose: list[Path] = []
+    if home.root.exists():
+        for directory, dirnames, filenames in os.walk(home.root):
+            for name in dirnames:
+                path = Path(directory) / name
+                if path.parent.name != "corpora" and stat.S_IMODE(path.lstat().st_mode) & 0o077:
+                    loose.append(path)
+            for name in filenames:
+                path = Path(directory) / name
+                info = path.lstat()
+                if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                    loose.append(path)
+            if Path(directory).parent == home.corpora_dir:
+                dirnames[:] = []  # harness-owned corpora are read-only on purpose
+        if stat.S_IMODE(home.root.stat().st_mode) != DIR_MODE:
+            loose.insert(0, home.root)
+    if loose and repair:
+        for path in loose:
+            os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
+        loose = []
+    if loose:
+        return Check(name="state directory", ok=False,
+                     detail=f"{len(loose)} path(s) under {home.root} readable by others, e.g. "
+                     f"{loose[0]}", fix="bench doctor --fix (directories 0700, files 0600)")
+    return Check(name="state directory", ok=True, detail=f"{home.root} (private)")
+
+
+def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
+               notify: Callable[[str], None] = lambda message: None) -> list[Check]:
+    checks = [Check(name="git", ok=shutil.which("git") is not None,
+                    detail=shutil.which("git") or "not found", fix="apt-get install -y git")]
+    checks.append(_home_check(home, repair))
+    from benchstone.sandbox.docker import engine, image, provision
+
+    if repair:
+        try:
+            provision.ensure_engine(notify)
+        except BenchstoneError as exc:
+            notify(f"could not start an engine: {exc}")
+    try:
+        engine.reset_client()
+        info = engine.engine_info()
+    except BenchstoneError as exc:
+        checks.append(Check(name="docker engine", ok=False, detail=str(exc), fix=exc.fix))
+        return checks
+    checks.append(Check(name="docker engine", ok=True,
+                        detail=f"Docker {info.version} (API {info.api_version}), "
+                        f"{'local' if info.local else 'remote'}"))
+    cpu_note = ("CPU time is measured" if info.local and info.cgroup_driver == "cgroupfs"
+                else "CPU time is not measured (needs a local engine with the cgroupfs driver)")
+    checks.append(Check(name="cgroups", ok=True,
+                        detail=f"v{info.cgroup_version}, driver {info.cgroup_driver}: {cpu_note}"))
+    state = image.image_state()
+    if repair and not state.current and not state.present:
+        try:
+            state = image.build_image(notify, offline=offline)
+        except BenchstoneError as exc:
+            notify(f"could not build the runner image: {exc}")
+    if not state.present:
+        checks.append(Check(name="runner image", ok=False, detail=f"{state.name} is missing",
+                            fix="bench image build (add --offline without a registry)"))
+    elif not state.current:
+        checks.append(Check(name="runner image", ok=False,
+                            detail=f"{state.name} was built from an older recipe",
+                            fix="bench image build --force, then establish new baselines"))
+    else:
+        checks.append(Check(name="runner image", ok=True,
+                            detail=f"{state.name} {(state.image_id or '')[7:19]} on {state.base}"))
+    checks.append(Check(
+        name="nvidia runtime", ok=True,
+        detail="present: gpu = \"direct\" benchmarks can run" if info.has_nvidia else
+        "absent: gpu = \"direct\" benchmarks cannot run here (others are unaffected)"))
+    return checks
