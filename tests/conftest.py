@@ -116,3 +116,6 @@ def docker_client() -> Iterator[object]:
         pytest.skip(f"no Docker engine: {exc}")
     yield client
     client.close()
+
+
+collect_ignore = ["perf", "redteam/run.py"]

@@ -1,0 +1,67 @@
+"""The ``bench`` command line: a thin layer over :mod:`benchstone.api`.
+
+Each command parses its options, calls one API function and renders the result. Errors from
+benchstone print as ``error: ...`` (and the fix, when there is one) without a traceback.
+
+Exit codes: ``evaluate`` uses VERDICT_EXIT_CODES (0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED,
+2 NEEDS_MORE_DATA/NO_BASELINE/NO_REFERENCE, 3 unknown, 4 --expect mismatch). Every command
+exits 5 on an error (configuration, git, sandbox or store), 64 on a usage error and 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+import typer
+
+# Importing a command module registers its commands; this order is the order in --help.
+# isort: off
+from benchstone.cli import loop, references, corpora, machine  # noqa: F401
+# isort: on
+from benchstone.cli._app import app
+from benchstone.errors import BenchstoneError, Interrupted
+from benchstone.verdict import VERDICT_EXIT_CODES
+
+__all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
+
+ERROR_EXIT = 5
+USAGE_EXIT = 64
+INTERRUPTED_EXIT = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="bench", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except click.UsageError as exc:
+        exc.show()
+        return USAGE_EXIT
+    except click.ClickException as exc:
+        exc.show()
+        return ERROR_EXIT
+    except (click.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return INTERRUPTED_EXIT
+    except Interrupted as exc:
+        typer.echo(str(exc), err=True)
+        return INTERRUPTED_EXIT
+    except BenchstoneError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        if exc.fix:
+            typer.echo(f"  fix: {exc.fix}", err=True)
+        return ERROR_EXIT
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in benchstone: one line, the traceback only on request
+        if os.environ.get("BENCHSTONE_DEBUG"):
+            raise
+        typer.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo("  (set BENCHSTONE_DEBUG=1 for the traceback, and please report it)", err=True)
+        return ERROR_EXIT
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,81 @@
+"""The typer application and what every command module shares: options and output helpers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel
+
+from benchstone import render
+from benchstone.records import Run, RunSet
+from benchstone.runner import Progress
+
+app = typer.Typer(
+    name="bench",
+    help="Trustworthy benchmark gating: did this commit make the benchmark meaningfully better?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+baseline_app = typer.Typer(help="Establish the baseline a candidate is compared with.",
+                           no_args_is_help=True, rich_markup_mode=None)
+corpus_app = typer.Typer(help="Harness-owned corpora: held-out data the project never holds.",
+                         no_args_is_help=True, rich_markup_mode=None)
+image_app = typer.Typer(help="The runner image the docker sandbox runs benchmarks in.",
+                        no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(image_app, name="image")
+
+ProjectArg = Annotated[str, typer.Argument(help="Registered project name.", show_default=False)]
+BenchmarkArg = Annotated[str, typer.Argument(help="Benchmark name from the manifest.",
+                                             show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+SandboxOpt = Annotated[str | None, typer.Option(
+    "--sandbox", metavar="NAME",
+    help="Sandbox backend: docker (default) or process (NO isolation). Also $BENCHSTONE_SANDBOX "
+    "or the manifest's sandbox key.")]
+
+
+def echo_lines(lines: list[str] | str) -> None:
+    for line in [lines] if isinstance(lines, str) else lines:
+        typer.echo(line)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def dump(value: Any) -> None:
+    if isinstance(value, BaseModel):
+        typer.echo(value.model_dump_json(indent=2))
+    elif isinstance(value, list):
+        typer.echo(json.dumps([item.model_dump(mode="json") if isinstance(item, BaseModel)
+                               else item for item in value], indent=2))
+    else:
+        typer.echo(json.dumps(value, indent=2))
+
+
+def progress_printer(quiet: bool) -> Progress:
+    """Prints the run set header and one line per repetition, with a count and an estimate."""
+
+    def on_start(run_set: RunSet) -> None:
+        if not quiet:
+            typer.echo(render.run_set_header(run_set))
+
+    def on_repetition(run: Run, done: int, total: int, elapsed: float) -> None:
+        if quiet:
+            return
+        remaining = (elapsed / done) * (total - done)
+        eta = f", about {remaining:.0f}s left" if done < total else ""
+        typer.echo(f"{render.run_line(run)}  [{done}/{total}{eta}]")
+
+    def on_notice(message: str) -> None:
+        typer.echo(message, err=True)
+
+    return Progress(on_warning=warn, on_notice=on_notice, on_start=on_start,
+                    on_repetition=on_repetition)

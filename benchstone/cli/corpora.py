@@ -1,0 +1,52 @@
+"""Corpora: corpus-hash, corpus add, corpus list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchstone import api, render
+from benchstone.cli._app import (
+    JsonOpt,
+    app,
+    corpus_app,
+    dump,
+)
+
+
+@app.command("corpus-hash", epilog="Example: bench corpus-hash bench/corpus/data --type tree")
+def corpus_hash(
+    path: Annotated[Path, typer.Argument(help="The corpus file or directory.")],
+    corpus_type: Annotated[str, typer.Option(
+        "--type", help="bytes (one file), spec (directory with corpus_spec.toml) or tree "
+        "(whole directory).")] = "bytes",
+) -> None:
+    """Print the corpus_hash value (sha256:...) of a corpus file or directory."""
+    typer.echo(api.corpus_hash(path, corpus_type))
+
+
+@corpus_app.command("add", epilog="Example: bench corpus add heldout ~/data/heldout")
+def corpus_add(
+    name: Annotated[str, typer.Argument(help="Name a manifest refers to with corpus = NAME.")],
+    path: Annotated[Path, typer.Argument(help="A directory (or one file) to copy.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a corpus into the harness's store: read-only, content-addressed, hashed as tree."""
+    record = api.add_corpus(name, path)
+    dump(record) if as_json else typer.echo(f"corpus {record.name} = {record.sha256}")
+
+
+@corpus_app.command("list", epilog="Example: bench corpus list")
+def corpus_list(as_json: JsonOpt = False) -> None:
+    """List the harness-owned corpora."""
+    records = api.corpora()
+    if as_json:
+        dump(records)
+        return
+    if not records:
+        typer.echo("no harness-owned corpora (bench corpus add NAME PATH)")
+    for record in records:
+        typer.echo(f"{record.name:<24} {record.sha256[:19]}  added {render.when(record.added_at)}"
+                   f"  from {record.source}")

@@ -1,0 +1,177 @@
+"""The loop: register, list, run, baseline establish, evaluate, promote, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from benchstone import api, render
+from benchstone.cli._app import (
+    BenchmarkArg,
+    JsonOpt,
+    ProjectArg,
+    SandboxOpt,
+    app,
+    baseline_app,
+    dump,
+    echo_lines,
+    progress_printer,
+    warn,
+)
+from benchstone.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
+
+
+@app.command(epilog="Example: bench register ~/src/myproject")
+def register(
+    path: Annotated[Path, typer.Argument(help="Project directory holding bench/manifest.toml.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a project: pin a copy of its manifest as the trusted one.
+
+    Only register a project whose manifest you have read: its invocation runs on every run.
+    Re-registering a changed manifest pins the new version and keeps the old ones.
+    """
+    result = api.register(path)
+    for warning in result.warnings:
+        warn(warning)
+    dump(result) if as_json else echo_lines(render.register_lines(result))
+
+
+@app.command("list", epilog="Example: bench list --json")
+def list_command(as_json: JsonOpt = False) -> None:
+    """List registered projects: benchmarks, tier, gate, baseline and corpus status."""
+    projects = api.list_projects()
+    if as_json:
+        dump(projects)
+        return
+    if not projects:
+        typer.echo("no projects registered (bench register PATH)")
+    for project in projects:
+        echo_lines(render.project_lines(project))
+
+
+def _run_exit(report: Any) -> None:
+    runs = report.runs
+    if runs and not any(run.status == "ok" for run in runs):
+        typer.echo(f"every repetition failed ({len(runs)} error row(s) recorded)", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: bench run myproject solve_speed --repetitions 10")
+def run(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    repetitions: Annotated[int | None, typer.Option(
+        "--repetitions", "-n", min=1, help="Repetitions (default: the manifest's).")] = None,
+    meta_seed: Annotated[int | None, typer.Option(
+        "--meta-seed", min=0, help="Seed the run set's seeds derive from (default: random).")] = None,
+    allow_dirty: Annotated[bool, typer.Option(
+        "--allow-dirty", help="Run although the tree has uncommitted changes; the committed tree "
+        "is still what runs, the diff is saved and the rows are marked dirty.")] = False,
+    foreground: Annotated[bool, typer.Option(
+        "--foreground", help="Run here even if the benchmark has background_required.")] = False,
+    sandbox: SandboxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
+
+    Exits 0 when at least one repetition succeeded, 1 when every one failed (the error rows are
+    still recorded), 5 on a harness error.
+    """
+    report = api.run(project, benchmark, repetitions=repetitions, meta_seed=meta_seed,
+                     allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
+                     progress=progress_printer(as_json))
+    if as_json:
+        dump(report)
+    _run_exit(report)
+
+
+@baseline_app.command("establish", epilog="Example: bench baseline establish myproject "
+                      "solve_speed --at-sha v1.2.0")
+def baseline_establish(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    at_sha: Annotated[str | None, typer.Option(
+        "--at-sha", metavar="REV", help="Measure this commit instead of HEAD; the working tree "
+        "and index are not touched.")] = None,
+    allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="As for run.")] = False,
+    foreground: Annotated[bool, typer.Option(
+        "--foreground", help="Run here even if the benchmark has background_required.")] = False,
+    sandbox: SandboxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the manifest's baseline_seeds and point the baseline at that run set."""
+    result = api.establish_baseline(project, benchmark, at_sha=at_sha, allow_dirty=allow_dirty,
+                                    sandbox=sandbox, force_foreground=foreground,
+                                    progress=progress_printer(as_json))
+    if as_json:
+        dump(result)
+    elif result.pointer is not None:
+        typer.echo(f"baseline set: {project}/{benchmark} -> {render.short(result.pointer.git_sha)}"
+                   f" ({result.report.ok} run(s))")
+    if result.pointer is None:
+        typer.echo("baseline not set: every repetition failed", err=True)
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: bench evaluate myproject solve_speed --expect PROMOTE")
+def evaluate(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    meta_seed: Annotated[int | None, typer.Option(
+        "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD).")] = None,
+    expect: Annotated[VerdictKind | None, typer.Option(
+        "--expect", help="Exit 4 unless the verdict is this kind.", case_sensitive=False)] = None,
+    include_dirty: Annotated[bool, typer.Option(
+        "--include-dirty", help="Let rows recorded on a dirty tree into the gate.")] = False,
+    allow_cross_env: Annotated[bool, typer.Option(
+        "--allow-cross-env", help="Compare a performance benchmark across environments.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
+
+    Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
+    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch.
+    """
+    verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
+                           allow_cross_env=allow_cross_env)
+    dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
+    if expect is not None and verdict.kind != expect.value:
+        typer.echo(f"expected {expect.value}, got {verdict.kind}", err=True)
+        raise typer.Exit(EXPECT_MISMATCH_EXIT)
+    raise typer.Exit(exit_code_for(verdict.kind))
+
+
+@app.command(epilog="Example: bench promote myproject solve_speed")
+def promote(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    meta_seed: Annotated[int | None, typer.Option(
+        "--meta-seed", help="The candidate run set to promote when several exist at HEAD.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Promote although the gate did not say PROMOTE (recorded as forced; "
+        "never for TAMPERED).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the baseline pointer to the candidate run set the gate promoted."""
+    result = api.promote(project, benchmark, meta_seed=meta_seed, force=force)
+    if as_json:
+        dump(result)
+        return
+    forced = "  (forced)" if result.pointer.forced else ""
+    typer.echo(f"baseline promoted: {project}/{benchmark} -> {render.short(result.pointer.git_sha)}"
+               f"  (baseline meta_seed={result.pointer.meta_seed}){forced}")
+
+
+@app.command(epilog="Example: bench history myproject solve_speed --limit 5")
+def history(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Run sets to show.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""
+    timeline = api.timeline(project, benchmark, limit=limit)
+    dump(timeline) if as_json else echo_lines(render.timeline_lines(timeline))

@@ -1,0 +1,121 @@
+"""The machine: doctor, gc, image build, image list, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchstone.cli._app import (
+    JsonOpt,
+    app,
+    dump,
+    image_app,
+    progress_printer,
+)
+
+
+@app.command(epilog="Example: bench doctor --fix --offline")
+def doctor(
+    fix: Annotated[bool, typer.Option(
+        "--fix", help="Repair what can be: install and start the engine (as root), build a "
+        "missing runner image, make the state directory private.")] = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="With --fix, build the image from Debian packages, without trying "
+        "a registry.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the machine: engine, cgroups, runner image, NVIDIA runtime, state directory.
+
+    Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
+    """
+    from benchstone.doctor import run_checks
+    from benchstone.paths import Home
+
+    checks = run_checks(Home(), repair=fix, offline=True if offline else None,
+                        notify=lambda message: typer.echo(message, err=True))
+    if as_json:
+        dump(checks)
+    else:
+        for check in checks:
+            typer.echo(f"{'ok ' if check.ok else 'BAD'}  {check.name:<16} {check.detail}")
+            if not check.ok and check.fix:
+                typer.echo(f"     fix: {check.fix}")
+    if not all(check.ok for check in checks):
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: bench gc")
+def gc(
+    every: Annotated[bool, typer.Option(
+        "--all", help="Also remove containers of benchstone processes still running on this "
+        "host (stops their repetitions).")] = False,
+) -> None:
+    """Remove sandbox containers left behind by a benchstone process that is gone."""
+    from benchstone.sandbox.docker.cleanup import collect_orphans
+
+    removed = collect_orphans(include_live=every)
+    typer.echo(f"removed {len(removed)} container(s)" + (f": {' '.join(removed)}" if removed else ""))
+
+
+@image_app.command("build", epilog="Example: bench image build --offline")
+def image_build(
+    offline: Annotated[bool | None, typer.Option(
+        "--offline/--online", help="Debian packages (debootstrap, as root) or a registry base; "
+        "default: the registry, falling back to Debian packages.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if current.")] = False,
+    mirror: Annotated[str | None, typer.Option(
+        "--mirror", help="Debian mirror for the offline build.")] = None,
+) -> None:
+    """Build the runner image, only when it is missing or its recipe changed (or --force).
+
+    A rebuilt image has a new id: runs made in different images are never compared, so
+    establish new baselines afterwards.
+    """
+    from benchstone.sandbox.docker import image, provision
+
+    say = lambda message: typer.echo(message, err=True)  # noqa: E731
+    provision.ensure_engine(say, install=False)
+    state = image.build_image(say, offline=offline, force=force, mirror=mirror)
+    typer.echo(f"{state.name} {state.image_id} (recipe {state.recipe}, base {state.base})")
+
+
+@image_app.command("list", epilog="Example: bench image list")
+def image_list(as_json: JsonOpt = False) -> None:
+    """List the images built from benchstone's recipes, and whether each is current."""
+    from benchstone.sandbox.docker import image
+
+    states = image.list_images()
+    if as_json:
+        dump([{"name": s.name, "image_id": s.image_id, "recipe": s.recipe, "base": s.base,
+                "created": s.created, "current": s.current} for s in states])
+        return
+    if not states:
+        typer.echo("no runner images (bench image build)")
+    for state in states:
+        typer.echo(f"{state.name:<32} {(state.image_id or '')[7:19]}  recipe {state.recipe} "
+                   f"{'current' if state.current else 'OUTDATED'}  base {state.base}")
+
+
+@app.command(epilog="Example: bench demo --keep /tmp/benchstone-demo")
+def demo(
+    keep: Annotated[Path | None, typer.Option(
+        "--keep", metavar="DIR", help="Keep the demo project and its state in DIR.")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Build the runner image from Debian packages only.")] = False,
+) -> None:
+    """Run the whole loop on a bundled project, in containers, printing each verdict.
+
+    Installs and starts the engine if needed (as root) and builds the runner image if missing.
+    Uses its own temporary state directory: your store is not touched.
+    """
+    from benchstone.demo import run_demo
+
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+    verdicts = run_demo(typer.echo, progress_printer(False), workdir=keep,
+                        offline=True if offline else None)
+    if verdicts != {"wrong": "REJECT", "sieve": "PROMOTE"}:
+        typer.echo(f"unexpected verdicts: {verdicts}", err=True)
+        raise typer.Exit(1)
