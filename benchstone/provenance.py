@@ -93,6 +93,10 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
     try:
         with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
             archive.extractall(destination, filter="tar")
+        # tarfile stops at the end-of-archive marker; git may still be writing the record's
+        # zero padding, and closing the pipe now would kill it with SIGPIPE.
+        while process.stdout.read(65536):
+            pass
     except tarfile.TarError as exc:
         process.kill()
         raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-import click
 import typer
 
 # Importing a command module registers its commands; this order is the order in --help.
@@ -22,6 +21,11 @@ from benchstone.cli import loop, references, corpora, machine  # noqa: F401
 # isort: on
 from benchstone.cli._app import app
 from benchstone.errors import BenchstoneError, Interrupted
+
+try:  # recent typer releases carry their own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
 from benchstone.verdict import VERDICT_EXIT_CODES
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
@@ -36,16 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except click_exceptions.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 0
-    except click.UsageError as exc:
+    except click_exceptions.UsageError as exc:
         exc.show()
         return USAGE_EXIT
-    except click.ClickException as exc:
+    except click_exceptions.ClickException as exc:
         exc.show()
         return ERROR_EXIT
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         return INTERRUPTED_EXIT
     except Interrupted as exc:

@@ -31,8 +31,10 @@ app.add_typer(baseline_app, name="baseline")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(image_app, name="image")
 
-ProjectArg = Annotated[str, typer.Argument(help="Registered project name.", show_default=False)]
-BenchmarkArg = Annotated[str, typer.Argument(help="Benchmark name from the manifest.",
+ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Registered project name.",
+                                           show_default=False)]
+BenchmarkArg = Annotated[str, typer.Argument(metavar="BENCHMARK",
+                                             help="Benchmark name from the manifest.",
                                              show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SandboxOpt = Annotated[str | None, typer.Option(

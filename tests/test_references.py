@@ -1,0 +1,221 @@
+"""The correctness tier: harness-owned artifacts, frozen references, PASS/FAIL/NO_REFERENCE."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import commit_all
+
+from benchstone import api
+from benchstone.errors import ReferenceExists
+from benchstone.references import compare_artifacts
+
+BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
+
+
+@pytest.fixture(params=BACKENDS)
+def sandbox(request: pytest.FixtureRequest) -> str:
+    if request.param == "docker":
+        request.getfixturevalue("docker_client")
+    return request.param
+
+
+def _verdict(bench, *args: str) -> tuple[int, dict]:
+    result = bench("evaluate", *args, "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbox: str,
+                                                     home: Path) -> None:
+    root = make_project("toy")
+    sb = ("--sandbox", sandbox)
+    bench("register", str(root))
+    code, verdict = _verdict(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (2, "NO_REFERENCE")
+    refused = bench("freeze-reference", "toy", "output")
+    assert refused.returncode == 5 and "bench run toy output" in refused.stderr
+
+    assert bench("run", "toy", "output", *sb).returncode == 0
+    frozen = bench("freeze-reference", "toy", "output")
+    assert frozen.returncode == 0, frozen.stderr
+    reference_hash = hashlib.sha256(b"hello\nworld\n").hexdigest()
+    assert reference_hash[:12] in frozen.stdout
+    stored = home / "artifacts" / "toy" / "output" / f"{reference_hash}.bin"
+    assert stored.read_bytes() == b"hello\nworld\n"
+    assert stored.stat().st_mode & 0o777 == 0o600
+    again = bench("freeze-reference", "toy", "output")
+    assert again.returncode == 5 and "replace-reference" in again.stderr
+
+    (root / "src" / "output.txt").write_text("hello\nWorld\n")
+    commit_all(root, "capitalize")
+    assert bench("run", "toy", "output", *sb).returncode == 0
+    code, verdict = _verdict(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (1, "FAIL")
+    assert "first difference at byte 6 (reference 12 bytes, candidate 12 bytes)" in verdict["reason"]
+    assert "-world" in verdict["details"] and "+World" in verdict["details"]
+
+    (root / "src" / "output.txt").write_text("hello\nworld\n")
+    commit_all(root, "revert")
+    assert bench("run", "toy", "output", *sb).returncode == 0
+    code, verdict = _verdict(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (0, "PASS")
+
+    (root / "src" / "output.txt").write_text("hello\nworld, v2\n")
+    commit_all(root, "new format")
+    bench("run", "toy", "output", *sb)
+    no_reason = bench("replace-reference", "toy", "output")
+    assert no_reason.returncode == 64 and "--reason" in no_reason.stderr
+    empty_reason = bench("replace-reference", "toy", "output", "--reason", "  ")
+    assert empty_reason.returncode == 5 and "non-empty --reason" in empty_reason.stderr
+    replaced = bench("replace-reference", "toy", "output", "--reason", "format v2")
+    assert replaced.returncode == 0, replaced.stderr
+    assert stored.exists()  # the old reference stays on disk
+    code, verdict = _verdict(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (0, "PASS")
+
+    events = json.loads(bench("references", "toy", "output", "--json").stdout)
+    assert [e["action"] for e in events] == ["freeze", "replace"]
+    assert events[1]["old_sha256"] == reference_hash and events[1]["reason"] == "format v2"
+    log = home / "references.log"
+    assert log.stat().st_mode & 0o777 == 0o600
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["action"] for line in lines] == ["freeze", "replace"]
+    assert set(lines[1]) >= {"time", "user", "host", "project", "benchmark", "sha", "old_hash",
+                             "new_hash", "reason"}
+    assert "format v2" in bench("references", "toy", "output").stdout
+
+    with sqlite3.connect(home / "bench.db") as conn, pytest.raises(sqlite3.DatabaseError):
+        conn.execute("UPDATE reference_events SET new_sha256 = 'forged'")
+    with sqlite3.connect(home / "bench.db") as conn, pytest.raises(sqlite3.DatabaseError):
+        conn.execute("DELETE FROM reference_events")
+
+
+def test_evaluate_at_the_frozen_sha_passes(bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    code, verdict = _verdict(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (0, "PASS")
+
+
+def test_missing_or_oversized_artifact_is_an_error_row(bench, make_project) -> None:
+    root = make_project("toy")
+    runner = root / "bench" / "runner.py"
+    runner.write_text(runner.read_text().replace(
+        'Path(config["artifact_path"]).write_text(Path("src/output.txt").read_text())',
+        'if config["seed"] % 2:\n        Path(config["artifact_path"]).write_text("x" * 4096)'))
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'reference_policy = "byte_equivalence"',
+        'reference_policy = "byte_equivalence"\nartifact_max_bytes = 1024\nrepetitions = 4'))
+    commit_all(root, "misbehave")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    runs = json.loads(bench("history", "toy", "output", "--json").stdout)["entries"][0]["runs"]
+    messages = {run["message"] for run in runs}
+    assert all(run["status"] == "error" and run["failure"] == "artifact" for run in runs)
+    assert messages <= {"the runner wrote no artifact",
+                        "the artifact is 4096 bytes, over the 1024-byte limit"}
+    assert len(messages) == 2
+
+
+@pytest.mark.docker
+def test_the_reference_cannot_be_found_from_inside_the_sandbox(bench, make_project, home: Path,
+                                                                docker_client) -> None:
+    root = make_project("toy")
+    secret = b"the-frozen-reference-bytes-0123456789\n"
+    (root / "src" / "output.txt").write_bytes(secret)
+    commit_all(root, "reference content")
+    bench("register", str(root))
+    bench("run", "toy", "output")
+    assert bench("freeze-reference", "toy", "output").returncode == 0
+    digest = hashlib.sha256(secret).hexdigest()
+
+    # the candidate forgets the answer and goes looking for it everywhere it can read
+    (root / "src" / "output.txt").write_text("I do not know the answer\n")
+    runner = root / "bench" / "runner.py"
+    runner.write_text(runner.read_text().replace('elif args.entry == "output":', f'''elif args.entry == "output":
+    import os
+    found = []
+    needles = ({secret!r}, {digest!r}.encode(), {str(home)!r}.encode())
+    for top, dirs, files in os.walk("/", onerror=lambda e: None):
+        if top.startswith(("/proc", "/sys", "/dev")):
+            dirs[:] = []
+            continue
+        for name in files:
+            if os.path.join(top, name) == os.path.abspath(__file__):
+                continue  # this runner holds the needles it searches for
+            try:
+                data = open(os.path.join(top, name), "rb").read(1 << 22)
+            except OSError:
+                continue
+            if any(n in data for n in needles):
+                found.append(os.path.join(top, name))
+    mounts = open("/proc/self/mounts").read()
+    Path(config["artifact_path"]).write_text(json.dumps({{"found": found, "mounts": mounts}}))
+    metric = 1.0
+elif args.entry == "never":'''))
+    commit_all(root, "search for the reference")
+    assert bench("run", "toy", "output").returncode == 0
+    runs = json.loads(bench("history", "toy", "output", "--json").stdout)["entries"][0]["runs"]
+    artifact = (home / "artifacts" / "toy" / "output" / f"{runs[0]['artifact_sha256']}.bin")
+    report = json.loads(artifact.read_text())
+    assert report["found"] == []
+    assert str(home) not in report["mounts"] and "artifacts" not in report["mounts"]
+
+
+def test_json_canonical_policy() -> None:
+    reference = b'{"b": 1, "a": [1, 2, {"y": 2, "x": 1}]}\n'
+    reordered = b'{"a":[1,2,{"x":1,"y":2}],"b":1}'
+    changed = b'{"a":[1,2,{"x":1,"y":3}],"b":1}'
+    assert compare_artifacts(reference, reordered, "json_canonical").equal
+    assert not compare_artifacts(reference, reordered, "byte_equivalence").equal
+    result = compare_artifacts(reference, changed, "json_canonical")
+    assert not result.equal and "canonical JSON differs" in result.detail[0]
+    assert not compare_artifacts(reference, b"not json", "json_canonical").equal
+
+
+def test_json_canonical_end_to_end(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('"byte_equivalence"', '"json_canonical"'))
+    (root / "src" / "output.txt").write_text('{"a": 1, "b": 2}\n')
+    commit_all(root, "json output")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    (root / "src" / "output.txt").write_text('{"b":2,"a":1}')
+    commit_all(root, "reordered")
+    bench("run", "toy", "output", "--sandbox", "process")
+    assert _verdict(bench, "toy", "output")[1]["kind"] == "PASS"
+    (root / "src" / "output.txt").write_text('{"b":3,"a":1}')
+    commit_all(root, "changed")
+    bench("run", "toy", "output", "--sandbox", "process")
+    assert _verdict(bench, "toy", "output")[1]["kind"] == "FAIL"
+
+
+def test_unknown_reference_policy_is_a_manifest_error(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('"byte_equivalence"', '"fuzzy"'))
+    commit_all(root, "unknown policy")
+    result = bench("register", str(root))
+    assert result.returncode == 5
+    assert "benchmarks[2].reference_policy must be one of byte_equivalence, json_canonical" \
+        in result.stderr
+
+
+def test_api_freeze_reference_errors(make_project, home: Path) -> None:
+    root = make_project("toy")
+    api.register(root, home=home)
+    with pytest.raises(ValueError, match="only for correctness"):
+        api.freeze_reference("toy", "speed", home=home)
+    api.run("toy", "output", sandbox="process", home=home)
+    api.freeze_reference("toy", "output", home=home)
+    with pytest.raises(ReferenceExists):
+        api.freeze_reference("toy", "output", home=home)
