@@ -139,7 +139,7 @@ def test_the_reference_cannot_be_found_from_inside_the_sandbox(bench, make_proje
     # the candidate forgets the answer and goes looking for it everywhere it can read
     (root / "src" / "output.txt").write_text("I do not know the answer\n")
     runner = root / "bench" / "runner.py"
-    runner.write_text(runner.read_text().replace('elif args.entry == "output":', f'''elif args.entry == "output":
+    search = f'''elif args.entry == "output":
     import os
     found = []
     needles = ({secret!r}, {digest!r}.encode(), {str(home)!r}.encode())
@@ -159,7 +159,8 @@ def test_the_reference_cannot_be_found_from_inside_the_sandbox(bench, make_proje
     mounts = open("/proc/self/mounts").read()
     Path(config["artifact_path"]).write_text(json.dumps({{"found": found, "mounts": mounts}}))
     metric = 1.0
-elif args.entry == "never":'''))
+elif args.entry == "never":'''
+    runner.write_text(runner.read_text().replace('elif args.entry == "output":', search))
     commit_all(root, "search for the reference")
     assert bench("run", "toy", "output").returncode == 0
     runs = json.loads(bench("history", "toy", "output", "--json").stdout)["entries"][0]["runs"]

@@ -1,0 +1,215 @@
+"""Beyond the original's trust model: pinned evaluator files, harness-owned metrics, harness-owned
+corpora, clean gates, same-environment comparisons and "faster but wrong is rejected"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import commit_all
+
+from benchstone import api
+
+BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
+
+
+@pytest.fixture(params=BACKENDS)
+def sandbox(request: pytest.FixtureRequest) -> str:
+    if request.param == "docker":
+        request.getfixturevalue("docker_client")
+    return request.param
+
+
+def _verdict(bench, *args: str) -> tuple[int, dict]:
+    result = bench("evaluate", *args, "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def _edit(root: Path, relative: str, old: str, new: str) -> None:
+    path = root / relative
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {relative}"
+    path.write_text(text.replace(old, new))
+
+
+def test_editing_the_runner_is_tampering(bench, make_project, sandbox: str) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    bench("baseline", "establish", "toy", "speed", "--sandbox", sandbox)
+    _edit(root, "bench/runner.py", 'metric = float(Path("src/speed.txt").read_text()) * wobble',
+          'metric = 0.5 * float(Path("src/speed.txt").read_text()) * wobble')
+    commit_all(root, "report a better number")
+    bench("run", "toy", "speed", "--sandbox", sandbox)
+    code, verdict = _verdict(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (1, "TAMPERED")
+    assert "bench/runner.py" in verdict["reason"]
+    refused = bench("promote", "toy", "speed", "--force")
+    assert refused.returncode == 5 and "TAMPERED" in refused.stderr
+    # the deliberate way forward: a new baseline, measured with the new evaluator
+    bench("baseline", "establish", "toy", "speed", "--sandbox", sandbox)
+    _edit(root, "src/speed.txt", "1.0", "0.8")
+    commit_all(root, "a real improvement")
+    bench("run", "toy", "speed", "--sandbox", sandbox)
+    assert _verdict(bench, "toy", "speed")[1]["kind"] == "PROMOTE"
+
+
+def test_protected_paths_are_configurable(bench, make_project) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'name = "speed"\n',
+          'name = "speed"\nprotected_paths = ["src/*.txt"]\n')
+    commit_all(root, "protect the inputs instead")
+    bench("register", str(root))
+    bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
+    _edit(root, "bench/runner.py", "wobble = 1 +", "wobble = 1.0 +")  # not protected now
+    commit_all(root, "harmless runner edit")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    assert _verdict(bench, "toy", "speed")[1]["kind"] == "REJECT"
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    commit_all(root, "protected input changed")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    code, verdict = _verdict(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (1, "TAMPERED")
+    assert "src/speed.txt" in verdict["reason"]
+
+
+def test_harness_wall_metric_ignores_what_the_runner_claims(bench, make_project,
+                                                            sandbox: str) -> None:
+    root = make_project("shellproj")
+    _edit(root, "bench/manifest.toml", 'tier = "performance"',
+          'tier = "performance"\nmetric_source = "harness_wall"')
+    (root / "bench" / "run.sh").write_text(
+        'sleep "$(cat src/metric)"\nprintf \'{"status": "ok", "metric": 0.001}\' > "$3"\n')
+    commit_all(root, "a runner that lies about its speed")
+    bench("register", str(root))
+    assert bench("baseline", "establish", "shellproj", "probe", "--sandbox", sandbox).returncode == 0
+    # slower for real, while claiming the same 0.001 s
+    _edit(root, "src/metric", "1.000", "1.5")
+    commit_all(root, "slower")
+    bench("run", "shellproj", "probe", "--sandbox", sandbox)
+    code, verdict = _verdict(bench, "shellproj", "probe")
+    assert verdict["metric_source"] == "harness_wall"
+    assert all(0.9 < v < 1.6 for v in verdict["baseline"]["values"])
+    assert all(1.4 < v < 2.2 for v in verdict["candidate"]["values"])
+    assert (code, verdict["kind"]) == (1, "REJECT")
+    runs = json.loads(bench("history", "shellproj", "probe", "--json").stdout)["entries"][0]["runs"]
+    assert {run["metric"] for run in runs} == {0.001}  # recorded, never gated on
+
+
+def test_harness_owned_corpus(bench, make_project, tmp_path: Path, sandbox: str,
+                              home: Path) -> None:
+    heldout = tmp_path / "heldout"
+    heldout.mkdir()
+    (heldout / "answers.txt").write_text("held-out-marker-7f3a\n")
+    added = bench("corpus", "add", "heldout", str(heldout))
+    assert added.returncode == 0 and added.stdout.startswith("corpus heldout = sha256:")
+    assert "heldout" in bench("corpus", "list").stdout
+    root = make_project("shellproj")
+    _edit(root, "bench/manifest.toml", 'tier = "performance"', 'tier = "performance"\ncorpus = "heldout"')
+    (root / "bench" / "run.sh").write_text(
+        'corpus=$(sed -n \'s/.*"corpus_path": *"\\([^"]*\\)".*/\\1/p\' "$2")\n'
+        'out=$(dirname "$3")\n'
+        'cat "$corpus/answers.txt" > "$out/read"\n'
+        '(grep -rl "held-out-""marker" . > "$out/in_tree") || true\n'
+        '(echo tampered > "$corpus/answers.txt") 2>/dev/null && echo yes > "$out/wrote"\n'
+        'python3 -c "import json,sys; d=open(sys.argv[1]).read(); '
+        'print(json.dumps({\'status\':\'ok\',\'metric\':1,\'metadata\':{\'read\':d}}))" '
+        '"$out/read" > "$3"\n'
+        '[ -s "$out/in_tree" ] && exit 7; [ -e "$out/wrote" ] && exit 8; exit 0\n')
+    commit_all(root, "read the held-out corpus")
+    assert bench("register", str(root)).returncode == 0
+    result = bench("run", "shellproj", "probe", "-n", "1", "--sandbox", sandbox)
+    runs = json.loads(bench("history", "shellproj", "probe", "--json").stdout)["entries"][0]["runs"]
+    if sandbox == "process":
+        # no isolation: the corpus is readable, but nothing keeps the runner from writing it
+        assert runs[0]["metadata"] == {"read": "held-out-marker-7f3a\n"} or runs[0]["exit_code"] == 8
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert runs[0]["status"] == "ok" and runs[0]["metadata"] == {"read": "held-out-marker-7f3a\n"}
+    stored = api.corpora(home=home)[0]
+    assert (Path(stored.path) / "answers.txt").read_text() == "held-out-marker-7f3a\n"
+
+
+def test_a_missing_harness_corpus_stops_the_run(bench, make_project) -> None:
+    root = make_project("shellproj")
+    _edit(root, "bench/manifest.toml", 'tier = "performance"', 'tier = "performance"\ncorpus = "nope"')
+    commit_all(root, "needs a corpus that was never added")
+    registered = bench("register", str(root))
+    assert "corpus missing" in registered.stdout
+    result = bench("run", "shellproj", "probe", "--sandbox", "process")
+    assert result.returncode == 5 and "bench corpus add nope PATH" in result.stderr
+
+
+def test_different_environment_is_not_compared_for_performance(make_project, home: Path) -> None:
+    root = make_project("toy")
+    api.register(root, home=home)
+    api.establish_baseline("toy", "speed", sandbox="process", cpuset="0", home=home)
+    api.establish_baseline("toy", "quality", sandbox="process", cpuset="0", home=home)
+    _edit(root, "src/speed.txt", "1.0", "0.8")
+    _edit(root, "src/quality.txt", "10.0", "12.0")
+    commit_all(root, "better at both")
+    other_core = "1" if len(__import__("os").sched_getaffinity(0)) > 1 else "0"
+    if other_core == "0":
+        pytest.skip("needs two cores to record a second environment")
+    api.run("toy", "speed", sandbox="process", cpuset=other_core, home=home)
+    api.run("toy", "quality", sandbox="process", cpuset=other_core, home=home)
+    verdict = api.evaluate("toy", "speed", home=home)
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert "cpuset: '0' -> '1'" in verdict.reason and "--allow-cross-env" in verdict.reason
+    assert api.evaluate("toy", "speed", allow_cross_env=True, home=home).kind == "PROMOTE"
+    quality = api.evaluate("toy", "quality", home=home)
+    assert quality.kind == "PROMOTE"
+    assert any("cpuset" in warning for warning in quality.warnings)
+
+
+def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
+          'promotion_sigma = 2.0\nrequires = ["output"]')
+    commit_all(root, "speed requires correct output")
+    bench("register", str(root))
+    bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    commit_all(root, "faster")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    code, verdict = _verdict(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "required correctness benchmark output has not run here" in verdict["reason"]
+    _edit(root, "src/output.txt", "world", "w0rld")
+    commit_all(root, "faster and wrong")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = _verdict(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (1, "REJECT")
+    assert "required correctness benchmark output says FAIL" in verdict["reason"]
+    _edit(root, "src/output.txt", "w0rld", "world")
+    commit_all(root, "faster and right")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = _verdict(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (0, "PROMOTE")
+    assert "required correctness: output PASS" in verdict["details"]
+
+
+def test_requires_must_name_a_correctness_benchmark(bench, make_project) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
+          'promotion_sigma = 2.0\nrequires = ["quality"]')
+    commit_all(root, "bad requires")
+    result = bench("register", str(root))
+    assert result.returncode == 5
+    assert "requires names 'quality', which is not a correctness benchmark" in result.stderr
+
+
+def test_every_row_records_its_environment(bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    bench("run", "toy", "speed", "-n", "2", "--sandbox", "process")
+    entry = json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"][0]
+    environment = entry["run_set"]["environment"]
+    assert set(environment) >= {"host", "cpu_model", "cores", "kernel", "sandbox", "cpuset"}
+    assert entry["run_set"]["env_hash"].startswith("sha256:")
+    assert entry["run_set"]["protected_hash"].startswith("sha256:")
+    assert "bench/runner.py" in entry["run_set"]["protected_files"]
