@@ -292,7 +292,8 @@ def test_a_shell_runner_in_an_image_without_python(bench, make_project, docker_c
                   "RUN rm -f /usr/bin/python* /usr/local/bin/python*\nUSER 10001:10001\n")
     import io
 
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
+                               network_mode="none")
     root = make_project("shellproj")
     manifest = root / "bench" / "manifest.toml"
     _set(root, "bench/manifest.toml",

@@ -145,7 +145,7 @@ def _docker_build(base: str, tag: str, notify: Notify) -> str:
     try:
         stream = client().api.build(
             path=str(recipe_dir()), tag=tag, buildargs={"BASE": base}, labels=labels,
-            rm=True, forcerm=True, decode=True,
+            rm=True, forcerm=True, decode=True, network_mode="none",
         )
         for chunk in stream:
             if "error" in chunk:

@@ -1,0 +1,131 @@
+"""Cost of a repetition in each sandbox, beside the engine's own floor, measured in one run.
+
+- floor: create, start, wait and remove of a container running ``true`` through the Engine API
+  (docker-py, the runner image, no network), nothing else;
+- docker backend: one repetition of a no-op benchmark through the sandbox interface (hardening,
+  mounts, logs, inspect, cgroup CPU time and removal included);
+- process backend: the same repetition as a plain subprocess;
+- a 10-repetition run set of the no-op benchmark through the real CLI (``bench run``), wall time.
+
+Targets on a 2-core machine: docker repetition <= 1.5x the floor; the 10-repetition run set
+under 5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+
+from benchstone.protocol import InvocationConfig
+from benchstone.sandbox import create_backend
+from benchstone.sandbox.base import CONFIG_FILE, Limits, Repetition, RunSetSpec
+from benchstone.sandbox.docker.image import DEFAULT_IMAGE
+
+ROUNDS = 15
+NOOP_RUNNER = 'printf \'{"status": "ok", "metric": 1}\' > "$2"\n'
+
+
+def floor_seconds(client: docker.DockerClient) -> list[float]:
+    api = client.api
+    times = []
+    for _ in range(ROUNDS + 2):
+        started = time.perf_counter()
+        container = api.create_container(
+            DEFAULT_IMAGE, ["true"], labels={"benchstone.perf": "1"},
+            host_config=api.create_host_config(network_mode="none"))
+        api.start(container)
+        api.wait(container)
+        api.remove_container(container, force=True)
+        times.append(time.perf_counter() - started)
+    return times[2:]
+
+
+def backend_seconds(name: str, workdir: Path) -> list[float]:
+    project = workdir / f"project-{name}"
+    (project / "bench").mkdir(parents=True)
+    (project / "bench" / "run.sh").write_text(NOOP_RUNNER)
+    for path in (workdir, project, project / "bench"):
+        os.chmod(path, 0o755)
+    spec = RunSetSpec(
+        project="perf", benchmark="noop", run_token=f"perf-{name}-{os.getpid()}",
+        project_dir=project, corpus=None, invocation="sh bench/run.sh {config_path} {output_path}",
+        entry_point="noop",
+        limits=Limits(timeout_seconds=60, memory_bytes=512 * 1024**2, pids=256,
+                      tmpfs_bytes=64 * 1024**2, scratch_bytes=64 * 1024**2, cpuset="0"),
+    )
+    backend = create_backend(name)
+    backend.prepare(spec, lambda message: None)
+    times = []
+    try:
+        for index in range(ROUNDS + 2):
+            scratch = workdir / f"{name}-{index}" / "scratch"
+            scratch.mkdir(parents=True, mode=0o700)
+            (scratch / CONFIG_FILE).write_text(InvocationConfig(
+                benchmark="noop", seed=index, corpus_path="", repetition_index=index,
+                repetition_total=ROUNDS).to_json())
+            repetition = Repetition(index=index, scratch_dir=scratch,
+                                    log_stem=workdir / "logs" / f"{name}-{index}")
+            started = time.perf_counter()
+            outcome = backend.run(spec, repetition)
+            times.append(time.perf_counter() - started)
+            assert outcome.exit_code == 0, outcome
+            assert (scratch / "result.json").exists()
+    finally:
+        backend.cleanup()
+    return times[2:]
+
+
+def run_set_seconds(workdir: Path) -> float:
+    project = workdir / "noop"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "shellproj", project)
+    (project / "bench" / "run.sh").write_text(NOOP_RUNNER.replace("$2", "$3"))
+    environment = {**os.environ, "BENCHSTONE_HOME": str(workdir / "home"),
+                   "GIT_AUTHOR_NAME": "perf", "GIT_AUTHOR_EMAIL": "perf@example.invalid",
+                   "GIT_COMMITTER_NAME": "perf", "GIT_COMMITTER_EMAIL": "perf@example.invalid"}
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "noop"]):
+        subprocess.run(command, cwd=project, check=True, env=environment)
+    bench = [sys.executable, "-m", "benchstone"]
+    subprocess.run([*bench, "register", str(project)], check=True, env=environment,
+                   capture_output=True)
+    subprocess.run([*bench, "run", "shellproj", "probe", "-n", "2"], check=True,
+                   env=environment, capture_output=True)  # warm caches
+    started = time.perf_counter()
+    subprocess.run([*bench, "run", "shellproj", "probe", "-n", "10"], check=True,
+                   env=environment, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    client = docker.from_env()
+    workdir = Path(tempfile.mkdtemp(prefix="benchstone-perf-"))
+    try:
+        floor = statistics.median(floor_seconds(client))
+        docker_rep = statistics.median(backend_seconds("docker", workdir))
+        process_rep = statistics.median(backend_seconds("process", workdir))
+        run_set = run_set_seconds(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        for container in client.containers.list(all=True, filters={"label": "benchstone.perf"}):
+            container.remove(force=True)
+    ratio = docker_rep / floor
+    print(f"median of {ROUNDS} repetitions, no-op benchmark")
+    print(f"  engine floor (create+start+wait+remove)  {floor * 1000:7.0f} ms")
+    print(f"  docker backend repetition                {docker_rep * 1000:7.0f} ms   "
+          f"{ratio:.2f}x floor   target <= 1.50x  {'ok' if ratio <= 1.5 else 'MISSED'}")
+    print(f"  process backend repetition               {process_rep * 1000:7.0f} ms   "
+          f"{process_rep / floor:.2f}x floor")
+    print(f"  bench run -n 10 (CLI, docker, wall)      {run_set:7.2f} s    "
+          f"target < 5 s  {'ok' if run_set < 5 else 'MISSED'}")
+    return 0 if ratio <= 1.5 and run_set < 5 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
