@@ -119,3 +119,20 @@ def docker_client() -> Iterator[object]:
 
 
 collect_ignore = ["perf", "redteam/run.py"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After the suite, no container of a finished benchstone process may remain."""
+    if not engine_available():
+        return
+    import docker
+
+    from benchstone.sandbox.docker.cleanup import is_orphan
+
+    client = docker.from_env(timeout=30)
+    left = [c.short_id for c in client.containers.list(all=True, filters={"label": "benchstone"})
+            if is_orphan(c.labels)]
+    client.close()
+    if left:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\ncontainers left behind by the suite: {' '.join(left)}")

@@ -17,7 +17,8 @@ from benchstone.sandbox.docker.engine import client, transient_retry
 from benchstone.store import host_name
 
 
-def _is_orphan(labels: dict[str, str]) -> bool:
+def is_orphan(labels: dict[str, str]) -> bool:
+    """True for a container made on this host by a benchstone process that is gone."""
     if labels.get("benchstone.harness.host") != host_name():
         return False
     try:
@@ -35,7 +36,7 @@ def collect_orphans(include_live: bool = False) -> list[str]:
     live_tokens = set()
     for container in transient_retry(api.containers)(all=True, filters={"label": "benchstone"}):
         labels = container.get("Labels") or {}
-        if (include_live and labels.get("benchstone.harness.host") == host_name()) or _is_orphan(labels):
+        if (include_live and labels.get("benchstone.harness.host") == host_name()) or is_orphan(labels):
             try:
                 transient_retry(api.remove_container)(container["Id"], force=True, v=True)
                 removed.append(container["Id"][:12])
