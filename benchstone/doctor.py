@@ -76,7 +76,7 @@ def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
     checks.append(Check(name="cgroups", ok=True,
                         detail=f"v{info.cgroup_version}, driver {info.cgroup_driver}: {cpu_note}"))
     state = image.image_state()
-    if repair and not state.current and not state.present:
+    if repair and not state.current:
         try:
             state = image.build_image(notify, offline=offline)
         except BenchstoneError as exc:
