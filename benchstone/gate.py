@@ -98,7 +98,7 @@ def _sigma(baseline: list[float], candidate: list[float], s: GateSettings) -> Ga
     sigma = directed_sigma(baseline, candidate, s.direction)
     kind = "PROMOTE" if sigma >= s.promotion_sigma else "REJECT"
     reason = (f"sigma={sigma:+.2f} {_compare_word(sigma, s.promotion_sigma)} threshold "
-              f"{s.promotion_sigma:g} (direction={s.direction})")
+              f"{s.promotion_sigma} (direction={s.direction})")
     return GateDecision(kind, "sigma", reason, statistic=sigma, statistic_name="sigma",
                         threshold=s.promotion_sigma,
                         effect=relative_improvement(mean(baseline), mean(candidate), s.direction))
@@ -111,12 +111,12 @@ def _mann_whitney(baseline: list[float], candidate: list[float], s: GateSettings
         return GateDecision(
             "NEEDS_MORE_DATA", "mann_whitney",
             f"with {len(baseline)} baseline and {len(candidate)} candidate runs the rank z cannot "
-            f"exceed {ceiling:.2f}, below the threshold {threshold:g}: more runs are needed",
+            f"exceed {ceiling:.2f}, below the threshold {threshold}: more runs are needed",
             threshold=threshold, statistic_name="z",
         )
     z = rank_z(baseline, candidate, s.direction)
     kind = "PROMOTE" if z >= threshold else "REJECT"
-    reason = (f"mann_whitney z={z:+.2f} {_compare_word(z, threshold)} threshold {threshold:g} "
+    reason = (f"mann_whitney z={z:+.2f} {_compare_word(z, threshold)} threshold {threshold} "
               f"(direction={s.direction})")
     return GateDecision(kind, "mann_whitney", reason, statistic=z, statistic_name="z",
                         threshold=threshold,
