@@ -65,7 +65,7 @@ def parse_size(value: str | int, what: str = "size") -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class ProjectSpec(_Strict):
@@ -244,8 +244,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"must be one of {', '.join(expected)} (got {got!r})"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return f"must be an integer (got {got!r})"
-    if kind in {"float_type", "float_parsing", "finite_number"}:
+    if kind in {"float_type", "float_parsing"}:
         return f"must be a number (got {got!r})"
+    if kind == "finite_number":
+        return f"must be a finite number (got {got!r})"
     if kind in {"bool_type", "bool_parsing"}:
         return f"must be true or false (got {got!r})"
     if kind in {"string_type"}:
