@@ -33,6 +33,16 @@ from benchstone.verdict import (
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
 
+# typer >= 0.20 runs on its own bundled copy of click, whose exceptions are not click's: catch both.
+try:
+    from typer._click import exceptions as _typer_click
+except ImportError:  # an older typer, built on click itself
+    _typer_click = click.exceptions  # type: ignore[assignment]
+_NO_ARGS_ERRORS = (click.exceptions.NoArgsIsHelpError, _typer_click.NoArgsIsHelpError)
+_USAGE_ERRORS = (click.UsageError, _typer_click.UsageError)
+_CLICK_ERRORS = (click.ClickException, _typer_click.ClickException)
+_ABORTS = (click.Abort, typer.Abort, KeyboardInterrupt)
+
 ERROR_EXIT = 5
 USAGE_EXIT = 64
 INTERRUPTED_EXIT = 130
@@ -334,16 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except _NO_ARGS_ERRORS as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return 0
-    except click.UsageError as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
         return USAGE_EXIT
-    except click.ClickException as exc:
+    except _CLICK_ERRORS as exc:
         exc.show()
         return ERROR_EXIT
-    except (click.Abort, KeyboardInterrupt):
+    except _ABORTS:
         typer.echo("interrupted", err=True)
         return INTERRUPTED_EXIT
     except Interrupted as exc:
