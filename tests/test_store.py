@@ -102,6 +102,19 @@ def test_database_and_sidecars_are_0600_in_a_0700_dir(db_path: Path) -> None:
         assert mode(db_path.parent) == 0o700
 
 
+def test_home_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from benchstone.paths import benchstone_home
+
+    monkeypatch.setenv("BENCHSTONE_HOME", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert benchstone_home() == tmp_path / "explicit"
+    monkeypatch.delenv("BENCHSTONE_HOME")
+    assert benchstone_home() == tmp_path / "xdg" / "benchstone"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert benchstone_home() == tmp_path / "user" / ".local" / "share" / "benchstone"
+
+
 def test_private_dir_creates_parents_0700_and_leaves_existing_ones(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     private_dir(tmp_path / "a" / "b" / "c")
