@@ -85,6 +85,9 @@ def assert_one_error_line(result, *fragments: str) -> str:
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+    commands = {path[0] for path in ALL_COMMANDS if path}
+    for advised in re.findall(r"\bbench ([a-z][a-z-]*)", result.stderr):
+        assert advised in commands, f"the advice names 'bench {advised}', which does not exist"
     return lines[0]
 
 
