@@ -5,16 +5,19 @@ Three corpus types:
 - ``bytes``: ``corpus_path`` is one file; the hash is sha256 of its bytes.
 - ``spec``: ``corpus_path`` is a directory holding ``corpus_spec.toml`` (usually the parameters
   of a generator); the hash is sha256 of that one file.
-- ``tree``: ``corpus_path`` is a directory; the hash covers every entry beneath it. Entries are
-  visited in order of their relative POSIX path (compared as UTF-8 bytes), and each adds one
-  record to a sha256 stream::
+- ``tree``: ``corpus_path`` is a directory; the hash covers every entry beneath it (the
+  directory itself adds no record). Entries are visited in order of their relative POSIX path,
+  compared as bytes (UTF-8; undecodable names as their raw bytes), and each adds one record to a
+  single sha256 stream. The records, as Python bytes (``\\0`` is a NUL byte)::
 
-      dir  <path>\\0\\n
-      file <path>\\0<x or ->\\0<sha256 of contents>\\n
-      link <path>\\0<target text>\\n
+      b"dir\\0" + path + b"\\0\\n"
+      b"file\\0" + path + b"\\0" + mode + b"\\0" + sha256_hex(contents) + b"\\n"
+      b"link\\0" + path + b"\\0" + target + b"\\n"
 
-  ``x`` marks a file with any executable bit. A symlink is hashed as its target text and never
-  followed; any other kind of entry (FIFO, socket, device) is an error.
+  ``mode`` is ``b"x"`` for a file with any executable bit, else ``b"-"``; ``sha256_hex`` is 64
+  lowercase hex digits. The hash is ``sha256:`` and the hex digest of the stream. A symlink is
+  hashed as its target text (``readlink``) and never followed; any other kind of entry (FIFO,
+  socket, device) is an error.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def parse_size(value: str | int, what: str = "size") -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class ProjectSpec(_Strict):
@@ -244,8 +244,10 @@ def _describe(error: dict[str, Any]) -> str:
         return f"must be one of {', '.join(expected)} (got {got!r})"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return f"must be an integer (got {got!r})"
-    if kind in {"float_type", "float_parsing", "finite_number"}:
+    if kind in {"float_type", "float_parsing"}:
         return f"must be a number (got {got!r})"
+    if kind == "finite_number":
+        return f"must be a finite number (got {got!r})"
     if kind in {"bool_type", "bool_parsing"}:
         return f"must be true or false (got {got!r})"
     if kind in {"string_type"}:
@@ -381,7 +383,7 @@ def load_manifest(project_root: Path) -> Manifest:
     except FileNotFoundError:
         raise ManifestError(
             f"{project_root}: has no {MANIFEST_RELATIVE_PATH}",
-            fix="create one with: bench init PATH",
+            fix="write bench/manifest.toml at the top of the repository (the README shows its format)",
         ) from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot be read: {exc.strerror}") from None

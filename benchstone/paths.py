@@ -6,7 +6,6 @@ Every directory the harness creates is 0o700 and every file 0o600: they may hold
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
@@ -39,16 +38,24 @@ def benchstone_home() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0o700 directories; tighten an existing one."""
-    missing = []
-    cursor = path
-    while not cursor.exists():
-        missing.append(cursor)
-        cursor = cursor.parent
+    """Create ``path`` (and parents) as 0o700 directories; tighten an existing one.
+
+    ``mkdir(parents=True)`` would give the parents it creates the umask's mode (0o755), so
+    each missing parent is created here; parents that already exist are left as they are.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir() and current.parent != current:
+        missing.append(current)
+        current = current.parent
     for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
+        try:
             directory.mkdir(mode=DIR_MODE)
-        os.chmod(directory, DIR_MODE)
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+        if directory.stat().st_mode & 0o777 != DIR_MODE:
+            os.chmod(directory, DIR_MODE)
     if path.stat().st_mode & 0o777 != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path

@@ -59,15 +59,19 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     root = repository_root(path.expanduser().absolute())
     manifest = load_manifest(root)
     raw = (root / MANIFEST_RELATIVE_PATH).read_bytes()
+    if hashlib.sha256(raw).hexdigest() != manifest.sha256:
+        raise ManifestError(f"{root / MANIFEST_RELATIVE_PATH}: changed while being registered; "
+                            "register again")
     name = check_name(manifest.project.name, "project")
     previous = store.latest_registration(name)
+    pinned = home.project_dir(name) / f"manifest-{manifest.sha256}.toml"
+    if not _intact(pinned, manifest.sha256):
+        # new, or a pinned copy that was deleted or altered: registering again repairs it
+        write_private(pinned, raw)
     if previous and previous.manifest_sha256 == manifest.sha256 and previous.path == str(root):
         registration = previous
         changed = False
     else:
-        pinned = home.project_dir(name) / f"manifest-{manifest.sha256}.toml"
-        if not pinned.exists():
-            write_private(pinned, raw)
         registration = store.add_registration(
             project=name, path=str(root), manifest_sha256=manifest.sha256,
             manifest_file=str(pinned),
@@ -76,6 +80,13 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     project = Project(registration, manifest)
     checks = {bench.name: corpus_check(store, project, bench) for bench in manifest.benchmarks}
     return RegisterOutcome(project, changed, previous if changed else None, checks)
+
+
+def _intact(pinned: Path, sha256: str) -> bool:
+    try:
+        return hashlib.sha256(pinned.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def load_project(store: Store, name: str) -> Project:

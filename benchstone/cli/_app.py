@@ -15,6 +15,7 @@ from benchstone.runner import Progress
 app = typer.Typer(
     name="bench",
     help="Trustworthy benchmark gating: did this commit make the benchmark meaningfully better?",
+    epilog="Example: bench evaluate myproject solve_speed",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -22,10 +23,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 baseline_app = typer.Typer(help="Establish the baseline a candidate is compared with.",
+                           epilog="Example: bench baseline establish myproject solve_speed",
                            no_args_is_help=True, rich_markup_mode=None)
 corpus_app = typer.Typer(help="Harness-owned corpora: held-out data the project never holds.",
+                         epilog="Example: bench corpus add heldout ~/data/heldout",
                          no_args_is_help=True, rich_markup_mode=None)
 image_app = typer.Typer(help="The runner image the docker sandbox runs benchmarks in.",
+                        epilog="Example: bench image build --offline",
                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(corpus_app, name="corpus")

@@ -2,7 +2,10 @@
 
 A migration, once released, is never edited: change the schema by appending a new one. Every
 history table gets triggers that abort UPDATE and DELETE, so append-only holds even against a
-raw ``sqlite3 bench.db "DELETE FROM runs"``.
+raw ``sqlite3 bench.db "DELETE FROM runs"``. A third trigger aborts an INSERT that collides with
+a stored row on a unique key: ``INSERT OR REPLACE`` deletes the old row without firing DELETE
+triggers (SQLite fires them on REPLACE only with ``recursive_triggers``, a per-connection
+setting), so without it ``REPLACE INTO runs ...`` would rewrite history.
 """
 
 from __future__ import annotations
@@ -183,6 +186,14 @@ _INDEXES = (
 )
 
 
+# Every unique key of every history table: an INSERT matching a stored row on any of them is
+# refused, since INSERT OR REPLACE would delete that row.
+_UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    table: (("id",),) for table in HISTORY_TABLES
+}
+_UNIQUE_KEYS["runs"] = (("id",), ("run_set_id", "repetition"))
+
+
 MIGRATION_NAMES: list[str] = []
 
 
@@ -207,4 +218,14 @@ def initial(db: Database) -> None:
         db.execute(
             f"CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be deleted'); END"
+        )
+        collides = " OR ".join(
+            "(" + " AND ".join(f"{column} = NEW.{column}" for column in key) + ")"
+            for key in _UNIQUE_KEYS[table]
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_append_only_replace BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {collides}) "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: a stored row cannot be "
+            "replaced'); END"
         )
