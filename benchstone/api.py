@@ -100,8 +100,16 @@ def register(path: str | Path, *, home: Path | None = None) -> RegisterResult:
             benchmarks=_summaries(store, project), changed=outcome.changed,
             previous_manifest_sha256=(outcome.previous.manifest_sha256
                                       if outcome.previous else None),
-            warnings=list(project.manifest.warnings),
+            warnings=[*project.manifest.warnings, *_moved(outcome)],
         )
+
+
+def _moved(outcome: registry.RegisterOutcome) -> list[str]:
+    previous = outcome.previous
+    if previous is None or previous.path == str(outcome.project.root):
+        return []
+    return [f"project {previous.project!r} was registered at {previous.path}; "
+            f"it now points at {outcome.project.root}"]
 
 
 def list_projects(*, home: Path | None = None) -> list[ProjectSummary]:

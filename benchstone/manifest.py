@@ -102,11 +102,11 @@ class BenchmarkSpec(_Strict):
     deterministic: bool = False
     metric_direction: Direction | None = None
     expected_runtime_seconds: float | None = Field(default=None, gt=0)
-    threads: int = Field(default=1, ge=1)
+    threads: int = Field(default=1, ge=1, le=4096)
     gpu: GpuMode = "none"
     background_required: bool = False
-    repetitions: int | None = Field(default=None, ge=0)
-    baseline_seeds: list[int] = Field(default_factory=list)
+    repetitions: int | None = Field(default=None, ge=0, le=100_000)
+    baseline_seeds: list[int] = Field(default_factory=list, max_length=100_000)
     gate_policy: GatePolicy = "sigma"
     promotion_sigma: float = Field(default=2.0, gt=0)
     promotion_z: float | None = Field(default=None, gt=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -155,7 +156,8 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
     protected = protected_files(root, git_sha, bench.protected_paths)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}.diff"
+        unique = secrets.token_hex(4)
+        path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
 

@@ -200,8 +200,6 @@ def test_export_of_a_bad_revision_is_a_git_error(repo: Path, tmp_path: Path) -> 
         export_tree(repo, "0" * 40, tmp_path / "export")
 
 
-@pytest.mark.xfail(strict=True, reason="git archive (2.39) honours committed .gitattributes "
-                   "export-ignore/export-subst; an exact export needs ls-tree + cat-file")
 def test_export_ignores_archive_attributes(repo: Path, tmp_path: Path) -> None:
     (repo / ".gitattributes").write_text("src/main.py export-ignore\nrun.sh export-subst\n")
     (repo / "run.sh").write_text("#!/bin/sh\n# $Format:%H$\n")

@@ -213,3 +213,26 @@ def test_every_row_records_its_environment(bench, make_project) -> None:
     assert entry["run_set"]["env_hash"].startswith("sha256:")
     assert entry["run_set"]["protected_hash"].startswith("sha256:")
     assert "bench/runner.py" in entry["run_set"]["protected_files"]
+
+
+def test_repository_configuration_runs_nothing_on_the_host(bench, make_project,
+                                                           tmp_path: Path) -> None:
+    """The project's .git/config is written by whoever controls the project: a file-system
+    monitor, a smudge filter or an external diff driver it names must never run."""
+    from conftest import git
+
+    root = make_project("toy")
+    markers = {name: tmp_path / f"ran-{name}"
+               for name in ("fsmonitor", "smudge", "clean", "diff", "textconv")}
+    (root / ".gitattributes").write_text("* filter=evil diff=evil\n")
+    commit_all(root, "attributes that name drivers")
+    git(root, "config", "core.fsmonitor", f"touch {markers['fsmonitor']}; false")
+    git(root, "config", "filter.evil.smudge", f"touch {markers['smudge']}; cat")
+    git(root, "config", "filter.evil.clean", f"touch {markers['clean']}; cat")
+    git(root, "config", "diff.external", f"touch {markers['diff']}")
+    git(root, "config", "diff.evil.textconv", f"touch {markers['textconv']}; cat")
+    bench("register", str(root))
+    (root / "src" / "speed.txt").write_text("0.9\n")  # dirty: status and diff both run
+    result = bench("run", "toy", "speed", "-n", "2", "--sandbox", "process", "--allow-dirty")
+    assert result.returncode == 0, result.stderr
+    assert [name for name, path in markers.items() if path.exists()] == []
