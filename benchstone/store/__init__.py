@@ -335,8 +335,10 @@ class Store:
     def job(self, job_id: str) -> Job | None:
         return self._one(Job, "SELECT * FROM jobs WHERE id = ?", [job_id])
 
-    def jobs(self, limit: int | None = None) -> list[Job]:
-        sql = "SELECT * FROM jobs ORDER BY created_at DESC, id DESC"
+    def jobs(self, limit: int | None = None, *, with_foreground: bool = True) -> list[Job]:
+        """Jobs, newest first; without foreground ones (those have no spec file) if asked."""
+        where = "" if with_foreground else "WHERE spec_path != '' "
+        sql = f"SELECT * FROM jobs {where}ORDER BY created_at DESC, id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._many(Job, sql)
@@ -356,6 +358,19 @@ class Store:
             "SELECT * FROM job_events WHERE id IN (SELECT MAX(id) FROM job_events GROUP BY job_id)"
             " ORDER BY id",
         )
+
+    def open_job_events(self) -> list[JobEvent]:
+        """The newest event of every job whose newest event is queued or running, oldest first."""
+        return self._many(
+            JobEvent,
+            "SELECT * FROM job_events WHERE id IN (SELECT MAX(id) FROM job_events GROUP BY job_id)"
+            " AND state IN ('queued', 'running') ORDER BY id",
+        )
+
+    def jobs_by_prefix(self, prefix: str) -> list[Job]:
+        """Jobs whose id starts with ``prefix``."""
+        return self._many(Job, "SELECT * FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id",
+                          [len(prefix), prefix])
 
     def runs_of_job(self, job_id: str) -> list[Run]:
         return self._many(
