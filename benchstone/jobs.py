@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchstone import leases, runner
 from benchstone.errors import JobNotActive, JobNotFound, StoreError
@@ -34,7 +34,7 @@ from benchstone.procs import is_alive, own_identity, start_time
 from benchstone.records import Job, JobEvent
 from benchstone.registry import Project
 from benchstone.runner import RunRequest
-from benchstone.sandbox import choose_backend
+from benchstone.sandbox import choose_backend, create_backend
 from benchstone.store import Store, host_name
 
 SPEC_VERSION = 1
@@ -105,6 +105,7 @@ class JobStatus(BaseModel):
     run_set_ids: list[int]
     log_path: str | None = None
     host: str
+    warnings: list[str] = Field(default_factory=list)  # from dispatch, e.g. an unisolated sandbox
 
     @property
     def active(self) -> bool:
@@ -186,9 +187,8 @@ def statuses(store: Store, *, job_id: str | None = None, limit: int = 20,
     first; or just ``job_id``."""
     if job_id is not None:
         return [status_of(store, find_job(store, job_id))]
-    open_ids = {event.job_id for event in store.open_job_events()}
-    jobs = [job for job_id in open_ids if (job := store.job(job_id)) is not None]
-    seen = set(open_ids)
+    jobs = [job for job, _event in leases.open_jobs(store)]
+    seen = {job.id for job in jobs}
     for job in store.jobs(limit, with_foreground=with_foreground):
         if job.id not in seen:
             jobs.append(job)
@@ -226,7 +226,7 @@ def dispatch(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
              wait: bool = False) -> JobStatus:
     """Check the commit, then start a worker for it and record its lease (or its place in the
     queue with ``wait``); raises AdmissionRefused, recording nothing, when there is no room."""
-    choose_backend(sandbox, bench.sandbox)
+    backend = create_backend(choose_backend(sandbox, bench.sandbox))
     checked = runner.check_commit(store, home, project, bench, at_sha, allow_dirty)
     count = runner.planned_repetitions(bench, RunRequest(kind=kind, repetitions=repetitions))
     fields = leases.job_fields(project.name, bench, kind, count)
@@ -243,7 +243,12 @@ def dispatch(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     except BaseException:
         spec_path.unlink(missing_ok=True)
         raise
-    return status_of(store, job)
+    status = status_of(store, job)
+    if not backend.isolated:
+        from benchstone.sandbox.process import WARNING
+
+        status.warnings.append(WARNING)
+    return status
 
 
 def await_own_event(store: Store, job_id: str, timeout: float = WORKER_START_TIMEOUT) -> JobEvent:

@@ -92,17 +92,35 @@ def _holder(job: Job, event: JobEvent) -> Holder:
                   gpus=scheduler.parse_cpuset(event.gpus))
 
 
+def open_jobs(store: Store) -> list[tuple[Job, JobEvent]]:
+    """Jobs still holding or waiting for capacity, with their newest event, oldest first."""
+    out = []
+    for event in store.open_job_events(store.job_mark()):
+        job = store.job(event.job_id)
+        if job is not None and holds_process(job, event):
+            out.append((job, event))
+    return out
+
+
+def _open_jobs_advancing_mark(store: Store) -> list[tuple[Job, JobEvent]]:
+    """:func:`open_jobs`, moving the low-water mark up to the oldest of them, so that later
+    admissions skip every job that has ended. Call inside ``store.exclusive()``."""
+    mark = store.job_mark()
+    found = open_jobs(store)
+    low_water = found[0][1].id if found else store.last_job_event_id() + 1
+    if low_water > mark:
+        store.add_job_mark(low_water)
+    return found
+
+
 def _decide(store: Store, machine: Machine, demand: Demand, job_id: str | None = None,
             queued_at: int | None = None) -> Grant | Refusal:
     """Admit ``demand`` against this host's live leases and the live waiters queued before
     ``queued_at`` (every waiter when None). Call inside ``store.exclusive()``."""
     running: list[Holder] = []
     ahead: list[Holder] = []
-    for event in store.open_job_events():
-        if event.job_id == job_id:
-            continue
-        job = store.job(event.job_id)
-        if job is None or job.host != host_name() or not holds_process(job, event):
+    for job, event in _open_jobs_advancing_mark(store):
+        if event.job_id == job_id or job.host != host_name():
             continue
         if event.state == "running":
             running.append(_holder(job, event))
@@ -116,7 +134,7 @@ def _refused(refusal: Refusal) -> AdmissionRefused:
         return AdmissionRefused(f"no capacity now: {refusal.message}",
                                 fix="pass --wait to queue until it frees up, or stop a job: "
                                 "bench cancel JOB (bench status lists them)")
-    if "GPU" in refusal.message:
+    if "gpu" in refusal.short_of:
         fix = f"set {GPU_COUNT_VARIABLE} to the number of GPUs this machine has"
     else:
         fix = f"set {MAX_THREADS_VARIABLE} to at least 1"
@@ -137,17 +155,22 @@ def open_job(store: Store, fields: dict[str, Any], *, wait: bool,
     record nothing. ``identity`` names the process that will hold the lease (it may start it)."""
     machine = machine_from_environment()
     demand = Demand(threads=fields["threads"], gpu=fields["gpu"])
+    refusal: Refusal | None = None
     with store.exclusive():
         decision = _decide(store, machine, demand)
         if isinstance(decision, Refusal) and (decision.permanent or not wait):
-            raise _refused(decision)
-        job = store.add_job(**fields)
-        if isinstance(decision, Grant):
-            event = _record_grant(store, job.id, decision, identity)
+            refusal = decision  # raised after the commit, which keeps the mark _decide moved
         else:
-            pid, started = identity()
-            event = store.add_job_event(job_id=job.id, state="queued", pid=pid, pid_start=started,
-                                        message=_one_line(f"waiting: {decision.message}"))
+            job = store.add_job(**fields)
+            if isinstance(decision, Grant):
+                event = _record_grant(store, job.id, decision, identity)
+            else:
+                pid, started = identity()
+                event = store.add_job_event(job_id=job.id, state="queued", pid=pid,
+                                            pid_start=started,
+                                            message=_one_line(f"waiting: {decision.message}"))
+    if refusal is not None:
+        raise _refused(refusal)
     return job, event
 
 

@@ -87,6 +87,7 @@ class Refusal:
     reasons: tuple[str, ...]
     holders: tuple[Holder, ...] = ()
     permanent: bool = False
+    short_of: tuple[Literal["threads", "gpu"], ...] = ()
 
     @property
     def message(self) -> str:
@@ -128,15 +129,17 @@ def admit(demand: Demand, machine: Machine, running: Sequence[Holder],
     """Admit ``demand`` next to the ``running`` jobs, after the queued jobs ``ahead`` of it."""
     if demand.threads < 1:
         return Refusal((f"a job needs at least 1 thread (asked for {demand.threads})",),
-                       permanent=True)
+                       permanent=True, short_of=("threads",))
     if machine.thread_budget < 1:
         return Refusal(("the thread budget is 0: BENCHSTONE_MAX_THREADS must be at least 1 and "
-                        "this process must be allowed at least one core",), permanent=True)
+                        "this process must be allowed at least one core",), permanent=True,
+                       short_of=("threads",))
     if demand.gpu == "direct" and machine.gpu_count < 1:
         return Refusal(('gpu = "direct" needs a GPU, and BENCHSTONE_GPU_COUNT is 0',),
-                       permanent=True)
+                       permanent=True, short_of=("gpu",))
 
     reasons: list[str] = []
+    short_of: list[Literal["threads", "gpu"]] = []
     blamed: list[Holder] = []
     wanted = cores_wanted(demand, machine)
     budget = machine.thread_budget
@@ -150,6 +153,7 @@ def admit(demand: Demand, machine: Machine, running: Sequence[Holder],
         reasons.append(f"needs {wanted} thread(s), but {in_use} of the {budget} in the budget "
                        f"are held{waiting}: {_names(holders)}")
         blamed.extend(holders)
+        short_of.append("threads")
 
     gpus: tuple[int, ...] = ()
     if demand.gpu == "direct":
@@ -161,11 +165,12 @@ def admit(demand: Demand, machine: Machine, running: Sequence[Holder],
             reasons.append(f"needs a GPU, but all {machine.gpu_count} are held or wanted by "
                            f"queued jobs ahead: {_names(holders)}")
             blamed.extend(h for h in holders if h not in blamed)
+            short_of.append("gpu")
         else:
             gpus = (free_gpus[0],)
 
     if reasons:
-        return Refusal(tuple(reasons), tuple(blamed))
+        return Refusal(tuple(reasons), tuple(blamed), short_of=tuple(short_of))
     note = None
     if wanted < demand.threads:
         note = (f"asked for {demand.threads} threads; the budget is {budget}: granted "

@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 from conftest import commit_all, git
 
 from benchstone import api
+from benchstone.errors import AdmissionRefused
 from benchstone.jobs import JobStatus
 
 TIMEOUT = 120.0
@@ -310,6 +312,7 @@ def test_background_required_refuses_the_foreground_and_runs_in_the_background(
     baseline = bench("baseline", "establish", "cpuproj", "heavy", "--background", "--sandbox",
                      "process")
     assert baseline.returncode == 0, baseline.stderr
+    assert "WITHOUT isolation" in baseline.stderr  # said at dispatch, not only in the job's log
     baseline_job = _ended(home, baseline.stdout.split()[1])
     assert (baseline_job.state, baseline_job.kind, baseline_job.repetitions_done) == (
         "done", "baseline", 2)
@@ -337,7 +340,6 @@ def test_a_baseline_and_a_candidate_on_different_cores_are_compared(bench, cpupr
 
 def _admit_and_hold(home: str, barrier: Any, results: Any, release: Any) -> None:
     from benchstone import leases
-    from benchstone.errors import AdmissionRefused
     from benchstone.manifest import BenchmarkSpec
     from benchstone.store import Store
 
@@ -383,3 +385,43 @@ def test_every_jobs_command_has_help_with_an_example(bench) -> None:
         assert result.returncode == 0 and "Example: bench " in result.stdout, name
     for name in ("run", "baseline establish"):
         assert "--background" in shown[name].stdout and "--wait" in shown[name].stdout
+
+
+def test_the_low_water_mark_skips_ended_jobs_but_never_an_open_one(home, monkeypatch) -> None:
+    """Admission reads only the events after the scheduler's low-water mark: it must move past
+    ended and lost jobs, and never past a job still running or waiting in the queue."""
+    import subprocess
+
+    from benchstone import leases
+    from benchstone.manifest import BenchmarkSpec
+    from benchstone.store import Store
+
+    monkeypatch.setenv("BENCHSTONE_MAX_THREADS", "1")
+    spec = BenchmarkSpec(name="b", tier="performance")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with Store(home / "bench.db") as store:
+        def admit(wait: bool = False, identity=leases.own_identity):
+            return leases.open_job(store, leases.job_fields("p", spec, "run", 1), wait=wait,
+                                   identity=identity)
+
+        lost, _ = admit(identity=lambda: (gone.pid, "1"))  # its process is already gone
+        ended, _ = admit()
+        leases.close_job(store, ended.id, "done")
+        holder, holder_event = admit()  # held by this (live) process
+        assert holder_event.state == "running"
+        waiter, waiter_event = admit(wait=True)
+        assert waiter_event.state == "queued"
+        leases.close_job(store, holder.id, "done")
+        with pytest.raises(AdmissionRefused, match=f"queued jobs ahead: job {waiter.id}"):
+            admit()  # moves the mark past every ended job, but not past the waiter
+        mark = store.job_mark()
+        assert holder_event.id < mark <= waiter_event.id
+        assert [job.id for job, _event in leases.open_jobs(store)] == [waiter.id]
+        assert {lost.id, ended.id, holder.id}.isdisjoint(
+            job.id for job, _event in leases.open_jobs(store))
+        leases.close_job(store, waiter.id, "cancelled")
+        _fresh, fresh_event = admit()
+        assert fresh_event.state == "running" and store.job_mark() > waiter_event.id
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            store.db.execute("UPDATE job_marks SET event_id = 0")

@@ -96,7 +96,7 @@ def test_a_multi_thread_job_needs_that_many_free_cores() -> None:
 
 def test_direct_gpu_needs_a_gpu_count() -> None:
     refusal = admit(Demand(1, "direct"), TWO_CORES, [])
-    assert isinstance(refusal, Refusal) and refusal.permanent
+    assert isinstance(refusal, Refusal) and refusal.permanent and refusal.short_of == ("gpu",)
     assert "BENCHSTONE_GPU_COUNT is 0" in refusal.message
 
 
@@ -127,6 +127,7 @@ def test_both_shortages_are_reported_together() -> None:
     machine = Machine(cores=(0,), max_threads=1, gpu_count=1)
     refusal = admit(Demand(1, "direct"), machine, [running("g", (0,), gpus=(0,), gpu="direct")])
     assert isinstance(refusal, Refusal) and len(refusal.reasons) == 2
+    assert refusal.short_of == ("threads", "gpu")
     assert [h.job_id for h in refusal.holders] == ["g"]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from benchstone import api, render
-from benchstone.cli._app import JsonOpt, app, dump, echo_lines
+from benchstone.cli._app import JsonOpt, app, dump, echo_lines, warn
 from benchstone.jobs import JobStatus
 
 
@@ -52,6 +52,8 @@ def detail_lines(s: JobStatus) -> list[str]:
 
 def report_dispatch(status: JobStatus, as_json: bool) -> None:
     """What ``run --background`` and ``baseline establish --background`` print."""
+    for warning in status.warnings:
+        warn(warning)
     if as_json:
         dump(status)
         return

@@ -208,3 +208,22 @@ def initial(db: Database) -> None:
             f"CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} "
             f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be deleted'); END"
         )
+
+
+def _append_only(db: Database, table: str) -> None:
+    for action, verb in (("UPDATE", "updated"), ("DELETE", "deleted")):
+        db.execute(
+            f"CREATE TRIGGER {table}_append_only_{action.lower()} BEFORE {action} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be {verb}'); END"
+        )
+
+
+@migration("0002_job_marks")
+def job_marks(db: Database) -> None:
+    """The scheduler's low-water mark: every job whose newest event is older than the newest
+    mark has ended, so admission reads only the events after it, not the whole job history."""
+    db.execute(
+        "CREATE TABLE job_marks (id INTEGER PRIMARY KEY, "
+        "event_id INTEGER NOT NULL, at TEXT NOT NULL)"
+    )
+    _append_only(db, "job_marks")
