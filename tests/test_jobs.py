@@ -28,6 +28,9 @@ from benchstone.errors import AdmissionRefused
 from benchstone.jobs import JobStatus
 
 TIMEOUT = 120.0
+# The lowest two cores this process may use: the ones the scheduler hands out first.
+FIRST, SECOND = (str(core) for core in (sorted(os.sched_getaffinity(0)) * 2)[:2])
+pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
 
 
 @pytest.fixture
@@ -107,7 +110,7 @@ def test_two_background_jobs_run_at_once_on_cores_of_their_own(bench, cpuproj, d
     second = _dispatch(bench, "other")
     assert first["state"] == second["state"] == "running"
     assert first["mode"] == "background" and first["repetitions_total"] == 2
-    assert {first["cores"], second["cores"]} == {"0", "1"}
+    assert {first["cores"], second["cores"]} == {FIRST, SECOND}
 
     for job in (first, second):
         ended = _ended(home, job["id"])
@@ -142,7 +145,7 @@ def test_a_foreground_run_beside_a_background_job_takes_the_other_core(bench, cp
     assert foreground.returncode == 0, foreground.stderr
     ended = _ended(home, background["id"])
     assert ended.state == "done"
-    other_core = {"0": "1", "1": "0"}[background["cores"]]
+    other_core = {FIRST: SECOND, SECOND: FIRST}[background["cores"]]
     assert {run["metadata"]["cpus_allowed_list"] for run in _runs(bench, "other")} == {other_core}
     assert {run["metadata"]["cpus_allowed_list"] for run in _runs(bench, "pinned")} == {
         background["cores"]}
@@ -175,7 +178,7 @@ def test_no_capacity_is_refused_naming_the_holder(bench, cpuproj, docker_client,
     assert refused.returncode == 5
     assert refused.stderr.startswith(
         "error: no capacity now: needs 1 thread(s), but 1 of the 1 in the budget are held: "
-        f"job {holder['id']} (cpuproj/pinned, background run, core 0)")
+        f"job {holder['id']} (cpuproj/pinned, background run, core {FIRST})")
     assert "fix: pass --wait to queue" in refused.stderr
     in_foreground = bench("run", "cpuproj", "other", env=one_thread)
     assert in_foreground.returncode == 5 and f"job {holder['id']}" in in_foreground.stderr
@@ -191,14 +194,14 @@ def test_gpu_admission(bench, cpuproj, home) -> None:
     one_gpu = {"BENCHSTONE_GPU_COUNT": "1"}
     _set(cpuproj, "src/sleep.gpu", "60\n")
     holder = _dispatch(bench, "gpu", "--sandbox", "process", env=one_gpu)
-    assert (holder["state"], holder["gpus"], holder["cores"]) == ("running", "0", "0")
+    assert (holder["state"], holder["gpus"], holder["cores"]) == ("running", "0", FIRST)
     refused = bench("run", "cpuproj", "gpu", "--background", "--sandbox", "process", env=one_gpu)
     assert refused.returncode == 5
     assert ("needs a GPU, but all 1 are held or wanted by queued jobs ahead: "
-            f"job {holder['id']} (cpuproj/gpu, background run, core 0, GPU 0)") in refused.stderr
+            f"job {holder['id']} (cpuproj/gpu, background run, core {FIRST}, GPU 0)") in refused.stderr
     # a job without a GPU still gets the free core
     beside = _dispatch(bench, "pinned", "-n", "1", "--sandbox", "process", env=one_gpu)
-    assert (beside["state"], beside["cores"], beside["gpus"]) == ("running", "1", None)
+    assert (beside["state"], beside["cores"], beside["gpus"]) == ("running", SECOND, None)
     # no GPU count: waiting can never help, so --wait refuses too, at once
     never = bench("run", "cpuproj", "gpu", "--background", "--wait", "--sandbox", "process",
                   env={"BENCHSTONE_GPU_COUNT": "0"})
@@ -245,7 +248,7 @@ def test_wait_queues_until_capacity_frees_up(bench, cpuproj, docker_client, home
 
     first_done, waiter_done = _ended(home, first["id"]), _ended(home, waiter_id)
     assert first_done.state == waiter_done.state == "done"
-    assert waiter_done.cores == "0"
+    assert waiter_done.cores == FIRST
     assert _moment(waiter_done.started_at) >= _moment(first_done.ended_at)
     foreground = [job for job in api.status(include_foreground=True, home=home)
                   if job.mode == "foreground"]
@@ -274,7 +277,7 @@ def test_a_worker_killed_with_9_is_lost_and_gc_removes_its_container(bench, cpup
     assert _containers_of(docker_client, job["pid"]) == []
     # a lost job's lease lapses by itself: its core can be granted again
     after = _dispatch(bench, "other", "-n", "1", env=one_thread)
-    assert (after["state"], after["cores"]) == ("running", "0")
+    assert (after["state"], after["cores"]) == ("running", FIRST)
     assert bench("cancel", after["id"]).returncode == 0
 
 
@@ -329,11 +332,11 @@ def test_a_baseline_and_a_candidate_on_different_cores_are_compared(bench, cpupr
     assert established.returncode == 0, established.stderr
     _set(cpuproj, "src/sleep.other", "60\n")
     holder = _dispatch(bench, "other", "-n", "1", "--sandbox", "process")
-    assert holder["cores"] == "0"
+    assert holder["cores"] == FIRST
     _set(cpuproj, "src/metric", "0.5\n")
     assert bench("run", "cpuproj", "pinned", "--sandbox", "process").returncode == 0
     runs = _runs(bench, "pinned")
-    assert {run["cpuset"] for run in runs} == {"0", "1"}
+    assert {run["cpuset"] for run in runs} == {FIRST, SECOND}
     verdict = json.loads(bench("evaluate", "cpuproj", "pinned", "--json").stdout)
     assert "different environments" not in verdict["reason"]
 
