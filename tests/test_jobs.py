@@ -428,3 +428,34 @@ def test_the_low_water_mark_skips_ended_jobs_but_never_an_open_one(home, monkeyp
         assert fresh_event.state == "running" and store.job_mark() > waiter_event.id
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store.db.execute("UPDATE job_marks SET event_id = 0")
+
+
+def test_cancel_a_queued_job_and_a_foreground_run(bench, cpuproj, home) -> None:
+    import subprocess
+    import sys
+
+    one_thread = {"BENCHSTONE_MAX_THREADS": "1"}
+    _set(cpuproj, "src/sleep", "60\n")
+    foreground = subprocess.Popen(
+        [sys.executable, "-m", "benchstone", "run", "cpuproj", "pinned", "-n", "1", "--sandbox",
+         "process"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **one_thread})
+    try:
+        holder = _wait_for(lambda: [job for job in api.status(include_foreground=True, home=home)
+                                    if job.state == "running"], "the foreground run")[0]
+        assert (holder.mode, holder.pid) == ("foreground", foreground.pid)
+        waiter = _dispatch(bench, "other", "--wait", "--sandbox", "process", env=one_thread)
+        assert waiter["state"] == "queued"
+        cancelled = bench("cancel", waiter["id"])
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert _job(home, waiter["id"]).state == "cancelled"
+        assert _job(home, holder.id).state == "running"  # the queue's head is untouched
+        # a foreground run is stopped as by Ctrl-C: it records its own end and exits 130
+        assert bench("cancel", holder.id).returncode == 0
+        assert foreground.wait(timeout=60) == 130
+        assert _job(home, holder.id).state == "cancelled"
+        assert "interrupted" in foreground.stderr.read()
+    finally:
+        if foreground.poll() is None:
+            foreground.kill()
+            foreground.wait()
