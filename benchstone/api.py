@@ -10,15 +10,18 @@ Every function takes an optional ``home`` to use instead of ``$BENCHSTONE_HOME``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from benchstone import corpus as corpus_module
-from benchstone import evaluation, references, registry, runner
+from benchstone import evaluation, jobs, leases, references, registry, runner
 from benchstone.corpora import add_corpus as _add_corpus
 from benchstone.errors import AdmissionRefused, AmbiguousRunSet, NothingToPromote
+from benchstone.jobs import JobStatus
 from benchstone.manifest import BenchmarkSpec
 from benchstone.paths import Home
 from benchstone.provenance import repository_root, resolve_commit
@@ -28,10 +31,11 @@ from benchstone.store import Store
 from benchstone.verdict import Verdict
 
 __all__ = [
-    "BaselineResult", "BenchmarkSummary", "ProjectSummary", "PromoteResult", "RegisterResult",
-    "Timeline", "Verdict", "add_corpus", "corpora", "corpus_hash", "establish_baseline",
-    "evaluate", "freeze_reference", "history", "list_projects", "promote", "reference_history",
-    "register", "replace_reference", "run", "timeline",
+    "BaselineResult", "BenchmarkSummary", "JobStatus", "ProjectSummary", "PromoteResult",
+    "RegisterResult", "Timeline", "Verdict", "add_corpus", "cancel", "corpora", "corpus_hash",
+    "dispatch", "establish_baseline", "evaluate", "freeze_reference", "history", "list_projects",
+    "promote", "reference_history", "register", "replace_reference", "run", "run_job", "status",
+    "timeline",
 ]
 
 
@@ -131,8 +135,13 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
         job_id: str | None = None, progress: Progress | None = None,
-        home: Path | None = None) -> RunSetReport:
-    """Run a candidate run set at HEAD and record one row per repetition."""
+        home: Path | None = None, wait: bool = False) -> RunSetReport:
+    """Run a candidate run set at HEAD and record one row per repetition.
+
+    The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; with
+    ``wait`` it queues for them instead of raising AdmissionRefused. ``cpuset``, ``gpus`` and
+    ``job_id`` are for a caller that already holds job ``job_id``'s lease.
+    """
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
@@ -140,7 +149,41 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         request = RunRequest(kind="run", repetitions=repetitions, meta_seed=meta_seed,
                              allow_dirty=allow_dirty, sandbox=sandbox, cpuset=cpuset, gpus=gpus,
                              job_id=job_id)
-        return runner.execute(store, place, proj, bench, request, progress)
+        with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
+            report = runner.execute(store, place, proj, bench, leased, progress)
+            _finish_run(lease, report)
+            return report
+
+
+@contextlib.contextmanager
+def _under_lease(store: Store, project: str, bench: BenchmarkSpec, request: RunRequest,
+                 wait: bool, progress: Progress | None
+                 ) -> Iterator[tuple[RunRequest, leases.Lease | None]]:
+    """The request pinned to the cores a new foreground job was granted, holding its lease;
+    unchanged (and no new lease) when the caller names the job whose lease it holds."""
+    if request.job_id is not None:
+        yield request, None
+        return
+    if request.cpuset or request.gpus:
+        raise ValueError("cpuset and gpus are granted by the scheduler: pass them only with "
+                         "the job_id whose lease holds them")
+    progress = progress or Progress()
+    count = runner.planned_repetitions(bench, request)
+    with leases.foreground(store, project, bench, request.kind, count, wait=wait,
+                           on_wait=progress.on_notice) as lease:
+        if lease.note:
+            progress.on_warning(lease.note)
+        yield dataclasses.replace(request, cpuset=lease.cpuset, gpus=lease.gpus,
+                                  job_id=lease.job.id), lease
+
+
+def _finish_run(lease: leases.Lease | None, report: RunSetReport) -> None:
+    if lease is None:
+        return
+    if report.runs and not report.ok:
+        lease.finish("failed", f"every repetition failed ({len(report.runs)} error row(s))")
+    else:
+        lease.finish("done", f"{report.ok} of {len(report.runs)} repetition(s) ok")
 
 
 def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
@@ -161,10 +204,10 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
                        force_foreground: bool = False, cpuset: str | None = None,
                        gpus: tuple[int, ...] = (), job_id: str | None = None,
                        progress: Progress | None = None,
-                       home: Path | None = None) -> BaselineResult:
+                       home: Path | None = None, wait: bool = False) -> BaselineResult:
     """Run the manifest's ``baseline_seeds`` at HEAD (or ``at_sha``) and point the baseline there.
 
-    The pointer moves only when at least one repetition succeeded.
+    The pointer moves only when at least one repetition succeeded. Admission as for :func:`run`.
     """
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
@@ -172,15 +215,30 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         _refuse_foreground(bench, force_foreground)
         request = RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
                              sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
-        report = runner.execute(store, place, proj, bench, request, progress)
-        pointer = None
-        if report.ok:
-            pointer = store.add_pointer(
-                project=proj.name, benchmark=bench.name, run_set_id=report.run_set.id,
-                git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
-                action="establish",
-            )
-        return BaselineResult(report=report, pointer=pointer)
+        with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
+            result = _establish(store, place, proj, bench, leased, progress)
+            _finish_baseline(lease, result)
+            return result
+
+
+def _establish(store: Store, place: Home, proj: registry.Project, bench: BenchmarkSpec,
+               request: RunRequest, progress: Progress | None) -> BaselineResult:
+    report = runner.execute(store, place, proj, bench, request, progress)
+    pointer = None
+    if report.ok:
+        pointer = store.add_pointer(
+            project=proj.name, benchmark=bench.name, run_set_id=report.run_set.id,
+            git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
+            action="establish",
+        )
+    return BaselineResult(report=report, pointer=pointer)
+
+
+def _finish_baseline(lease: leases.Lease | None, result: BaselineResult) -> None:
+    if lease is not None and result.pointer is None:
+        lease.finish("failed", "baseline not set: every repetition failed")
+    elif lease is not None:
+        lease.finish("done", f"baseline set from {result.report.ok} ok repetition(s)")
 
 
 def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
@@ -335,3 +393,61 @@ def add_corpus(name: str, path: str | Path, *, home: Path | None = None) -> Corp
 def corpora(*, home: Path | None = None) -> list[Corpus]:
     with session(home) as (_place, store):
         return store.corpora()
+
+
+# ---- background jobs -------------------------------------------------------------------------
+
+
+def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] = "run",
+             at_sha: str | None = None, repetitions: int | None = None,
+             meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
+             wait: bool = False, home: Path | None = None) -> JobStatus:
+    """Start ``run`` (or ``baseline`` establish) as a background job and return at once.
+
+    The commit (HEAD, or ``at_sha`` for a baseline) is checked and pinned now. The job is
+    admitted on cores of its own, or, with ``wait``, queued until they free up; without room
+    and without ``wait`` it raises AdmissionRefused naming the jobs that hold the capacity.
+    """
+    if kind not in ("run", "baseline"):
+        raise ValueError(f"kind must be 'run' or 'baseline' (got {kind!r})")
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return jobs.dispatch(store, place, proj, bench, kind, at_sha=at_sha,
+                             repetitions=repetitions, meta_seed=meta_seed,
+                             allow_dirty=allow_dirty, sandbox=sandbox, wait=wait)
+
+
+def status(job_id: str | None = None, *, limit: int = 20, include_foreground: bool = False,
+           home: Path | None = None) -> list[JobStatus]:
+    """Every queued or running job and the newest ``limit`` finished background ones (finished
+    foreground ones too with ``include_foreground``), newest first; or the job ``job_id``."""
+    with session(home) as (_place, store):
+        return jobs.statuses(store, job_id=job_id, limit=limit,
+                             with_foreground=include_foreground)
+
+
+def cancel(job_id: str, *, home: Path | None = None) -> JobStatus:
+    """Stop a queued or running job (an unambiguous prefix of its id will do): its container is
+    removed, its finished repetitions are kept, and it is recorded as cancelled."""
+    with session(home) as (_place, store):
+        return jobs.cancel(store, job_id)
+
+
+def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobStatus:
+    """Run a dispatched background job in this process, as its worker does: wait in the queue if
+    it is queued, run it on the cores it was granted, and record how it ended."""
+    spec = jobs.read_spec(Path(spec_file))
+    with session(Path(spec.home)) as (place, store):
+        job = jobs.find_job(store, spec.job_id)
+        event = jobs.await_own_event(store, job.id)
+        notify = progress.on_notice if progress else (lambda message: None)
+        with leases.holding(store, job, event, on_wait=notify) as lease:
+            proj = registry.load_project(store, spec.project)
+            bench = proj.benchmark(spec.benchmark)
+            request = spec.request(lease)
+            if spec.kind == "baseline":
+                _finish_baseline(lease, _establish(store, place, proj, bench, request, progress))
+            else:
+                _finish_run(lease, runner.execute(store, place, proj, bench, request, progress))
+        return jobs.status_of(store, job)

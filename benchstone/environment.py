@@ -12,6 +12,8 @@ import socket
 from functools import cache
 from typing import Any
 
+from benchstone.scheduler import parse_cpuset
+
 SEED_MASK = 0x7FFF_FFFF
 
 
@@ -39,7 +41,9 @@ def available_cores() -> list[int]:
 
 
 def default_cpuset(threads: int) -> str:
-    """The first ``threads`` cores this process may use, as a cpuset string ``0,1``."""
+    """The first ``threads`` cores this process may use, as a cpuset string ``0,1``: for a caller
+    of the runner that holds no lease. The API's commands pin the cores the scheduler grants
+    (:mod:`benchstone.leases`)."""
     cores = available_cores()
     return ",".join(str(core) for core in cores[: max(1, min(threads, len(cores)))])
 
@@ -57,13 +61,18 @@ def cpu_model() -> str:
 
 
 def fingerprint(backend_parts: dict[str, Any], cpuset: str | None) -> tuple[str, dict[str, Any]]:
-    """The environment fingerprint of a run set and its hash."""
+    """The environment fingerprint of a run set and its hash.
+
+    It holds how many cores the run set was pinned to, not which: the scheduler hands out
+    whichever cores are free, and cores of one machine are alike, so a baseline pinned to core 0
+    and a candidate pinned to core 1 are comparable. (The cpuset itself is on every row.)
+    """
     environment = {
         "host": socket.gethostname(),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "kernel": platform.release(),
-        "cpuset": cpuset,
+        "pinned_cores": len(parse_cpuset(cpuset)) if cpuset else None,
         **backend_parts,
     }
     digest = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()

@@ -111,3 +111,11 @@ class JobNotFound(BenchstoneError, LookupError):
 
 class Interrupted(BenchstoneError):
     """The user pressed Ctrl-C; finished repetitions were kept."""
+
+
+class JobNotActive(BenchstoneError):
+    """The job has already ended (done, failed, cancelled or lost): there is nothing to stop."""
+
+
+class InvalidSetting(BenchstoneError, ValueError):
+    """An environment variable benchstone reads holds a value it cannot use."""

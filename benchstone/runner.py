@@ -8,6 +8,7 @@ a sandbox failure stops the run set with the rows recorded so far kept.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -87,6 +88,10 @@ class RunRequest:
     gpus: tuple[int, ...] = ()
     comparison_id: int | None = None
     side: Literal["baseline", "candidate"] | None = None
+    # A commit checked when the work was requested (a background job is checked when it is
+    # dispatched and may run much later): the working tree's state then, not when it runs.
+    checked_dirty: bool = False
+    checked_diff_path: str | None = None
 
 
 @dataclass
@@ -184,6 +189,15 @@ def _seeds_for(bench: BenchmarkSpec, request: RunRequest) -> tuple[int | None, l
     return meta_seed, derive_seeds(meta_seed, count)
 
 
+def planned_repetitions(bench: BenchmarkSpec, request: RunRequest) -> int:
+    """How many repetitions ``request`` will run."""
+    if request.seeds is not None:
+        return len(request.seeds)
+    if request.kind == "baseline":
+        return len(bench.baseline_seeds)
+    return request.repetitions if request.repetitions is not None else bench.run_repetitions
+
+
 def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
              project: str) -> dict[str, Any]:
     """The row fields a repetition's outcome and scratch directory amount to."""
@@ -235,6 +249,8 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     """Run one run set and record a row per repetition."""
     progress = progress or Progress()
     prepared = check_commit(store, home, project, bench, request.revision, request.allow_dirty)
+    if request.checked_dirty:
+        prepared = dataclasses.replace(prepared, dirty=True, diff_path=request.checked_diff_path)
     backend_name = choose_backend(request.sandbox, bench.sandbox)
     backend = create_backend(backend_name)
     if not backend.isolated:

@@ -59,7 +59,22 @@ def _run_exit(report: Any) -> None:
         raise typer.Exit(1)
 
 
-@app.command(epilog="Example: bench run myproject solve_speed --repetitions 10")
+ForegroundOpt = Annotated[bool, typer.Option(
+    "--foreground", help="Run here even if the benchmark has background_required.")]
+BackgroundOpt = Annotated[bool, typer.Option(
+    "--background", help="Start it as a background job and print the job id at once "
+    "(bench status, bench cancel).")]
+WaitOpt = Annotated[bool, typer.Option(
+    "--wait", help="When the cores or GPU it needs are taken, queue until they free up instead "
+    "of refusing.")]
+
+
+def _only_one_mode(foreground: bool, background: bool) -> None:
+    if foreground and background:
+        raise typer.BadParameter("--foreground and --background exclude each other")
+
+
+@app.command(epilog="Example: bench run myproject solve_speed --repetitions 10 --background")
 def run(
     project: ProjectArg,
     benchmark: BenchmarkArg,
@@ -70,19 +85,29 @@ def run(
     allow_dirty: Annotated[bool, typer.Option(
         "--allow-dirty", help="Run although the tree has uncommitted changes; the committed tree "
         "is still what runs, the diff is saved and the rows are marked dirty.")] = False,
-    foreground: Annotated[bool, typer.Option(
-        "--foreground", help="Run here even if the benchmark has background_required.")] = False,
+    foreground: ForegroundOpt = False,
+    background: BackgroundOpt = False,
+    wait: WaitOpt = False,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
 
-    Exits 0 when at least one repetition succeeded, 1 when every one failed (the error rows are
-    still recorded), 5 on a harness error.
+    Runs on cores of its own, granted by the scheduler. Exits 0 when at least one repetition
+    succeeded, 1 when every one failed (the error rows are still recorded), 5 on a harness error
+    or when there is no capacity (see --wait). With --background, exits 0 once the job started.
     """
+    _only_one_mode(foreground, background)
+    if background:
+        from benchstone.cli.jobs import report_dispatch
+
+        report_dispatch(api.dispatch(project, benchmark, kind="run", repetitions=repetitions,
+                                     meta_seed=meta_seed, allow_dirty=allow_dirty,
+                                     sandbox=sandbox, wait=wait), as_json)
+        return
     report = api.run(project, benchmark, repetitions=repetitions, meta_seed=meta_seed,
                      allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
-                     progress=progress_printer(as_json))
+                     progress=progress_printer(as_json), wait=wait)
     if as_json:
         dump(report)
     _run_exit(report)
@@ -97,15 +122,23 @@ def baseline_establish(
         "--at-sha", metavar="REV", help="Measure this commit instead of HEAD; the working tree "
         "and index are not touched.")] = None,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="As for run.")] = False,
-    foreground: Annotated[bool, typer.Option(
-        "--foreground", help="Run here even if the benchmark has background_required.")] = False,
+    foreground: ForegroundOpt = False,
+    background: BackgroundOpt = False,
+    wait: WaitOpt = False,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the manifest's baseline_seeds and point the baseline at that run set."""
+    _only_one_mode(foreground, background)
+    if background:
+        from benchstone.cli.jobs import report_dispatch
+
+        report_dispatch(api.dispatch(project, benchmark, kind="baseline", at_sha=at_sha,
+                                     allow_dirty=allow_dirty, sandbox=sandbox, wait=wait), as_json)
+        return
     result = api.establish_baseline(project, benchmark, at_sha=at_sha, allow_dirty=allow_dirty,
                                     sandbox=sandbox, force_foreground=foreground,
-                                    progress=progress_printer(as_json))
+                                    progress=progress_printer(as_json), wait=wait)
     if as_json:
         dump(result)
     elif result.pointer is not None:

@@ -3,7 +3,8 @@
 This is the original benchstone's path-isolation model, kept for machines without a container
 engine and for comparison. The project runs as the harness's user with the harness's network
 and file system; only the paths it is given keep it away from the store. Each repetition gets
-a fresh copy of the exported tree; a timeout kills the whole process group.
+a fresh copy of the exported tree; a timeout kills the whole process group. It is pinned to
+the granted cores (CPU affinity), as a container is.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from benchstone.sandbox.base import (
     render_invocation,
 )
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
+from benchstone.scheduler import parse_cpuset
 from benchstone.store import now
 
 WARNING = (
@@ -39,6 +41,14 @@ WARNING = (
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def _pinning(cpuset: str | None) -> Callable[[], None] | None:
+    """Run in the child before exec: keep it (and all it starts) on the granted cores."""
+    if not cpuset:
+        return None
+    cores = set(parse_cpuset(cpuset))
+    return lambda: os.sched_setaffinity(0, cores)
 
 
 def _clean_environment() -> dict[str, str]:
@@ -83,6 +93,7 @@ class ProcessSandbox(Sandbox):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_pinning(spec.limits.cpuset),
         )
         pgid = process.pid
         assert process.stdout is not None and process.stderr is not None

@@ -335,8 +335,10 @@ class Store:
     def job(self, job_id: str) -> Job | None:
         return self._one(Job, "SELECT * FROM jobs WHERE id = ?", [job_id])
 
-    def jobs(self, limit: int | None = None) -> list[Job]:
-        sql = "SELECT * FROM jobs ORDER BY created_at DESC, id DESC"
+    def jobs(self, limit: int | None = None, *, with_foreground: bool = True) -> list[Job]:
+        """Jobs, newest first; without foreground ones (those have no spec file) if asked."""
+        where = "" if with_foreground else "WHERE spec_path != '' "
+        sql = f"SELECT * FROM jobs {where}ORDER BY created_at DESC, id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._many(Job, sql)
@@ -356,6 +358,33 @@ class Store:
             "SELECT * FROM job_events WHERE id IN (SELECT MAX(id) FROM job_events GROUP BY job_id)"
             " ORDER BY id",
         )
+
+    def open_job_events(self, since: int = 0) -> list[JobEvent]:
+        """The newest event of every job whose newest event is queued or running and has an id of
+        at least ``since`` (see :meth:`job_mark`), oldest first."""
+        return self._many(
+            JobEvent,
+            "SELECT * FROM job_events AS e WHERE e.id >= ? AND e.state IN ('queued', 'running') "
+            "AND NOT EXISTS (SELECT 1 FROM job_events AS later "
+            "WHERE later.job_id = e.job_id AND later.id > e.id) ORDER BY e.id",
+            [since],
+        )
+
+    def job_mark(self) -> int:
+        """The low-water mark: every job whose newest event id is below it has ended."""
+        row = self.db.execute("SELECT event_id FROM job_marks ORDER BY id DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def add_job_mark(self, event_id: int) -> None:
+        self._insert("job_marks", {"event_id": event_id, "at": now()})
+
+    def last_job_event_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM job_events").fetchone()[0])
+
+    def jobs_by_prefix(self, prefix: str) -> list[Job]:
+        """Jobs whose id starts with ``prefix``."""
+        return self._many(Job, "SELECT * FROM jobs WHERE substr(id, 1, ?) = ? ORDER BY id",
+                          [len(prefix), prefix])
 
     def runs_of_job(self, job_id: str) -> list[Run]:
         return self._many(

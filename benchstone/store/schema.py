@@ -14,7 +14,7 @@ from sqlite_utils import Database, Migrations
 
 migrations = Migrations("benchstone")
 
-HISTORY_TABLES = (
+INITIAL_TABLES = (
     "registrations",
     "run_sets",
     "runs",
@@ -25,6 +25,7 @@ HISTORY_TABLES = (
     "comparisons",
     "corpora",
 )
+HISTORY_TABLES = (*INITIAL_TABLES, "job_marks")
 
 _TABLES = """
 CREATE TABLE registrations (
@@ -203,6 +204,26 @@ def migration(name: str):
     return migrations(name=name)
 
 
+def _append_only(db: Database, table: str, unique_keys: tuple[tuple[str, ...], ...]) -> None:
+    """Triggers that abort UPDATE, DELETE and an INSERT that would replace a stored row
+    (``INSERT OR REPLACE`` deletes without firing delete triggers)."""
+    for action, verb in (("UPDATE", "updated"), ("DELETE", "deleted")):
+        db.execute(
+            f"CREATE TRIGGER {table}_append_only_{action.lower()} BEFORE {action} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be {verb}'); END"
+        )
+    collides = " OR ".join(
+        "(" + " AND ".join(f"{column} = NEW.{column}" for column in key) + ")"
+        for key in unique_keys
+    )
+    db.execute(
+        f"CREATE TRIGGER {table}_append_only_replace BEFORE INSERT ON {table} "
+        f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {collides}) "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: a stored row cannot be "
+        "replaced'); END"
+    )
+
+
 @migration("0001_initial")
 def initial(db: Database) -> None:
     for statement in _TABLES.split(";"):
@@ -210,22 +231,16 @@ def initial(db: Database) -> None:
             db.execute(statement)
     for table, columns in _INDEXES:
         db[table].create_index(columns, find_unique_name=True)
-    for table in HISTORY_TABLES:
-        db.execute(
-            f"CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be updated'); END"
-        )
-        db.execute(
-            f"CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be deleted'); END"
-        )
-        collides = " OR ".join(
-            "(" + " AND ".join(f"{column} = NEW.{column}" for column in key) + ")"
-            for key in _UNIQUE_KEYS[table]
-        )
-        db.execute(
-            f"CREATE TRIGGER {table}_append_only_replace BEFORE INSERT ON {table} "
-            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {collides}) "
-            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: a stored row cannot be "
-            "replaced'); END"
-        )
+    for table in INITIAL_TABLES:
+        _append_only(db, table, _UNIQUE_KEYS[table])
+
+
+@migration("0002_job_marks")
+def job_marks(db: Database) -> None:
+    """The scheduler's low-water mark: every job whose newest event is older than the newest
+    mark has ended, so admission reads only the events after it, not the whole job history."""
+    db.execute(
+        "CREATE TABLE job_marks (id INTEGER PRIMARY KEY, "
+        "event_id INTEGER NOT NULL, at TEXT NOT NULL)"
+    )
+    _append_only(db, "job_marks", _UNIQUE_KEYS["job_marks"])
