@@ -57,6 +57,7 @@ def filled(db_path: Path) -> Path:
         store.add_job(id="job1", project="p", benchmark="b", command="bench run p b",
                       spec_path="/s", threads=1, gpu="none", repetitions=2)
         store.add_job_event(job_id="job1", state="queued")
+        store.add_job_mark(1)
         comparison = store.add_comparison(project="p", benchmark="b", baseline_sha="a" * 40,
                                           candidate_sha="b" * 40, pairs=2)
         run_set = add_run_set(store, job_id="job1", comparison_id=comparison, side="baseline")
@@ -186,7 +187,8 @@ TAMPERING = [
 ]
 TEXT_COLUMN = {"registrations": "path", "run_sets": "git_sha", "runs": "git_sha",
                "baseline_pointers": "git_sha", "reference_events": "new_sha256", "jobs": "command",
-               "job_events": "state", "comparisons": "candidate_sha", "corpora": "sha256"}
+               "job_events": "state", "comparisons": "candidate_sha", "corpora": "sha256",
+               "job_marks": "at"}
 
 
 def test_text_column_map_covers_every_history_table() -> None:

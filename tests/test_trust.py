@@ -4,6 +4,7 @@ corpora, clean gates, same-environment comparisons and "faster but wrong is reje
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -140,26 +141,35 @@ def test_a_missing_harness_corpus_stops_the_run(bench, make_project) -> None:
     assert result.returncode == 5 and "bench corpus add nope PATH" in result.stderr
 
 
-def test_different_environment_is_not_compared_for_performance(make_project, home: Path) -> None:
+def test_different_environment_is_not_compared_for_performance(make_project,
+                                                                home: Path) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to record a second environment")
     root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'tier = "performance"',
+          'tier = "performance"\nprotected_paths = ["bench/runner.py"]')
+    _edit(root, "bench/manifest.toml", 'tier = "quality"',
+          'tier = "quality"\nprotected_paths = ["bench/runner.py"]')
+    commit_all(root, "protect only the runner")
     api.register(root, home=home)
-    api.establish_baseline("toy", "speed", sandbox="process", cpuset="0", home=home)
-    api.establish_baseline("toy", "quality", sandbox="process", cpuset="0", home=home)
+    api.establish_baseline("toy", "speed", sandbox="process", home=home)
+    api.establish_baseline("toy", "quality", sandbox="process", home=home)
+    # the same machine, but now pinned to two cores: a different environment
+    _edit(root, "bench/manifest.toml", 'tier = "performance"', 'tier = "performance"\nthreads = 2')
+    _edit(root, "bench/manifest.toml", 'tier = "quality"', 'tier = "quality"\nthreads = 2')
     _edit(root, "src/speed.txt", "1.0", "0.8")
     _edit(root, "src/quality.txt", "10.0", "12.0")
-    commit_all(root, "better at both")
-    other_core = "1" if len(__import__("os").sched_getaffinity(0)) > 1 else "0"
-    if other_core == "0":
-        pytest.skip("needs two cores to record a second environment")
-    api.run("toy", "speed", sandbox="process", cpuset=other_core, home=home)
-    api.run("toy", "quality", sandbox="process", cpuset=other_core, home=home)
+    commit_all(root, "better at both, on two cores")
+    api.register(root, home=home)
+    api.run("toy", "speed", sandbox="process", home=home)
+    api.run("toy", "quality", sandbox="process", home=home)
     verdict = api.evaluate("toy", "speed", home=home)
     assert verdict.kind == "NEEDS_MORE_DATA"
-    assert "cpuset: '0' -> '1'" in verdict.reason and "--allow-cross-env" in verdict.reason
+    assert "pinned_cores: 1 -> 2" in verdict.reason and "--allow-cross-env" in verdict.reason
     assert api.evaluate("toy", "speed", allow_cross_env=True, home=home).kind == "PROMOTE"
     quality = api.evaluate("toy", "quality", home=home)
     assert quality.kind == "PROMOTE"
-    assert any("cpuset" in warning for warning in quality.warnings)
+    assert any("pinned_cores" in warning for warning in quality.warnings)
 
 
 def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
@@ -209,7 +219,8 @@ def test_every_row_records_its_environment(bench, make_project) -> None:
     bench("run", "toy", "speed", "-n", "2", "--sandbox", "process")
     entry = json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"][0]
     environment = entry["run_set"]["environment"]
-    assert set(environment) >= {"host", "cpu_model", "cores", "kernel", "sandbox", "cpuset"}
+    assert set(environment) >= {"host", "cpu_model", "cores", "kernel", "sandbox", "pinned_cores"}
+    assert entry["run_set"]["cpuset"] and all(run["cpuset"] for run in entry["runs"])
     assert entry["run_set"]["env_hash"].startswith("sha256:")
     assert entry["run_set"]["protected_hash"].startswith("sha256:")
     assert "bench/runner.py" in entry["run_set"]["protected_files"]
