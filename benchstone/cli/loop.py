@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from benchstone import api, render
+from benchstone import api, github, render
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -116,6 +117,12 @@ def baseline_establish(
         raise typer.Exit(1)
 
 
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
 @app.command(epilog="Example: bench evaluate myproject solve_speed --expect PROMOTE")
 def evaluate(
     project: ProjectArg,
@@ -129,6 +136,10 @@ def evaluate(
     allow_cross_env: Annotated[bool, typer.Option(
         "--allow-cross-env", help="Compare a performance benchmark across environments.")] = False,
     as_json: JsonOpt = False,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="text, json (as --json), or github: the text, plus a Markdown job summary "
+        "appended to $GITHUB_STEP_SUMMARY and ::error annotations for REJECT/FAIL/TAMPERED.",
+        case_sensitive=False)] = OutputFormat.text,
 ) -> None:
     """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
 
@@ -137,7 +148,12 @@ def evaluate(
     """
     verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
                            allow_cross_env=allow_cross_env)
-    dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
+    if as_json or output_format is OutputFormat.json:
+        dump(verdict)
+    else:
+        echo_lines(render.verdict_lines(verdict))
+    if output_format is OutputFormat.github:
+        echo_lines(github.publish([verdict]))
     if expect is not None and verdict.kind != expect.value:
         typer.echo(f"expected {expect.value}, got {verdict.kind}", err=True)
         raise typer.Exit(EXPECT_MISMATCH_EXIT)
