@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchstone import api, github, render
+from benchstone import api, github, plot, render
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -181,13 +181,20 @@ def promote(
                f"  (baseline meta_seed={result.pointer.meta_seed}){forced}")
 
 
-@app.command(epilog="Example: bench history myproject solve_speed --limit 5")
+@app.command(epilog="Example: bench history myproject solve_speed --limit 5 --plot history.svg")
 def history(
     project: ProjectArg,
     benchmark: BenchmarkArg,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Run sets to show.")] = 20,
+    plot_file: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE.png|FILE.svg", help="Also draw the metric per run set over time, "
+        "with the baseline pointer's moves (needs: pip install 'benchstone[plot]').")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""
+    if plot_file is not None:
+        plot.check_plot_path(plot_file)
     timeline = api.timeline(project, benchmark, limit=limit)
     dump(timeline) if as_json else echo_lines(render.timeline_lines(timeline))
+    if plot_file is not None:
+        typer.echo(f"plot written: {plot.write_plot(timeline, plot_file)}", err=as_json)
