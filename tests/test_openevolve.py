@@ -155,7 +155,7 @@ def test_setup_errors_stop_openevolve_at_start_up(bench, evolve_project: Path,
     with pytest.raises(Exception, match="has no baseline"):
         _load(tmp_path, source.format(target="program.py", extra=""))
     assert bench("baseline", "establish", "evolve", "cost", "--sandbox", "process").returncode == 0
-    with pytest.raises(Exception, match="bench/runner.py is protected"):
+    with pytest.raises(Exception, match=r"bench/runner\.py is protected"):
         _load(tmp_path, source.format(target="bench/runner.py", extra=""))
     with pytest.raises(Exception, match="not a path inside the project"):
         _load(tmp_path, source.format(target="../outside.py", extra=""))
