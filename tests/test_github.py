@@ -3,9 +3,13 @@ annotations for REJECT/FAIL/TAMPERED, and the exit codes of the other formats.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import commit_all
+import pytest
+from conftest import commit_all, git
 
 from benchstone.github import annotations, publish, summary_markdown
 from benchstone.verdict import Sample, Verdict
@@ -110,3 +114,76 @@ def test_evaluate_format_github_end_to_end(bench, make_project, tmp_path: Path) 
     assert "| ❌ | toy/speed | **TAMPERED** |" in outside_actions.stdout
     as_json = bench("evaluate", "toy", "speed", "--format", "json")
     assert as_json.returncode == 1 and '"kind": "TAMPERED"' in as_json.stdout
+
+
+WORKFLOW = Path(__file__).parent / "fixtures" / "ci" / "benchstone.yml"
+# Not run here: installing the package (the one under test is on PYTHONPATH), starting an engine
+# and building the runner image (the machine's engine and image are shared; `bench doctor` in
+# the workflow checks both are there).
+SKIPPED_STEPS = ("Install benchstone", "Install and start the Docker engine", "Build the runner")
+
+
+def _run_job(repo: Path, base_sha: str, summary: Path, bin_dir: Path) -> list[tuple[str, int, str]]:
+    """The workflow's shell steps as GitHub runs them (bash -eo pipefail), until one fails."""
+    import re
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    context = {"github.workspace": str(repo), "github.event.pull_request.base.sha": base_sha}
+
+    def expand(value: object) -> str:
+        return re.sub(r"\$\{\{\s*(.+?)\s*\}\}", lambda m: context[m.group(1)], str(value))
+
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "GITHUB_STEP_SUMMARY": str(summary),
+           **{key: expand(value) for key, value in workflow["env"].items()},
+           "PROJECT": "toy", "BENCHMARK": "speed"}
+    results = []
+    failed = False
+    for step in workflow["jobs"]["gate"]["steps"]:
+        if "run" not in step or step["name"].startswith(SKIPPED_STEPS):
+            continue
+        if failed and step.get("if") != "always()":
+            continue
+        step_env = {**env, **{key: expand(value) for key, value in step.get("env", {}).items()}}
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                               step["run"]], cwd=repo, env=step_env, capture_output=True,
+                              text=True, timeout=600)
+        results.append((step["name"], done.returncode, done.stdout + done.stderr))
+        failed = failed or done.returncode != 0
+    return results
+
+
+@pytest.mark.docker
+def test_the_workflow_gates_pull_requests(make_project, docker_client, tmp_path: Path) -> None:
+    root = make_project("toy")
+    base = git(root, "rev-parse", "HEAD")
+    (root / "src" / "speed.txt").write_text("0.8\n")
+    commit_all(root, "faster")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bench").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m benchstone "$@"\n')
+    (bin_dir / "bench").chmod(0o755)
+    summary = tmp_path / "summary.md"
+
+    job = _run_job(root, base, summary, bin_dir)
+    assert [code for _name, code, _output in job] == [0, 0, 0, 0, 0], job
+    assert "verdict: PROMOTE" in job[3][2] and "**PROMOTE**" in summary.read_text()
+    assert (root / "benchstone-history.svg").read_text().lstrip().startswith("<?xml")
+    assert git(root, "rev-parse", "HEAD") != base  # the job left the candidate checked out
+
+    (root / "src" / "speed.txt").write_text("1.3\n")
+    commit_all(root, "slower")
+    job = _run_job(root, base, summary, bin_dir)
+    names = [name for name, _code, _output in job]
+    assert [code for _name, code, _output in job] == [0, 0, 0, 1, 0], job
+    assert names[3].startswith("Evaluate") and names[4] == "Plot the history"
+    assert "::error title=benchstone REJECT%3A toy/speed::" in job[3][2]
+
+    (root / "bench" / "manifest.toml").write_text(
+        (root / "bench" / "manifest.toml").read_text().replace("promotion_sigma = 2.0",
+                                                               "promotion_sigma = 0.1"))
+    commit_all(root, "slower, and a looser gate")
+    job = _run_job(root, base, summary, bin_dir)
+    assert [code for _name, code, _output in job] == [0, 0, 5, 0], job
+    assert "different bench/manifest.toml than the registered copy" in job[2][2]
