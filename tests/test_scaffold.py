@@ -114,7 +114,7 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
             "    sorted(rng.random() for _ in range(100_000))\n")
     assert body in text
     runner.write_text(text.replace(body, "    import solve\n\n    solve.solve()\n"))
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.3)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
     target = scaffolded.stdout[scaffolded.stdout.index("# benchstone: measure HEAD"):]
     (root / "Makefile").write_text("all:\n\t@true\n\n" + target)
     commit_all(root, "benchmark the solver")
@@ -126,14 +126,14 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
     assert "] Error 2" in no_baseline.stderr, no_baseline.stderr
 
     assert bench("baseline", "establish", "solver", "speed").returncode == 0
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.03)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.02)\n")
     commit_all(root, "ten times faster")
     promoted = _make(root)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "verdict: PROMOTE" in promoted.stdout
     assert bench("promote", "solver", "speed").returncode == 0
 
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.3)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
     commit_all(root, "slow again")
     rejected = _make(root)
     assert rejected.returncode != 0
