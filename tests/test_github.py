@@ -114,6 +114,9 @@ def test_evaluate_format_github_end_to_end(bench, make_project, tmp_path: Path) 
     assert "| ❌ | toy/speed | **TAMPERED** |" in outside_actions.stdout
     as_json = bench("evaluate", "toy", "speed", "--format", "json")
     assert as_json.returncode == 1 and '"kind": "TAMPERED"' in as_json.stdout
+    both = bench("evaluate", "toy", "speed", "--format", "github", "--json")
+    assert both.returncode != 0 and both.stdout == ""
+    assert "--json and --format github cannot be combined" in both.stderr
 
 
 WORKFLOW = Path(__file__).parent / "fixtures" / "ci" / "benchstone.yml"

@@ -146,6 +146,9 @@ def evaluate(
     Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
     NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch.
     """
+    if as_json and output_format is OutputFormat.github:
+        raise typer.BadParameter("--json and --format github cannot be combined",
+                                 param_hint="--format")
     verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
                            allow_cross_env=allow_cross_env)
     if as_json or output_format is OutputFormat.json:
