@@ -25,6 +25,14 @@ class ManifestError(BenchstoneError, ValueError):
     """A manifest is missing, unreadable or invalid."""
 
 
+class ScaffoldError(BenchstoneError):
+    """``bench init`` cannot scaffold here: no such directory, or the files already exist."""
+
+
+class MissingExtra(BenchstoneError, ImportError):
+    """An optional feature needs a package that is not installed; ``fix`` names the extra."""
+
+
 class InvalidNameError(BenchstoneError, ValueError):
     """A project, benchmark or corpus name would not be a safe path component."""
 

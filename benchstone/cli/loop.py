@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from benchstone import api, render
+from benchstone import api, github, plot, render
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -149,6 +150,12 @@ def baseline_establish(
         raise typer.Exit(1)
 
 
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
 @app.command(epilog="Example: bench evaluate myproject solve_speed --expect PROMOTE")
 def evaluate(
     project: ProjectArg,
@@ -162,15 +169,27 @@ def evaluate(
     allow_cross_env: Annotated[bool, typer.Option(
         "--allow-cross-env", help="Compare a performance benchmark across environments.")] = False,
     as_json: JsonOpt = False,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="text, json (as --json), or github: the text, plus a Markdown job summary "
+        "appended to $GITHUB_STEP_SUMMARY and ::error annotations for REJECT/FAIL/TAMPERED.",
+        case_sensitive=False)] = OutputFormat.text,
 ) -> None:
     """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
 
     Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
     NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch.
     """
+    if as_json and output_format is OutputFormat.github:
+        raise typer.BadParameter("--json and --format github cannot be combined",
+                                 param_hint="--format")
     verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
                            allow_cross_env=allow_cross_env)
-    dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
+    if as_json or output_format is OutputFormat.json:
+        dump(verdict)
+    else:
+        echo_lines(render.verdict_lines(verdict))
+    if output_format is OutputFormat.github:
+        echo_lines(github.publish([verdict]))
     if expect is not None and verdict.kind != expect.value:
         typer.echo(f"expected {expect.value}, got {verdict.kind}", err=True)
         raise typer.Exit(EXPECT_MISMATCH_EXIT)
@@ -198,13 +217,20 @@ def promote(
                f"  (baseline meta_seed={result.pointer.meta_seed}){forced}")
 
 
-@app.command(epilog="Example: bench history myproject solve_speed --limit 5")
+@app.command(epilog="Example: bench history myproject solve_speed --limit 5 --plot history.svg")
 def history(
     project: ProjectArg,
     benchmark: BenchmarkArg,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Run sets to show.")] = 20,
+    plot_file: Annotated[Path | None, typer.Option(
+        "--plot", metavar="FILE.png|FILE.svg", help="Also draw the metric per run set over time, "
+        "with the baseline pointer's moves (needs: pip install 'benchstone[plot]').")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""
+    if plot_file is not None:
+        plot.check_plot_path(plot_file)
     timeline = api.timeline(project, benchmark, limit=limit)
     dump(timeline) if as_json else echo_lines(render.timeline_lines(timeline))
+    if plot_file is not None:
+        typer.echo(f"plot written: {plot.write_plot(timeline, plot_file)}", err=as_json)

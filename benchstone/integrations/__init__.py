@@ -1,0 +1,1 @@
+"""Adapters for the tools benchstone gates for: each imports its tool only when used."""

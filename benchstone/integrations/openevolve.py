@@ -1,0 +1,206 @@
+"""An OpenEvolve evaluator whose every candidate is measured in the sandbox and gated.
+
+OpenEvolve loads an evaluation file and calls its ``evaluate(program_path)`` for each candidate
+program, expecting a dict of numeric metrics or an ``EvaluationResult`` (metrics plus
+artifacts that are shown to the LLM in later prompts), with ``combined_score`` as the fitness.
+This evaluator places the candidate at ``target`` inside the registered project, commits it on a
+scratch branch (never the user's branch; the working tree, index and HEAD are not touched),
+runs the benchmark at that commit in the sandbox, evaluates it against the baseline and
+returns the metric, the verdict and the gate's statistic as metrics.
+
+An evaluation file is two lines::
+
+    from benchstone.integrations.openevolve import BenchstoneEvaluator
+    evaluate = BenchstoneEvaluator("myproject", "solve_speed", target="src/solver.py")
+
+or, with ``evaluator.evaluator_args: {project: ..., benchmark: ..., target: ...}`` in the
+OpenEvolve config, one: ``from benchstone.integrations.openevolve import evaluate``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from benchstone import api, evaluation, registry, runner
+from benchstone.candidates import check_branch, commit_candidate, tree_path
+from benchstone.errors import BenchstoneError
+from benchstone.provenance import protected_files, resolve_commit
+from benchstone.verdict import Verdict
+
+__all__ = ["DEFAULT_BRANCH", "BenchstoneEvaluator", "CandidateResult", "evaluate"]
+
+DEFAULT_BRANCH = "benchstone/openevolve"
+MAX_PROGRAM_BYTES = 16 * 1024**2
+ERRORS_SHOWN = 5
+
+
+class EvaluatorSetupError(BenchstoneError):
+    """The evaluator cannot measure candidates for this project as configured."""
+
+
+class CandidateResult(BaseModel):
+    """One candidate: the commit it became, the gate's verdict, and its repetitions."""
+
+    commit: str
+    branch: str
+    base: str
+    verdict: Verdict
+    runs_ok: int
+    runs_failed: int
+    errors: list[str]
+
+    @property
+    def improvement(self) -> float | None:
+        """The candidate mean's relative improvement on the baseline mean (> 0 is better)."""
+        b, c = self.verdict.baseline, self.verdict.candidate
+        if b is None or c is None or b.mean is None or c.mean is None or b.mean == 0:
+            return None
+        change = (c.mean - b.mean) / abs(b.mean)
+        return -change if self.verdict.direction == "minimize" else change
+
+    @property
+    def combined_score(self) -> float:
+        """OpenEvolve's fitness: how many times better than the baseline (1.0 = as good,
+        1.25 = a quarter better, the speedup for a time); 0.0 when nothing ran or TAMPERED."""
+        b, c = self.verdict.baseline, self.verdict.candidate
+        if (self.runs_ok == 0 or self.verdict.kind == "TAMPERED" or b is None or c is None
+                or b.mean is None or c.mean is None):
+            return 0.0
+        if b.mean > 0 and c.mean > 0:
+            ratio = b.mean / c.mean if self.verdict.direction == "minimize" else c.mean / b.mean
+            return ratio
+        return max(0.0, 1.0 + (self.improvement or 0.0))
+
+    def metrics(self) -> dict[str, float]:
+        """Numbers only, as OpenEvolve's database and prompts expect; unknown ones left out."""
+        verdict = self.verdict
+        values: dict[str, float | None] = {
+            "combined_score": self.combined_score,
+            "metric": verdict.candidate.mean if verdict.candidate else None,
+            "baseline_metric": verdict.baseline.mean if verdict.baseline else None,
+            "improvement": self.improvement,
+            "promote": 1.0 if verdict.kind == "PROMOTE" else 0.0,
+            "verdict_exit_code": float(verdict.exit_code),
+            "statistic": verdict.statistic,
+            "threshold": verdict.threshold,
+            "p_value": verdict.p_value,
+            "runs_ok": float(self.runs_ok),
+            "runs_failed": float(self.runs_failed),
+        }
+        return {key: float(value) for key, value in values.items()
+                if value is not None and math.isfinite(value)}
+
+    def artifacts(self) -> dict[str, str]:
+        """Text OpenEvolve keeps with the program and shows the LLM: why, and what failed."""
+        out = {"verdict": self.verdict.kind, "reason": self.verdict.reason,
+               "commit": f"{self.commit} on {self.branch}"}
+        if self.errors:
+            out["errors"] = "\n".join(self.errors[:ERRORS_SHOWN])
+        return out
+
+
+class BenchstoneEvaluator:
+    """``evaluate(program_path)`` for OpenEvolve, backed by a registered project.
+
+    ``target`` is where the candidate goes, relative to the project's root; ``base`` is the
+    commit the candidate is placed into: ``"baseline"`` (the commit the baseline pointer names,
+    so the candidate differs from the baseline in ``target`` only) or any revision. A baseline
+    must exist (``bench baseline establish``). ``repetitions`` and ``sandbox`` default to the
+    manifest's. Construction checks all of this, so OpenEvolve fails at start-up, not per
+    candidate.
+    """
+
+    def __init__(self, project: str, benchmark: str, target: str, *, base: str = "baseline",
+                 branch: str = DEFAULT_BRANCH, repetitions: int | None = None,
+                 sandbox: str | None = None, home: str | Path | None = None) -> None:
+        self.project = project
+        self.benchmark = benchmark
+        self.target = tree_path(target)
+        self.base = base
+        self.branch = branch
+        self.repetitions = repetitions
+        self.sandbox = sandbox
+        self.home = Path(home) if home is not None else None
+        self._check()
+
+    def __repr__(self) -> str:
+        return (f"BenchstoneEvaluator({self.project!r}, {self.benchmark!r}, "
+                f"target={self.target!r}, base={self.base!r}, branch={self.branch!r})")
+
+    def _base_commit(self, store: Any, proj: registry.Project) -> str:
+        pointer = store.current_pointer(proj.name, self.benchmark)
+        if pointer is None:
+            raise EvaluatorSetupError(
+                f"{proj.name}/{self.benchmark} has no baseline: candidates have nothing to be "
+                "compared with", fix=f"bench baseline establish {proj.name} {self.benchmark}")
+        if self.base == "baseline":
+            return pointer.git_sha
+        return resolve_commit(proj.root, self.base)
+
+    def _check(self) -> None:
+        with api.session(self.home) as (_place, store):
+            proj = registry.load_project(store, self.project)
+            bench = proj.benchmark(self.benchmark)
+            if not bench.is_stochastic:
+                raise EvaluatorSetupError(
+                    f"{proj.name}/{bench.name} is a correctness benchmark: it says PASS or FAIL, "
+                    "not how good a candidate is; evaluate a performance or quality benchmark")
+            check_branch(proj.root, self.branch)
+            base = self._base_commit(store, proj)
+            if self.target in protected_files(proj.root, base, bench.protected_paths).files:
+                raise EvaluatorSetupError(
+                    f"{self.target} is protected (protected_paths of {bench.name}): every "
+                    "candidate would be TAMPERED", fix="evolve a file outside the protected paths")
+
+    def evaluate(self, program_path: str | Path) -> CandidateResult:
+        """Commit, run and gate one candidate program; typed result for callers other than
+        OpenEvolve. Harness failures raise; a candidate that fails is a result."""
+        content = Path(program_path).read_bytes()
+        if len(content) > MAX_PROGRAM_BYTES:
+            raise EvaluatorSetupError(f"{program_path} is larger than {MAX_PROGRAM_BYTES} bytes")
+        with api.session(self.home) as (place, store):
+            proj = registry.load_project(store, self.project)
+            bench = proj.benchmark(self.benchmark)
+            candidate = commit_candidate(
+                proj.root, self._base_commit(store, proj), self.target, content,
+                branch=self.branch, message=f"openevolve candidate for {proj.name}/{bench.name}")
+            for name in bench.requires:  # faster but wrong must not pass: measure those too
+                required = runner.RunRequest(kind="run", revision=candidate.sha,
+                                             sandbox=self.sandbox)
+                runner.execute(store, place, proj, proj.benchmark(name), required)
+            request = runner.RunRequest(kind="run", revision=candidate.sha,
+                                        repetitions=self.repetitions, sandbox=self.sandbox)
+            report = runner.execute(store, place, proj, bench, request)
+            verdict = evaluation.evaluate(
+                store, place, proj, bench,
+                evaluation.EvaluateOptions(meta_seed=report.run_set.meta_seed,
+                                           git_sha=candidate.sha))
+        failed = [run for run in report.runs if run.status != "ok"]
+        return CandidateResult(
+            commit=candidate.sha, branch=candidate.branch, base=candidate.base, verdict=verdict,
+            runs_ok=report.ok, runs_failed=len(failed),
+            errors=[f"repetition {run.repetition}: {run.message}" for run in failed],
+        )
+
+    def __call__(self, program_path: str) -> Any:
+        """OpenEvolve's contract: an ``EvaluationResult`` (a metrics dict without OpenEvolve)."""
+        result = self.evaluate(program_path)
+        try:
+            from openevolve.evaluation_result import EvaluationResult
+        except ImportError:
+            return result.metrics()
+        return EvaluationResult(metrics=result.metrics(), artifacts=result.artifacts())
+
+
+def evaluate(program_path: str, *, project: str, benchmark: str, target: str,
+             base: str = "baseline", branch: str = DEFAULT_BRANCH,
+             repetitions: int | None = None, sandbox: str | None = None,
+             home: str | None = None) -> Any:
+    """``evaluate`` configured by OpenEvolve's ``evaluator.evaluator_args``."""
+    evaluator = BenchstoneEvaluator(project, benchmark, target, base=base, branch=branch,
+                                    repetitions=repetitions, sandbox=sandbox, home=home)
+    return evaluator(program_path)
