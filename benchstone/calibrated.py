@@ -62,10 +62,11 @@ def welch_tests(b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (var_b + var_c) ** 2 / (var_b**2 / (n_b - 1) + var_c**2 / (n_c - 1))
         p = special.stdtr(df, -gain / se)
-    constant = se == 0
+    constant = (np.ptp(b, axis=1) == 0) & (np.ptp(c, axis=1) == 0)
     if constant.any():
         # both samples constant: the permutation p-value of the difference of means
         p = np.where(constant, np.where(gain > 0, 1 / math.comb(n_b + n_c, n_b), 1.0), p)
+        se = np.where(constant, 0.0, se)
     return gain, se, df, p
 
 
@@ -138,9 +139,10 @@ def paired_t_tests(d: np.ndarray) -> tuple[np.ndarray, ...]:
     se = d.std(axis=1, ddof=1) / math.sqrt(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = special.stdtr(n - 1, -mean / se)
-    constant = se == 0
+    constant = np.ptp(d, axis=1) == 0
     if constant.any():
         p = np.where(constant, np.where(mean > 0, 0.5**n, 1.0), p)
+        se = np.where(constant, 0.0, se)
     return mean, se, np.full(len(d), float(n - 1)), p
 
 

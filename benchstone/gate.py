@@ -54,6 +54,8 @@ from benchstone.stats import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from benchstone.sequential import SequentialOutcome
+
 MIN_PER_SIDE = 2
 
 
@@ -80,6 +82,7 @@ class GateDecision:
     effect: float | None = None
     effect_ci: tuple[float, float] | None = None
     details: list[str] = field(default_factory=list)
+    sequential: SequentialOutcome | None = None
 
 
 def decide(
@@ -156,11 +159,16 @@ def _calibrated(significant: bool, effect: float, s: GateSettings, name: str, p_
     else:
         kind = "PROMOTE"
         why = f"p={p_value:.4g} <= {_threshold_name(threshold, s)}, improvement {effect:+.2%}"
-    ci_text = (f", {1 - 2 * level:.4g} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else "")
+    ci_text = f", {_confidence(level)} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
     reason = f"{name} {why}{ci_text} (direction={s.direction})"
     return GateDecision(kind, name, reason, statistic=statistic, statistic_name=statistic_name,
                         threshold=threshold, p_value=p_value, effect=effect, effect_ci=ci,
                         details=list(details or []))
+
+
+def _confidence(level: float) -> str:
+    digits = max(0, math.ceil(-math.log10(2 * level)) - 2)
+    return f"{100 * (1 - 2 * level):.{digits}f}%"
 
 
 def _threshold_name(threshold: float, s: GateSettings) -> str:
@@ -245,8 +253,13 @@ def paired_differences(baseline: Sequence[float], candidate: Sequence[float],
 
     b = np.asarray(baseline, dtype=float)
     c = np.asarray(candidate, dtype=float)
-    log_scale = bool(min(b.min(), c.min()) > 0)
-    return orient(c, direction, log_scale) - orient(b, direction, log_scale), log_scale
+    log_scale = bool(len(b) and min(b.min(), c.min()) > 0)
+    d = orient(c, direction, log_scale) - orient(b, direction, log_scale)
+    # Differences below 1e-12 of the values are rounding, not measurement: snapping them
+    # lets a deterministic benchmark's equal ratios count as equal (and zeros as zeros).
+    scale = 1.0 if log_scale else max(float(np.abs(b).max(initial=0)),
+                                      float(np.abs(c).max(initial=0)), 1e-300)
+    return np.round(d / scale, 12) * scale, log_scale
 
 
 def decide_paired(baseline: Sequence[float], candidate: Sequence[float], settings: GateSettings,

@@ -18,7 +18,7 @@ import typer
 
 # Importing a command module registers its commands; this order is the order in --help.
 # isort: off
-from benchstone.cli import loop, references, corpora, machine  # noqa: F401
+from benchstone.cli import loop, gates, references, corpora, machine  # noqa: F401
 # isort: on
 from benchstone.cli._app import app
 from benchstone.errors import BenchstoneError, Interrupted

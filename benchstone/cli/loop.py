@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 
-from benchstone import api, render
+from benchstone import api, render, render_gates
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -20,6 +21,7 @@ from benchstone.cli._app import (
     progress_printer,
     warn,
 )
+from benchstone.explain import explanation_lines
 from benchstone.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
 
 
@@ -72,14 +74,32 @@ def run(
         "is still what runs, the diff is saved and the rows are marked dirty.")] = False,
     foreground: Annotated[bool, typer.Option(
         "--foreground", help="Run here even if the benchmark has background_required.")] = False,
+    until_decided: Annotated[bool, typer.Option(
+        "--until-decided", help="Run one repetition at a time and evaluate after each with the "
+        "sequential gate (gate_policy welch or rank); stop as soon as it decides.")] = False,
+    max_repetitions: Annotated[int | None, typer.Option(
+        "--max-repetitions", min=1, help="With --until-decided: run at most this many "
+        "(default: up to the manifest's max_repetitions at this commit).")] = None,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
 
     Exits 0 when at least one repetition succeeded, 1 when every one failed (the error rows are
-    still recorded), 5 on a harness error.
+    still recorded), 5 on a harness error. With --until-decided it exits like evaluate.
     """
+    if until_decided:
+        if repetitions is not None or meta_seed is not None:
+            raise click.UsageError("--until-decided chooses the repetitions itself: leave out "
+                                   "--repetitions and --meta-seed")
+        decided = api.run_until_decided(project, benchmark, max_repetitions=max_repetitions,
+                                        allow_dirty=allow_dirty, sandbox=sandbox,
+                                        force_foreground=foreground,
+                                        progress=progress_printer(as_json))
+        dump(decided) if as_json else echo_lines(render_gates.until_decided_lines(decided))
+        raise typer.Exit(exit_code_for(decided.verdict.kind))
+    if max_repetitions is not None:
+        raise click.UsageError("--max-repetitions only applies with --until-decided")
     report = api.run(project, benchmark, repetitions=repetitions, meta_seed=meta_seed,
                      allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
                      progress=progress_printer(as_json))
@@ -119,9 +139,20 @@ def baseline_establish(
 @app.command(epilog="Example: bench evaluate myproject solve_speed --expect PROMOTE")
 def evaluate(
     project: ProjectArg,
-    benchmark: BenchmarkArg,
+    benchmark: Annotated[str | None, typer.Argument(
+        help="Benchmark name from the manifest (leave out with --all).",
+        show_default=False)] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Evaluate every benchmark: one verdict each (Benjamini-Hochberg across "
+        "the welch and rank ones) and an overall verdict that decides the exit code.")] = False,
+    fdr: Annotated[float | None, typer.Option(
+        "--fdr", min=0.0, max=0.5, help="With --all: the false-discovery rate (default: the "
+        "smallest alpha among them).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Also plot both samples and describe the test and its power.")] = False,
     meta_seed: Annotated[int | None, typer.Option(
-        "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD).")] = None,
+        "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD; "
+        "sigma and mann_whitney only).")] = None,
     expect: Annotated[VerdictKind | None, typer.Option(
         "--expect", help="Exit 4 unless the verdict is this kind.", case_sensitive=False)] = None,
     include_dirty: Annotated[bool, typer.Option(
@@ -133,15 +164,37 @@ def evaluate(
     """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
 
     Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
-    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch.
+    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch. With --all the overall verdict
+    decides: PROMOTE only when at least one benchmark improves and none regresses or fails.
     """
-    verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
-                           allow_cross_env=allow_cross_env)
-    dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
-    if expect is not None and verdict.kind != expect.value:
-        typer.echo(f"expected {expect.value}, got {verdict.kind}", err=True)
+    if every:
+        if benchmark is not None or meta_seed is not None or explain:
+            raise click.UsageError("--all evaluates every benchmark: leave out BENCHMARK, "
+                                   "--meta-seed and --explain")
+        result = api.evaluate_all(project, include_dirty=include_dirty,
+                                  allow_cross_env=allow_cross_env, fdr=fdr)
+        dump(result) if as_json else echo_lines(render_gates.all_lines(result))
+        kind = result.kind
+    else:
+        if benchmark is None:
+            raise click.UsageError("Missing argument 'BENCHMARK' (or pass --all to evaluate "
+                                   "every benchmark).")
+        if fdr is not None:
+            raise click.UsageError("--fdr only applies with --all")
+        if explain:
+            explanation = api.explain(project, benchmark, include_dirty=include_dirty,
+                                      allow_cross_env=allow_cross_env)
+            dump(explanation) if as_json else echo_lines(explanation_lines(explanation))
+            kind = explanation.verdict.kind
+        else:
+            verdict = api.evaluate(project, benchmark, meta_seed=meta_seed,
+                                   include_dirty=include_dirty, allow_cross_env=allow_cross_env)
+            dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
+            kind = verdict.kind
+    if expect is not None and kind != expect.value:
+        typer.echo(f"expected {expect.value}, got {kind}", err=True)
         raise typer.Exit(EXPECT_MISMATCH_EXIT)
-    raise typer.Exit(exit_code_for(verdict.kind))
+    raise typer.Exit(exit_code_for(kind))
 
 
 @app.command(epilog="Example: bench promote myproject solve_speed")
