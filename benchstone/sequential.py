@@ -295,16 +295,20 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
     state = {"look": limit, "p_value": float(p[0, limit - 1]), "boundary": level,
              "shift": shift, "interval": interval if level > 0 else None,
              "conditional_power": float(power[0, limit - 1]), **common}
+    below = "the improvement is below min_effect" if min_effect > 0 else "the candidate is worse"
+    if futile[0, limit - 1] and reverse[0, limit - 1] <= level:
+        return SequentialOutcome("REJECT", below, **state)
+    if crossed[0].any():  # significant, but never with an improvement >= min_effect
+        why = "significant, but the estimated improvement is below min_effect"
+        if limit == design.horizon or futile[0, limit - 1]:
+            return SequentialOutcome("REJECT", why, **state)
+        return SequentialOutcome("NEEDS_MORE_DATA", f"{why} so far: run more", **state)
     if limit == design.horizon:
         return SequentialOutcome("REJECT", f"reached the horizon of {design.horizon} without "
                                  "crossing the boundary", **state)
     if futile[0, limit - 1]:
-        if reverse[0, limit - 1] <= level:
-            why = ("the improvement is below min_effect" if min_effect > 0
-                   else "the candidate is worse")
-        else:
-            why = (f"promotion within the horizon is unlikely (conditional power "
-                   f"{state['conditional_power']:.1%} under the current trend)")
-        return SequentialOutcome("REJECT", why, **state)
+        return SequentialOutcome("REJECT", "promotion within the horizon is unlikely "
+                                 f"(conditional power {state['conditional_power']:.1%} under "
+                                 "the current trend)", **state)
     return SequentialOutcome("NEEDS_MORE_DATA", f"undecided after {limit} of at most "
                              f"{design.horizon}: run more", **state)
