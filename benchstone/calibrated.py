@@ -39,11 +39,17 @@ def orient(values: np.ndarray, direction: str, log_scale: bool) -> np.ndarray:
     return x if direction == "maximize" else -x
 
 
+RELATIVE_LIMIT = 1e6  # the far ends of very early intervals: beyond any meaning, kept finite
+
+
 def to_relative(shift: float, baseline_centre: float, direction: str, log_scale: bool) -> float:
     """An oriented shift as a relative improvement over the baseline (0.05 = 5 % better)."""
     if log_scale:
-        return math.expm1(shift) if direction == "maximize" else -math.expm1(-shift)
-    return shift / abs(baseline_centre) if baseline_centre else 0.0
+        bounded = max(min(shift, math.log(RELATIVE_LIMIT)), -math.log(RELATIVE_LIMIT))
+        value = math.expm1(bounded) if direction == "maximize" else -math.expm1(-bounded)
+    else:
+        value = shift / abs(baseline_centre) if baseline_centre else 0.0
+    return max(min(value, RELATIVE_LIMIT), -RELATIVE_LIMIT)
 
 
 def welch_tests(b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
