@@ -26,7 +26,7 @@ from benchstone.paths import Home
 from benchstone.provenance import is_dirty, protected_files, repository_root, resolve_commit
 from benchstone.records import Run
 from benchstone.registry import Project
-from benchstone.runner import Progress, RunRequest, RunSetReport, RunSetSession
+from benchstone.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
 from benchstone.sequential_gate import decide_paired_sequential
 from benchstone.store import Store
 from benchstone.verdict import Sample, SequentialSummary, Verdict
@@ -172,6 +172,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                request: CompareRequest, progress: Callable[[str], Progress] | None,
                shas: tuple[str, str], pairs: list[tuple[float, float]], planned: int,
                warnings: list[str]) -> CompareResult:
+    check_commit(store, home, project, bench, shas[0], allow_dirty=False)  # before any row
     meta_seed = new_meta_seed()
     seeds = derive_seeds(meta_seed, planned)
     order = random.Random(meta_seed)  # replayable: the order follows from the meta seed

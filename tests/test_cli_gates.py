@@ -213,3 +213,18 @@ def test_compare_refuses_changed_protected_files(bench, make_project) -> None:
     result = bench("compare", "toy", "speedw", "--pairs", "2", "--sandbox", "process", "--json")
     assert result.returncode == 1 and _json(result)["verdict"]["kind"] == "TAMPERED"
     assert "bench/runner.py" in _json(result)["verdict"]["reason"]
+
+
+def test_promote_takes_every_run_set_the_verdict_used(bench, make_project) -> None:
+    root = _calibrated_toy(make_project, bench)
+    improved = _set(root, "src/speed.txt", "0.8\n", "faster")
+    for _ in range(2):  # two run sets at the commit: no --meta-seed needed to promote
+        assert bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process").returncode == 0
+    assert _json(bench("evaluate", "toy", "speedw", "--json"))["kind"] == "PROMOTE"
+    promoted = bench("promote", "toy", "speedw")
+    assert promoted.returncode == 0, promoted.stderr
+    _set(root, "README", "docs only\n", "no change to the program")
+    bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process")
+    verdict = _json(bench("evaluate", "toy", "speedw", "--json"))
+    assert verdict["baseline"]["git_sha"] == improved
+    assert verdict["baseline"]["n"] == 4 and len(verdict["baseline"]["run_set_ids"]) == 2
