@@ -83,6 +83,9 @@ TEST_TEXT = {
 
 
 def method_lines(verdict: Verdict, bench: BenchmarkSpec) -> list[str]:
+    if bench.tier == "correctness":
+        return [f"the candidate's artifact is compared with the frozen reference "
+                f"({bench.reference_policy}); no statistics"]
     policy = bench.gate_policy
     scale = " of log values (log_scale)" if bench.log_scale else ""
     noise = " (log-normal)" if bench.log_scale else ""
@@ -150,18 +153,32 @@ def _relative_spread(*samples: Sequence[float]) -> float | None:
     return math.sqrt(squares / df)
 
 
+def _level(verdict: Verdict, bench: BenchmarkSpec) -> tuple[float, str]:
+    """The one-sided level the gate applies now, and how to say it."""
+    from scipy.stats import norm
+
+    if verdict.sequential is not None:
+        return verdict.sequential.boundary or 0.0, "at this look's boundary"
+    if bench.gate_policy in ("welch", "rank"):
+        return bench.alpha, f"at alpha {bench.alpha:g}"
+    threshold = bench.promotion_sigma if bench.gate_policy == "sigma" else bench.rank_threshold
+    nominal = float(norm.sf(threshold))
+    return nominal, f"at threshold {threshold:g} (nominally {nominal:.1%})"
+
+
 def explain(verdict: Verdict, bench: BenchmarkSpec) -> Explanation:
     b = verdict.baseline.values if verdict.baseline else []
     c = verdict.candidate.values if verdict.candidate else []
     plot = strip_plot([("baseline", b), ("candidate", c)], bench.metric_direction)
     explanation = Explanation(verdict=verdict, plot=plot, test=method_lines(verdict, bench))
     spread = _relative_spread(b, c)
-    level = (verdict.sequential.boundary or 0.0) if verdict.sequential else bench.alpha
-    if spread is None or not bench.is_stochastic:
+    if not bench.is_stochastic:
+        return explanation
+    if spread is None:
         explanation.power = ["power: needs at least 2 positive values on each side"]
         return explanation
+    level, where = _level(verdict, bench)
     rank = bench.gate_policy in ("rank", "mann_whitney")
-    where = "at this look's boundary" if verdict.sequential else f"at alpha {bench.alpha:g}"
     lines = [f"noise: runs vary by about {spread:.2%} (coefficient of variation within each side)"]
     if bench.min_effect > 0:
         power = power_of(bench.min_effect, spread, len(b), len(c), level, rank)

@@ -88,7 +88,7 @@ class Design:
 
 # ---- boundaries ------------------------------------------------------------------------------
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def _null_p_values(test: str, n_baseline: int, horizon: int, exact_below: float) -> np.ndarray:
     """Look p-values of NULL_PATHS streams simulated under H0 with a fixed seed (exact only
     where they are below ``exact_below``), in chunks to bound the memory used."""
@@ -139,20 +139,6 @@ def boundaries(design: Design) -> tuple[float, ...]:
         crossed += int(hit.sum())
         alive &= ~hit
     return tuple(out)
-
-
-def conditional_power(p_value: float, information: float, final_boundary: float) -> float:
-    """P(reaching the last boundary | the trend so far continues), in the normal approximation
-    of the statistic as Brownian motion in information time."""
-    from scipy.stats import norm
-
-    if final_boundary <= 0:
-        return 0.0
-    if information >= 1:
-        return 1.0 if p_value <= final_boundary else 0.0
-    z = float(norm.isf(min(max(p_value, 1e-15), 1 - 1e-15)))
-    final_z = float(norm.isf(final_boundary))
-    return float(norm.sf((final_z - z / math.sqrt(information)) / math.sqrt(1 - information)))
 
 
 # ---- one stream: the decision ----------------------------------------------------------------
