@@ -48,10 +48,11 @@ class AllVerdict(BaseModel):
 
 
 def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
+    """In the Benjamini-Hochberg family: a calibrated policy with a test to repeat."""
     return (bench.is_stochastic and bench.gate_policy in CALIBRATED_POLICIES
             and verdict.sequential is not None and verdict.baseline is not None
-            and verdict.candidate is not None and verdict.kind in ("PROMOTE", "REJECT",
-                                                                      "NEEDS_MORE_DATA"))
+            and verdict.candidate is not None and verdict.candidate.n >= 2
+            and verdict.kind in ("PROMOTE", "REJECT", "NEEDS_MORE_DATA"))
 
 
 def _settings(bench: BenchmarkSpec, **changes: object) -> GateSettings:
