@@ -102,6 +102,10 @@ def spread(values: list[float]) -> float:
     return math.sqrt(sum((x - centre) ** 2 for x in logs) / (len(logs) - 1))
 
 
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
 def replicate(tmp: Path) -> dict:
     """One experiment in a fresh state directory and repository."""
     home, root = tmp / "home", tmp / "cpuload"
@@ -123,9 +127,9 @@ def replicate(tmp: Path) -> dict:
                      unpaired.repetitions, unpaired.verdict.reason),
         "paired": (paired.verdict.kind, 2 * paired.pairs_run, 2 * paired.pairs_run,
                    paired.verdict.reason),
-        "unpaired_shift": (sum(c_values) / len(c_values)) / (sum(b_values) / len(b_values)) - 1
+        "unpaired_shift": geometric_mean(c_values) / geometric_mean(b_values) - 1
         if c_values and b_values else math.nan,
-        "paired_shift": sum(ratios) / len(ratios) - 1 if ratios else math.nan,
+        "paired_shift": geometric_mean(ratios) - 1 if ratios else math.nan,
         "run_spread": spread(b_values + c_values) if len(b_values + c_values) > 2 else math.nan,
         "ratio_spread": spread(ratios) if len(ratios) > 2 else math.nan,
     }
@@ -153,7 +157,7 @@ def main() -> int:
         print(f"   {index:<10}{r['unpaired'][0]:>10}{r['unpaired'][1]:>6}{r['unpaired'][2]:>14}"
               f"{r['unpaired_shift']:>+8.1%}{r['paired'][0]:>9}{r['paired'][1]:>6}"
               f"{r['paired_shift']:>+8.1%}{r['run_spread']:>12.1%}{r['ratio_spread']:>13.1%}")
-    print("   (seen: the candidate's mean change as each design measured it; the truth is "
+    print("   (seen: the candidate's change in geometric mean as each design measured it; truth "
           f"{SLOWDOWN - 1:+.0%})")
     for index, r in enumerate(results, start=1):
         print(f"   {index} unpaired: {r['unpaired'][3]}")
