@@ -139,7 +139,7 @@ def seed_sigma_claim(rng: np.random.Generator, trials: int) -> None:
     rate = sigma_promotes(b, c).mean()
     se = math.sqrt(rate * (1 - rate) / trials)
     print(f"\n   the seed's sigma gate, 3 v 3 runs, threshold 2.0, unchanged program: promotes "
-          f"{rate:.2%} +- {2 * se:.2%} of the time (the issue says about 5.8 %; a normal "
+          f"{rate:.2%} +- {2 * se:.2%} of the time (about 5.8 % is the figure to check; a normal "
           f"threshold of 2.0 suggests 2.3 %)")
 
 
