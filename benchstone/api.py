@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from benchstone import compare as compare_module
 from benchstone import corpus as corpus_module
-from benchstone import evaluation, jobs, leases, references, registry, runner
+from benchstone import evaluation, jobs, leases, portfolio, references, registry, runner
+from benchstone import explain as explain_module
+from benchstone.compare import CompareRequest, CompareResult
 from benchstone.corpora import add_corpus as _add_corpus
-from benchstone.errors import AdmissionRefused, AmbiguousRunSet, NothingToPromote
+from benchstone.errors import AdmissionRefused, AmbiguousRunSet, BenchstoneError, NothingToPromote
+from benchstone.explain import Explanation
 from benchstone.jobs import JobStatus
-from benchstone.manifest import BenchmarkSpec
+from benchstone.manifest import CALIBRATED_POLICIES, BenchmarkSpec
 from benchstone.paths import Home
+from benchstone.portfolio import AllVerdict
 from benchstone.provenance import repository_root, resolve_commit
 from benchstone.records import BaselinePointer, Corpus, ReferenceEvent, Run, RunSet
 from benchstone.runner import Progress, RunRequest, RunSetReport
@@ -31,11 +36,12 @@ from benchstone.store import Store
 from benchstone.verdict import Verdict
 
 __all__ = [
-    "BaselineResult", "BenchmarkSummary", "JobStatus", "ProjectSummary", "PromoteResult",
-    "RegisterResult", "Timeline", "Verdict", "add_corpus", "cancel", "corpora", "corpus_hash",
-    "dispatch", "establish_baseline", "evaluate", "freeze_reference", "history", "list_projects",
-    "promote", "reference_history", "register", "replace_reference", "run", "run_job", "status",
-    "timeline",
+    "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",
+    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline",
+    "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
+    "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
+    "history", "list_projects", "promote", "reference_history", "register", "replace_reference",
+    "run", "run_job", "run_until_decided", "status", "timeline",
 ]
 
 
@@ -186,6 +192,109 @@ def _finish_run(lease: leases.Lease | None, report: RunSetReport) -> None:
         lease.finish("done", f"{report.ok} of {len(report.runs)} repetition(s) ok")
 
 
+class UntilDecidedResult(BaseModel):
+    """A run that stopped as soon as the sequential gate decided, and that decision."""
+
+    report: RunSetReport | None
+    verdict: Verdict
+    repetitions: int  # run by this call
+    total: int  # ok candidate runs the verdict is based on
+
+
+class NotSequential(BenchstoneError):
+    """--until-decided needs a gate that stays valid under repeated looks."""
+
+
+def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | None = None,
+                      allow_dirty: bool = False, sandbox: str | None = None,
+                      force_foreground: bool = False, wait: bool = False,
+                      progress: Progress | None = None,
+                      home: Path | None = None) -> UntilDecidedResult:
+    """Run candidate repetitions at HEAD one at a time, evaluating after each with the
+    sequential gate (every clean candidate run at HEAD counts), until it decides or
+    ``max_repetitions`` more have run (at most up to the manifest's ``max_repetitions``)."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        _refuse_foreground(bench, force_foreground)
+        if bench.gate_policy not in CALIBRATED_POLICIES or not bench.is_stochastic:
+            raise NotSequential(
+                f"{proj.name}/{bench.name} uses gate_policy {bench.gate_policy}, which is not "
+                "valid under repeated looks",
+                fix="set gate_policy = \"welch\" or \"rank\" in the manifest and register it")
+        options = evaluation.EvaluateOptions(include_dirty=allow_dirty)
+        verdict = evaluation.evaluate(store, place, proj, bench, options)
+        done = verdict.sequential.runs if verdict.sequential else 0
+        room = max(bench.max_repetitions - done, 0)
+        planned = min(room, max_repetitions) if max_repetitions is not None else room
+        undecided = verdict.kind == "NEEDS_MORE_DATA" and verdict.baseline is not None
+        if not undecided or planned == 0:
+            return UntilDecidedResult(report=None, verdict=verdict, repetitions=0, total=done)
+        latest: list[Verdict] = [verdict]
+
+        def decided(_report: RunSetReport) -> bool:
+            latest[0] = evaluation.evaluate(store, place, proj, bench, options)
+            return latest[0].kind != "NEEDS_MORE_DATA"
+
+        request = RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
+                             sandbox=sandbox)
+        with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
+            report = runner.execute(store, place, proj, bench, leased, progress, stop=decided)
+            _finish_run(lease, report)
+        final = latest[0]
+        total = final.sequential.runs if final.sequential else report.ok
+        return UntilDecidedResult(report=report, verdict=final, repetitions=len(report.runs),
+                                  total=total)
+
+
+def compare(project: str, benchmark: str, *, against: str | None = None,
+            pairs: int | None = None, until_decided: bool = False,
+            max_repetitions: int | None = None, sandbox: str | None = None, wait: bool = False,
+            progress: Callable[[str], Progress] | None = None,
+            home: Path | None = None) -> CompareResult:
+    """Run the baseline commit (the pointer's, or ``against``) and HEAD alternately, pair by
+    pair, and gate them with a paired sequential test. Both sides run on the cores of one
+    lease, so they are measured alike."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        planned = 2 * (max_repetitions or bench.max_repetitions if until_decided
+                       else pairs or bench.run_repetitions)
+        on_wait = progress("candidate").on_notice if progress else (lambda message: None)
+        with leases.foreground(store, proj.name, bench, "compare", planned, wait=wait,
+                               on_wait=on_wait) as lease:
+            request = CompareRequest(against=against, pairs=pairs, until_decided=until_decided,
+                                     sandbox=sandbox, cpuset=lease.cpuset, gpus=lease.gpus,
+                                     job_id=lease.job.id)
+            result = compare_module.compare(store, place, proj, bench, request, progress,
+                                            budget=max_repetitions)
+            lease.finish("done", f"{result.pairs_run} pair(s) run: {result.verdict.kind}")
+            return result
+
+
+def evaluate_all(project: str, *, include_dirty: bool = False, allow_cross_env: bool = False,
+                 fdr: float | None = None, home: Path | None = None) -> AllVerdict:
+    """One verdict per benchmark (Benjamini-Hochberg across the calibrated ones) and an
+    overall verdict. Read-only."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        options = evaluation.EvaluateOptions(include_dirty=include_dirty,
+                                             allow_cross_env=allow_cross_env)
+        return portfolio.evaluate_all(store, place, proj, options, fdr)
+
+
+def explain(project: str, benchmark: str, *, include_dirty: bool = False,
+            allow_cross_env: bool = False, home: Path | None = None) -> Explanation:
+    """The verdict with both samples plotted, the test, its assumptions and its power."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        options = evaluation.EvaluateOptions(include_dirty=include_dirty,
+                                             allow_cross_env=allow_cross_env)
+        verdict = evaluation.evaluate(store, place, proj, bench, options)
+        return explain_module.explain(verdict, bench)
+
+
 def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
     if bench.background_required and not force_foreground:
         raise AdmissionRefused(
@@ -275,13 +384,16 @@ def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force
         candidates = [rs for rs in store.run_sets(proj.name, bench.name, git_sha=git_sha,
                                                   meta_seed=meta_seed, kinds=("run",))
                       if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
-        if meta_seed is None and len(candidates) > 1:
+        calibrated = bench.gate_policy in CALIBRATED_POLICIES
+        if meta_seed is None and len(candidates) > 1 and not calibrated:
             seeds = ", ".join(str(rs.meta_seed) for rs in candidates)
             raise AmbiguousRunSet(
                 f"{len(candidates)} candidate run sets at {git_sha[:10]} (meta_seed {seeds}): "
                 "benchstone will not choose silently",
                 fix="pass --meta-seed N to name the one to promote",
             )
+        if calibrated:  # the verdict used every clean run set; the pointer names the newest
+            options = evaluation.EvaluateOptions(include_dirty=include_dirty)
         verdict = evaluation.evaluate(store, place, proj, bench, options)
         if verdict.kind == "TAMPERED":
             raise NothingToPromote(f"the gate says TAMPERED: {verdict.reason}",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from benchstone.environment import fingerprint_differences
 from benchstone.gate import GateSettings, decide
-from benchstone.manifest import BenchmarkSpec
+from benchstone.manifest import CALIBRATED_POLICIES, BenchmarkSpec
 from benchstone.paths import Home
 from benchstone.provenance import repository_root, resolve_commit
 from benchstone.records import Run, RunSet
@@ -107,6 +107,10 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     git_sha = options.git_sha or head_sha(project)
     if bench.tier == "correctness":
         return evaluate_correctness(store, home, project, bench, git_sha, options)
+    if bench.gate_policy in CALIBRATED_POLICIES:
+        from benchstone.cumulative import evaluate_cumulative  # it builds on this module
+
+        return evaluate_cumulative(store, home, project, bench, git_sha, options)
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None:
         return _base(project, bench, "NO_BASELINE", "no baseline has been established "
@@ -151,8 +155,7 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     verdict = _base(
         project, bench, decision.kind, decision.reason, statistic=decision.statistic,
         statistic_name=decision.statistic_name, threshold=decision.threshold,
-        p_value=decision.p_value, alpha=bench.alpha if bench.gate_policy in ("welch", "rank")
-        else None, effect=decision.effect, effect_ci=decision.effect_ci,
+        p_value=decision.p_value, alpha=None, effect=decision.effect, effect_ci=decision.effect_ci,
         details=decision.details, warnings=warnings,
         sigma=decision.statistic if decision.statistic_name == "sigma" else None,
         baseline_mean=baseline.mean, baseline_se=baseline.se,

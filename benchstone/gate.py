@@ -9,10 +9,15 @@ Policies:
   correction; PROMOTE when z >= ``promotion_z``. Cannot promote when the z ceiling at the
   sample sizes is below the threshold (below 4 runs a side at 2.0).
 - ``welch``: one-sided Welch t-test (on log values with ``log_scale``); PROMOTE when
-  p <= ``alpha`` and the estimated relative improvement >= ``min_effect``.
-- ``rank``: one-sided Mann-Whitney test with an exact, tie-aware permutation distribution at
-  small samples; PROMOTE when p <= ``alpha`` and the Hodges-Lehmann relative improvement
-  >= ``min_effect``.
+  p <= ``alpha`` and the estimated relative improvement is above 0 and >= ``min_effect``.
+  False-promote rate <= ``alpha`` for roughly normal (log-normal) noise.
+- ``rank``: one-sided Mann-Whitney test with the exact, tie-aware distribution of the rank sum;
+  PROMOTE when p <= ``alpha`` and the Hodges-Lehmann relative improvement is above 0 and
+  >= ``min_effect``. False-promote rate <= ``alpha`` for any noise.
+
+The effect interval of ``welch`` and ``rank`` is two-sided at 1 - 2 alpha, so its lower end is
+the one-sided bound that matches the test. ``decide_paired`` is the paired counterpart used by
+``compare``; ``benchstone.sequential`` repeats these tests over looks.
 
 Every policy first applies the per-side floors: fewer ok runs than required is NEEDS_MORE_DATA.
 """
@@ -24,6 +29,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from benchstone.calibrated import (
+    hodges_lehmann,
+    orient,
+    paired_t_tests,
+    rank_interval,
+    rank_tests,
+    signed_rank_interval,
+    signed_rank_tests,
+    to_relative,
+    welch_interval,
+    welch_tests,
+)
+from benchstone.exact import walsh_averages
 from benchstone.stats import (
     directed_sigma,
     mean,
@@ -36,8 +54,9 @@ from benchstone.stats import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from benchstone.sequential import SequentialOutcome
+
 MIN_PER_SIDE = 2
-EXACT_PERMUTATIONS = 200_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,7 @@ class GateDecision:
     effect: float | None = None
     effect_ci: tuple[float, float] | None = None
     details: list[str] = field(default_factory=list)
+    sequential: SequentialOutcome | None = None
 
 
 def decide(
@@ -124,102 +144,158 @@ def _mann_whitney(baseline: list[float], candidate: list[float], s: GateSettings
                                                     s.direction))
 
 
-def _calibrated(kind_significant: bool, effect: float, s: GateSettings, name: str,
-                p_value: float, statistic: float | None, statistic_name: str,
-                ci: tuple[float, float] | None) -> GateDecision:
-    if not kind_significant:
+def _calibrated(significant: bool, effect: float, s: GateSettings, name: str, p_value: float,
+                statistic: float | None, statistic_name: str, ci: tuple[float, float] | None,
+                level: float, threshold: float | None = None,
+                details: list[str] | None = None) -> GateDecision:
+    """PROMOTE needs significance AND an estimated improvement above 0 and >= min_effect."""
+    threshold = s.alpha if threshold is None else threshold
+    if not significant:
+        kind, why = "REJECT", f"p={p_value:.4g} > {_threshold_name(threshold, s)}"
+    elif effect <= 0 or effect < s.min_effect:
         kind = "REJECT"
-        why = f"p={p_value:.4g} > alpha {s.alpha:g}"
-    elif effect < s.min_effect:
-        kind = "REJECT"
-        why = (f"p={p_value:.4g} <= alpha {s.alpha:g} but the improvement {effect:+.2%} is below "
-               f"min_effect {s.min_effect:.2%}")
+        why = (f"p={p_value:.4g} <= {_threshold_name(threshold, s)} but the improvement "
+               f"{effect:+.2%} is not above min_effect {s.min_effect:.2%}")
     else:
         kind = "PROMOTE"
-        why = f"p={p_value:.4g} <= alpha {s.alpha:g}, improvement {effect:+.2%}"
-    ci_text = f", {1 - 2 * s.alpha:.0%} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
+        why = f"p={p_value:.4g} <= {_threshold_name(threshold, s)}, improvement {effect:+.2%}"
+    ci_text = f", {_confidence(level)} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
     reason = f"{name} {why}{ci_text} (direction={s.direction})"
     return GateDecision(kind, name, reason, statistic=statistic, statistic_name=statistic_name,
-                        threshold=s.alpha, p_value=p_value, effect=effect, effect_ci=ci)
+                        threshold=threshold, p_value=p_value, effect=effect, effect_ci=ci,
+                        details=list(details or []))
 
 
-def _welch(baseline: list[float], candidate: list[float], s: GateSettings) -> GateDecision:
-    import numpy as np  # numpy and scipy load in about a second: only when a gate needs them
-    from scipy import stats as scipy_stats
+def _confidence(level: float) -> str:
+    digits = max(0, math.ceil(-math.log10(2 * level)) - 2)
+    return f"{100 * (1 - 2 * level):.{digits}f}%"
 
-    if s.log_scale and (min(baseline) <= 0 or min(candidate) <= 0):
-        return GateDecision("NEEDS_MORE_DATA", "welch",
+
+def _threshold_name(threshold: float, s: GateSettings) -> str:
+    return f"alpha {s.alpha:g}" if threshold == s.alpha else f"boundary {threshold:.4g}"
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _log_scale_problem(name: str, s: GateSettings, *samples: Sequence[float]) -> GateDecision | None:
+    if s.log_scale and any(min(sample) <= 0 for sample in samples):
+        return GateDecision("NEEDS_MORE_DATA", name,
                             "log_scale needs positive metrics; found a value <= 0")
-    b = np.log(baseline) if s.log_scale else np.asarray(baseline, dtype=float)
-    c = np.log(candidate) if s.log_scale else np.asarray(candidate, dtype=float)
-    sign = -1.0 if s.direction == "minimize" else 1.0
-    gain = sign * float(c.mean() - b.mean())  # positive: improvement, in metric (or log) units
-    var_b, var_c = float(b.var(ddof=1)) / len(b), float(c.var(ddof=1)) / len(c)
-    se = math.sqrt(var_b + var_c)
-    if se == 0.0:
-        p_value = 0.0 if gain > 0 else 1.0
-        t_stat = math.copysign(math.inf, gain) if gain else 0.0
-        ci = None
-    else:
-        t_stat = gain / se
-        dof = (var_b + var_c) ** 2 / (var_b**2 / (len(b) - 1) + var_c**2 / (len(c) - 1))
-        p_value = float(scipy_stats.t.sf(t_stat, dof))
-        half = float(scipy_stats.t.ppf(1 - s.alpha, dof)) * se
-        ci = (_to_relative(gain - half, float(b.mean()), s),
-              _to_relative(gain + half, float(b.mean()), s))
-    effect = _to_relative(gain, float(b.mean()), s)
-    return _calibrated(p_value <= s.alpha, effect, s, "welch", p_value, t_stat, "t", ci)
+    return None
 
 
-def _to_relative(gain: float, baseline_centre: float, s: GateSettings) -> float:
-    """A gain in (log) metric units as a relative improvement over the baseline."""
-    if s.log_scale:
-        return float(math.expm1(gain)) if s.direction == "maximize" else float(-math.expm1(-gain))
-    return gain / abs(baseline_centre) if baseline_centre else 0.0
-
-
-def _rank(baseline: list[float], candidate: list[float], s: GateSettings) -> GateDecision:
-    import numpy as np
-    from scipy import stats as scipy_stats
-
-    alternative = "less" if s.direction == "minimize" else "greater"
-    n_b, n_c = len(baseline), len(candidate)
-    permutations = math.comb(n_b + n_c, n_b)
-    if permutations <= EXACT_PERMUTATIONS:
-        method = scipy_stats.PermutationMethod(n_resamples=EXACT_PERMUTATIONS)
-        smallest = 1 / permutations
-        if smallest > s.alpha:
-            return GateDecision(
-                "NEEDS_MORE_DATA", "rank",
-                f"with {n_b} baseline and {n_c} candidate runs the smallest possible p-value is "
-                f"{smallest:.3g}, above alpha {s.alpha:g}: more runs are needed",
-                threshold=s.alpha, statistic_name="U",
-            )
-    else:
-        method = "asymptotic"
-    result = scipy_stats.mannwhitneyu(candidate, baseline, alternative=alternative, method=method)
-    p_value = float(result.pvalue)
-    differences = np.subtract.outer(np.asarray(candidate), np.asarray(baseline)).ravel()
-    shift = float(np.median(differences))
-    centre = float(np.median(baseline))
-    effect = relative_improvement(centre, centre + shift, s.direction)
-    ci = _hodges_lehmann_interval(differences, n_b, n_c, s, centre)
-    return _calibrated(p_value <= s.alpha, effect, s, "rank", p_value, float(result.statistic),
-                       "U", ci)
-
-
-def _hodges_lehmann_interval(differences: np.ndarray, n_b: int, n_c: int, s: GateSettings,
-                             centre: float) -> tuple[float, float] | None:
-    import numpy as np
-    from scipy import stats as scipy_stats
-
-    """A distribution-free interval for the shift: order statistics of the pairwise differences
-    at the normal-approximation critical rank; None when the samples are too small for it."""
-    z = float(scipy_stats.norm.ppf(1 - s.alpha))
-    k = math.floor(n_b * n_c / 2 - z * math.sqrt(n_b * n_c * (n_b + n_c + 1) / 12))
-    if k < 1:
+def _relative_interval(interval: tuple[float, float] | None, centre: float,
+                       s: GateSettings, log_scale: bool) -> tuple[float, float] | None:
+    if interval is None:
         return None
-    ordered = np.sort(differences)
-    low, high = float(ordered[k - 1]), float(ordered[len(ordered) - k])
-    bounds = sorted(relative_improvement(centre, centre + value, s.direction) for value in (low, high))
-    return bounds[0], bounds[1]
+    low, high = (to_relative(bound, centre, s.direction, log_scale) for bound in interval)
+    return (low, high) if low <= high else (high, low)
+
+
+def _welch(baseline: list[float], candidate: list[float], s: GateSettings,
+           level: float | None = None) -> GateDecision:
+    """One-sided Welch t-test at ``level`` (alpha unless a sequential boundary is given)."""
+    import numpy as np
+
+    level = s.alpha if level is None else level
+    if problem := _log_scale_problem("welch", s, baseline, candidate):
+        return problem
+    b = orient(np.asarray([baseline], dtype=float), s.direction, s.log_scale)
+    c = orient(np.asarray([candidate], dtype=float), s.direction, s.log_scale)
+    gain, se, df, p = (float(x[0]) for x in welch_tests(b, c))
+    centre = mean(baseline)
+    effect = to_relative(gain, centre, s.direction, s.log_scale)
+    ci = _relative_interval(welch_interval(gain, se, df, level), centre, s, s.log_scale)
+    t_stat = _finite(gain / se) if se else None
+    return _calibrated(p <= level, effect, s, "welch", p, t_stat, "t", ci, level,
+                       threshold=level)
+
+
+def _rank(baseline: list[float], candidate: list[float], s: GateSettings,
+          level: float | None = None) -> GateDecision:
+    """One-sided Mann-Whitney test, exact and tie-aware, with the Hodges-Lehmann shift."""
+    import numpy as np
+
+    level = s.alpha if level is None else level
+    n_b, n_c = len(baseline), len(candidate)
+    smallest = 1 / math.comb(n_b + n_c, n_b)
+    if smallest > level:
+        return GateDecision(
+            "NEEDS_MORE_DATA", "rank",
+            f"with {n_b} baseline and {n_c} candidate runs the smallest possible p-value is "
+            f"{smallest:.3g}, above {_threshold_name(level, s)}: more runs are needed",
+            threshold=level, statistic_name="U",
+        )
+    if problem := _log_scale_problem("rank", s, baseline, candidate):
+        return problem
+    b = orient(np.asarray([baseline], dtype=float), s.direction, s.log_scale)
+    c = orient(np.asarray([candidate], dtype=float), s.direction, s.log_scale)
+    u, p = (float(x[0]) for x in rank_tests(b, c))
+    shift = float(hodges_lehmann(b, c)[0])
+    centre = median(baseline)
+    effect = to_relative(shift, centre, s.direction, s.log_scale)
+    ci = _relative_interval(rank_interval(b[0], c[0], level), centre, s, s.log_scale)
+    return _calibrated(p <= level, effect, s, "rank", p, u, "U", ci, level, threshold=level)
+
+
+def paired_test_name(policy: str) -> str:
+    """The paired test a policy uses in ``compare``: ranks for the rank policies, else t."""
+    return "signed_rank" if policy in ("rank", "mann_whitney") else "paired_t"
+
+
+def paired_differences(baseline: Sequence[float], candidate: Sequence[float],
+                       direction: str) -> tuple[np.ndarray, bool]:
+    """Oriented per-pair differences: log ratios when every value is positive (then the effect
+    is relative by construction), else plain differences. Returns (d, on_log_scale)."""
+    import numpy as np
+
+    b = np.asarray(baseline, dtype=float)
+    c = np.asarray(candidate, dtype=float)
+    log_scale = bool(len(b) and min(b.min(), c.min()) > 0)
+    d = orient(c, direction, log_scale) - orient(b, direction, log_scale)
+    # Differences below 1e-12 of the values are rounding, not measurement: snapping them
+    # lets a deterministic benchmark's equal ratios count as equal (and zeros as zeros).
+    scale = 1.0 if log_scale else max(float(np.abs(b).max(initial=0)),
+                                      float(np.abs(c).max(initial=0)), 1e-300)
+    return np.round(d / scale, 12) * scale, log_scale
+
+
+def decide_paired(baseline: Sequence[float], candidate: Sequence[float], settings: GateSettings,
+                  level: float | None = None) -> GateDecision:
+    """A paired one-sided test on pairs (baseline[i], candidate[i]) run side by side: Wilcoxon
+    signed-rank for the rank policies, else a t-test on the log ratios."""
+    import numpy as np
+
+    s = settings
+    level = s.alpha if level is None else level
+    name = paired_test_name(s.policy)
+    n = len(baseline)
+    if n != len(candidate):
+        raise ValueError("paired samples must have the same length")
+    if n < MIN_PER_SIDE:
+        return GateDecision("NEEDS_MORE_DATA", name, f"{n} complete pair(s), need {MIN_PER_SIDE}")
+    d, log_scale = paired_differences(baseline, candidate, s.direction)
+    centre = mean(baseline)
+    if name == "signed_rank":
+        if 0.5**n > level:
+            return GateDecision(
+                "NEEDS_MORE_DATA", name,
+                f"with {n} pairs the smallest possible p-value is {0.5**n:.3g}, above "
+                f"{_threshold_name(level, s)}: more pairs are needed",
+                threshold=level, statistic_name="W+")
+        w, p = (float(x[0]) for x in signed_rank_tests(d[None, :]))
+        shift = float(np.median(walsh_averages(d.tolist())))
+        interval = signed_rank_interval(d, level)
+        statistic, statistic_name = w, "W+"
+    else:
+        mean_d, se, df, p_array = paired_t_tests(d[None, :])
+        shift, p = float(mean_d[0]), float(p_array[0])
+        interval = welch_interval(shift, float(se[0]), float(df[0]), level)
+        statistic, statistic_name = (_finite(shift / float(se[0])) if se[0] else None), "t"
+    effect = to_relative(shift, centre, s.direction, log_scale)
+    ci = _relative_interval(interval, centre, s, log_scale)
+    scale = "log ratios" if log_scale else "differences"
+    return _calibrated(p <= level, effect, s, name, p, statistic, statistic_name, ci, level,
+                       threshold=level, details=[f"{n} pairs, test on {scale}"])

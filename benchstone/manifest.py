@@ -33,6 +33,8 @@ SandboxName = Literal["docker", "process"]
 
 STOCHASTIC_TIERS = frozenset({"performance", "quality"})
 SEED_POLICIES = frozenset({"sigma", "mann_whitney"})
+CALIBRATED_POLICIES = frozenset({"welch", "rank"})
+DEFAULT_MAX_REPETITIONS = 20
 CORPUS_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -113,6 +115,7 @@ class BenchmarkSpec(_Strict):
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     min_effect: float = Field(default=0.0, ge=0, lt=1)
     log_scale: bool = False
+    max_repetitions: int = Field(default=DEFAULT_MAX_REPETITIONS, ge=2, le=100)
     corpus_path: str | None = None
     corpus_hash: str | None = None
     corpus_type: CorpusType = "bytes"

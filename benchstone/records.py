@@ -66,6 +66,18 @@ class RunSet(_Record):
     created_at: str
 
 
+class Comparison(_Record):
+    """One ``bench compare``: the baseline and candidate run sets it ran side by side."""
+
+    id: int
+    project: str
+    benchmark: str
+    baseline_sha: str
+    candidate_sha: str
+    pairs: int
+    created_at: str
+
+
 class Run(_Record):
     """One repetition: one row of the append-only ``runs`` table."""
 

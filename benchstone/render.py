@@ -17,6 +17,13 @@ def number(value: float | None) -> str:
     return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.4e}"
 
 
+def percent(value: float) -> str:
+    """A relative change; the far ends of early sequential intervals are not worth digits."""
+    if value <= -10:
+        return "<-1000%"
+    return ">+1000%" if value >= 10 else f"{value:+.2%}"
+
+
 def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s" if value >= 1 else f"{value:.3f}s"
 
@@ -46,10 +53,16 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         lines.append(f"  baseline mean={number(b.mean)}  candidate mean={number(c.mean)}{source}")
         lines.append(f"  baseline {short(b.git_sha)} n={b.n}  candidate {short(c.git_sha)} "
                      f"n={c.n} meta_seed={c.meta_seed}")
-    if verdict.effect is not None and verdict.policy in ("welch", "rank"):
+    if verdict.effect is not None and verdict.p_value is not None:
         ci = verdict.effect_ci
-        ci_text = f"  interval [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
+        ci_text = f"  interval [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
         lines.append(f"  improvement {verdict.effect:+.2%}{ci_text}  p={verdict.p_value:.4g}")
+    if verdict.sequential is not None:
+        seq = verdict.sequential
+        power = (f"  conditional power {seq.conditional_power:.0%}"
+                 if seq.conditional_power is not None and verdict.kind != "PROMOTE" else "")
+        lines.append(f"  sequential {seq.test}: look {seq.look} of at most {seq.horizon}, "
+                     f"{seq.runs} observation(s) so far{power}")
     lines.extend(f"  {detail}" for detail in verdict.details)
     lines.extend(f"  warning: {warning}" for warning in verdict.warnings)
     return lines

@@ -244,60 +244,119 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
     return row
 
 
-def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
-            request: RunRequest, progress: Progress | None = None) -> RunSetReport:
-    """Run one run set and record a row per repetition."""
-    progress = progress or Progress()
-    prepared = check_commit(store, home, project, bench, request.revision, request.allow_dirty)
-    if request.checked_dirty:
-        prepared = dataclasses.replace(prepared, dirty=True, diff_path=request.checked_diff_path)
-    backend_name = choose_backend(request.sandbox, bench.sandbox)
-    backend = create_backend(backend_name)
-    if not backend.isolated:
-        from benchstone.sandbox.process import WARNING
+class RunSetSession:
+    """One run set held open: the commit exported and checked, the sandbox prepared, the run
+    set recorded; repetitions then run one at a time (``repeat``) until ``close``.
 
-        progress.on_warning(WARNING)
-    meta_seed, seeds = _seeds_for(bench, request)
-    limits = limits_for(bench, request.cpuset, request.gpus)
-    workdir = Path(tempfile.mkdtemp(prefix="benchstone-run-"))
-    report: RunSetReport | None = None
-    try:
-        export_tree(project.root, prepared.git_sha, workdir / "project")
-        spec = RunSetSpec(
-            project=project.name, benchmark=bench.name, run_token=workdir.name,
-            project_dir=workdir / "project", corpus=prepared.corpus,
+    ``execute`` runs a whole run set with it; ``compare`` keeps two open and alternates."""
+
+    def __init__(self, store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+                 request: RunRequest, progress: Progress | None = None) -> None:
+        self.store, self.home, self.project, self.bench = store, home, project, bench
+        self.request = request
+        self.progress = progress or Progress()
+        self.meta_seed, self.seeds = _seeds_for(bench, request)
+        self.runs: list[Run] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="benchstone-run-"))
+        self.backend: Sandbox | None = None
+        self.run_set: RunSet | None = None
+        self._started = time.monotonic()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        store, project, bench, request = self.store, self.project, self.bench, self.request
+        prepared = check_commit(store, self.home, project, bench, request.revision,
+                                request.allow_dirty)
+        if request.checked_dirty:
+            prepared = dataclasses.replace(prepared, dirty=True,
+                                           diff_path=request.checked_diff_path)
+        self.backend = create_backend(choose_backend(request.sandbox, bench.sandbox))
+        if not self.backend.isolated:
+            from benchstone.sandbox.process import WARNING
+
+            self.progress.on_warning(WARNING)
+        limits = limits_for(bench, request.cpuset, request.gpus)
+        export_tree(project.root, prepared.git_sha, self.workdir / "project")
+        self.spec = RunSetSpec(
+            project=project.name, benchmark=bench.name, run_token=self.workdir.name,
+            project_dir=self.workdir / "project", corpus=prepared.corpus,
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address,
         )
-        backend.prepare(spec, progress.on_notice)
-        env_hash, environment = fingerprint(backend.fingerprint(), limits.cpuset)
-        run_set = store.add_run_set(
+        self.backend.prepare(self.spec, self.progress.on_notice)
+        env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset)
+        self.run_set = store.add_run_set(
             project=project.name, benchmark=bench.name, kind=request.kind,
             git_sha=prepared.git_sha, git_dirty=prepared.dirty, diff_path=prepared.diff_path,
-            meta_seed=meta_seed, repetitions=len(seeds), seeds=seeds, sandbox=backend.name,
-            image=bench.image if backend.isolated else None, image_id=backend.image_id,
-            env_hash=env_hash, environment=environment, cpuset=limits.cpuset,
-            gpus=",".join(map(str, limits.gpus)) or None, protected_hash=prepared.protected_hash,
-            protected_files=prepared.protected,
+            meta_seed=self.meta_seed, repetitions=len(self.seeds), seeds=self.seeds,
+            sandbox=self.backend.name, image=bench.image if self.backend.isolated else None,
+            image_id=self.backend.image_id, env_hash=env_hash, environment=environment,
+            cpuset=limits.cpuset, gpus=",".join(map(str, limits.gpus)) or None,
+            protected_hash=prepared.protected_hash, protected_files=prepared.protected,
             manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
             comparison_id=request.comparison_id, side=request.side,
         )
-        report = RunSetReport(run_set=run_set)
-        progress.on_start(run_set)
-        started = time.monotonic()
-        for index, seed in enumerate(seeds):
-            run = _repetition(store, home, backend, spec, bench, run_set, index, seed, workdir)
-            report.runs.append(run)
-            progress.on_repetition(run, index + 1, len(seeds), time.monotonic() - started)
-        return report
+        self.progress.on_start(self.run_set)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.seeds) - len(self.runs)
+
+    def repeat(self) -> Run:
+        """Run the next repetition (the next seed) and record its row."""
+        assert self.backend is not None and self.run_set is not None
+        index = len(self.runs)
+        if index >= len(self.seeds):
+            raise IndexError("every repetition of this run set has run")
+        run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
+                          self.run_set, index, self.seeds[index], self.workdir)
+        self.runs.append(run)
+        self.progress.on_repetition(run, index + 1, len(self.seeds),
+                                    time.monotonic() - self._started)
+        return run
+
+    def report(self) -> RunSetReport:
+        assert self.run_set is not None
+        return RunSetReport(run_set=self.run_set, runs=list(self.runs))
+
+    def close(self) -> None:
+        """Release the sandbox and the exported tree. Safe to call more than once."""
+        if self.backend is not None:
+            self.backend.cleanup()
+            self.backend = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> RunSetSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+            request: RunRequest, progress: Progress | None = None,
+            stop: Callable[[RunSetReport], bool] | None = None) -> RunSetReport:
+    """Run one run set and record a row per repetition; ``stop`` (asked after every
+    repetition) may end it early."""
+    session: RunSetSession | None = None
+    try:
+        with RunSetSession(store, home, project, bench, request, progress) as session:
+            while session.remaining:
+                session.repeat()
+                if stop is not None and stop(session.report()):
+                    break
+            return session.report()
     except KeyboardInterrupt:
-        done = len(report.runs) if report else 0
-        raise Interrupted(f"interrupted: {done} of {len(seeds)} repetition(s) were recorded "
-                          "and kept") from None
-    finally:
-        backend.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if session is None:
+            raise Interrupted("interrupted before the first repetition: nothing was recorded") \
+                from None
+        raise Interrupted(f"interrupted: {len(session.runs)} of {len(session.seeds)} "
+                          "repetition(s) were recorded and kept") from None
 
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,

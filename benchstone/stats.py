@@ -94,3 +94,19 @@ def relative_improvement(baseline_centre: float, candidate_centre: float, direct
             else candidate_centre - baseline_centre))
     change = (candidate_centre - baseline_centre) / abs(baseline_centre)
     return -change if direction == "minimize" else change
+
+
+def benjamini_hochberg(p_values: Sequence[float], q: float) -> list[bool]:
+    """Which hypotheses the Benjamini-Hochberg step-up procedure rejects at false-discovery
+    rate ``q``: the k smallest p-values, k the largest with p_(k) <= k q / m. Valid for
+    independent or positively dependent tests."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    cutoff = 0
+    for rank, index in enumerate(order, start=1):
+        if p_values[index] <= rank * q / m:
+            cutoff = rank
+    rejected = [False] * m
+    for index in order[:cutoff]:
+        rejected[index] = True
+    return rejected

@@ -53,6 +53,19 @@ class Sample(BaseModel):
     dirty: bool = False
 
 
+class SequentialSummary(BaseModel):
+    """Where a sequential verdict stands: the look it refers to, out of how many, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    test: str
+    look: int
+    runs: int
+    horizon: int
+    boundary: float | None = None
+    conditional_power: float | None = None
+
+
 class Verdict(BaseModel):
     """What ``evaluate`` says, and why. The fields of the original's Verdict are kept."""
 
@@ -70,6 +83,7 @@ class Verdict(BaseModel):
     alpha: float | None = None
     effect: float | None = None
     effect_ci: tuple[float, float] | None = None
+    sequential: SequentialSummary | None = None
     metric_source: str = "runner"
     baseline: Sample | None = None
     candidate: Sample | None = None

@@ -17,15 +17,10 @@ import typer
 
 # Importing a command module registers its commands; this order is the order in --help.
 # isort: off
-from benchstone.cli import loop, jobs, references, corpora, scaffold, machine  # noqa: F401
+from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, machine  # noqa: F401
 # isort: on
-from benchstone.cli._app import app
+from benchstone.cli._app import app, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
-
-try:  # recent typer releases carry their own copy of click
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover - older typer uses click itself
-    from click import exceptions as click_exceptions
 from benchstone.verdict import VERDICT_EXIT_CODES
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]

@@ -8,6 +8,11 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 
+try:  # recent typer releases carry their own copy of click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exceptions
+
 from benchstone import render
 from benchstone.records import Run, RunSet
 from benchstone.runner import Progress
@@ -85,3 +90,8 @@ def progress_printer(quiet: bool) -> Progress:
 
     return Progress(on_warning=warn, on_notice=on_notice, on_start=on_start,
                     on_repetition=on_repetition)
+
+
+def usage_error(message: str) -> Exception:
+    """A usage error (exit 64) for a combination of options the parser cannot express."""
+    return click_exceptions.UsageError(message)

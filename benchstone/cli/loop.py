@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchstone import api, github, plot, render
+from benchstone import api, github, plot, render, render_gates
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -19,8 +19,10 @@ from benchstone.cli._app import (
     dump,
     echo_lines,
     progress_printer,
+    usage_error,
     warn,
 )
+from benchstone.explain import explanation_lines
 from benchstone.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
 
 
@@ -89,6 +91,12 @@ def run(
     foreground: ForegroundOpt = False,
     background: BackgroundOpt = False,
     wait: WaitOpt = False,
+    until_decided: Annotated[bool, typer.Option(
+        "--until-decided", help="Run one repetition at a time and evaluate after each with the "
+        "sequential gate (gate_policy welch or rank); stop as soon as it decides.")] = False,
+    max_repetitions: Annotated[int | None, typer.Option(
+        "--max-repetitions", min=1, help="With --until-decided: run at most this many "
+        "(default: up to the manifest's max_repetitions at this commit).")] = None,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -97,8 +105,21 @@ def run(
     Runs on cores of its own, granted by the scheduler. Exits 0 when at least one repetition
     succeeded, 1 when every one failed (the error rows are still recorded), 5 on a harness error
     or when there is no capacity (see --wait). With --background, exits 0 once the job started.
+    With --until-decided it exits like evaluate.
     """
     _only_one_mode(foreground, background)
+    if until_decided:
+        if repetitions is not None or meta_seed is not None or background:
+            raise usage_error("--until-decided chooses the repetitions itself and runs in the "
+                              "foreground: leave out --repetitions, --meta-seed and --background")
+        decided = api.run_until_decided(project, benchmark, max_repetitions=max_repetitions,
+                                        allow_dirty=allow_dirty, sandbox=sandbox,
+                                        force_foreground=foreground, wait=wait,
+                                        progress=progress_printer(as_json))
+        dump(decided) if as_json else echo_lines(render_gates.until_decided_lines(decided))
+        raise typer.Exit(exit_code_for(decided.verdict.kind))
+    if max_repetitions is not None:
+        raise usage_error("--max-repetitions only applies with --until-decided")
     if background:
         from benchstone.cli.jobs import report_dispatch
 
@@ -159,9 +180,20 @@ class OutputFormat(StrEnum):
 @app.command(epilog="Example: bench evaluate myproject solve_speed --expect PROMOTE")
 def evaluate(
     project: ProjectArg,
-    benchmark: BenchmarkArg,
+    benchmark: Annotated[str | None, typer.Argument(
+        help="Benchmark name from the manifest (leave out with --all).",
+        show_default=False)] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Evaluate every benchmark: one verdict each (Benjamini-Hochberg across "
+        "the welch and rank ones) and an overall verdict that decides the exit code.")] = False,
+    fdr: Annotated[float | None, typer.Option(
+        "--fdr", min=0.0, max=0.5, help="With --all: the false-discovery rate (default: the "
+        "smallest alpha among them).")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Also plot both samples and describe the test and its power.")] = False,
     meta_seed: Annotated[int | None, typer.Option(
-        "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD).")] = None,
+        "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD; "
+        "sigma and mann_whitney only).")] = None,
     expect: Annotated[VerdictKind | None, typer.Option(
         "--expect", help="Exit 4 unless the verdict is this kind.", case_sensitive=False)] = None,
     include_dirty: Annotated[bool, typer.Option(
@@ -177,23 +209,45 @@ def evaluate(
     """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
 
     Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
-    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch.
+    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch. With --all the overall verdict
+    decides: PROMOTE only when at least one benchmark improves and none regresses or fails.
     """
     if as_json and output_format is OutputFormat.github:
-        raise typer.BadParameter("--json and --format github cannot be combined",
-                                 param_hint="--format")
-    verdict = api.evaluate(project, benchmark, meta_seed=meta_seed, include_dirty=include_dirty,
-                           allow_cross_env=allow_cross_env)
-    if as_json or output_format is OutputFormat.json:
-        dump(verdict)
+        raise usage_error("--json and --format github cannot be combined")
+    as_json = as_json or output_format is OutputFormat.json
+    if every:
+        if benchmark is not None or meta_seed is not None or explain:
+            raise usage_error("--all evaluates every benchmark: leave out BENCHMARK, "
+                              "--meta-seed and --explain")
+        result = api.evaluate_all(project, include_dirty=include_dirty,
+                                  allow_cross_env=allow_cross_env, fdr=fdr)
+        dump(result) if as_json else echo_lines(render_gates.all_lines(result))
+        verdicts = result.benchmarks
+        kind = result.kind
     else:
-        echo_lines(render.verdict_lines(verdict))
+        if benchmark is None:
+            raise usage_error("Missing argument 'BENCHMARK' (or pass --all to evaluate "
+                              "every benchmark).")
+        if fdr is not None:
+            raise usage_error("--fdr only applies with --all")
+        if explain:
+            explanation = api.explain(project, benchmark, include_dirty=include_dirty,
+                                      allow_cross_env=allow_cross_env)
+            dump(explanation) if as_json else echo_lines(explanation_lines(explanation))
+            verdicts = [explanation.verdict]
+            kind = explanation.verdict.kind
+        else:
+            verdict = api.evaluate(project, benchmark, meta_seed=meta_seed,
+                                   include_dirty=include_dirty, allow_cross_env=allow_cross_env)
+            dump(verdict) if as_json else echo_lines(render.verdict_lines(verdict))
+            verdicts = [verdict]
+            kind = verdict.kind
     if output_format is OutputFormat.github:
-        echo_lines(github.publish([verdict]))
-    if expect is not None and verdict.kind != expect.value:
-        typer.echo(f"expected {expect.value}, got {verdict.kind}", err=True)
+        echo_lines(github.publish(verdicts))
+    if expect is not None and kind != expect.value:
+        typer.echo(f"expected {expect.value}, got {kind}", err=True)
         raise typer.Exit(EXPECT_MISMATCH_EXIT)
-    raise typer.Exit(exit_code_for(verdict.kind))
+    raise typer.Exit(exit_code_for(kind))
 
 
 @app.command(epilog="Example: bench promote myproject solve_speed")

@@ -26,6 +26,7 @@ from benchstone.errors import StoreError
 from benchstone.paths import FILE_MODE, private_dir
 from benchstone.records import (
     BaselinePointer,
+    Comparison,
     Corpus,
     Job,
     JobEvent,
@@ -396,8 +397,19 @@ class Store:
 
     # ---- comparisons -----------------------------------------------------------------------
 
-    def add_comparison(self, **fields: Any) -> int:
-        return self._insert("comparisons", {**fields, "created_at": now()})
+    def add_comparison(self, **fields: Any) -> Comparison:
+        row_id = self._insert("comparisons", {**fields, "created_at": now()})
+        return self._one(Comparison, "SELECT * FROM comparisons WHERE id = ?", [row_id])  # type: ignore[return-value]
+
+    def comparisons(self, project: str, benchmark: str, baseline_sha: str,
+                    candidate_sha: str) -> list[Comparison]:
+        """Every comparison of the same two commits, oldest first."""
+        return self._many(
+            Comparison,
+            "SELECT * FROM comparisons WHERE project = ? AND benchmark = ? AND baseline_sha = ? "
+            "AND candidate_sha = ? ORDER BY id",
+            [project, benchmark, baseline_sha, candidate_sha],
+        )
 
     # ---- harness-owned corpora -------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""Gates beyond a single run set: compare (paired, interleaved) and explain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from benchstone import api, render, render_gates
+from benchstone.cli._app import (
+    BenchmarkArg,
+    JsonOpt,
+    ProjectArg,
+    SandboxOpt,
+    app,
+    dump,
+    echo_lines,
+    usage_error,
+    warn,
+)
+from benchstone.explain import explanation_lines
+from benchstone.records import Run, RunSet
+from benchstone.runner import Progress
+from benchstone.verdict import exit_code_for
+
+
+def _side_printer(quiet: bool):
+    """Progress for one side of a comparison: its run set header and a line per repetition."""
+
+    def for_side(side: str) -> Progress:
+        def on_start(run_set: RunSet) -> None:
+            if not quiet:
+                typer.echo(f"{side:<9} {render.run_set_header(run_set)}")
+
+        def on_repetition(run: Run, done: int, total: int, elapsed: float) -> None:
+            if not quiet:
+                typer.echo(f"{side:<9} {render.run_line(run).strip()}  [pair {done}/{total}]")
+
+        return Progress(on_warning=warn, on_notice=lambda message: typer.echo(message, err=True),
+                        on_start=on_start, on_repetition=on_repetition)
+
+    return for_side
+
+
+@app.command(epilog="Example: bench compare myproject solve_speed --until-decided")
+def compare(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    against: Annotated[str, typer.Option(
+        "--against", metavar="baseline|REV", help="The commit to compare HEAD with: the "
+        "baseline pointer's (default) or any revision.")] = "baseline",
+    pairs: Annotated[int | None, typer.Option(
+        "--pairs", min=1, help="Pairs to run (default: the manifest's repetitions).")] = None,
+    until_decided: Annotated[bool, typer.Option(
+        "--until-decided", help="Run pair after pair and stop as soon as the sequential paired "
+        "test decides.")] = False,
+    max_repetitions: Annotated[int | None, typer.Option(
+        "--max-repetitions", min=1, help="With --until-decided: at most this many pairs "
+        "(default: up to the manifest's max_repetitions for these two commits).")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="When the cores it needs are taken, queue until they free up instead of "
+        "refusing.")] = False,
+    sandbox: SandboxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the baseline commit and HEAD alternately, a pair at a time, and gate them paired.
+
+    Each pair runs both trees in fresh sandboxes with the same fresh seed, in random order, so
+    a drifting machine or a hard seed affects both alike. The gate is a paired test: Wilcoxon
+    signed-rank for gate_policy rank or mann_whitney, else a t-test on log ratios. Pairs from
+    earlier comparisons of the same two commits count too. Exits like evaluate.
+    """
+    if until_decided and pairs is not None:
+        raise usage_error("--until-decided chooses the number of pairs: use "
+                          "--max-repetitions to cap it")
+    if max_repetitions is not None and not until_decided:
+        raise usage_error("--max-repetitions only applies with --until-decided")
+    result = api.compare(project, benchmark, against=against, pairs=pairs,
+                         until_decided=until_decided, max_repetitions=max_repetitions,
+                         sandbox=sandbox, wait=wait, progress=_side_printer(as_json))
+    dump(result) if as_json else echo_lines(render_gates.compare_lines(result))
+    raise typer.Exit(exit_code_for(result.verdict.kind))
+
+
+@app.command(epilog="Example: bench explain myproject solve_speed")
+def explain(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    include_dirty: Annotated[bool, typer.Option(
+        "--include-dirty", help="Let rows recorded on a dirty tree into the gate.")] = False,
+    allow_cross_env: Annotated[bool, typer.Option(
+        "--allow-cross-env", help="Compare a performance benchmark across environments.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show why the gate says what it says: both samples as a strip plot, the test and its
+    assumptions, and the power the current sample sizes give. Exits like evaluate."""
+    explanation = api.explain(project, benchmark, include_dirty=include_dirty,
+                              allow_cross_env=allow_cross_env)
+    dump(explanation) if as_json else echo_lines(explanation_lines(explanation))
+    raise typer.Exit(exit_code_for(explanation.verdict.kind))
