@@ -108,7 +108,8 @@ def test_missing_or_oversized_artifact_is_an_error_row(bench, make_project) -> N
     runner = root / "bench" / "runner.py"
     runner.write_text(runner.read_text().replace(
         'Path(config["artifact_path"]).write_text(Path("src/output.txt").read_text())',
-        'if config["seed"] % 2:\n        Path(config["artifact_path"]).write_text("x" * 4096)'))
+        'if config["repetition_index"] % 2:\n'
+        '        Path(config["artifact_path"]).write_text("x" * 4096)'))
     manifest = root / "bench" / "manifest.toml"
     manifest.write_text(manifest.read_text().replace(
         'reference_policy = "byte_equivalence"',

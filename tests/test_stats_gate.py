@@ -218,13 +218,15 @@ def test_welch_worse_candidate_rejects_and_direction_matters() -> None:
 def test_welch_min_effect() -> None:
     settings = GateSettings(policy="welch", direction="minimize", min_effect=0.25)
     decision = decide(CLEAR_BASELINE, CLEAR_CANDIDATE, settings)  # 20 % better, 25 % required
-    assert decision.kind == "REJECT" and "below min_effect" in decision.reason
+    assert decision.kind == "REJECT" and "min_effect 25.00%" in decision.reason
 
 
 def test_welch_log_scale_needs_positive_values() -> None:
     settings = GateSettings(policy="welch", direction="minimize", log_scale=True)
     assert decide([1.0, 0.0], [1.0, 2.0], settings).kind == "NEEDS_MORE_DATA"
-    promoted = decide([10.0, 10.0, 10.0], [5.0, 5.0, 5.0], settings)
+    # constant samples: the exact permutation p-value is 1 / C(n_b + n_c, n_b)
+    assert decide([10.0] * 3, [5.0] * 3, settings).kind != "PROMOTE"  # 1/20 = 0.05 > 0.01
+    promoted = decide([10.0] * 5, [5.0] * 5, settings)  # 1/252 < 0.01
     assert promoted.kind == "PROMOTE" and promoted.effect == pytest.approx(0.5)  # halved
 
 

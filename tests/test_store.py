@@ -60,7 +60,7 @@ def filled(db_path: Path) -> Path:
         store.add_job_mark(1)
         comparison = store.add_comparison(project="p", benchmark="b", baseline_sha="a" * 40,
                                           candidate_sha="b" * 40, pairs=2)
-        run_set = add_run_set(store, job_id="job1", comparison_id=comparison, side="baseline")
+        run_set = add_run_set(store, job_id="job1", comparison_id=comparison.id, side="baseline")
         run = add_run(store, run_set, 0)
         add_run(store, run_set, 1, metric=None)
         store.add_pointer(project="p", benchmark="b", run_set_id=run_set, git_sha="a" * 40,
