@@ -1,7 +1,7 @@
 """Cost of a repetition in each sandbox, beside the engine's own floor, measured in one run.
 
 - floor: create, start, wait and remove of a container running ``true`` through the Engine API
-  (docker-py, the runner image, no network), nothing else;
+  (docker-py, the runner image, networking disabled as the sandbox has it), nothing else;
 - docker backend: one repetition of a no-op benchmark through the sandbox interface (hardening,
   mounts, logs, inspect, cgroup CPU time and removal included);
 - process backend: the same repetition as a plain subprocess;
@@ -33,54 +33,67 @@ ROUNDS = 15
 NOOP_RUNNER = 'printf \'{"status": "ok", "metric": 1}\' > "$2"\n'
 
 
-def floor_seconds(client: docker.DockerClient) -> list[float]:
+def floor_once(client: docker.DockerClient) -> float:
     api = client.api
-    times = []
-    for _ in range(ROUNDS + 2):
+    started = time.perf_counter()
+    container = api.create_container(
+        DEFAULT_IMAGE, ["true"], labels={"benchstone.perf": "1"}, network_disabled=True,
+        host_config=api.create_host_config(network_mode="none"))
+    api.start(container)
+    api.wait(container)
+    api.remove_container(container, force=True)
+    return time.perf_counter() - started
+
+
+class BackendBench:
+    """One backend prepared once, timing single repetitions of the no-op benchmark."""
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        self.name, self.workdir, self.count = name, workdir, 0
+        project = workdir / f"project-{name}"
+        (project / "bench").mkdir(parents=True)
+        (project / "bench" / "run.sh").write_text(NOOP_RUNNER)
+        for path in (workdir, project, project / "bench"):
+            os.chmod(path, 0o755)
+        self.spec = RunSetSpec(
+            project="perf", benchmark="noop", run_token=f"perf-{name}-{os.getpid()}",
+            project_dir=project, corpus=None,
+            invocation="sh bench/run.sh {config_path} {output_path}", entry_point="noop",
+            limits=Limits(timeout_seconds=60, memory_bytes=512 * 1024**2, pids=256,
+                          tmpfs_bytes=64 * 1024**2, scratch_bytes=64 * 1024**2, cpuset="0"),
+        )
+        self.backend = create_backend(name)
+        self.backend.prepare(self.spec, lambda message: None)
+
+    def once(self) -> float:
+        index = self.count
+        self.count += 1
+        scratch = self.workdir / f"{self.name}-{index}" / "scratch"
+        scratch.mkdir(parents=True, mode=0o700)
+        (scratch / CONFIG_FILE).write_text(InvocationConfig(
+            benchmark="noop", seed=index, corpus_path="", repetition_index=index,
+            repetition_total=ROUNDS).to_json())
+        repetition = Repetition(index=index, scratch_dir=scratch,
+                                log_stem=self.workdir / "logs" / f"{self.name}-{index}")
         started = time.perf_counter()
-        container = api.create_container(
-            DEFAULT_IMAGE, ["true"], labels={"benchstone.perf": "1"},
-            host_config=api.create_host_config(network_mode="none"))
-        api.start(container)
-        api.wait(container)
-        api.remove_container(container, force=True)
-        times.append(time.perf_counter() - started)
-    return times[2:]
+        outcome = self.backend.run(self.spec, repetition)
+        elapsed = time.perf_counter() - started
+        assert outcome.exit_code == 0, outcome
+        assert (scratch / "result.json").exists()
+        return elapsed
 
 
-def backend_seconds(name: str, workdir: Path) -> list[float]:
-    project = workdir / f"project-{name}"
-    (project / "bench").mkdir(parents=True)
-    (project / "bench" / "run.sh").write_text(NOOP_RUNNER)
-    for path in (workdir, project, project / "bench"):
-        os.chmod(path, 0o755)
-    spec = RunSetSpec(
-        project="perf", benchmark="noop", run_token=f"perf-{name}-{os.getpid()}",
-        project_dir=project, corpus=None, invocation="sh bench/run.sh {config_path} {output_path}",
-        entry_point="noop",
-        limits=Limits(timeout_seconds=60, memory_bytes=512 * 1024**2, pids=256,
-                      tmpfs_bytes=64 * 1024**2, scratch_bytes=64 * 1024**2, cpuset="0"),
-    )
-    backend = create_backend(name)
-    backend.prepare(spec, lambda message: None)
-    times = []
-    try:
-        for index in range(ROUNDS + 2):
-            scratch = workdir / f"{name}-{index}" / "scratch"
-            scratch.mkdir(parents=True, mode=0o700)
-            (scratch / CONFIG_FILE).write_text(InvocationConfig(
-                benchmark="noop", seed=index, corpus_path="", repetition_index=index,
-                repetition_total=ROUNDS).to_json())
-            repetition = Repetition(index=index, scratch_dir=scratch,
-                                    log_stem=workdir / "logs" / f"{name}-{index}")
-            started = time.perf_counter()
-            outcome = backend.run(spec, repetition)
-            times.append(time.perf_counter() - started)
-            assert outcome.exit_code == 0, outcome
-            assert (scratch / "result.json").exists()
-    finally:
-        backend.cleanup()
-    return times[2:]
+def interleaved(client: docker.DockerClient, workdir: Path) -> dict[str, list[float]]:
+    """Floor, docker and process repetitions in turn, so drift of the machine hits all alike."""
+    benches = {name: BackendBench(name, workdir) for name in ("docker", "process")}
+    times: dict[str, list[float]] = {"floor": [], "docker": [], "process": []}
+    for round_index in range(ROUNDS + 2):
+        measured = {"floor": floor_once(client), "docker": benches["docker"].once(),
+                    "process": benches["process"].once()}
+        if round_index >= 2:  # the first rounds warm caches
+            for name, value in measured.items():
+                times[name].append(value)
+    return times
 
 
 def run_set_seconds(workdir: Path) -> float:
@@ -107,16 +120,17 @@ def main() -> int:
     client = docker.from_env()
     workdir = Path(tempfile.mkdtemp(prefix="benchstone-perf-"))
     try:
-        floor = statistics.median(floor_seconds(client))
-        docker_rep = statistics.median(backend_seconds("docker", workdir))
-        process_rep = statistics.median(backend_seconds("process", workdir))
+        times = interleaved(client, workdir)
+        floor = statistics.median(times["floor"])
+        docker_rep = statistics.median(times["docker"])
+        process_rep = statistics.median(times["process"])
         run_set = run_set_seconds(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         for container in client.containers.list(all=True, filters={"label": "benchstone.perf"}):
             container.remove(force=True)
     ratio = docker_rep / floor
-    print(f"median of {ROUNDS} repetitions, no-op benchmark")
+    print(f"median of {ROUNDS} rounds, each: one floor, one docker, one process repetition")
     print(f"  engine floor (create+start+wait+remove)  {floor * 1000:7.0f} ms")
     print(f"  docker backend repetition                {docker_rep * 1000:7.0f} ms   "
           f"{ratio:.2f}x floor   target <= 1.50x  {'ok' if ratio <= 1.5 else 'MISSED'}")
