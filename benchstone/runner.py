@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from benchstone.corpus import mount_source
 from benchstone.environment import (
     default_cpuset,
     derive_seeds,
@@ -28,6 +29,7 @@ from benchstone.environment import (
     new_meta_seed,
 )
 from benchstone.errors import (
+    CorpusError,
     DirtyTreeError,
     Interrupted,
     ManifestChanged,
@@ -151,13 +153,32 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         )
     check = corpus_check(store, project, bench)
     check.require()
-    corpus = CorpusMount(check.path, check.path.is_dir()) if check.path is not None else None
+    corpus = None
+    if check.path is not None:
+        source = corpus_source(home, project, bench, check.path)
+        corpus = CorpusMount(source, source.is_dir(), check.path.name)
     protected = protected_files(root, git_sha, bench.protected_paths)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
+
+
+def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
+    """The real path the sandbox mounts as ``bench``'s corpus (see corpus.mount_source)."""
+    if bench.corpus:  # harness-owned: a path the store itself recorded
+        return mount_source(path, forbidden=None, confined_to=home.corpora_dir)
+    relative = not Path(bench.corpus_path or "").is_absolute()
+    return mount_source(path, forbidden=home.root, confined_to=project.root if relative else None)
+
+
+def check_mount_unchanged(corpus: CorpusMount | None) -> None:
+    """Refuse to mount a corpus whose real path turned into something else since the check (a
+    directory on the way swapped for a symlink)."""
+    if corpus is not None and os.path.realpath(corpus.host_path) != str(corpus.host_path):
+        raise CorpusError(f"corpus {corpus.host_path} changed during the run: a directory on its "
+                          "path is now a symlink; the run stops")
 
 
 def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
@@ -304,6 +325,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
     )
     write_private(scratch / CONFIG_FILE, config.to_json())
     try:
+        check_mount_unchanged(spec.corpus)
         outcome = backend.run(spec, repetition)
         fields = classify(bench, outcome, scratch, home, run_set.project)
     finally:

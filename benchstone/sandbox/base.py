@@ -47,6 +47,11 @@ class CorpusMount:
 
     host_path: Path
     is_dir: bool
+    name: str | None = None  # a one-file corpus keeps the name the manifest gave it
+
+    @property
+    def file_name(self) -> str:
+        return self.name or self.host_path.name
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
                            read_only=False),
     ]
     if spec.corpus is not None:
-        target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+        target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
         mounts.append(docker.types.Mount(str(target), str(spec.corpus.host_path), type="bind",
                                          read_only=True))
     if forward_dir is not None:
@@ -157,7 +157,7 @@ class DockerSandbox(Sandbox):
     def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
         corpus = None
         if spec.corpus is not None:
-            corpus = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+            corpus = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
         return Layout(project_dir=PROJECT_DIR, scratch_dir=SCRATCH_DIR, corpus_path=corpus)
 
     def _grant_scratch(self, scratch: Path, uid: int, gid: int) -> None:
