@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -70,6 +71,7 @@ from benchstone.sandbox.base import (
 from benchstone.store import Store
 
 MESSAGE_LIMIT = 500
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,28 @@ class Prepared:
     corpus: CorpusMount | None
 
 
+def printable(text: str) -> str:
+    """Text from the runner as it may be stored and shown: lone surrogates (which SQLite refuses)
+    become '?' and control characters other than newline and tab (which a terminal would obey)
+    become U+FFFD."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
+def printable_document(value: Any) -> Any:
+    """``value`` (parsed JSON) with :func:`printable` applied to every string, keys included:
+    a lone surrogate stored in metadata would make every later read of the row fail."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [printable_document(item) for item in value]
+    if isinstance(value, dict):
+        return {printable(str(key)): printable_document(item) for key, item in value.items()}
+    return value
+
+
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
+    line = printable(" ".join(text.split()))
     return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
 
 
@@ -230,14 +252,15 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
         failure = "no_result" if "wrote no" in str(problem) else "invalid_result"
         return {**row, "failure": failure, "message": _one_line(str(problem))}
     fields = {
-        "metric_components": result.metric_components,
-        "metadata": result.metadata,
+        "metric_components": printable_document(result.metric_components),
+        "metadata": printable_document(result.metadata),
         "wall_clock_seconds": result.wall_clock_seconds,
     }
     if result.status == "error":
         return {**row, **fields, "failure": "runner_error",
                 "message": _one_line(result.message or "")}
-    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": result.message}
+    message = printable(result.message) if result.message is not None else None
+    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": message}
     if bench.tier == "correctness":
         try:
             data = read_limited(scratch / ARTIFACT_FILE, bench.artifact_max_bytes, "artifact")
