@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +66,7 @@ from benchstone.sandbox.base import (
     Sandbox,
 )
 from benchstone.store import Store
+from benchstone.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -285,7 +283,8 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         progress.on_warning(WARNING)
     meta_seed, seeds = _seeds_for(bench, request)
     limits = limits_for(bench, request.cpuset, request.gpus)
-    workdir = Path(tempfile.mkdtemp(prefix="benchstone-run-"))
+    collect_workdirs()
+    workdir = create_workdir()
     report: RunSetReport | None = None
     try:
         export_tree(project.root, prepared.git_sha, workdir / "project")
@@ -323,7 +322,7 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                           "and kept") from None
     finally:
         backend.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
 
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
@@ -352,7 +351,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         outcome = backend.run(spec, repetition)
         fields = classify(bench, outcome, scratch, home, run_set.project)
     finally:
-        _remove_tree(rep_dir)
+        remove_tree(rep_dir)
     return store.add_run(
         run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
         git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
@@ -362,17 +361,3 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
         started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
     )
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a directory the sandbox wrote into, whatever modes it left behind."""
-
-    def retry_writable(function: Any, name: str, _error: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(name), 0o700)
-            function(name)
-        except OSError:
-            pass
-
-    handler = {"onexc" if sys.version_info >= (3, 12) else "onerror": retry_writable}
-    shutil.rmtree(path, **handler)  # type: ignore[arg-type]
