@@ -32,6 +32,7 @@ from benchstone.errors import (
     Interrupted,
     ManifestChanged,
     ProtocolError,
+    RepetitionLost,
 )
 from benchstone.manifest import (
     DEFAULT_MEMORY,
@@ -69,6 +70,7 @@ from benchstone.store import Store
 from benchstone.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500
+LOST_REPETITION_RETRIES = 1
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -312,7 +314,8 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         progress.on_start(run_set)
         started = time.monotonic()
         for index, seed in enumerate(seeds):
-            run = _repetition(store, home, backend, spec, bench, run_set, index, seed, workdir)
+            run = _repetition(store, home, backend, spec, bench, run_set, index, seed, workdir,
+                              progress.on_notice)
             report.runs.append(run)
             progress.on_repetition(run, index + 1, len(seeds), time.monotonic() - started)
         return report
@@ -327,10 +330,11 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path) -> Run:
+                workdir: Path, notify: Callable[[str], None]) -> Run:
+    """Run one repetition and record its row; a repetition the sandbox lost (the engine
+    restarted under it) is run again once before the run set stops."""
     rep_dir = workdir / f"rep-{index}"
     scratch = rep_dir / "scratch"
-    scratch.mkdir(parents=True, mode=0o700)
     repetition = Repetition(
         index=index, scratch_dir=scratch,
         log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
@@ -345,13 +349,20 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         repetition_total=run_set.repetitions,
         artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
     )
-    write_private(scratch / CONFIG_FILE, config.to_json())
-    try:
-        check_mount_unchanged(spec.corpus)
-        outcome = backend.run(spec, repetition)
-        fields = classify(bench, outcome, scratch, home, run_set.project)
-    finally:
-        remove_tree(rep_dir)
+    for attempt in range(LOST_REPETITION_RETRIES + 1):
+        scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
+        write_private(scratch / CONFIG_FILE, config.to_json())
+        try:
+            check_mount_unchanged(spec.corpus)
+            outcome = backend.run(spec, repetition)
+            fields = classify(bench, outcome, scratch, home, run_set.project)
+            break
+        except RepetitionLost as exc:
+            if attempt == LOST_REPETITION_RETRIES:
+                raise
+            notify(f"{exc}; running it again")
+        finally:
+            remove_tree(rep_dir)
     return store.add_run(
         run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
         git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
