@@ -1,0 +1,74 @@
+"""What an attack is, and the pieces the catalogue's attacks share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redteam.lab import DEFAULT_BENCHMARK, Lab
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One hostile move: ``play`` sets the scene, arms the lab's snapshot, attacks through the
+    real CLI and records what must hold; the lab's generic checks do the rest."""
+
+    name: str
+    tries: str
+    threat: str
+    play: Callable[[Lab], None]
+    engine: bool = True
+
+
+CATALOGUE: list[Attack] = []
+
+
+def attack(name: str, tries: str, threat: str, engine: bool = True):
+    """Add the decorated function to the catalogue."""
+
+    def register(play: Callable[[Lab], None]) -> Callable[[Lab], None]:
+        CATALOGUE.append(Attack(name, tries, threat, play, engine))
+        return play
+
+    return register
+
+
+def benchmark(**overrides: Any) -> dict[str, Any]:
+    return {**DEFAULT_BENCHMARK, **overrides}
+
+
+# A well-behaved shell runner: metric = src/metric + (seed mod 3) / 1000.
+HONEST = """\
+set -eu
+seed=$(sed -n 's/.*"seed": *\\([0-9]*\\).*/\\1/p' "$2")
+base=$(cat src/metric)
+metric=$(awk -v b="$base" -v s="$seed" 'BEGIN { printf "%.6f", b + (s % 3) / 1000 }')
+printf '{"status": "ok", "metric": %s}\\n' "$metric" > "$3"
+"""
+
+
+def failures(lab: Lab, benchmark_name: str = "probe") -> list[str | None]:
+    return [row["failure"] for row in lab.runs(benchmark_name)]
+
+
+def expect_failures(lab: Lab, allowed: set[str], count: int, benchmark_name: str = "probe") -> None:
+    """The newest run set has ``count`` rows, each an error whose failure is in ``allowed``."""
+    rows = lab.runs(benchmark_name)
+    lab.expect(len(rows) == count, f"expected {count} row(s), found {len(rows)}")
+    for row in rows:
+        lab.expect(row["status"] == "error" and row["failure"] in allowed,
+                   f"rep {row['repetition']}: {row['status']}/{row['failure']} "
+                   f"({row['message']}), expected an error in {sorted(allowed)}")
+        lab.expect("\n" not in (row["message"] or ""), "an error message spans several lines")
+
+
+def expect_not_rewarded(lab: Lab, benchmark_name: str = "probe",
+                        allowed: frozenset[str] = frozenset({"NEEDS_MORE_DATA", "REJECT", "TAMPERED",
+                                                             "NO_BASELINE", "FAIL", "NO_REFERENCE"})
+                        ) -> dict[str, Any]:
+    code, verdict = lab.evaluate(benchmark_name)
+    lab.expect(verdict.get("kind") in allowed,
+               f"evaluate says {verdict.get('kind')} ({verdict.get('reason')})")
+    lab.expect(code in (1, 2), f"evaluate exited {code}")
+    return verdict
