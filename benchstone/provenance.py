@@ -92,7 +92,7 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
     assert process.stdout is not None
     try:
         with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
-            archive.extractall(destination, filter="tar")
+            _extract(archive, destination)
     except tarfile.TarError as exc:
         process.kill()
         raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None
@@ -103,6 +103,22 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
     if returncode != 0:
         raise GitError(f"git archive {sha[:12]} failed in {root}: {stderr.strip()}")
     return destination
+
+
+def _extract(archive: tarfile.TarFile, destination: Path) -> None:
+    """Extract with the 'tar' filter (no absolute or escaping names, no setuid bits, no
+    group/other write); Python 3.11 before 3.11.4 has no filters, so apply the same rules here."""
+    if hasattr(tarfile, "tar_filter"):
+        archive.extractall(destination, filter="tar")
+        return
+    for member in archive:
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts:
+            raise tarfile.TarError(f"refusing the archive member {member.name!r}")
+        if not (member.isfile() or member.isdir() or member.issym()):
+            raise tarfile.TarError(f"refusing the archive member {member.name!r} of an unusual kind")
+        member.mode &= 0o755
+        archive.extract(member, destination, set_attrs=not member.issym())
 
 
 def file_at(root: Path, sha: str, relative: PurePosixPath) -> bytes | None:
