@@ -66,7 +66,7 @@ def found_in(lab: Lab, benchmark_name: str = "probe") -> list[str]:
 
 @attack("read_store_database",
         "open bench.db at its real host path and search the container for the store",
-        "read the database")
+        "read the database", as_user_too=True)
 def read_store_database(lab: Lab) -> None:
     lab.make_project(walker('["/work", "/tmp", "/home", "/root", "/var", "/mnt", "/opt", "/srv", "/run"]',
                             'list(targets.values()) + ["/root/.local/share/benchstone/bench.db"]'),
@@ -95,7 +95,7 @@ report(1.0, stolen=stolen is not None)
 
 @attack("read_reference_artifact",
         "read the frozen reference at its real host path and hand it back as its own artifact",
-        "read the reference artifacts")
+        "read the reference artifacts", as_user_too=True)
 def read_reference_artifact(lab: Lab) -> None:
     lab.make_project(READ_REFERENCE, python=True, benchmarks=[CORRECTNESS],
                      files={"src/answer.txt": lab.canary + "\n"})
@@ -112,7 +112,7 @@ def read_reference_artifact(lab: Lab) -> None:
 
 @attack("read_held_out_corpus",
         "read a harness-owned corpus of another benchmark from $BENCHSTONE_HOME/corpora",
-        "read held-out corpora")
+        "read held-out corpora", as_user_too=True)
 def read_held_out_corpus(lab: Lab) -> None:
     lab.make_project(walker('[targets["corpora"], "/work"]', '["/work/corpus/secret.txt"]'),
                      python=True)
@@ -153,7 +153,7 @@ report(float(open("src/metric").read()), attempts=attempts)
 
 @attack("write_results_into_store",
         "insert a forged row into bench.db and drop files into $BENCHSTONE_HOME",
-        "write results directly")
+        "write results directly", as_user_too=True)
 def write_results_into_store(lab: Lab) -> None:
     lab.make_project(WRITE_STORE, python=True)
     lab.register()
@@ -189,7 +189,7 @@ report(base / 2 if found else base, found=found, written=written)
 
 @attack("leak_state_between_repetitions",
         "leave a cache in /tmp, /dev/shm and $HOME for the next repetition to find and exploit",
-        "leak state from one repetition into the next")
+        "leak state from one repetition into the next", as_user_too=True)
 def leak_state_between_repetitions(lab: Lab) -> None:
     lab.make_project(TMP_LEAK, python=True, benchmarks=[benchmark(repetitions=3)])
     lab.register()
@@ -272,7 +272,7 @@ report(float(open("src/metric").read()), sockets=sockets, reached=reached, envir
 
 @attack("reach_engine_socket",
         "find and talk to the Docker or containerd socket (or DOCKER_HOST) from inside",
-        "escape through the container engine")
+        "escape through the container engine", as_user_too=True)
 def reach_engine_socket(lab: Lab) -> None:
     host = os.environ.get("DOCKER_HOST", "")
     sockets = [host.removeprefix("unix://")] if host.startswith("unix://") else []
@@ -336,7 +336,7 @@ report(float(open("src/metric").read()), escalated=escalated, uid=os.getuid())
 
 @attack("gain_privileges",
         "become root: setuid binaries, setuid(0), user/mount namespaces, chroot, /proc and /dev",
-        "run as root or setuid")
+        "run as root or setuid", as_user_too=True)
 def gain_privileges(lab: Lab) -> None:
     lab.make_project(PRIVILEGES, python=True)
     lab.register()
@@ -391,7 +391,7 @@ report(1.0, message=json.dumps(contents), found=found)
 
 @attack("project_symlink_to_host",
         "commit symlinks to the host's store, a host secret and /etc/shadow, then read them",
-        "a symlink in the project pointing at a host path")
+        "a symlink in the project pointing at a host path", as_user_too=True)
 def project_symlink_to_host(lab: Lab) -> None:
     lab.make_project(SYMLINK_READER, python=True, files={
         "src/secret": Symlink(str(lab.canary_file)), "src/db": Symlink(str(lab.home / "bench.db")),
@@ -407,7 +407,7 @@ def project_symlink_to_host(lab: Lab) -> None:
 
 @attack("corpus_symlink_to_store",
         "make its (unpinned) corpus directory a committed symlink to $BENCHSTONE_HOME",
-        "a symlink in the corpus pointing at the store's real host path")
+        "a symlink in the corpus pointing at the store's real host path", as_user_too=True)
 def corpus_symlink_to_store(lab: Lab) -> None:
     lab.make_project(walker('["/work/corpus"]'), python=True,
                      benchmarks=[benchmark(corpus_path="data", corpus_type="tree")],
@@ -446,7 +446,7 @@ report(1.0, present=present, reached=reached)
 
 @attack("corpus_symlink_to_engine_socket",
         "make its (unpinned) corpus file a committed symlink to the Docker socket",
-        "a symlink in the corpus pointing at a host path; reach the engine")
+        "a symlink in the corpus pointing at a host path; reach the engine", as_user_too=True)
 def corpus_symlink_to_engine_socket(lab: Lab) -> None:
     lab.make_project(SOCKET_PROBE, python=True, benchmarks=[benchmark(corpus_path="sock")],
                      files={"sock": Symlink("/var/run/docker.sock")})
@@ -463,7 +463,7 @@ def corpus_symlink_to_engine_socket(lab: Lab) -> None:
 
 @attack("corpus_entry_symlinks",
         "put symlinks to a host secret, the store and '../../..' inside a pinned corpus",
-        "a symlink in the corpus pointing at a host path")
+        "a symlink in the corpus pointing at a host path", as_user_too=True)
 def corpus_entry_symlinks(lab: Lab) -> None:
     corpus = lab.make_corpus({"input.txt": "data\n", "leak": Symlink(str(lab.canary_file)),
                               "store": Symlink(str(lab.home)), "up": Symlink("../../..")})
@@ -506,7 +506,7 @@ report(float(open("src/metric").read()), modified=modified)
 
 @attack("edit_corpus_and_manifest_mid_run",
         "rewrite, rename and delete corpus files, the manifest and its own runner while running",
-        "edit the corpus or the manifest mid-run")
+        "edit the corpus or the manifest mid-run", as_user_too=True)
 def edit_corpus_and_manifest_mid_run(lab: Lab) -> None:
     corpus = lab.make_corpus({"input.txt": "data\n"})
     pinned = benchmark(corpus_path=str(corpus), corpus_type="tree",

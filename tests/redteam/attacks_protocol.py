@@ -90,7 +90,7 @@ os.symlink(target, output_path)
 
 @attack("result_is_a_symlink",
         "make result.json a symlink to /etc/shadow and to a secret file on the host",
-        "an output file that is a symlink")
+        "an output file that is a symlink", as_user_too=True)
 def result_is_a_symlink(lab: Lab) -> None:
     lab.make_project(SYMLINK_RESULT, python=True)
     lab.register()
@@ -142,7 +142,7 @@ report(1.0)
 
 @attack("artifact_is_a_symlink_to_the_reference",
         "make artifact.bin a symlink to the frozen reference's real host path",
-        "an output file that is a symlink; read the reference")
+        "an output file that is a symlink; read the reference", as_user_too=True)
 def artifact_is_a_symlink_to_the_reference(lab: Lab) -> None:
     answer = lab.canary + "\n"
     lab.make_project(ARTIFACT_SYMLINK, python=True, benchmarks=[CORRECTNESS],

@@ -179,7 +179,7 @@ os.chmod(scratch, 0o500)
 
 @attack("scratch_the_harness_cannot_clean",
         "leave mode-000 directories, a FIFO, symlinks to / and odd names in scratch",
-        "leave something behind; trick the clean-up into following a link")
+        "leave something behind; trick the clean-up into following a link", as_user_too=True)
 def scratch_the_harness_cannot_clean(lab: Lab) -> None:
     lab.make_project(UNREMOVABLE, python=True, benchmarks=[benchmark(repetitions=1)])
     lab.register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import traceback
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from redteam import attacks_escape, attacks_gaming, attacks_protocol, attacks_resources  # noqa: F401
 from redteam.attack import CATALOGUE, Attack
-from redteam.lab import Lab
+from redteam.lab import Lab, unprivileged_user
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AttackResult:
     attack: Attack
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: str | None = None
 
     @property
     def contained(self) -> bool:
@@ -38,8 +40,15 @@ def by_name(name: str) -> Attack:
 def play(attack: Attack, base: Path | None = None) -> AttackResult:
     """Play ``attack`` in a fresh lab under ``base`` (a new temporary directory by default)."""
     started = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix=f"rt-{attack.name}-", dir=base))
-    lab = Lab(root / "lab", attack.name, engine=attack.engine)
+    user = None
+    if attack.unprivileged:
+        user, why_not = unprivileged_user()
+        if user is None:
+            return AttackResult(attack, skipped=why_not)
+        base = None  # a test's own temporary directory is not open to another user
+    root = Path(tempfile.mkdtemp(prefix=f"rt-{attack.name.replace('@', '-')}-", dir=base))
+    os.chmod(root, 0o755)
+    lab = Lab(root / "lab", attack.name.replace("@", "_"), engine=attack.engine, user=user)
     try:
         attack.play(lab)
         violations = lab.judge()

@@ -94,6 +94,23 @@ class Snapshot:
     triggers: int
 
 
+def unprivileged_user() -> tuple[tuple[int, int, int] | None, str]:
+    """An ordinary user who may use the engine (nobody, with the docker group), or why none."""
+    import grp
+    import pwd
+
+    if os.geteuid() != 0:
+        return None, "switching to another user needs root"
+    if shutil.which("setpriv") is None:
+        return None, "setpriv is not installed"
+    try:
+        docker_gid = grp.getgrnam("docker").gr_gid
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        return None, "there is no docker group or no user nobody"
+    return (nobody.pw_uid, nobody.pw_gid, docker_gid), ""
+
+
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -180,6 +197,7 @@ class Lab:
     name: str
     engine: bool = True
     docker_host: str | None = None
+    user: tuple[int, int, int] | None = None  # uid, gid and the docker group of the harness
     violations: list[str] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -196,9 +214,10 @@ class Lab:
         self.tmp.mkdir(parents=True)
         self.canary_file.write_text(self.canary + "\n")
         os.chmod(self.canary_file, 0o644)
-        for directory in (self.root, self.root.parent):
-            with contextlib.suppress(OSError):
-                os.chmod(directory, os.stat(directory).st_mode | 0o755)
+        if self.user is not None:  # the harness runs as this user: it owns its state and temp
+            (self.root / "userhome").mkdir()
+            for path in (self.root, self.tmp, self.root / "userhome"):
+                os.chown(path, self.user[0], self.user[1])
         self._armed: Snapshot | None = None
         self._may_add: set[str] = set()
         self._listeners: list[Listener] = []
@@ -216,7 +235,17 @@ class Lab:
         })
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
+        if self.user is not None:
+            env["HOME"] = str(self.root / "userhome")
         return env
+
+    def command(self, *args: str) -> list[str]:
+        """``python -m benchstone ARGS``, as the lab's user when it has one."""
+        prefix = []
+        if self.user is not None:
+            uid, gid, docker_gid = self.user
+            prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", f"--groups={docker_gid}"]
+        return [*prefix, sys.executable, "-m", "benchstone", *args]
 
     def git(self, *args: str, root: Path | None = None) -> str:
         result = subprocess.run(["git", "-C", str(root or self.project), *args],
@@ -308,7 +337,7 @@ class Lab:
             argv += ["--sandbox", sandbox]
         started = time.monotonic()
         try:
-            result = subprocess.run([sys.executable, "-m", "benchstone", *argv],
+            result = subprocess.run(self.command(*argv),
                                     capture_output=True, text=True, cwd=self.root,
                                     env=self.environment(), timeout=timeout)
             call = Call(tuple(argv), result.returncode, result.stdout, result.stderr,

@@ -19,4 +19,6 @@ def test_the_catalogue_covers_the_brief() -> None:
 @pytest.mark.parametrize("attack", attacks(), ids=lambda attack: attack.name)
 def test_attack_is_contained(attack, tmp_path: Path, docker_client) -> None:
     result = play(attack, tmp_path)
+    if result.skipped:
+        pytest.skip(result.skipped)
     assert result.contained, f"{attack.name} ({attack.tries}):\n  " + "\n  ".join(result.violations)
