@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from benchstone.paths import write_private
 from benchstone.procs import is_alive, own_identity
@@ -32,22 +31,24 @@ def create_workdir() -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory the sandbox wrote into, whatever modes it left behind."""
+    """Remove a directory the sandbox wrote into, whatever modes it left behind.
 
-    top = os.path.abspath(path)
-
-    def retry_writable(function: Any, name: str, _error: Any) -> None:
-        parent = os.path.dirname(os.path.abspath(name))
-        if parent != top and not parent.startswith(top + os.sep):
-            return  # never loosen anything outside the tree (such as the temporary directory)
+    Every directory beneath ``path`` is first made 0o700 (walking top-down and never following
+    a symlink), so that a harness that is not root can list and empty directories the code under
+    test made unreadable; nothing outside ``path`` is touched.
+    """
+    stack = [os.fspath(path)]
+    while stack:
+        directory = stack.pop()
         try:
-            os.chmod(parent, 0o700)
-            function(name)
+            if not stat.S_ISDIR(os.lstat(directory).st_mode):
+                continue
+            os.chmod(directory, 0o700)
+            with os.scandir(directory) as entries:
+                stack.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
         except OSError:
-            pass
-
-    handler = {"onexc" if sys.version_info >= (3, 12) else "onerror": retry_writable}
-    shutil.rmtree(path, **handler)  # type: ignore[arg-type]
+            continue
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _orphaned(workdir: Path) -> bool:
