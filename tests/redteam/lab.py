@@ -225,7 +225,8 @@ class Lab:
     # ---- the project -----------------------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("BENCHSTONE_")}
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("BENCHSTONE_") or key == "BENCHSTONE_DEBUG"}
         pythonpath = env.get("PYTHONPATH", "")
         env.update({
             "BENCHSTONE_HOME": str(self.home), "TMPDIR": str(self.tmp),
