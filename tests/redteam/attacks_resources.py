@@ -4,8 +4,10 @@ harness is not meant to be able to clean up."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+from benchstone.sandbox.capture import POLL_SECONDS, disk_usage
 from redteam.attack import attack, benchmark, expect_failures
 from redteam.lab import Lab
 
@@ -44,9 +46,36 @@ def flood_scratch(lab: Lab) -> None:
                      benchmarks=[benchmark(scratch_size="64m", repetitions=1, timeout_seconds=60)])
     lab.register()
     lab.arm()
-    call = lab.bench("run", lab.project_name, "probe", allow={1}, timeout=180)
+    with PeakScratch(lab) as peak:
+        call = lab.bench("run", lab.project_name, "probe", allow={1}, timeout=180)
     expect_failures(lab, {"scratch_limit"}, 1)
     lab.expect(call.seconds < 60, f"the flood was not cut off early ({call.seconds:.0f} s)")
+    lab.expect(peak.bytes < 4096 * MiB, f"scratch reached {peak.bytes // MiB} MiB of the 8192 written")
+    lab.notes.append(f"peak scratch usage seen from the host: {peak.bytes / MiB:.0f} MiB "
+                     f"(scratch_size 64 MiB, watchdog polling every {POLL_SECONDS} s)")
+
+
+class PeakScratch:
+    """Samples, from the host, the largest scratch usage of the lab's repetitions."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            for scratch in self.lab.tmp.glob("benchstone-run-*/rep-*/scratch"):
+                self.bytes = max(self.bytes, disk_usage(scratch, 1 << 62))
+
+    def __enter__(self) -> PeakScratch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 @attack("flood_tmp",

@@ -20,6 +20,7 @@ class AttackResult:
     violations: list[str] = field(default_factory=list)
     seconds: float = 0.0
     skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def contained(self) -> bool:
@@ -58,4 +59,4 @@ def play(attack: Attack, base: Path | None = None) -> AttackResult:
     finally:
         lab.close()
         root.rmdir() if root.exists() and not any(root.iterdir()) else None
-    return AttackResult(attack, violations, time.monotonic() - started)
+    return AttackResult(attack, violations, time.monotonic() - started, notes=lab.notes)

@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  {mark}  {attack.name:<40} {attack.tries}")
         for violation in result.violations:
             say(f"      - {violation}")
+        for note in result.notes:
+            say(f"      ({note})")
     played = len(chosen) - skipped
     failed |= contained != played
     distinct = sum(1 for attack in chosen if not attack.unprivileged)
