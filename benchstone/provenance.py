@@ -2,15 +2,27 @@
 exactly the committed tree into a fresh directory.
 
 Nothing here writes to the user's repository: no checkout, no index update, no worktree.
+
+Nothing here lets the repository's own configuration run anything either. Whoever edits the
+project can edit ``.git/config``, and git runs the commands it names on the host: core.fsmonitor
+on status, filter drivers on status and archive (a smudge filter could even rewrite the exported
+runner while the committed one stays unchanged), diff drivers and diff.external on diff. Every
+command that reads contents therefore runs in a *clean view*: a throwaway git directory that
+borrows the project's objects (and a copy of its index) but has a configuration of its own.
+Only ``rev-parse``, which runs none of these, reads the project's repository directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -20,13 +32,15 @@ _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"
 MAX_UNTRACKED_IN_DIFF = 200
 
 
-def _git(root: Path, *args: str, check: bool = True, text: bool = True) -> subprocess.CompletedProcess:
+def _git(root: Path, *args: str, check: bool = True, text: bool = True,
+         view: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
     try:
         result = subprocess.run(
             ["git", "-c", f"safe.directory={root}", "-C", str(root), *args],
             capture_output=True,
             text=text,
-            env={**os.environ, **_GIT_ENV},
+            env={**environment, **_GIT_ENV, **(view or {})},
             check=False,
         )
     except FileNotFoundError:
@@ -61,19 +75,63 @@ def resolve_commit(root: Path, revision: str = "HEAD") -> str:
     return result.stdout.strip()
 
 
+@contextlib.contextmanager
+def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]]:
+    """Environment variables for git to read ``root``'s repository without its configuration.
+
+    The view is a temporary git directory whose objects are the project's (through
+    ``objects/info/alternates``), whose HEAD is the project's HEAD commit, whose configuration
+    holds nothing but the repository format, and, with ``worktree``, whose index is a copy of the
+    project's and whose work tree is ``root``. The user's own global configuration still applies.
+    """
+    listed = _git(root, "rev-parse", "--git-dir", "--git-common-dir", "--show-object-format",
+                  "HEAD").stdout.split("\n")
+    git_dir, common_dir = (root / listed[0]).resolve(), (root / listed[1]).resolve()
+    object_format, head = listed[2].strip() or "sha1", listed[3].strip()
+    with tempfile.TemporaryDirectory(prefix="benchstone-git-") as directory:
+        view = Path(directory)
+        (view / "objects" / "info").mkdir(parents=True)
+        (view / "refs").mkdir()
+        (view / "info").mkdir()
+        (view / "objects" / "info" / "alternates").write_text(f"{common_dir / 'objects'}\n")
+        (view / "HEAD").write_text(head + "\n")
+        config = "[core]\n\trepositoryformatversion = 0\n\tbare = false\n"
+        if object_format != "sha1":
+            config = ("[core]\n\trepositoryformatversion = 1\n\tbare = false\n"
+                      f"[extensions]\n\tobjectformat = {object_format}\n")
+        (view / "config").write_text(config)
+        for name, source in (("shallow", common_dir / "shallow"),
+                             ("info/exclude", common_dir / "info" / "exclude"),
+                             ("index", git_dir / "index")):
+            if (name != "index" or worktree) and source.is_file():
+                shutil.copyfile(source, view / name)
+        variables = {"GIT_DIR": str(view), "GIT_CEILING_DIRECTORIES": str(view.parent)}
+        if worktree:
+            variables["GIT_WORK_TREE"] = str(root)
+        yield variables
+
+
 def is_dirty(root: Path) -> bool:
     """True when tracked files changed or untracked, non-ignored files exist."""
-    return bool(_git(root, "status", "--porcelain", "--untracked-files=normal").stdout.strip())
+    with clean_view(root, worktree=True) as view:
+        return bool(_git(root, "status", "--porcelain", "--untracked-files=normal",
+                         view=view).stdout.strip())
 
 
 def dirty_diff(root: Path) -> bytes:
     """The uncommitted changes as a binary-safe patch, untracked files included."""
-    parts = [_git(root, "diff", "HEAD", "--binary", text=False).stdout]
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z").stdout
+    with clean_view(root, worktree=True) as view:
+        return _dirty_diff(root, view)
+
+
+def _dirty_diff(root: Path, view: dict[str, str]) -> bytes:
+    plain = ("--binary", "--no-ext-diff", "--no-textconv")
+    parts = [_git(root, "diff", "HEAD", *plain, text=False, view=view).stdout]
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", view=view).stdout
     names = [name for name in untracked.split("\0") if name]
     for name in names[:MAX_UNTRACKED_IN_DIFF]:
-        diff = _git(root, "diff", "--no-index", "--binary", "--", "/dev/null", name,
-                    check=False, text=False)
+        diff = _git(root, "diff", "--no-index", *plain, "--", "/dev/null", name,
+                    check=False, text=False, view=view)
         parts.append(diff.stdout)
     if len(names) > MAX_UNTRACKED_IN_DIFF:
         parts.append(f"# {len(names) - MAX_UNTRACKED_IN_DIFF} more untracked files\n".encode())
@@ -83,11 +141,18 @@ def dirty_diff(root: Path) -> bytes:
 def export_tree(root: Path, sha: str, destination: Path) -> Path:
     """Write exactly the tree committed at ``sha`` into ``destination`` (``git archive``)."""
     destination.mkdir(parents=True, exist_ok=True)
+    with clean_view(root) as view:
+        _archive(root, sha, destination, view)
+    return destination
+
+
+def _archive(root: Path, sha: str, destination: Path, view: dict[str, str]) -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
     process = subprocess.Popen(
         ["git", "-c", f"safe.directory={root}", "-C", str(root), "archive", "--format=tar", sha],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, **_GIT_ENV},
+        env={**environment, **_GIT_ENV, **view},
     )
     assert process.stdout is not None
     try:
@@ -102,7 +167,6 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
         returncode = process.wait()
     if returncode != 0:
         raise GitError(f"git archive {sha[:12]} failed in {root}: {stderr.strip()}")
-    return destination
 
 
 def _extract(archive: tarfile.TarFile, destination: Path) -> None:
@@ -123,7 +187,9 @@ def _extract(archive: tarfile.TarFile, destination: Path) -> None:
 
 def file_at(root: Path, sha: str, relative: PurePosixPath) -> bytes | None:
     """The bytes of ``relative`` as committed at ``sha``, or None when it is not there."""
-    result = _git(root, "show", f"{sha}:{relative.as_posix()}", check=False, text=False)
+    with clean_view(root) as view:
+        result = _git(root, "show", f"{sha}:{relative.as_posix()}", check=False, text=False,
+                      view=view)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -163,7 +229,8 @@ class ProtectedFiles:
 def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles:
     """Hash the committed files at ``sha`` matching ``patterns`` (paths from the project root)."""
     regexes = [_glob_regex(pattern) for pattern in patterns]
-    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha).stdout
+    with clean_view(root) as view:
+        listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, view=view).stdout
     files: dict[str, str] = {}
     for entry in listing.split("\0"):
         if not entry:
@@ -180,4 +247,5 @@ def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles
 
 def head_subject(root: Path, sha: str) -> str:
     """The first line of the commit message at ``sha``."""
-    return _git(root, "log", "-1", "--format=%s", sha, check=False).stdout.strip()
+    with clean_view(root) as view:
+        return _git(root, "log", "-1", "--format=%s", sha, check=False, view=view).stdout.strip()
