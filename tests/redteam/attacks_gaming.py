@@ -147,3 +147,50 @@ def names_with_dot_dot(lab: Lab) -> None:
                "something was created next to the lab")
     lab.expect(not (lab.root / "escape").exists() and not (lab.root / "corpus").exists(),
                "a path escaped the state directory")
+
+
+def _git_config(lab: Lab, entries: dict[str, str]) -> None:
+    for key, value in entries.items():
+        lab.git("config", "--local", key, value)
+
+
+@attack("git_config_runs_code_on_the_host",
+        "set core.fsmonitor, filter and diff drivers in .git/config to run a command on the host "
+        "whenever the harness runs git", "edit any file in the project (.git/config included)",
+        as_user_too=True)
+def git_config_runs_code_on_the_host(lab: Lab) -> None:
+    marker = lab.root / "pwned"
+    command = f'sh -c "echo $0 >> {marker}; cat"'
+    lab.make_project(HONEST, files={".gitattributes": "* filter=evil diff=evil\n"})
+    _git_config(lab, {"core.fsmonitor": f"{command} fsmonitor; exit 1 #",
+                      "filter.evil.clean": f"{command.replace('$0', 'clean')}",
+                      "filter.evil.smudge": f"{command.replace('$0', 'smudge')}",
+                      "diff.evil.textconv": f"{command.replace('$0', 'textconv')}",
+                      "diff.external": f"{command.replace('$0', 'external')}"})
+    lab.register()
+    lab.write({"src/metric": "0.500\n"})  # dirty, so that the diff is taken too
+    lab.arm(may_add=("runs", "run_sets", "baseline_pointers"))
+    lab.bench("run", lab.project_name, "probe", "--allow-dirty", allow={0})
+    lab.bench("baseline", "establish", lab.project_name, "probe", "--allow-dirty", allow={0})
+    lab.expect(not marker.exists(), "git ran the project's commands on the host: "
+               + (marker.read_text().replace("\n", " ") if marker.exists() else ""))
+
+
+@attack("smudge_filter_rewrites_the_runner",
+        "keep the committed (protected) runner unchanged but have a smudge filter in .git/config "
+        "rewrite it to report half the metric when the tree is exported",
+        "edit the benchmark runner without the protected files changing")
+def smudge_filter_rewrites_the_runner(lab: Lab) -> None:
+    lab.make_project(HONEST)
+    lab.register()
+    lab.setup("baseline", "establish", lab.project_name, "probe")
+    lab.write({".gitattributes": "bench/run.sh filter=half\n"})
+    lab.commit("attributes only")
+    _git_config(lab, {"filter.half.smudge": "sed 's|b + (s % 3)|b / 2 + (s % 3)|'",
+                      "filter.half.clean": "cat"})
+    lab.arm()
+    lab.bench("run", lab.project_name, "probe", allow={0})
+    metrics = [row["metric"] for row in lab.runs()]
+    lab.expect(all(m is not None and m >= 1.0 for m in metrics),
+               f"the exported runner was not the committed one: metrics {metrics}")
+    expect_not_rewarded(lab)
