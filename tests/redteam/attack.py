@@ -20,19 +20,21 @@ class Attack:
     play: Callable[[Lab], None]
     engine: bool = True
     unprivileged: bool = False  # the harness runs as an ordinary user in the docker group
+    known_gap: str | None = None  # not contained yet: why, and what would fix it
 
 
 CATALOGUE: list[Attack] = []
 USER_SUFFIX = "@user"
 
 
-def attack(name: str, tries: str, threat: str, engine: bool = True, as_user_too: bool = False):
+def attack(name: str, tries: str, threat: str, engine: bool = True, as_user_too: bool = False,
+           known_gap: str | None = None):
     """Add the decorated function to the catalogue; with ``as_user_too`` also a variant in which
     the harness runs as an unprivileged user, so that the sandbox runs as that user too and
     file modes alone (a 0o700 state directory) cannot be what stops the attack."""
 
     def register(play: Callable[[Lab], None]) -> Callable[[Lab], None]:
-        CATALOGUE.append(Attack(name, tries, threat, play, engine))
+        CATALOGUE.append(Attack(name, tries, threat, play, engine, known_gap=known_gap))
         if as_user_too:
             CATALOGUE.append(Attack(name + USER_SUFFIX, tries + " (harness not root)", threat, play,
                                     engine, unprivileged=True))

@@ -3,7 +3,9 @@ backend, then the crash, concurrency, fuzzing and engine-fault campaigns, and pr
 
 One line per attack (CONTAINED or NOT CONTAINED, its name and what it tried), one block per
 campaign, and a summary table for the README's security section. Exits 1 when an attack was
-not contained or a campaign found a problem, 2 when no Docker engine answers.
+not contained (other than a documented known gap, which is listed as such; one that starts to
+be contained fails the run too, so that the gap is taken off the list) or a campaign found a
+problem, 2 when no Docker engine answers.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [attack for attack in attacks() if not args.only or attack.name in args.only]
     say(f"redteam: {len(chosen)} attacks through the real CLI on Docker Engine {version}")
     contained = skipped = 0
+    gaps: list[str] = []
+    unexpected = False
     for attack in chosen:
         result = play(attack, base)
         if result.skipped:
@@ -70,18 +74,25 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  SKIPPED        {attack.name:<40} {result.skipped}")
             continue
         contained += result.contained
+        if not result.contained and attack.known_gap:
+            gaps.append(attack.name)
+        unexpected |= result.contained == bool(attack.known_gap)
         mark = "CONTAINED    " if result.contained else "NOT CONTAINED"
         say(f"  {mark}  {attack.name:<40} {attack.tries}")
         for violation in result.violations:
             say(f"      - {violation}")
         for note in result.notes:
             say(f"      ({note})")
+        if attack.known_gap:
+            say(f"      (known gap: {attack.known_gap})")
     played = len(chosen) - skipped
-    failed |= contained != played
+    failed |= unexpected
     distinct = sum(1 for attack in chosen if not attack.unprivileged)
-    say(f"attacks: {contained} of {played} contained" + (f" ({skipped} skipped)" if skipped else ""))
+    say(f"attacks: {contained} of {played} contained" + (f" ({skipped} skipped)" if skipped else "")
+        + (f"; known gaps, documented and not failing the run: {', '.join(gaps)}" if gaps else ""))
     figures.append(("hostile-project attacks contained (distinct attacks + replays with a non-root "
-                    "harness)", f"{contained} / {played} ({distinct} + {played - distinct})"))
+                    "harness)", f"{contained} / {played} ({distinct} + {played - distinct})"
+                    + (f"; known gap: {', '.join(gaps)}" if gaps else "")))
 
     if not args.attacks_only:
         say()

@@ -17,7 +17,10 @@ def test_the_catalogue_covers_the_brief() -> None:
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", attacks(), ids=lambda attack: attack.name)
-def test_attack_is_contained(attack, tmp_path: Path, docker_client) -> None:
+def test_attack_is_contained(attack, tmp_path: Path, docker_client,
+                             request: pytest.FixtureRequest) -> None:
+    if attack.known_gap:
+        request.applymarker(pytest.mark.xfail(reason=f"known gap: {attack.known_gap}", strict=True))
     result = play(attack, tmp_path)
     if result.skipped:
         pytest.skip(result.skipped)
