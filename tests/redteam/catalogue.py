@@ -9,7 +9,13 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from redteam import attacks_escape, attacks_gaming, attacks_protocol, attacks_resources  # noqa: F401
+from redteam import (  # noqa: F401  (importing an attack module adds its attacks)
+    attacks_escape,
+    attacks_gaming,
+    attacks_links,
+    attacks_protocol,
+    attacks_resources,
+)
 from redteam.attack import CATALOGUE, Attack
 from redteam.lab import Lab, unprivileged_user
 
