@@ -13,7 +13,7 @@ from redteam import concurrency
 @pytest.mark.docker
 @pytest.mark.slow
 def test_eight_writers_and_readers_share_one_store(tmp_path: Path, docker_client) -> None:
-    report = concurrency.campaign(tmp_path, writers=8, docker_writers=2, repetitions=12, readers=2)
+    report = concurrency.campaign(tmp_path, writers=8, docker_writers=2, repetitions=20, readers=3)
     assert report.ok, "\n".join(report.problems)
-    assert report.rows_found == report.rows_expected == 96
-    assert report.reads >= 2
+    assert report.rows_found == report.rows_expected == 160
+    assert report.reads >= 3

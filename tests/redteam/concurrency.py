@@ -40,8 +40,8 @@ class ConcurrencyReport:
         return not self.problems
 
 
-def campaign(base: Path, writers: int = 8, docker_writers: int = 2, repetitions: int = 12,
-             readers: int = 2) -> ConcurrencyReport:
+def campaign(base: Path, writers: int = 8, docker_writers: int = 2, repetitions: int = 20,
+             readers: int = 3) -> ConcurrencyReport:
     lab = Lab(base / "concurrency", "concurrency")
     names = [f"b{index}" for index in range(writers)]
     problems: list[str] = []

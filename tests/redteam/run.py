@@ -159,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in figures:
         say(f"| {name} | {value} |")
     say()
-    say(f"redteam: {'FAILED' if failed else 'everything contained'} in {time.monotonic() - started:.0f}s")
+    verdict = "FAILED" if failed else "no unexpected result" + (
+        f" ({len(gaps)} known gap{'s' if len(gaps) > 1 else ''})" if gaps else ", everything contained")
+    say(f"redteam: {verdict} in {time.monotonic() - started:.0f}s")
     with contextlib.suppress(OSError):
         base.rmdir()
     return 1 if failed else 0
