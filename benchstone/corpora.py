@@ -19,7 +19,7 @@ from benchstone.records import Corpus
 from benchstone.store import Store
 
 
-def _make_read_only(root: Path) -> None:
+def _make_read_only(root: Path, *, including_root: bool = True) -> None:
     for directory, dirnames, filenames in os.walk(root, topdown=False):
         for name in filenames:
             path = Path(directory) / name
@@ -30,7 +30,8 @@ def _make_read_only(root: Path) -> None:
             path = Path(directory) / name
             if not path.is_symlink():
                 os.chmod(path, 0o555)
-    os.chmod(root, 0o555)
+    if including_root:
+        os.chmod(root, 0o555)
 
 
 def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
@@ -48,11 +49,14 @@ def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
         else:
             content.mkdir()
             shutil.copy2(source, content / source.name)
-        _make_read_only(content)
+        # The top directory stays writable until it has moved: moving a directory to another
+        # parent needs write permission on it, which only root does without.
+        _make_read_only(content, including_root=False)
         digest = tree_digest(content)
         final = home.corpora_dir / digest
         if not final.exists():
             os.rename(content, final)
+            os.chmod(final, 0o555)
     finally:
         for directory, _dirs, _files in os.walk(staging):
             os.chmod(directory, 0o700)

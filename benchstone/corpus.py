@@ -123,6 +123,38 @@ class CorpusCheck:
             )
 
 
+def mount_source(path: Path, *, forbidden: Path | None, confined_to: Path | None) -> Path:
+    """The real path to bind-mount for a checked corpus: what the sandbox receives.
+
+    Symlinks are resolved here, once, so the engine mounts exactly what was checked rather than
+    following a link the project planted. The result must be a regular file or a directory; it
+    may neither lie inside nor contain ``forbidden`` (the harness's state directory), and when
+    ``confined_to`` is given (a corpus path relative to the project, whose files the code under
+    test may have written) it must stay inside that directory.
+    """
+    try:
+        real = path.resolve(strict=True)
+        info = real.stat()
+    except (OSError, RuntimeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise CorpusError(f"corpus {path} cannot be resolved: {reason}") from None
+    if not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+        raise CorpusError(f"corpus {path} resolves to {real}, which is not a regular file or a directory")
+    if forbidden is not None:
+        state = forbidden.resolve()
+        if real == state or state in real.parents or real in state.parents:
+            raise CorpusError(f"corpus {path} resolves to {real}, which would expose the harness's "
+                              f"state directory {state} to the sandbox")
+    if confined_to is not None:
+        root = confined_to.resolve()
+        if real != root and root not in real.parents:
+            raise CorpusError(f"corpus {path} is inside the project but resolves to {real}, outside "
+                              "it: a project-relative corpus may not link out of the project",
+                              fix="make corpus_path an absolute path in the manifest if the data "
+                              "really lives elsewhere")
+    return real
+
+
 def check_corpus(path: Path | None, corpus_type: str, expected: str | None) -> CorpusCheck:
     """Compare the corpus at ``path`` with ``expected``; never raises for a bad corpus."""
     if path is None:

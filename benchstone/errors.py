@@ -77,6 +77,11 @@ class SandboxError(BenchstoneError):
     """The sandbox failed to run a repetition (the harness's fault, not the benchmark's)."""
 
 
+class RepetitionLost(SandboxError):
+    """The sandbox lost a repetition it had started (the engine restarted under it); the
+    repetition may be run again."""
+
+
 class SandboxUnavailable(SandboxError):
     """A sandbox backend cannot be used on this machine; ``fix`` says what would make it work."""
 

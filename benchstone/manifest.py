@@ -39,6 +39,8 @@ CORPUS_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
+MAX_SIZE = 1024**6
+MAX_SECONDS = 10**7  # about 115 days: longer waits overflow the timers that enforce them
 DEFAULT_MEMORY = "2g"
 DEFAULT_TMPFS = "256m"
 DEFAULT_SCRATCH = "1g"
@@ -63,6 +65,8 @@ def parse_size(value: str | int, what: str = "size") -> int:
     number = float(match.group(1)) * SIZE_UNITS[match.group(2).lower()]
     if number < 1:
         raise ValueError(f"{what} must be positive")
+    if number > MAX_SIZE:
+        raise ValueError(f"{what} must be at most 1 EiB (got {value!r})")
     return int(number)
 
 
@@ -79,7 +83,7 @@ class ProjectSpec(_Strict):
     image: str | None = None
     sandbox: SandboxName | None = None
     memory: str | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     ollama_address: str = DEFAULT_OLLAMA_ADDRESS
 
     @field_validator("name")
@@ -103,7 +107,7 @@ class BenchmarkSpec(_Strict):
     entry_point: str | None = None
     deterministic: bool = False
     metric_direction: Direction | None = None
-    expected_runtime_seconds: float | None = Field(default=None, gt=0)
+    expected_runtime_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS / 10)
     threads: int = Field(default=1, ge=1, le=4096)
     gpu: GpuMode = "none"
     background_required: bool = False
@@ -125,7 +129,7 @@ class BenchmarkSpec(_Strict):
     image: str | None = None
     sandbox: SandboxName | None = None
     memory: str | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0)
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     tmpfs_size: str = DEFAULT_TMPFS
     scratch_size: str = DEFAULT_SCRATCH
     pids_limit: int = Field(default=DEFAULT_PIDS, ge=16)
@@ -357,6 +361,8 @@ def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH)) -> Ma
         raise ManifestError(f"{source}: is not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ManifestError(f"{source}: is nested too deeply to be a manifest") from None
     warnings = _unknown_keys(data, source)
     if "benchmarks" not in data:
         data["benchmarks"] = []

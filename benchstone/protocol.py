@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from benchstone.errors import ProtocolError
 
+MAX_NESTING = 64  # deeper documents are refused: storing and showing them must never recurse out
+
 
 class InvocationConfig(BaseModel):
     """What the runner is told about one repetition."""
@@ -103,6 +105,19 @@ def read_limited(path: Path, limit: int, what: str) -> bytes:
         os.close(fd)
 
 
+def _depth(document: Any) -> int:
+    """How deeply ``document`` (parsed JSON) nests lists and objects; iterative, never recursive."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_result(data: bytes) -> ProjectResult:
     """Validate result bytes; every failure is a one-line ProtocolError."""
     if not data.strip():
@@ -118,6 +133,8 @@ def parse_result(data: bytes) -> ProjectResult:
         raise ProtocolError("the result file is nested too deeply") from None
     if not isinstance(document, dict):
         raise ProtocolError(f"the result file holds a JSON {type(document).__name__}, not an object")
+    if _depth(document) > MAX_NESTING:
+        raise ProtocolError(f"the result file nests more than {MAX_NESTING} levels deep")
     try:
         return ProjectResult.model_validate(document)
     except ValidationError as exc:

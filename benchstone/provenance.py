@@ -1,19 +1,30 @@
 """Git provenance: which commit is being measured, whether the tree is dirty, and the export of
 exactly the committed tree into a fresh directory.
 
-Nothing here writes to the user's repository: no checkout, no index update, no worktree. The
-repository's own configuration is written by whoever controls the project, so nothing it names
-may run on the host: the file-system monitor, external diff and textconv drivers are switched
-off on every call, and the export reads objects with plumbing, which applies no filter
-(a smudge filter would run a command), no ``export-ignore`` and no ``export-subst``.
+Nothing here writes to the user's repository: no checkout, no index update, no worktree.
+
+Nothing here lets the repository's own configuration run anything either. Whoever edits the
+project can edit ``.git/config``, and git runs the commands it names on the host: core.fsmonitor
+on status, filter drivers on status and archive (a smudge filter could even rewrite the exported
+runner while the committed one stays unchanged), diff drivers and diff.external on diff. Every
+command that reads contents therefore runs in a *clean view*: a throwaway git directory that
+borrows the project's objects (and a copy of its index) but has a configuration of its own.
+Only ``rev-parse``, which runs none of these, reads the project's repository directly.
+
+The export reads objects with plumbing (``ls-tree`` and ``cat-file``) rather than ``git
+archive``, so it is exactly the committed tree: no ``export-ignore``, no ``export-subst``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -24,41 +35,15 @@ MAX_UNTRACKED_IN_DIFF = 200
 _MODES = {"100644": 0o644, "100755": 0o755}
 
 
-# Configuration keys that make git run a command. A key set in the repository is overridden with
-# an empty value on the command line, which git reads as "no driver".
-_COMMAND_KEYS = re.compile(
-    r"^(filter\.[^\n]+\.(clean|smudge|process)|diff\.[^\n]+\.(command|textconv)"
-    r"|merge\.[^\n]+\.driver|diff\.external|core\.(fsmonitor|hookspath|sshcommand|pager|editor"
-    r"|askpass)|gpg\.([^\n]+\.)?program|credential\.([^\n]+\.)?helper)$",
-    re.IGNORECASE,
-)
-
-
-def _neutralizing_options(root: Path) -> list[str]:
-    """``-c KEY=`` for every command-running key the repository's configuration sets."""
-    result = subprocess.run(
-        ["git", "-c", f"safe.directory={root}", "-C", str(root), "config", "--null",
-         "--get-regexp", "."],
-        capture_output=True, env={**os.environ, **_GIT_ENV}, check=False,
-    )
-    keys = {entry.split(b"\n", 1)[0].decode(errors="replace")
-            for entry in result.stdout.split(b"\0") if entry}
-    return [option for key in sorted(keys) if _COMMAND_KEYS.match(key)
-            for option in ("-c", f"{key}=")]
-
-
-def _command(root: Path, *args: str) -> list[str]:
-    return ["git", "-c", f"safe.directory={root}", *_neutralizing_options(root),
-            "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-C", str(root), *args]
-
-
-def _git(root: Path, *args: str, check: bool = True, text: bool = True) -> subprocess.CompletedProcess:
+def _git(root: Path, *args: str, check: bool = True, text: bool = True,
+         view: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
     try:
         result = subprocess.run(
-            _command(root, *args),
+            ["git", "-c", f"safe.directory={root}", "-C", str(root), *args],
             capture_output=True,
             text=text,
-            env={**os.environ, **_GIT_ENV},
+            env={**environment, **_GIT_ENV, **(view or {})},
             check=False,
         )
     except FileNotFoundError:
@@ -93,29 +78,72 @@ def resolve_commit(root: Path, revision: str = "HEAD") -> str:
     return result.stdout.strip()
 
 
+@contextlib.contextmanager
+def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]]:
+    """Environment variables for git to read ``root``'s repository without its configuration.
+
+    The view is a temporary git directory whose objects are the project's (through
+    ``objects/info/alternates``), whose HEAD is the project's HEAD commit, whose configuration
+    holds nothing but the repository format, and, with ``worktree``, whose index is a copy of the
+    project's and whose work tree is ``root``. The user's own global configuration still applies.
+    """
+    listed = _git(root, "rev-parse", "--git-dir", "--git-common-dir", "--show-object-format",
+                  "HEAD").stdout.split("\n")
+    git_dir, common_dir = (root / listed[0]).resolve(), (root / listed[1]).resolve()
+    object_format, head = listed[2].strip() or "sha1", listed[3].strip()
+    with tempfile.TemporaryDirectory(prefix="benchstone-git-") as directory:
+        view = Path(directory)
+        (view / "objects" / "info").mkdir(parents=True)
+        (view / "refs").mkdir()
+        (view / "info").mkdir()
+        (view / "objects" / "info" / "alternates").write_text(f"{common_dir / 'objects'}\n")
+        (view / "HEAD").write_text(head + "\n")
+        config = "[core]\n\trepositoryformatversion = 0\n\tbare = false\n"
+        if object_format != "sha1":
+            config = ("[core]\n\trepositoryformatversion = 1\n\tbare = false\n"
+                      f"[extensions]\n\tobjectformat = {object_format}\n")
+        (view / "config").write_text(config)
+        for name, source in (("shallow", common_dir / "shallow"),
+                             ("info/exclude", common_dir / "info" / "exclude"),
+                             ("index", git_dir / "index")):
+            if (name != "index" or worktree) and source.is_file():
+                shutil.copyfile(source, view / name)
+        variables = {"GIT_DIR": str(view), "GIT_CEILING_DIRECTORIES": str(view.parent)}
+        if worktree:
+            variables["GIT_WORK_TREE"] = str(root)
+        yield variables
+
+
 def is_dirty(root: Path) -> bool:
     """True when tracked files changed or untracked, non-ignored files exist."""
-    return bool(_git(root, "status", "--porcelain", "--untracked-files=normal").stdout.strip())
+    with clean_view(root, worktree=True) as view:
+        return bool(_git(root, "status", "--porcelain", "--untracked-files=normal",
+                         view=view).stdout.strip())
 
 
 def dirty_diff(root: Path) -> bytes:
     """The uncommitted changes as a binary-safe patch, untracked files included."""
-    parts = [_git(root, "diff", "--no-ext-diff", "--no-textconv", "HEAD", "--binary",
-                  text=False).stdout]
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z").stdout
+    with clean_view(root, worktree=True) as view:
+        return _dirty_diff(root, view)
+
+
+def _dirty_diff(root: Path, view: dict[str, str]) -> bytes:
+    plain = ("--binary", "--no-ext-diff", "--no-textconv")
+    parts = [_git(root, "diff", "HEAD", *plain, text=False, view=view).stdout]
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", view=view).stdout
     names = [name for name in untracked.split("\0") if name]
     for name in names[:MAX_UNTRACKED_IN_DIFF]:
-        diff = _git(root, "diff", "--no-ext-diff", "--no-textconv", "--no-index", "--binary",
-                    "--", "/dev/null", name, check=False, text=False)
+        diff = _git(root, "diff", "--no-index", *plain, "--", "/dev/null", name,
+                    check=False, text=False, view=view)
         parts.append(diff.stdout)
     if len(names) > MAX_UNTRACKED_IN_DIFF:
         parts.append(f"# {len(names) - MAX_UNTRACKED_IN_DIFF} more untracked files\n".encode())
     return b"".join(parts)
 
 
-def _tree_entries(root: Path, sha: str) -> list[tuple[str, str, str]]:
+def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str, str, str]]:
     """(mode, object id, path) of every blob and symlink committed at ``sha``."""
-    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, text=False).stdout
+    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, text=False, view=view).stdout
     entries = []
     for record in listing.split(b"\0"):
         if not record:
@@ -146,39 +174,48 @@ def _read_object(process: subprocess.Popen, object_id: str) -> bytes:
 def export_tree(root: Path, sha: str, destination: Path) -> Path:
     """Write exactly the tree committed at ``sha`` into ``destination``: every file with its
     committed bytes and executable bit, every symlink as its committed target."""
-    entries = _tree_entries(root, sha)
     destination.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(_command(root, "cat-file", "--batch"), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               env={**os.environ, **_GIT_ENV})
-    try:
-        for mode, object_id, path in entries:
-            target = destination / path
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            data = _read_object(process, object_id)
-            if mode == "120000":
-                os.symlink(data.decode("utf-8", "surrogateescape"), target)
-                continue
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         _MODES.get(mode, 0o644))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(target, _MODES.get(mode, 0o644))
-    except OSError as exc:
-        raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None
-    finally:
-        if process.stdin:
-            process.stdin.close()
-        process.kill()
-        process.wait()
+    with clean_view(root) as view:
+        entries = _tree_entries(root, sha, view)
+        environment = {key: value for key, value in os.environ.items()
+                       if not key.startswith("GIT_")}
+        process = subprocess.Popen(
+            ["git", "-c", f"safe.directory={root}", "-C", str(root), "cat-file", "--batch"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**environment, **_GIT_ENV, **view},
+        )
+        try:
+            for mode, object_id, path in entries:
+                _write_entry(destination / path, mode, _read_object(process, object_id))
+        except OSError as exc:
+            raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None
+        finally:
+            if process.stdin:
+                process.stdin.close()
+            process.kill()
+            process.wait()
     for directory, _dirs, _files in os.walk(destination):
         os.chmod(directory, 0o755)
     return destination
 
 
+def _write_entry(target: Path, mode: str, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if mode == "120000":
+        os.symlink(data.decode("utf-8", "surrogateescape"), target)
+        return
+    permissions = _MODES.get(mode, 0o644)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, permissions)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(target, permissions)
+
+
 def file_at(root: Path, sha: str, relative: PurePosixPath) -> bytes | None:
     """The bytes of ``relative`` as committed at ``sha``, or None when it is not there."""
-    result = _git(root, "show", f"{sha}:{relative.as_posix()}", check=False, text=False)
+    with clean_view(root) as view:
+        result = _git(root, "show", f"{sha}:{relative.as_posix()}", check=False, text=False,
+                      view=view)
     return result.stdout if result.returncode == 0 else None
 
 
@@ -218,7 +255,8 @@ class ProtectedFiles:
 def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles:
     """Hash the committed files at ``sha`` matching ``patterns`` (paths from the project root)."""
     regexes = [_glob_regex(pattern) for pattern in patterns]
-    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha).stdout
+    with clean_view(root) as view:
+        listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, view=view).stdout
     files: dict[str, str] = {}
     for entry in listing.split("\0"):
         if not entry:
@@ -235,4 +273,5 @@ def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles
 
 def head_subject(root: Path, sha: str) -> str:
     """The first line of the commit message at ``sha``."""
-    return _git(root, "log", "-1", "--format=%s", sha, check=False).stdout.strip()
+    with clean_view(root) as view:
+        return _git(root, "log", "-1", "--format=%s", sha, check=False, view=view).stdout.strip()

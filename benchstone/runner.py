@@ -11,10 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import secrets
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from benchstone.corpus import mount_source
 from benchstone.environment import (
     default_cpuset,
     derive_seeds,
@@ -30,10 +29,12 @@ from benchstone.environment import (
     new_meta_seed,
 )
 from benchstone.errors import (
+    CorpusError,
     DirtyTreeError,
     Interrupted,
     ManifestChanged,
     ProtocolError,
+    RepetitionLost,
 )
 from benchstone.manifest import (
     DEFAULT_MEMORY,
@@ -68,8 +69,11 @@ from benchstone.sandbox.base import (
     Sandbox,
 )
 from benchstone.store import Store
+from benchstone.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500
+LOST_REPETITION_RETRIES = 1
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,28 @@ class Prepared:
     corpus: CorpusMount | None
 
 
+def printable(text: str) -> str:
+    """Text from the runner as it may be stored and shown: lone surrogates (which SQLite refuses)
+    become '?' and control characters other than newline and tab (which a terminal would obey)
+    become U+FFFD."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
+def printable_document(value: Any) -> Any:
+    """``value`` (parsed JSON) with :func:`printable` applied to every string, keys included:
+    a lone surrogate stored in metadata would make every later read of the row fail."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [printable_document(item) for item in value]
+    if isinstance(value, dict):
+        return {printable(str(key)): printable_document(item) for key, item in value.items()}
+    return value
+
+
 def _one_line(text: str) -> str:
-    line = " ".join(text.split())
+    line = printable(" ".join(text.split()))
     return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
 
 
@@ -157,7 +181,10 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         )
     check = corpus_check(store, project, bench)
     check.require()
-    corpus = CorpusMount(check.path, check.path.is_dir()) if check.path is not None else None
+    corpus = None
+    if check.path is not None:
+        source = corpus_source(home, project, bench, check.path)
+        corpus = CorpusMount(source, source.is_dir(), check.path.name)
     protected = protected_files(root, git_sha, bench.protected_paths)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -165,6 +192,22 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
+
+
+def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
+    """The real path the sandbox mounts as ``bench``'s corpus (see corpus.mount_source)."""
+    if bench.corpus:  # harness-owned: a path the store itself recorded
+        return mount_source(path, forbidden=None, confined_to=home.corpora_dir)
+    relative = not Path(bench.corpus_path or "").is_absolute()
+    return mount_source(path, forbidden=home.root, confined_to=project.root if relative else None)
+
+
+def check_mount_unchanged(corpus: CorpusMount | None) -> None:
+    """Refuse to mount a corpus whose real path turned into something else since the check (a
+    directory on the way swapped for a symlink)."""
+    if corpus is not None and os.path.realpath(corpus.host_path) != str(corpus.host_path):
+        raise CorpusError(f"corpus {corpus.host_path} changed during the run: a directory on its "
+                          "path is now a symlink; the run stops")
 
 
 def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
@@ -225,14 +268,15 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
         failure = "no_result" if "wrote no" in str(problem) else "invalid_result"
         return {**row, "failure": failure, "message": _one_line(str(problem))}
     fields = {
-        "metric_components": result.metric_components,
-        "metadata": result.metadata,
+        "metric_components": printable_document(result.metric_components),
+        "metadata": printable_document(result.metadata),
         "wall_clock_seconds": result.wall_clock_seconds,
     }
     if result.status == "error":
         return {**row, **fields, "failure": "runner_error",
                 "message": _one_line(result.message or "")}
-    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": result.message}
+    message = printable(result.message) if result.message is not None else None
+    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": message}
     if bench.tier == "correctness":
         try:
             data = read_limited(scratch / ARTIFACT_FILE, bench.artifact_max_bytes, "artifact")
@@ -257,7 +301,8 @@ class RunSetSession:
         self.progress = progress or Progress()
         self.meta_seed, self.seeds = _seeds_for(bench, request)
         self.runs: list[Run] = []
-        self.workdir = Path(tempfile.mkdtemp(prefix="benchstone-run-"))
+        collect_workdirs()
+        self.workdir = create_workdir()
         self.backend: Sandbox | None = None
         self.run_set: RunSet | None = None
         self._started = time.monotonic()
@@ -314,7 +359,8 @@ class RunSetSession:
         if index >= len(self.seeds):
             raise IndexError("every repetition of this run set has run")
         run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
-                          self.run_set, index, self.seeds[index], self.workdir)
+                          self.run_set, index, self.seeds[index], self.workdir,
+                          self.progress.on_notice)
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
@@ -329,7 +375,7 @@ class RunSetSession:
         if self.backend is not None:
             self.backend.cleanup()
             self.backend = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_tree(self.workdir)
 
     def __enter__(self) -> RunSetSession:
         return self
@@ -361,10 +407,11 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path) -> Run:
+                workdir: Path, notify: Callable[[str], None]) -> Run:
+    """Run one repetition and record its row; a repetition the sandbox lost (the engine
+    restarted under it) is run again once before the run set stops."""
     rep_dir = workdir / f"rep-{index}"
     scratch = rep_dir / "scratch"
-    scratch.mkdir(parents=True, mode=0o700)
     repetition = Repetition(
         index=index, scratch_dir=scratch,
         log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
@@ -379,12 +426,20 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         repetition_total=run_set.repetitions,
         artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
     )
-    write_private(scratch / CONFIG_FILE, config.to_json())
-    try:
-        outcome = backend.run(spec, repetition)
-        fields = classify(bench, outcome, scratch, home, run_set.project)
-    finally:
-        _remove_tree(rep_dir)
+    for attempt in range(LOST_REPETITION_RETRIES + 1):
+        scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
+        write_private(scratch / CONFIG_FILE, config.to_json())
+        try:
+            check_mount_unchanged(spec.corpus)
+            outcome = backend.run(spec, repetition)
+            fields = classify(bench, outcome, scratch, home, run_set.project)
+            break
+        except RepetitionLost as exc:
+            if attempt == LOST_REPETITION_RETRIES:
+                raise
+            notify(f"{exc}; running it again")
+        finally:
+            remove_tree(rep_dir)
     return store.add_run(
         run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
         git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
@@ -394,17 +449,3 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
         started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
     )
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a directory the sandbox wrote into, whatever modes it left behind."""
-
-    def retry_writable(function: Any, name: str, _error: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(name), 0o700)
-            function(name)
-        except OSError:
-            pass
-
-    handler = {"onexc" if sys.version_info >= (3, 12) else "onerror": retry_writable}
-    shutil.rmtree(path, **handler)  # type: ignore[arg-type]

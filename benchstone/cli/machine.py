@@ -52,11 +52,17 @@ def gc(
         "--all", help="Also remove containers of benchstone processes still running on this "
         "host (stops their repetitions).")] = False,
 ) -> None:
-    """Remove sandbox containers left behind by a benchstone process that is gone."""
+    """Remove sandbox containers and work directories left behind by a benchstone process that
+    is gone."""
     from benchstone.sandbox.docker.cleanup import collect_orphans
+    from benchstone.workdirs import collect_workdirs
 
     removed = collect_orphans(include_live=every)
     typer.echo(f"removed {len(removed)} container(s)" + (f": {' '.join(removed)}" if removed else ""))
+    directories = collect_workdirs()
+    if directories:
+        typer.echo(f"removed {len(directories)} work director{'y' if len(directories) == 1 else 'ies'}"
+                   " of a harness that is gone")
 
 
 @image_app.command("build", epilog="Example: bench image build --offline")

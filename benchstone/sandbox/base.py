@@ -10,7 +10,9 @@ Who is at fault is decided here and nowhere else:
 - the benchmark failed (non-zero exit, timeout, out of memory, too much scratch output): the
   backend returns a :class:`Outcome` and the harness records an error row;
 - the sandbox failed (engine gone, image missing, API errors that outlive retries): the
-  backend raises :class:`~benchstone.errors.SandboxError` and no row is written.
+  backend raises :class:`~benchstone.errors.SandboxError` and no row is written. A repetition
+  stopped from outside (the engine restarting under it) raises
+  :class:`~benchstone.errors.RepetitionLost`, and the harness runs it once more.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ class CorpusMount:
 
     host_path: Path
     is_dir: bool
+    name: str | None = None  # a one-file corpus keeps the name the manifest gave it
+
+    @property
+    def file_name(self) -> str:
+        return self.name or self.host_path.name
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from benchstone.errors import SandboxError, SandboxUnavailable
+from benchstone.errors import RepetitionLost, SandboxError, SandboxUnavailable
 from benchstone.procs import own_identity
 from benchstone.resources import bundled
 from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
@@ -88,7 +88,7 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
                            read_only=False),
     ]
     if spec.corpus is not None:
-        target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+        target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
         mounts.append(docker.types.Mount(str(target), str(spec.corpus.host_path), type="bind",
                                          read_only=True))
     if forward_dir is not None:
@@ -157,7 +157,7 @@ class DockerSandbox(Sandbox):
     def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
         corpus = None
         if spec.corpus is not None:
-            corpus = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.host_path.name
+            corpus = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
         return Layout(project_dir=PROJECT_DIR, scratch_dir=SCRATCH_DIR, corpus_path=corpus)
 
     def _grant_scratch(self, scratch: Path, uid: int, gid: int) -> None:
@@ -209,6 +209,7 @@ class DockerSandbox(Sandbox):
 
     def _start_and_wait(self, api: Any, container_id: str, spec: RunSetSpec,
                         repetition: Repetition, token: str) -> Outcome:
+        since = time.time() - 1
         transient_retry(api.start)(container_id)
         deadline = time.monotonic() + spec.limits.timeout_seconds
         timed_out = False
@@ -236,7 +237,18 @@ class DockerSandbox(Sandbox):
                     if failures > WAIT_FAILURES_ALLOWED:
                         raise engine_error("waiting for a repetition", exc) from None
                     time.sleep(0.2 * failures)
-        state = transient_retry(api.inspect_container)(container_id)["State"]
+        try:
+            state = api.inspect_container(container_id)["State"]
+        except requests.exceptions.ConnectionError:  # the engine is going away, or coming back
+            failures += 1
+            state = transient_retry(api.inspect_container)(container_id)["State"]
+        if state.get("ExitCode") != 0 and not timed_out and not watch.exceeded and (
+                failures or _stopped_from_outside(api, container_id, since)):
+            # The engine stopped the container (a restart stops them all) or someone else did:
+            # the status is theirs, so it is never recorded as the benchmark's failure.
+            raise RepetitionLost(
+                f"repetition {repetition.index} was stopped from outside the harness (the Docker "
+                f"Engine restarting or going away; status {state.get('ExitCode')}): not recorded")
         stdout_log = CappedLog(repetition.log_stem.with_suffix(".stdout"))
         stderr_log = CappedLog(repetition.log_stem.with_suffix(".stderr"))
         stdout_log.drain(api.logs(container_id, stdout=True, stderr=False, stream=True))
@@ -268,6 +280,20 @@ class DockerSandbox(Sandbox):
 
     def cleanup(self) -> None:
         return None
+
+
+def _stopped_from_outside(api: Any, container_id: str, since: float) -> bool:
+    """Did anyone but the harness kill the container (the engine shutting down, an operator)?
+
+    The harness's own kills (timeout, scratch budget) are known to the caller; an engine that
+    cannot say counts as one that stopped it.
+    """
+    try:
+        events = api.events(since=since, until=time.time(), decode=True,
+                            filters={"type": "container", "container": container_id, "event": "kill"})
+        return any(True for _event in events)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return True
 
 
 def _engine_seconds(started: str | None, finished: str | None) -> float | None:

@@ -58,7 +58,28 @@ def transient_retry(function: F) -> F:
 def describe(exc: BaseException) -> str:
     if isinstance(exc, docker.errors.APIError):
         return str(exc.explanation or exc)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = _innermost(exc)
+        if isinstance(cause, FileNotFoundError):
+            return "its socket is gone"
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused"
+        if isinstance(cause, ConnectionResetError | BrokenPipeError):
+            return "the connection was reset"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The deepest cause of a requests error (they nest urllib3 errors and OSErrors in args)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__ or next(
+            (arg for arg in getattr(exc, "args", ()) if isinstance(arg, BaseException)), None)
+        if inner is None:
+            break
+        exc = inner
+    return exc
 
 
 @functools.cache

@@ -1,0 +1,44 @@
+"""Crash safety: SIGKILL ``bench run`` at 20 points of a run set chosen by a seeded random
+schedule; after each, the store is intact, no row is half-written, ``bench gc`` leaves no
+container and no work directory, and the next run works (see redteam/crash.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from redteam import crash
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sigkill_at_twenty_points_of_a_run_set(tmp_path: Path, docker_client) -> None:
+    report = crash.campaign(tmp_path, points=20)
+    failed = [f"kill {point.index + 1} at {point.delay:.2f}s ({point.phase}): {point.problems}"
+              for point in report.points if point.problems]
+    assert not failed, "\n".join(failed)
+    assert report.final_run_ok and not report.problems, report.problems
+    assert report.survived == 20
+    assert len(report.phases()) >= 3, f"the schedule hit too few phases: {report.phases()}"
+
+
+def test_store_problems_sees_a_half_recorded_run_set(tmp_path: Path) -> None:
+    """The checker itself can fail: rows that skip a repetition are reported."""
+    import sqlite3
+
+    from benchstone.store import Store
+
+    store = Store(tmp_path / "bench.db")
+    store.close()
+    db = sqlite3.connect(tmp_path / "bench.db")
+    db.execute("INSERT INTO run_sets (project, benchmark, kind, git_sha, git_dirty, repetitions, "
+               "seeds, sandbox, env_hash, environment, manifest_sha256, host, user, created_at) "
+               "VALUES ('p', 'b', 'run', 'x', 0, 3, '[1, 2, 3]', 'docker', 'h', '{}', 'm', 'h', "
+               "'u', 't')")
+    db.execute("INSERT INTO runs (run_set_id, project, benchmark, git_sha, git_dirty, seed, "
+               "repetition, status, message, failure, sandbox, host, started_at, finished_at) "
+               "VALUES (1, 'p', 'b', 'x', 0, 2, 1, 'error', 'm', 'timeout', 'docker', 'h', 't', 't')")
+    db.commit()
+    db.close()
+    problems = crash.store_problems(tmp_path / "bench.db")
+    assert any("not repetitions 0..0" in problem for problem in problems)
