@@ -47,12 +47,14 @@ def benchmark(**overrides: Any) -> dict[str, Any]:
     return {**DEFAULT_BENCHMARK, **overrides}
 
 
-# A well-behaved shell runner: metric = src/metric + (seed mod 3) / 1000.
+# A well-behaved shell runner: metric = src/metric + (repetition index mod 3) / 1000.
+# The spread follows the repetition index, not the seed: an unchanged program then gives the
+# baseline and the candidate the same sample, so "not rewarded" never depends on luck.
 HONEST = """\
 set -eu
-seed=$(sed -n 's/.*"seed": *\\([0-9]*\\).*/\\1/p' "$2")
+index=$(sed -n 's/.*"repetition_index": *\\([0-9]*\\).*/\\1/p' "$2")
 base=$(cat src/metric)
-metric=$(awk -v b="$base" -v s="$seed" 'BEGIN { printf "%.6f", b + (s % 3) / 1000 }')
+metric=$(awk -v b="$base" -v s="$index" 'BEGIN { printf "%.6f", b + (s % 3) / 1000 }')
 printf '{"status": "ok", "metric": %s}\\n' "$metric" > "$3"
 """
 

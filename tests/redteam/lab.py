@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchstone.store.schema import HISTORY_TABLES
 from redteam.pieces import (
     DEFAULT_BENCHMARK,
     PYTHON_PRELUDE,
@@ -43,7 +44,11 @@ from redteam.pieces import (
 REPO = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT = 300.0
 DB_FILES = {"bench.db", "bench.db-wal", "bench.db-shm"}
-APPEND_ONLY_TRIGGERS = 18  # two per history table, made by migration 0001
+# update, delete and replace, for every history table of the schema
+APPEND_ONLY_TRIGGERS = 3 * len(HISTORY_TABLES)
+# The scheduler's bookkeeping: every command that runs (or is refused after admission) leases
+# cores, so these grow whatever the attack; they hold no results.
+SCHEDULER_TABLES = frozenset({"jobs", "job_events", "job_marks"})
 
 __all__ = ["DEFAULT_BENCHMARK", "PYTHON_PRELUDE", "Call", "Lab", "Listener", "Snapshot", "Symlink",
            "manifest_text", "toml_value", "tree_state", "unprivileged_user"]
@@ -292,7 +297,7 @@ class Lab:
         """Take the snapshot the attack is judged against; ``may_add`` are the tables the
         attack's commands may legitimately append to."""
         self._armed = self.snapshot()
-        self._may_add = set(may_add)
+        self._may_add = set(may_add) | SCHEDULER_TABLES
         leaked = self.canary_hits()
         if leaked:
             raise RuntimeError(f"the canary is already in {leaked[0]} before the attack")
@@ -317,7 +322,7 @@ class Lab:
         p = re.escape(self.project_name)
         file_patterns = [
             rf"logs/{p}/[^/]+/run-\d+-rep\d+\.(stdout|stderr)",
-            rf"logs/{p}/[^/]+/\d{{8}}T\d{{6}}-[0-9a-f]{{12}}\.diff",
+            rf"logs/{p}/[^/]+/\d{{8}}T\d{{6}}-[0-9a-f]{{12}}-[0-9a-f]{{8}}\.diff",
             rf"artifacts/{p}/[^/]+/[0-9a-f]{{64}}\.bin",
         ]
         if state.startswith("dir:"):
