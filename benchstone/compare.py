@@ -29,7 +29,7 @@ from benchstone.registry import Project
 from benchstone.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
 from benchstone.sequential_gate import decide_paired_sequential
 from benchstone.store import Store
-from benchstone.verdict import Sample, SequentialSummary, Verdict
+from benchstone.verdict import Sample, Verdict
 
 SIDES = ("baseline", "candidate")
 
@@ -103,19 +103,13 @@ def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline
 def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
                    shas: tuple[str, str], warnings: list[str]) -> Verdict:
     """The sequential paired gate on every complete pair so far."""
-    from benchstone.cumulative import settings_for
+    from benchstone.cumulative import sequential_summary, settings_for
 
     baseline_values = [b for b, _ in pairs]
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
                                         bench.max_repetitions)
-    outcome = decision.sequential
-    summary = None
-    if outcome is not None:
-        summary = SequentialSummary(
-            test=decision.policy, look=outcome.look, runs=outcome.looks,
-            horizon=outcome.horizon, boundary=outcome.boundary if outcome.boundary > 0 else None,
-            conditional_power=outcome.conditional_power)
+    summary = sequential_summary(decision)
     samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), values=values,
                       mean=sum(values) / len(values) if values else None)
                for sha, values in zip(shas, (baseline_values, candidate_values), strict=True)]

@@ -18,7 +18,7 @@ from benchstone.evaluation import (
     _comparability,
     _sample,
 )
-from benchstone.gate import GateSettings
+from benchstone.gate import GateDecision, GateSettings
 from benchstone.manifest import BenchmarkSpec
 from benchstone.paths import Home
 from benchstone.records import BaselinePointer, RunSet
@@ -112,13 +112,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
                         "the gate")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions)
-    outcome = decision.sequential
-    summary = None
-    if outcome is not None:
-        summary = SequentialSummary(
-            test=decision.policy, look=outcome.look, runs=outcome.looks,
-            horizon=outcome.horizon, boundary=outcome.boundary if outcome.boundary > 0 else None,
-            conditional_power=outcome.conditional_power)
+    summary = sequential_summary(decision)
     verdict = _base(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,
         threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
@@ -129,3 +123,14 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     if verdict.kind == "PROMOTE" and bench.requires:
         verdict = _apply_requirements(store, home, project, bench, verdict, git_sha, options)
     return verdict
+
+
+def sequential_summary(decision: GateDecision) -> SequentialSummary | None:
+    """What a verdict says of the sequential procedure behind ``decision``, if there was one."""
+    outcome = decision.sequential
+    if outcome is None:
+        return None
+    return SequentialSummary(
+        test=decision.policy, look=outcome.look, runs=outcome.looks, horizon=outcome.horizon,
+        boundary=outcome.boundary if outcome.boundary > 0 else None,
+        conditional_power=outcome.conditional_power)

@@ -3,6 +3,7 @@ real CLI as a subprocess, and the Docker engine (required in CI, skipped elsewhe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -79,6 +80,23 @@ class BenchCLI:
 @pytest.fixture
 def bench(tmp_path: Path) -> BenchCLI:
     return BenchCLI(tmp_path)
+
+
+def verdict_of(bench: BenchCLI, *args: str) -> tuple[int, dict]:
+    """``bench evaluate ARGS --json``: its exit code and the verdict."""
+    result = bench("evaluate", *args, "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
+
+
+@pytest.fixture(params=BACKENDS)
+def sandbox(request: pytest.FixtureRequest) -> str:
+    """Each sandbox backend in turn; docker needs (and in CI requires) the engine."""
+    if request.param == "docker":
+        request.getfixturevalue("docker_client")
+    return request.param
 
 
 def engine_available() -> bool:

@@ -15,16 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
-
-BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
-
-
-@pytest.fixture(params=BACKENDS)
-def sandbox(request: pytest.FixtureRequest) -> str:
-    if request.param == "docker":
-        request.getfixturevalue("docker_client")
-    return request.param
+from conftest import commit_all, git, verdict_of
 
 
 def _set(root: Path, relative: str, text: str, message: str) -> str:
@@ -32,16 +23,12 @@ def _set(root: Path, relative: str, text: str, message: str) -> str:
     return commit_all(root, message)
 
 
-def _verdict(bench, project: str, benchmark: str, *extra: str) -> tuple[int, dict]:
-    result = bench("evaluate", project, benchmark, "--json", *extra)
-    return result.returncode, json.loads(result.stdout)
-
 
 def test_the_whole_loop(bench, make_project, sandbox: str) -> None:
     root = make_project("toy")
     sb = ("--sandbox", sandbox)
     assert bench("register", str(root)).returncode == 0
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NO_BASELINE")
 
     established = bench("baseline", "establish", "toy", "speed", *sb)
@@ -50,13 +37,13 @@ def test_the_whole_loop(bench, make_project, sandbox: str) -> None:
     assert "baseline set: toy/speed" in established.stdout
     assert established.stdout.count(" metric=") == 5
 
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
 
     improved = _set(root, "src/speed.txt", "0.8\n", "faster")
     ran = bench("run", "toy", "speed", *sb)
     assert ran.returncode == 0, ran.stderr
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (0, "PROMOTE"), verdict["reason"]
     assert verdict["candidate"]["git_sha"] == improved
     assert verdict["candidate_mean"] < verdict["baseline_mean"]
@@ -71,7 +58,7 @@ def test_the_whole_loop(bench, make_project, sandbox: str) -> None:
     # at the new SHA the promoted runs are the baseline: a regression from 0.8 is a REJECT
     _set(root, "src/speed.txt", "0.9\n", "slower again")
     assert bench("run", "toy", "speed", *sb).returncode == 0
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (1, "REJECT")
     assert verdict["baseline"]["git_sha"] == improved
     assert bench("promote", "toy", "speed").returncode == 5
@@ -99,14 +86,14 @@ def test_mann_whitney_policy_and_its_ceiling(bench, make_project, sandbox: str) 
     assert bench("baseline", "establish", "toy", "quality", "--sandbox", sandbox).returncode == 0
     _set(root, "src/quality.txt", "12.0\n", "better quality")
     assert bench("run", "toy", "quality", "--sandbox", sandbox).returncode == 0
-    code, verdict = _verdict(bench, "toy", "quality")
+    code, verdict = verdict_of(bench, "toy", "quality")
     # 5 v 5 all better: U = 25, z = (25 - 12.5) / sqrt(25 * 11 / 12) = 2.611
     assert (code, verdict["kind"]) == (0, "PROMOTE")
     assert verdict["statistic"] == pytest.approx(12.5 / (25 * 11 / 12) ** 0.5)
     # 3 candidate runs cannot reach z = 2.0 against 5: the ceiling is sqrt(45/9) = 2.236... but
     # 2 runs cannot: sqrt(30/8) = 1.936 < 2.0
     assert bench("run", "toy", "quality", "-n", "2", "--sandbox", sandbox).returncode == 0
-    code, verdict = _verdict(bench, "toy", "quality")
+    code, verdict = verdict_of(bench, "toy", "quality")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "cannot exceed 1.94" in verdict["reason"]
 
@@ -148,10 +135,10 @@ def test_dirty_tree_is_refused_then_recorded_and_kept_out_of_gates(bench, make_p
     assert len(diffs) == 1 and diffs[0].stat().st_mode & 0o777 == 0o600
     assert "an untracked file" in diffs[0].read_text()
 
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "dirty" in verdict["reason"] and "--include-dirty" in verdict["reason"]
-    code, verdict = _verdict(bench, "toy", "speed", "--include-dirty")
+    code, verdict = verdict_of(bench, "toy", "speed", "--include-dirty")
     assert (code, verdict["kind"]) == (0, "PROMOTE")
     assert any("dirty" in warning for warning in verdict["warnings"])
 
@@ -318,6 +305,6 @@ def test_baseline_and_candidate_from_different_sandboxes_are_not_compared(
     bench("baseline", "establish", "toy", "speed", "--sandbox", "docker")
     _set(root, "src/speed.txt", "0.5\n", "much faster")
     bench("run", "toy", "speed", "--sandbox", "process")
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "different sandboxes are never compared" in verdict["reason"]

@@ -8,25 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import commit_all
+from conftest import commit_all, verdict_of
 
 from benchstone import api
 from benchstone.errors import ReferenceExists
 from benchstone.references import compare_artifacts
-
-BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
-
-
-@pytest.fixture(params=BACKENDS)
-def sandbox(request: pytest.FixtureRequest) -> str:
-    if request.param == "docker":
-        request.getfixturevalue("docker_client")
-    return request.param
-
-
-def _verdict(bench, *args: str) -> tuple[int, dict]:
-    result = bench("evaluate", *args, "--json")
-    return result.returncode, json.loads(result.stdout)
 
 
 def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbox: str,
@@ -34,7 +20,7 @@ def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbo
     root = make_project("toy")
     sb = ("--sandbox", sandbox)
     bench("register", str(root))
-    code, verdict = _verdict(bench, "toy", "output")
+    code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (2, "NO_REFERENCE")
     refused = bench("freeze-reference", "toy", "output")
     assert refused.returncode == 5 and "bench run toy output" in refused.stderr
@@ -53,7 +39,7 @@ def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbo
     (root / "src" / "output.txt").write_text("hello\nWorld\n")
     commit_all(root, "capitalize")
     assert bench("run", "toy", "output", *sb).returncode == 0
-    code, verdict = _verdict(bench, "toy", "output")
+    code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (1, "FAIL")
     assert "first difference at byte 6 (reference 12 bytes, candidate 12 bytes)" in verdict["reason"]
     assert "-world" in verdict["details"] and "+World" in verdict["details"]
@@ -61,7 +47,7 @@ def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbo
     (root / "src" / "output.txt").write_text("hello\nworld\n")
     commit_all(root, "revert")
     assert bench("run", "toy", "output", *sb).returncode == 0
-    code, verdict = _verdict(bench, "toy", "output")
+    code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (0, "PASS")
 
     (root / "src" / "output.txt").write_text("hello\nworld, v2\n")
@@ -74,7 +60,7 @@ def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbo
     replaced = bench("replace-reference", "toy", "output", "--reason", "format v2")
     assert replaced.returncode == 0, replaced.stderr
     assert stored.exists()  # the old reference stays on disk
-    code, verdict = _verdict(bench, "toy", "output")
+    code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (0, "PASS")
 
     events = json.loads(bench("references", "toy", "output", "--json").stdout)
@@ -99,7 +85,7 @@ def test_evaluate_at_the_frozen_sha_passes(bench, make_project) -> None:
     bench("register", str(root))
     bench("run", "toy", "output", "--sandbox", "process")
     bench("freeze-reference", "toy", "output")
-    code, verdict = _verdict(bench, "toy", "output")
+    code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (0, "PASS")
 
 
@@ -194,11 +180,11 @@ def test_json_canonical_end_to_end(bench, make_project) -> None:
     (root / "src" / "output.txt").write_text('{"b":2,"a":1}')
     commit_all(root, "reordered")
     bench("run", "toy", "output", "--sandbox", "process")
-    assert _verdict(bench, "toy", "output")[1]["kind"] == "PASS"
+    assert verdict_of(bench, "toy", "output")[1]["kind"] == "PASS"
     (root / "src" / "output.txt").write_text('{"b":3,"a":1}')
     commit_all(root, "changed")
     bench("run", "toy", "output", "--sandbox", "process")
-    assert _verdict(bench, "toy", "output")[1]["kind"] == "FAIL"
+    assert verdict_of(bench, "toy", "output")[1]["kind"] == "FAIL"
 
 
 def test_unknown_reference_policy_is_a_manifest_error(bench, make_project) -> None:

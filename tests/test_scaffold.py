@@ -11,15 +11,6 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git
 
-BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
-
-
-@pytest.fixture(params=BACKENDS)
-def sandbox(request: pytest.FixtureRequest) -> str:
-    if request.param == "docker":
-        request.getfixturevalue("docker_client")
-    return request.param
-
 
 def _empty_repository(tmp_path: Path, name: str) -> Path:
     root = tmp_path / name
@@ -58,9 +49,11 @@ def test_a_scaffolded_project_registers_runs_and_gates(bench, tmp_path: Path, sa
 
     evaluated = bench("evaluate", "my-project", "speed", "--json")
     verdict = json.loads(evaluated.stdout)
-    # the same program against itself: a gated comparison of two full samples of timings
-    assert verdict["kind"] in {"REJECT", "PROMOTE"}, verdict["reason"]
-    assert evaluated.returncode == {"REJECT": 1, "PROMOTE": 0}[verdict["kind"]]
+    # the same program against itself, through the sequential gate: decided either way, or
+    # (with timing noise at 5 runs a side) undecided
+    codes = {"PROMOTE": 0, "REJECT": 1, "NEEDS_MORE_DATA": 2}
+    assert verdict["kind"] in codes, verdict["reason"]
+    assert evaluated.returncode == codes[verdict["kind"]]
     assert verdict["baseline"]["n"] == verdict["candidate"]["n"] == 5
     assert all(value > 0 for value in verdict["candidate"]["values"])
     timeline = json.loads(bench("history", "my-project", "speed", "--json").stdout)

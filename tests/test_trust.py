@@ -8,23 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import commit_all
+from conftest import commit_all, verdict_of
 
 from benchstone import api
-
-BACKENDS = [pytest.param("docker", marks=pytest.mark.docker), "process"]
-
-
-@pytest.fixture(params=BACKENDS)
-def sandbox(request: pytest.FixtureRequest) -> str:
-    if request.param == "docker":
-        request.getfixturevalue("docker_client")
-    return request.param
-
-
-def _verdict(bench, *args: str) -> tuple[int, dict]:
-    result = bench("evaluate", *args, "--json")
-    return result.returncode, json.loads(result.stdout)
 
 
 def _edit(root: Path, relative: str, old: str, new: str) -> None:
@@ -42,7 +28,7 @@ def test_editing_the_runner_is_tampering(bench, make_project, sandbox: str) -> N
           'metric = 0.5 * float(Path("src/speed.txt").read_text()) * wobble')
     commit_all(root, "report a better number")
     bench("run", "toy", "speed", "--sandbox", sandbox)
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (1, "TAMPERED")
     assert "bench/runner.py" in verdict["reason"]
     refused = bench("promote", "toy", "speed", "--force")
@@ -52,7 +38,7 @@ def test_editing_the_runner_is_tampering(bench, make_project, sandbox: str) -> N
     _edit(root, "src/speed.txt", "1.0", "0.8")
     commit_all(root, "a real improvement")
     bench("run", "toy", "speed", "--sandbox", sandbox)
-    assert _verdict(bench, "toy", "speed")[1]["kind"] == "PROMOTE"
+    assert verdict_of(bench, "toy", "speed")[1]["kind"] == "PROMOTE"
 
 
 def test_protected_paths_are_configurable(bench, make_project) -> None:
@@ -65,11 +51,11 @@ def test_protected_paths_are_configurable(bench, make_project) -> None:
     _edit(root, "bench/runner.py", "wobble = 1 +", "wobble = 1.0 +")  # not protected now
     commit_all(root, "harmless runner edit")
     bench("run", "toy", "speed", "--sandbox", "process")
-    assert _verdict(bench, "toy", "speed")[1]["kind"] == "REJECT"
+    assert verdict_of(bench, "toy", "speed")[1]["kind"] == "REJECT"
     _edit(root, "src/speed.txt", "1.0", "0.5")
     commit_all(root, "protected input changed")
     bench("run", "toy", "speed", "--sandbox", "process")
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (1, "TAMPERED")
     assert "src/speed.txt" in verdict["reason"]
 
@@ -88,7 +74,7 @@ def test_harness_wall_metric_ignores_what_the_runner_claims(bench, make_project,
     _edit(root, "src/metric", "1.000", "1.5")
     commit_all(root, "slower")
     bench("run", "shellproj", "probe", "--sandbox", sandbox)
-    code, verdict = _verdict(bench, "shellproj", "probe")
+    code, verdict = verdict_of(bench, "shellproj", "probe")
     assert verdict["metric_source"] == "harness_wall"
     assert all(0.9 < v < 1.6 for v in verdict["baseline"]["values"])
     assert all(1.4 < v < 2.2 for v in verdict["candidate"]["values"])
@@ -184,21 +170,21 @@ def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
     _edit(root, "src/speed.txt", "1.0", "0.5")
     commit_all(root, "faster")
     bench("run", "toy", "speed", "--sandbox", "process")
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "required correctness benchmark output has not run here" in verdict["reason"]
     _edit(root, "src/output.txt", "world", "w0rld")
     commit_all(root, "faster and wrong")
     bench("run", "toy", "speed", "--sandbox", "process")
     bench("run", "toy", "output", "--sandbox", "process")
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (1, "REJECT")
     assert "required correctness benchmark output says FAIL" in verdict["reason"]
     _edit(root, "src/output.txt", "w0rld", "world")
     commit_all(root, "faster and right")
     bench("run", "toy", "speed", "--sandbox", "process")
     bench("run", "toy", "output", "--sandbox", "process")
-    code, verdict = _verdict(bench, "toy", "speed")
+    code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (0, "PROMOTE")
     assert "required correctness: output PASS" in verdict["details"]
 

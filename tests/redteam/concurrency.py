@@ -1,7 +1,9 @@
 """Concurrency: eight ``bench run`` processes on different benchmarks of one project write to one
 store at once (most on the process backend, to stay quick on two cores, and some on docker),
-while readers run ``evaluate`` and ``history`` in a loop. Every repetition's row must be there
-exactly once, and no lock error (nor any other failure) may reach a user.
+while readers run ``evaluate`` and ``history`` in a loop. The scheduler gives each run cores of
+its own, so the writers start with ``--wait``: those without a core queue, polling the store in
+write transactions while the others record rows. Every repetition's row must be there exactly
+once, and no lock error (nor any other failure) may reach a user.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def campaign(base: Path, writers: int = 8, docker_writers: int = 2, repetitions:
         processes = [
             subprocess.Popen([sys.executable, "-m", "benchstone", "run", lab.project_name, name,
                               "--sandbox", "docker" if index < docker_writers else "process",
-                              "--meta-seed", str(1000 + index)],
+                              "--meta-seed", str(1000 + index), "--wait"],
                              cwd=lab.root, env=lab.environment(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
             for index, name in enumerate(names)
