@@ -10,6 +10,8 @@ runner while the committed one stays unchanged), diff drivers and diff.external 
 command that reads contents therefore runs in a *clean view*: a throwaway git directory that
 borrows the project's objects (and a copy of its index) but has a configuration of its own.
 Only ``rev-parse``, which runs none of these, reads the project's repository directly.
+Submodules are never looked into: git would run ``status`` inside each checked-out one with
+that submodule's own configuration (and its fsmonitor), and the export leaves them out anyway.
 
 The export reads objects with plumbing (``ls-tree`` and ``cat-file``) rather than ``git
 archive``, so it is exactly the committed tree: no ``export-ignore``, no ``export-subst``.
@@ -118,7 +120,7 @@ def is_dirty(root: Path) -> bool:
     """True when tracked files changed or untracked, non-ignored files exist."""
     with clean_view(root, worktree=True) as view:
         return bool(_git(root, "status", "--porcelain", "--untracked-files=normal",
-                         view=view).stdout.strip())
+                         "--ignore-submodules=all", view=view).stdout.strip())
 
 
 def dirty_diff(root: Path) -> bytes:
@@ -129,7 +131,8 @@ def dirty_diff(root: Path) -> bytes:
 
 def _dirty_diff(root: Path, view: dict[str, str]) -> bytes:
     plain = ("--binary", "--no-ext-diff", "--no-textconv")
-    parts = [_git(root, "diff", "HEAD", *plain, text=False, view=view).stdout]
+    parts = [_git(root, "diff", "HEAD", *plain, "--ignore-submodules=all", text=False,
+                  view=view).stdout]
     untracked = _git(root, "ls-files", "--others", "--exclude-standard", "-z", view=view).stdout
     names = [name for name in untracked.split("\0") if name]
     for name in names[:MAX_UNTRACKED_IN_DIFF]:

@@ -233,3 +233,26 @@ def test_repository_configuration_runs_nothing_on_the_host(bench, make_project,
     result = bench("run", "toy", "speed", "-n", "2", "--sandbox", "process", "--allow-dirty")
     assert result.returncode == 0, result.stderr
     assert [name for name, path in markers.items() if path.exists()] == []
+
+
+def test_a_submodules_configuration_runs_nothing_on_the_host(bench, make_project,
+                                                              tmp_path: Path) -> None:
+    """A checked-out submodule has a configuration of its own, also written by whoever controls
+    the project: git status and diff would run status inside it, and so its fsmonitor."""
+    from conftest import git
+
+    root = make_project("toy")
+    sub = root / "vendor"
+    sub.mkdir()
+    git(sub, "init", "-q")
+    (sub / "lib.txt").write_text("1\n")
+    commit_all(sub, "a vendored library")
+    commit_all(root, "vendor it as a submodule")
+    marker = tmp_path / "ran-submodule-fsmonitor"
+    git(sub, "config", "core.fsmonitor", f"touch {marker}; false")
+    (sub / "lib.txt").write_text("2\n")
+    bench("register", str(root))
+    (root / "src" / "speed.txt").write_text("0.9\n")
+    result = bench("run", "toy", "speed", "-n", "1", "--sandbox", "process", "--allow-dirty")
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()

@@ -176,6 +176,30 @@ def git_config_runs_code_on_the_host(lab: Lab) -> None:
                + (marker.read_text().replace("\n", " ") if marker.exists() else ""))
 
 
+@attack("submodule_config_runs_code_on_the_host",
+        "commit a checked-out submodule whose own .git/config names a core.fsmonitor, which git "
+        "status and diff would run when they look into it", "edit any file in the project "
+        "(a nested repository's configuration included)")
+def submodule_config_runs_code_on_the_host(lab: Lab) -> None:
+    marker = lab.root / "pwned"
+    lab.make_project(HONEST)
+    vendor = lab.project / "vendor"
+    vendor.mkdir()
+    lab.git("init", "-q", root=vendor)
+    lab.write({"lib.txt": "1\n"}, root=vendor)
+    lab.git("add", "-A", root=vendor)
+    lab.git("commit", "-q", "-m", "a vendored library", root=vendor)
+    lab.commit("vendor it as a submodule")
+    lab.git("config", "--local", "core.fsmonitor", f"echo fsmonitor >> {marker}; false",
+            root=vendor)
+    lab.write({"lib.txt": "2\n"}, root=vendor)
+    lab.register()
+    lab.write({"src/metric": "0.500\n"})  # dirty, so that the diff is taken too
+    lab.arm()
+    lab.bench("run", lab.project_name, "probe", "--allow-dirty", allow={0})
+    lab.expect(not marker.exists(), "git ran a submodule's fsmonitor on the host")
+
+
 @attack("smudge_filter_rewrites_the_runner",
         "keep the committed (protected) runner unchanged but have a smudge filter in .git/config "
         "rewrite it to report half the metric when the tree is exported",
