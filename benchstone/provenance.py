@@ -187,8 +187,16 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={**environment, **_GIT_ENV, **view},
         )
+        links: set[PurePosixPath] = set()
         try:
             for mode, object_id, path in entries:
+                # A crafted tree may hold a symlink and a directory of the same name ("a" ->
+                # /somewhere, then "a/b"): writing "a/b" would follow the link out of the export.
+                if any(parent in links for parent in PurePosixPath(path).parents):
+                    raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r} (beneath "
+                                   "a symlink of the same commit)")
+                if mode == "120000":
+                    links.add(PurePosixPath(path))
                 _write_entry(destination / path, mode, _read_object(process, object_id))
         except OSError as exc:
             raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None

@@ -210,6 +210,29 @@ def test_export_ignores_archive_attributes(repo: Path, tmp_path: Path) -> None:
     assert (out / "run.sh").read_text() == "#!/bin/sh\n# $Format:%H$\n"
 
 
+def test_export_never_writes_through_a_committed_symlink(repo: Path, tmp_path: Path) -> None:
+    """A crafted tree may name "a" twice, as a symlink to a host directory and as a directory
+    holding "b": the export must not create "b" in the host directory."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def hashed(data: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "hash-object", "-w", "--stdin"],
+                              input=data, capture_output=True, text=True, check=True).stdout.strip()
+
+    def tree(listing: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), "mktree"], input=listing,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    inner = tree(f"100644 blob {hashed('planted')}\tb\n")
+    top = tree(git(repo, "ls-tree", "HEAD") + f"\n120000 blob {hashed(str(outside))}\ta\n"
+               f"040000 tree {inner}\ta\n")
+    crafted = git(repo, "commit-tree", top, "-p", "HEAD", "-m", "crafted")
+    with pytest.raises(GitError, match="unsafe path 'a/b'"):
+        export_tree(repo, crafted, tmp_path / "export")
+    assert list(outside.iterdir()) == []
+
+
 def test_file_at(repo: Path) -> None:
     sha = resolve_commit(repo)
     (repo / "src" / "main.py").write_text("print('v2')\n")

@@ -4,9 +4,10 @@ edits the corpus, the manifest and itself while it runs."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from redteam.attack import attack, benchmark
+from redteam.attack import HONEST, attack, benchmark
 from redteam.attacks_escape import found_in, plant_store_canary, walker
 from redteam.lab import Lab, Symlink
 
@@ -37,6 +38,38 @@ def project_symlink_to_host(lab: Lab) -> None:
     lab.bench("run", lab.project_name, "probe", allow={0})
     for row in lab.runs():
         lab.expect(not lab.metadata(row).get("found"), f"followed {lab.metadata(row).get('found')}")
+
+
+@attack("crafted_tree_writes_through_a_symlink",
+        "commit a crafted tree naming \"src/drop\" twice, as a symlink to a host directory and as "
+        "a directory holding a file, so that exporting the commit writes that file on the host",
+        "a symlink in the project pointing at a host path")
+def crafted_tree_writes_through_a_symlink(lab: Lab) -> None:
+    lab.make_project(HONEST)
+    lab.register()
+    outside = lab.root / "outside"
+    outside.mkdir()
+
+    def hashed(data: str) -> str:
+        return subprocess.run(["git", "-C", str(lab.project), "hash-object", "-w", "--stdin"],
+                              input=data, capture_output=True, text=True, check=True
+                              ).stdout.strip()
+
+    def tree(listing: str) -> str:
+        return subprocess.run(["git", "-C", str(lab.project), "mktree"], input=listing,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    inner = tree(f"100644 blob {hashed('planted')}\tplanted\n")
+    src = tree(lab.git("ls-tree", "HEAD:src") + f"\n120000 blob {hashed(str(outside))}\tdrop\n"
+               f"040000 tree {inner}\tdrop\n")
+    top = tree("\n".join(line for line in lab.git("ls-tree", "HEAD").splitlines()
+                         if not line.endswith("\tsrc")) + f"\n040000 tree {src}\tsrc\n")
+    crafted = lab.git("commit-tree", top, "-p", "HEAD", "-m", "crafted")
+    lab.git("update-ref", "HEAD", crafted)  # the index cannot hold it: the tree looks dirty
+    lab.arm()
+    call = lab.bench("run", lab.project_name, "probe", "--allow-dirty", allow={5})
+    lab.expect("unsafe path" in call.stderr, f"unclear refusal: {call.stderr.strip()[:200]}")
+    lab.expect(not any(outside.iterdir()), "the export wrote through a committed symlink")
 
 
 @attack("corpus_symlink_to_store",
