@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import secrets
 import stat
 import tempfile
 from pathlib import Path
@@ -31,24 +31,60 @@ def create_workdir() -> Path:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory the sandbox wrote into, whatever modes it left behind.
+    """Remove a directory the sandbox wrote into, whatever modes and depth it left behind.
 
-    Every directory beneath ``path`` is first made 0o700 (walking top-down and never following
-    a symlink), so that a harness that is not root can list and empty directories the code under
-    test made unreadable; nothing outside ``path`` is touched.
+    The code under test controls what lies beneath ``path``: directories it made unreadable to
+    a harness that is not root, and nesting deeper than recursion or ``PATH_MAX`` allow. So
+    the tree is never walked by path nor recursively: each directory is opened relative to
+    ``path`` (no symlink followed), made 0o700, emptied of its files, and its subdirectories are
+    moved up to ``path`` itself, to be emptied in turn. Nothing outside ``path`` is touched and
+    at most two directories are open at a time. Best effort: it never raises for what it finds.
     """
-    stack = [os.fspath(path)]
-    while stack:
-        directory = stack.pop()
-        try:
-            if not stat.S_ISDIR(os.lstat(directory).st_mode):
-                continue
-            os.chmod(directory, 0o700)
-            with os.scandir(directory) as entries:
-                stack.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
-        except OSError:
-            continue
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        pending = os.listdir(top)
+        while pending:
+            _empty_into(top, pending.pop(), pending)
+    except OSError:
+        pass
+    finally:
+        os.close(top)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _empty_into(top: int, name: str, pending: list[str]) -> None:
+    """Remove ``name`` beneath the directory ``top``; a directory's subdirectories move up to
+    ``top`` under fresh names, added to ``pending``."""
+    try:
+        if not stat.S_ISDIR(os.stat(name, dir_fd=top, follow_symlinks=False).st_mode):
+            os.unlink(name, dir_fd=top)
+            return
+        os.chmod(name, 0o700, dir_fd=top)  # just seen to be a directory, not a link
+        directory = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+    except OSError:
+        return
+    try:
+        with os.scandir(directory) as entries:
+            children = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+        for child, is_dir in children:
+            with contextlib.suppress(OSError):
+                if not is_dir:
+                    os.unlink(child, dir_fd=directory)
+                    continue
+                moved = f".removing-{secrets.token_hex(8)}"
+                os.chmod(child, 0o700, dir_fd=directory)  # moving a directory writes its ".."
+                os.rename(child, moved, src_dir_fd=directory, dst_dir_fd=top)
+                pending.append(moved)
+    except OSError:
+        pass
+    finally:
+        os.close(directory)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=top)
 
 
 def _orphaned(workdir: Path) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from benchstone.paths import FILE_MODE, private_dir
@@ -81,10 +81,23 @@ def last_line(path: Path | None, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _open_directory(directory: Path) -> Iterator[os.DirEntry[str]]:
+    """``os.scandir``; a directory the sandbox (running as the harness's own user) made
+    unreadable is given its owner's permissions back first. It is never a symlink: only entries
+    seen as directories, not followed, are walked."""
+    try:
+        return os.scandir(directory)
+    except PermissionError:
+        os.chmod(directory, 0o700)
+        return os.scandir(directory)
+
+
 def disk_usage(root: Path, budget: int) -> int:
     """Bytes allocated beneath ``root``, stopping early once over ``budget``.
 
-    Too many entries count as over budget: walking millions of files is itself an attack.
+    Too many entries count as over budget: walking millions of files is itself an attack. So
+    does a directory that cannot be read (nested past ``PATH_MAX``, or made unreadable and
+    not ours to open up again): what it holds would otherwise go uncounted.
     """
     total = 0
     entries = 0
@@ -92,9 +105,11 @@ def disk_usage(root: Path, budget: int) -> int:
     while stack:
         directory = stack.pop()
         try:
-            iterator = os.scandir(directory)
+            iterator = _open_directory(directory)
+        except FileNotFoundError:
+            continue  # removed since it was listed
         except OSError:
-            continue
+            return budget + 1
         with iterator:
             for entry in iterator:
                 entries += 1
@@ -102,8 +117,10 @@ def disk_usage(root: Path, budget: int) -> int:
                     return budget + 1
                 try:
                     info = entry.stat(follow_symlinks=False)
-                except OSError:
+                except FileNotFoundError:
                     continue
+                except OSError:
+                    return budget + 1
                 total += max(info.st_blocks * 512, 0)
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))

@@ -55,6 +55,32 @@ def flood_scratch(lab: Lab) -> None:
                      f"(scratch_size 64 MiB, watchdog polling every {POLL_SECONDS} s)")
 
 
+DEEP_SCRATCH = """\
+os.chdir(scratch)
+for level in range(1500):  # past PATH_MAX, and past Python's recursion limit
+    os.mkdir("d" * 200)
+    os.chdir("d" * 200)
+with open("hidden", "wb") as handle:
+    for _ in range(96):
+        handle.write(b"x" * (1 << 20))
+report(0.001)
+"""
+
+
+@attack("scratch_too_deep_to_walk",
+        "nest 1500 directories with 200-character names in scratch (past PATH_MAX and Python's "
+        "recursion limit) and write 96 MiB at the bottom (scratch_size = 16m)",
+        "exhaust disk through scratch unseen; leave something behind; crash the clean-up",
+        as_user_too=True)
+def scratch_too_deep_to_walk(lab: Lab) -> None:
+    lab.make_project(DEEP_SCRATCH, python=True,
+                     benchmarks=[benchmark(scratch_size="16m", repetitions=1, timeout_seconds=60)])
+    lab.register()
+    lab.arm()
+    lab.bench("run", lab.project_name, "probe", allow={1}, timeout=180)
+    expect_failures(lab, {"scratch_limit"}, 1)
+
+
 class PeakScratch:
     """Samples, from the host, the largest scratch usage of the lab's repetitions."""
 
