@@ -45,9 +45,17 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _refuse(error: OSError) -> None:
+    raise error  # an entry the walk cannot list would be left out of the hash
+
+
 def _tree_entries(root: Path) -> list[tuple[bytes, Path]]:
     entries: list[tuple[bytes, Path]] = []
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+    try:
+        walk = list(os.walk(root, followlinks=False, onerror=_refuse))
+    except RecursionError:
+        raise CorpusError(f"corpus {root} nests directories too deeply to be hashed") from None
+    for directory, dirnames, filenames in walk:
         base = Path(directory)
         for name in dirnames + filenames:
             full = base / name
