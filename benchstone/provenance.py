@@ -25,12 +25,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from benchstone.errors import GitError
+from benchstone.workdirs import GIT_VIEW_PREFIX, create_workdir, remove_tree
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 MAX_UNTRACKED_IN_DIFF = 200
@@ -93,8 +93,8 @@ def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]
                   "HEAD").stdout.split("\n")
     git_dir, common_dir = (root / listed[0]).resolve(), (root / listed[1]).resolve()
     object_format, head = listed[2].strip() or "sha1", listed[3].strip()
-    with tempfile.TemporaryDirectory(prefix="benchstone-git-") as directory:
-        view = Path(directory)
+    view = create_workdir(GIT_VIEW_PREFIX)  # marked with its owner: bench gc collects it
+    try:
         (view / "objects" / "info").mkdir(parents=True)
         (view / "refs").mkdir()
         (view / "info").mkdir()
@@ -114,6 +114,8 @@ def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]
         if worktree:
             variables["GIT_WORK_TREE"] = str(root)
         yield variables
+    finally:
+        remove_tree(view)
 
 
 def is_dirty(root: Path) -> bool:

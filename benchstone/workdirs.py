@@ -19,12 +19,14 @@ from benchstone.procs import is_alive, own_identity
 from benchstone.store import host_name
 
 PREFIX = "benchstone-run-"
+GIT_VIEW_PREFIX = "benchstone-git-"  # provenance's clean views of a project's repository
+PREFIXES = (PREFIX, GIT_VIEW_PREFIX)
 OWNER_FILE = ".owner"
 
 
-def create_workdir() -> Path:
+def create_workdir(prefix: str = PREFIX) -> Path:
     """A new private work directory under the temporary directory, marked with its owner."""
-    workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     pid, started = own_identity()
     write_private(workdir / OWNER_FILE, f"{host_name()} {pid} {started}\n")
     return workdir
@@ -102,7 +104,7 @@ def collect_workdirs(root: Path | None = None) -> list[Path]:
     removed = []
     with contextlib.suppress(OSError):
         for entry in base.iterdir():
-            if entry.name.startswith(PREFIX) and entry.is_dir() and not entry.is_symlink() \
+            if entry.name.startswith(PREFIXES) and entry.is_dir() and not entry.is_symlink() \
                     and _orphaned(entry):
                 remove_tree(entry)
                 removed.append(entry)

@@ -233,6 +233,28 @@ def test_export_never_writes_through_a_committed_symlink(repo: Path, tmp_path: P
     assert list(outside.iterdir()) == []
 
 
+def test_a_clean_view_left_by_a_killed_harness_is_collected(repo: Path, tmp_path: Path) -> None:
+    """A harness killed while it reads the repository leaves its clean view behind; the view
+    names its owner, so bench gc (and the next run) removes it."""
+    import sys
+
+    from benchstone.workdirs import collect_workdirs
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    program = ("import os, sys\nfrom pathlib import Path\n"
+               "from benchstone.provenance import clean_view\n"
+               "with clean_view(Path(sys.argv[1])) as view:\n"
+               "    print(view['GIT_DIR'], flush=True)\n"
+               "    os._exit(0)  # as SIGKILL would: no clean-up runs\n")
+    result = subprocess.run([sys.executable, "-c", program, str(repo)], capture_output=True,
+                            text=True, env={**os.environ, "TMPDIR": str(temporary)}, check=True)
+    left = Path(result.stdout.strip())
+    assert left.parent == temporary and left.is_dir()
+    assert collect_workdirs(temporary) == [left]
+    assert list(temporary.iterdir()) == []
+
+
 def test_file_at(repo: Path) -> None:
     sha = resolve_commit(repo)
     (repo / "src" / "main.py").write_text("print('v2')\n")
