@@ -181,6 +181,8 @@ def test_image_and_doctor_commands(bench, docker_client) -> None:
     assert listed.returncode == 0
     images = json.loads(listed.stdout)
     assert any(image["name"] == "benchstone-runner:python" and image["current"] for image in images)
+    for base in {image["base"] for image in images} & {image["name"] for image in images}:
+        assert [image["current"] for image in images if image["name"] == base] == [True], base
     built = bench("image", "build")
     assert built.returncode == 0 and "present and current" in built.stderr
     doctor = bench("doctor", "--json")

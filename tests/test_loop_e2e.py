@@ -290,7 +290,10 @@ def test_a_shell_runner_in_an_image_without_python(bench, make_project, docker_c
     _set(root, "bench/run.sh", (root / "bench" / "run.sh").read_text().replace(
         "set -eu", 'set -eu\nif command -v python3 >/dev/null; then exit 9; fi'), "assert no python")
     bench("register", str(root))
-    result = bench("baseline", "establish", "shellproj", "probe")
+    try:
+        result = bench("baseline", "establish", "shellproj", "probe")
+    finally:
+        docker_client.images.remove(tag, force=True)  # no test image left on the engine
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" metric=1") == 3 and "error" not in result.stdout
     timeline = json.loads(bench("history", "shellproj", "probe", "--json").stdout)

@@ -61,7 +61,10 @@ class ImageState:
 
     @property
     def current(self) -> bool:
-        return self.present and self.recipe == recipe_hash()
+        # A runner image names the base it was built on; the Debian base of the offline path
+        # names none, and follows a recipe of its own.
+        wanted = recipe_hash() if self.base is not None else _offline_base_recipe()
+        return self.present and self.recipe == wanted
 
 
 def image_state(name: str = DEFAULT_IMAGE) -> ImageState:
