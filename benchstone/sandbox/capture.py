@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from benchstone.paths import FILE_MODE, private_dir
@@ -81,23 +81,13 @@ def last_line(path: Path | None, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _open_directory(directory: Path) -> Iterator[os.DirEntry[str]]:
-    """``os.scandir``; a directory the sandbox (running as the harness's own user) made
-    unreadable is given its owner's permissions back first. It is never a symlink: only entries
-    seen as directories, not followed, are walked."""
-    try:
-        return os.scandir(directory)
-    except PermissionError:
-        os.chmod(directory, 0o700)
-        return os.scandir(directory)
-
-
 def disk_usage(root: Path, budget: int) -> int:
     """Bytes allocated beneath ``root``, stopping early once over ``budget``.
 
     Too many entries count as over budget: walking millions of files is itself an attack. So
-    does a directory that cannot be read (nested past ``PATH_MAX``, or made unreadable and
-    not ours to open up again): what it holds would otherwise go uncounted.
+    does a directory that cannot be read (nested past ``PATH_MAX``, or made unreadable): what it
+    holds would otherwise go uncounted. (Its modes are never changed here: the sandbox may still
+    be running, and could swap a directory for a symlink to a host path.)
     """
     total = 0
     entries = 0
@@ -105,7 +95,7 @@ def disk_usage(root: Path, budget: int) -> int:
     while stack:
         directory = stack.pop()
         try:
-            iterator = _open_directory(directory)
+            iterator = os.scandir(directory)
         except FileNotFoundError:
             continue  # removed since it was listed
         except OSError:

@@ -239,7 +239,11 @@ def scratch_the_harness_cannot_clean(lab: Lab) -> None:
     lab.make_project(UNREMOVABLE, python=True, benchmarks=[benchmark(repetitions=1)])
     lab.register()
     lab.arm()
-    lab.bench("run", lab.project_name, "probe", allow={0})
+    lab.bench("run", lab.project_name, "probe", allow={0, 1})
     rows = lab.runs()
-    lab.expect(len(rows) == 1 and rows[0]["status"] == "ok",
+    # A harness running as root reads everything: the row is ok. One running as a user cannot
+    # read the mode-000 directories, so their contents escape the scratch watchdog, which then
+    # counts scratch as over budget: an error row.
+    allowed = {("ok", None)} if lab.user is None else {("ok", None), ("error", "scratch_limit")}
+    lab.expect(len(rows) == 1 and (rows[0]["status"], rows[0]["failure"]) in allowed,
                f"rows {[(row['status'], row['message']) for row in rows]}")
