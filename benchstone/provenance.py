@@ -35,6 +35,8 @@ from benchstone.workdirs import GIT_VIEW_PREFIX, create_workdir, remove_tree
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 MAX_UNTRACKED_IN_DIFF = 200
 _MODES = {"100644": 0o644, "100755": 0o755}
+_CHUNK = 1 << 20
+MAX_PATH_DEPTH = 256  # deeper, and writing or walking the export would exhaust recursion
 
 
 def _git(root: Path, *args: str, check: bool = True, text: bool = True,
@@ -159,21 +161,37 @@ def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str,
         parts = PurePosixPath(path).parts
         if path.startswith("/") or ".." in parts or ".git" in parts:
             raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}")
+        if len(parts) - 1 > MAX_PATH_DEPTH:
+            raise GitError(f"commit {sha[:12]} holds a path {len(parts) - 1} directories deep "
+                           f"(at most {MAX_PATH_DEPTH}): {path[:80]!r}...")
         if kind == "blob":
             entries.append((mode, object_id, path))
     return entries
 
 
-def _read_object(process: subprocess.Popen, object_id: str) -> bytes:
+def _read_object(process: subprocess.Popen, object_id: str) -> tuple[int, Iterator[bytes]]:
+    """The size of a blob and its content in chunks (a blob may be far larger than memory: git
+    stores gigabytes of zeros in a few megabytes). Consume the chunks before the next read."""
     assert process.stdin is not None and process.stdout is not None
+    stdout = process.stdout
     process.stdin.write(object_id.encode() + b"\n")
     process.stdin.flush()
-    header = process.stdout.readline().split()
+    header = stdout.readline().split()
     if len(header) != 3 or header[1] != b"blob":
         raise GitError(f"cannot read object {object_id[:12]}")
-    data = process.stdout.read(int(header[2]))
-    process.stdout.read(1)  # the newline after the content
-    return data
+    size = int(header[2])
+
+    def chunks() -> Iterator[bytes]:
+        left = size
+        while left:
+            chunk = stdout.read(min(left, _CHUNK))
+            if not chunk:
+                raise GitError(f"cannot read object {object_id[:12]}: it ended early")
+            left -= len(chunk)
+            yield chunk
+        stdout.read(1)  # the newline after the content
+
+    return size, chunks()
 
 
 def export_tree(root: Path, sha: str, destination: Path) -> Path:
@@ -199,7 +217,7 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
                                    "a symlink of the same commit)")
                 if mode == "120000":
                     links.add(PurePosixPath(path))
-                _write_entry(destination / path, mode, _read_object(process, object_id))
+                _write_entry(destination / path, mode, *_read_object(process, object_id))
         except OSError as exc:
             raise GitError(f"cannot export {sha[:12]} from {root}: {exc}") from None
         finally:
@@ -212,15 +230,18 @@ def export_tree(root: Path, sha: str, destination: Path) -> Path:
     return destination
 
 
-def _write_entry(target: Path, mode: str, data: bytes) -> None:
+def _write_entry(target: Path, mode: str, size: int, chunks: Iterator[bytes]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     if mode == "120000":
-        os.symlink(data.decode("utf-8", "surrogateescape"), target)
+        if size > 4096:
+            raise GitError(f"{target.name}: a symlink target longer than 4096 bytes")
+        os.symlink(b"".join(chunks).decode("utf-8", "surrogateescape"), target)
         return
     permissions = _MODES.get(mode, 0o644)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, permissions)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        for chunk in chunks:
+            handle.write(chunk)
     os.chmod(target, permissions)
 
 

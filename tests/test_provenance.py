@@ -233,6 +233,51 @@ def test_export_never_writes_through_a_committed_symlink(repo: Path, tmp_path: P
     assert list(outside.iterdir()) == []
 
 
+def test_export_streams_a_blob_instead_of_holding_it(repo: Path, tmp_path: Path) -> None:
+    """git stores gigabytes of zeros in a few megabytes: the export writes a blob in chunks
+    instead of holding it whole in the harness's memory."""
+    import tracemalloc
+
+    size = 128 << 20
+    with open("/dev/zero", "rb") as zeros:
+        writer = subprocess.Popen(["git", "-C", str(repo), "hash-object", "-w", "--stdin"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert writer.stdin is not None and writer.stdout is not None
+        for _ in range(size >> 20):
+            writer.stdin.write(zeros.read(1 << 20))
+        writer.stdin.close()
+        object_id = writer.stdout.read().decode().strip()
+        writer.wait()
+    tree = subprocess.run(["git", "-C", str(repo), "mktree"], text=True, capture_output=True,
+                          input=git(repo, "ls-tree", "HEAD") + f"\n100644 blob {object_id}\tzeros\n",
+                          check=True).stdout.strip()
+    commit = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "128 MiB of zeros")
+    tracemalloc.start()
+    try:
+        export_tree(repo, commit, tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (tmp_path / "out" / "zeros").stat().st_size == size
+    assert peak < 16 << 20, f"the export held {peak >> 20} MiB at once"
+
+
+def test_export_refuses_a_path_too_deep_to_write(repo: Path, tmp_path: Path) -> None:
+    level = repo
+    for _ in range(1200):  # past the recursion limit of writing and walking the export
+        level = level / "d"
+        level.mkdir()
+    (level / "deep.txt").write_text("x")
+    commit_all(repo, "a path 1200 directories deep")
+    try:
+        with pytest.raises(GitError, match="1200 directories deep"):
+            export_tree(repo, resolve_commit(repo), tmp_path / "export")
+    finally:
+        from benchstone.workdirs import remove_tree
+
+        remove_tree(repo / "d")  # pytest's own clean-up would recurse too deep
+
+
 def test_a_clean_view_left_by_a_killed_harness_is_collected(repo: Path, tmp_path: Path) -> None:
     """A harness killed while it reads the repository leaves its clean view behind; the view
     names its owner, so bench gc (and the next run) removes it."""
