@@ -43,10 +43,14 @@ def _git(root: Path, *args: str, check: bool = True, text: bool = True,
          view: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
     try:
+        # Names and messages in a commit are whatever bytes its author chose: never let them
+        # fail to decode.
         result = subprocess.run(
             ["git", "-c", f"safe.directory={root}", "-C", str(root), *args],
             capture_output=True,
             text=text,
+            encoding="utf-8" if text else None,
+            errors="surrogateescape" if text else None,
             env={**environment, **_GIT_ENV, **(view or {})},
             check=False,
         )
@@ -301,11 +305,16 @@ def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles
             files[path] = f"{mode}:{object_id}"
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(f"{path}\0{files[path]}\n".encode())
-    return ProtectedFiles("sha256:" + digest.hexdigest(), files)
+        digest.update(f"{path}\0{files[path]}\n".encode("utf-8", "surrogateescape"))
+    # Stored and shown: a name that is not UTF-8 keeps its odd bytes as \x escapes.
+    shown = {path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"): value
+             for path, value in files.items()}
+    return ProtectedFiles("sha256:" + digest.hexdigest(), shown)
 
 
 def head_subject(root: Path, sha: str) -> str:
     """The first line of the commit message at ``sha``."""
     with clean_view(root) as view:
-        return _git(root, "log", "-1", "--format=%s", sha, check=False, view=view).stdout.strip()
+        subject = _git(root, "log", "-1", "--format=%s", sha, check=False, text=False,
+                       view=view).stdout
+    return subject.decode("utf-8", "replace").strip()

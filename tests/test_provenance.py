@@ -278,6 +278,30 @@ def test_export_refuses_a_path_too_deep_to_write(repo: Path, tmp_path: Path) -> 
         remove_tree(repo / "d")  # pytest's own clean-up would recurse too deep
 
 
+def test_names_and_messages_that_are_not_utf8(repo: Path, tmp_path: Path) -> None:
+    """A commit's names and message are whatever bytes its author chose: reading them never
+    fails, and a protected file so named is still seen to change."""
+    from benchstone.provenance import head_subject
+
+    odd = os.fsdecode(b"src/odd\xffname")
+    Path(repo, odd).write_text("1\n")
+    (tmp_path / "message").write_bytes(b"subject \xfe\xff\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-F", str(tmp_path / "message"))
+    first = resolve_commit(repo)
+    before = protected_files(repo, first, ["src/**"])
+    assert "src/odd\\xffname" in before.files
+    assert head_subject(repo, first).startswith("subject ")
+    Path(repo, odd).write_text("2\n")
+    Path(repo, os.fsdecode(b"untracked\xfe")).write_text("new\n")
+    assert is_dirty(repo) and b"untracked" in dirty_diff(repo)
+    second = commit_all(repo, "edit it")
+    after = protected_files(repo, second, ["src/**"])
+    assert after.digest != before.digest and after.changed_from(before) == ["src/odd\\xffname"]
+    out = export_tree(repo, second, tmp_path / "export")
+    assert (out / odd).read_text() == "2\n"
+
+
 def test_a_clean_view_left_by_a_killed_harness_is_collected(repo: Path, tmp_path: Path) -> None:
     """A harness killed while it reads the repository leaves its clean view behind; the view
     names its owner, so bench gc (and the next run) removes it."""

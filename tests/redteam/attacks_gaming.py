@@ -4,6 +4,8 @@ edits; plus names that try to become paths outside the state directory."""
 
 from __future__ import annotations
 
+import os
+
 from redteam.attack import HONEST, attack, benchmark, expect_not_rewarded
 from redteam.lab import Lab, manifest_text
 
@@ -198,6 +200,25 @@ def submodule_config_runs_code_on_the_host(lab: Lab) -> None:
     lab.arm()
     lab.bench("run", lab.project_name, "probe", "--allow-dirty", allow={0})
     lab.expect(not marker.exists(), "git ran a submodule's fsmonitor on the host")
+
+
+@attack("names_that_are_not_utf8",
+        "commit a runner-side file whose name is not UTF-8 (bytes 0xff, 0xfe) under the "
+        "protected bench/, with a commit message that is not UTF-8 either",
+        "crash the harness; edit the benchmark runner without the protected files changing")
+def names_that_are_not_utf8(lab: Lab) -> None:
+    lab.make_project(HONEST)
+    lab.register()
+    lab.setup("baseline", "establish", lab.project_name, "probe")
+    (lab.project / os.fsdecode(b"bench/helper\xff\xfe.sh")).write_text("# sourced by nobody\n")
+    lab.git("add", "-A")
+    message = lab.root / "message"
+    message.write_bytes(b"tidy \xff\xfe\n")
+    lab.git("commit", "-q", "-F", str(message))
+    lab.arm()
+    lab.bench("run", lab.project_name, "probe", allow={0})
+    verdict = expect_not_rewarded(lab)
+    lab.expect(verdict.get("kind") == "TAMPERED", f"evaluate says {verdict.get('kind')}")
 
 
 @attack("smudge_filter_rewrites_the_runner",
