@@ -311,3 +311,37 @@ def test_baseline_and_candidate_from_different_sandboxes_are_not_compared(
     code, verdict = verdict_of(bench, "toy", "speed")
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "different sandboxes are never compared" in verdict["reason"]
+
+
+@pytest.mark.docker
+def test_baseline_and_candidate_from_different_images_are_not_compared(
+        bench, make_project, docker_client, tmp_path: Path) -> None:
+    """The project's image rebuilt between baseline and candidate (same tag, new id): the
+    samples come from different environments and are never compared."""
+    import io
+
+    from benchstone.sandbox.docker.image import DEFAULT_IMAGE
+
+    tag = f"benchstone-test-rebuilt:{tmp_path.name.lower()[-20:].strip('_-.') or 'x'}"
+
+    def build(revision: str) -> None:
+        dockerfile = f"FROM {DEFAULT_IMAGE}\nLABEL test.revision={revision}\n"
+        docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
+                                   network_mode="none")
+
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    _set(root, "bench/manifest.toml", manifest.read_text().replace(
+        'language = "python"', f'language = "python"\nimage = "{tag}"'), "a project image")
+    bench("register", str(root))
+    try:
+        build("one")
+        assert bench("baseline", "establish", "toy", "speed").returncode == 0
+        build("two")
+        _set(root, "src/speed.txt", "0.5\n", "much faster")
+        assert bench("run", "toy", "speed").returncode == 0
+    finally:
+        docker_client.images.remove(tag, force=True)
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "different sandboxes are never compared" in verdict["reason"]
