@@ -42,3 +42,33 @@ def test_store_problems_sees_a_half_recorded_run_set(tmp_path: Path) -> None:
     db.close()
     problems = crash.store_problems(tmp_path / "bench.db")
     assert any("not repetitions 0..0" in problem for problem in problems)
+
+
+def test_a_work_directory_not_fully_removed_keeps_its_owner(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clean-up removes the owner file last, and only when all else is gone: what a killed or
+    failed clean-up leaves is still a directory bench gc recognises and collects."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from benchstone.workdirs import OWNER_FILE, create_workdir, remove_tree
+
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    workdir = create_workdir()
+    stuck = workdir / "rep-0" / "scratch" / "stuck"
+    stuck.parent.mkdir(parents=True)
+    stuck.write_text("immutable\n")
+    for name in ("a", "b", "c"):
+        (workdir / "rep-0" / name).write_text(name)
+    if subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable attribute")
+    try:
+        remove_tree(workdir)
+        assert (workdir / OWNER_FILE).is_file()
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(workdir)], check=False)  # it may have moved
+    remove_tree(workdir)
+    assert not workdir.exists()
