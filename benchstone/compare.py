@@ -88,27 +88,37 @@ def complete_pairs(runs: dict[str, list[Run]], source: str) -> list[tuple[float,
     return pairs
 
 
+def candidate_failures(runs: dict[str, list[Run]]) -> int:
+    """Candidate halves that failed: while there are any, the gate does not promote."""
+    return sum(1 for run in runs["candidate"] if run.status != "ok")
+
+
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
-                  candidate_sha: str) -> list[tuple[float, float]]:
-    """The complete pairs of every earlier comparison of these two commits, oldest first."""
+                  candidate_sha: str) -> tuple[list[tuple[float, float]], int]:
+    """The complete pairs of every earlier comparison of these two commits, oldest first, and
+    how many of their candidate halves failed."""
     pairs: list[tuple[float, float]] = []
+    failed = 0
     for comparison in store.comparisons(project.name, bench.name, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
         pairs.extend(complete_pairs(runs, bench.metric_source))
-    return pairs
+        failed += candidate_failures(runs)
+    return pairs, failed
 
 
 def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
-                   shas: tuple[str, str], warnings: list[str]) -> Verdict:
-    """The sequential paired gate on every complete pair so far."""
-    from benchstone.cumulative import sequential_summary, settings_for
+                   shas: tuple[str, str], warnings: list[str], failed: int = 0) -> Verdict:
+    """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
+    withhold a PROMOTE."""
+    from benchstone.cumulative import sequential_summary, settings_for, withheld_for_failures
 
     baseline_values = [b for b, _ in pairs]
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
                                         bench.max_repetitions)
+    decision = withheld_for_failures(decision, failed, shas[1])
     summary = sequential_summary(decision)
     samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), values=values,
                       mean=sum(values) / len(values) if values else None)
@@ -142,7 +152,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
     warnings = [] if baseline_sha != candidate_sha else [
         "the baseline and the candidate are the same commit (an A/A comparison)"]
-    pairs = earlier_pairs(store, project, bench, baseline_sha, candidate_sha)
+    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha)
     if before.digest != after.digest:
         changed = before.changed_from(after)
         verdict = _base(project, bench, "TAMPERED", "protected files differ between the two "
@@ -155,20 +165,20 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     room = max(bench.max_repetitions - len(pairs), 0)
     planned = min(room, budget or room) if request.until_decided else (
         request.pairs or bench.run_repetitions)
-    verdict = paired_verdict(project, bench, pairs, shas, warnings)
-    if planned <= 0 or (request.until_decided and verdict.kind != "NEEDS_MORE_DATA"):
+    verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
+    if planned <= 0 or (request.until_decided and (verdict.kind != "NEEDS_MORE_DATA" or failed)):
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
                              pairs_total=len(pairs), verdict=_finish(store, home, project, bench,
                                                                      verdict))
     return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
-                      warnings)
+                      warnings, failed)
 
 
 def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                request: CompareRequest, progress: Callable[[str], Progress] | None,
                shas: tuple[str, str], pairs: list[tuple[float, float]], planned: int,
-               warnings: list[str]) -> CompareResult:
+               warnings: list[str], failed: int) -> CompareResult:
     check_commit(store, home, project, bench, shas[0], allow_dirty=False)  # before any row
     meta_seed = new_meta_seed()
     seeds = derive_seeds(meta_seed, planned)
@@ -178,6 +188,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     sessions: dict[str, RunSetSession] = {}
     first_sides: list[str] = []
     new_pairs: list[tuple[float, float]] = []
+    new_failed = 0
     verdict: Verdict | None = None
     try:
         for side, revision in zip(SIDES, (shas[0], None), strict=True):
@@ -195,10 +206,12 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                 sessions[side].repeat()
             runs = {side: sessions[side].runs for side in SIDES}
             new_pairs = complete_pairs(runs, bench.metric_source)
+            new_failed = candidate_failures(runs)
             if request.until_decided:
-                verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings)
-                if verdict.kind != "NEEDS_MORE_DATA":
-                    break
+                verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
+                                         failed + new_failed)
+                if verdict.kind != "NEEDS_MORE_DATA" or failed + new_failed:
+                    break  # decided, or a failed candidate half: no pair can promote now
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
                           f"{comparison.id} were recorded and kept") from None
@@ -206,7 +219,8 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         for session in sessions.values():
             session.close()
     if verdict is None or not request.until_decided:
-        verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings)
+        verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
+                                 failed + new_failed)
     return CompareResult(
         comparison_id=comparison.id, baseline_sha=shas[0], candidate_sha=shas[1],
         meta_seed=meta_seed, pairs_run=len(first_sides), pairs_total=len(pairs + new_pairs),

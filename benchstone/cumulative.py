@@ -9,6 +9,8 @@ clean candidate run set that verdict used. Read-only.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from benchstone.errors import BenchstoneError
 from benchstone.evaluation import (
     EvaluateOptions,
@@ -112,6 +114,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
                         "the gate")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions)
+    decision = withheld_for_failures(decision, candidate.n_errors, git_sha)
     summary = sequential_summary(decision)
     verdict = _base(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,
@@ -123,6 +126,18 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     if verdict.kind == "PROMOTE" and bench.requires:
         verdict = _apply_requirements(store, home, project, bench, verdict, git_sha, options)
     return verdict
+
+
+def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> GateDecision:
+    """No PROMOTE while candidate repetitions at the commit failed: the gate never judges the
+    survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
+    commit, so the way forward is a fixed commit. A REJECT stands (failures cannot help)."""
+    if not failed or decision.kind == "REJECT":
+        return decision
+    return replace(decision, kind="NEEDS_MORE_DATA", reason=(
+        f"{failed} candidate repetition(s) at {git_sha[:10]} failed, and a gate that judged "
+        "only the runs that succeeded could be gamed by failing the slow ones: fix the failure "
+        f"and commit; the runs that succeeded alone say: {decision.reason}"))
 
 
 def sequential_summary(decision: GateDecision) -> SequentialSummary | None:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from benchstone.errors import BenchstoneError
 from benchstone.verdict import Verdict, exit_code_for
 
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
@@ -126,7 +127,14 @@ def publish(verdicts: Sequence[Verdict], environ: Mapping[str, str] | None = Non
     markdown = summary_markdown(verdicts)
     destination = environ.get(SUMMARY_VARIABLE)
     if destination:
-        with Path(destination).open("a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
+        try:
+            with Path(destination).open("a", encoding="utf-8") as handle:
+                handle.write(markdown + "\n")
+        except OSError as exc:
+            raise BenchstoneError(
+                f"cannot append the job summary to ${SUMMARY_VARIABLE} ({destination}): "
+                f"{exc.strerror or exc}",
+                fix=f"point {SUMMARY_VARIABLE} at a writable file, or unset it to print the "
+                    "summary") from None
         return annotations(verdicts)
     return [*markdown.rstrip("\n").splitlines(), *annotations(verdicts)]

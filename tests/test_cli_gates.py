@@ -228,3 +228,78 @@ def test_promote_takes_every_run_set_the_verdict_used(bench, make_project) -> No
     verdict = _json(bench("evaluate", "toy", "speedw", "--json"))
     assert verdict["baseline"]["git_sha"] == improved
     assert verdict["baseline"]["n"] == 4 and len(verdict["baseline"]["run_set_ids"]) == 2
+
+
+HIDING_RUNNER = """import argparse, json
+from pathlib import Path
+parser = argparse.ArgumentParser()
+for name in ("--entry", "--config", "--output"):
+    parser.add_argument(name)
+args = parser.parse_args()
+config = json.loads(Path(args.config).read_text())
+values = [float(v) for v in Path("src/values").read_text().split()]
+value = values[config["repetition_index"] % len(values)]
+if value > float(Path("src/hide_above").read_text()):
+    result = {"status": "error", "message": "lost its input"}
+else:
+    result = {"status": "ok", "metric": value}
+Path(args.output).write_text(json.dumps(result))
+"""
+HIDING_MANIFEST = """[project]
+name = "hiding"
+language = "python"
+invocation = "python3 bench/runner.py --entry={entry_point} --config={config_path} --output={output_path}"
+
+[[benchmarks]]
+name = "speed"
+entry_point = "speed"
+tier = "performance"
+metric_direction = "minimize"
+repetitions = 6
+baseline_seeds = [1, 2, 3, 4, 5, 6]
+gate_policy = "%s"
+alpha = 0.05
+"""
+
+
+@pytest.mark.parametrize("policy", ["welch", "rank"])
+def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: str) -> None:
+    """A candidate whose slow repetitions fail must not be judged on the fast ones that
+    succeed: 0.8 when it works, but 1.5 (and an error) every other run."""
+    root = tmp_path / "hiding"
+    (root / "bench").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "bench" / "runner.py").write_text(HIDING_RUNNER)
+    (root / "bench" / "manifest.toml").write_text(HIDING_MANIFEST % policy)
+    (root / "src" / "values").write_text("1.00 1.01 0.99 1.00 1.02 0.98\n")
+    (root / "src" / "hide_above").write_text("9\n")
+    git(root, "init", "-q")
+    commit_all(root, "initial")
+    assert bench("register", str(root)).returncode == 0
+    established = bench("baseline", "establish", "hiding", "speed", "--sandbox", "process")
+    assert established.returncode == 0, established.stderr
+    (root / "src" / "values").write_text("0.80 1.50 0.81 1.60 0.79 1.55\n")
+    (root / "src" / "hide_above").write_text("1.2\n")
+    commit_all(root, "fast when it works")
+
+    ran = bench("run", "hiding", "speed", "--until-decided", "--sandbox", "process", "--json")
+    result = _json(ran)
+    assert ran.returncode == 2, ran.stderr
+    assert result["repetitions"] == 2  # no run after the first failure can lead to PROMOTE
+    for _ in range(2):
+        assert bench("run", "hiding", "speed", "--sandbox", "process").returncode == 0
+    evaluated = bench("evaluate", "hiding", "speed", "--json")
+    verdict = _json(evaluated)
+    assert evaluated.returncode == 2 and verdict["kind"] == "NEEDS_MORE_DATA", verdict
+    assert verdict["reason"].startswith("7 candidate repetition(s) at ")
+    assert "failed" in verdict["reason"] and verdict["candidate"]["n_errors"] == 7
+    for fdr in ("0.05", "0.5"):  # Benjamini-Hochberg at any rate promotes nothing either
+        overall = bench("evaluate", "hiding", "--all", "--fdr", fdr, "--json")
+        assert overall.returncode == 2, overall.stdout + overall.stderr
+        assert _json(overall)["benchmarks"][0]["kind"] == "NEEDS_MORE_DATA"
+
+    compared = bench("compare", "hiding", "speed", "--pairs", "12", "--sandbox", "process",
+                     "--json")
+    verdict = _json(compared)["verdict"]
+    assert compared.returncode == 2 and verdict["kind"] == "NEEDS_MORE_DATA", verdict
+    assert verdict["reason"].startswith("6 candidate repetition(s) at "), verdict["reason"]

@@ -158,6 +158,20 @@ def _run_job(repo: Path, base_sha: str, summary: Path, bin_dir: Path) -> list[tu
 
 
 @pytest.mark.docker
+def test_an_unwritable_summary_file_is_a_one_line_error(bench, make_project,
+                                                       tmp_path: Path) -> None:
+    root = make_project("toy")
+    assert bench("register", str(root)).returncode == 0
+    missing = tmp_path / "no-such-dir" / "summary.md"
+    result = bench("evaluate", "toy", "speed", "--format", "github",
+                   env={"GITHUB_STEP_SUMMARY": str(missing)})
+    assert result.returncode == 5, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    error, fix = result.stderr.strip().splitlines()
+    assert error.startswith("error: cannot append the job summary to $GITHUB_STEP_SUMMARY")
+    assert fix.startswith("  fix: point GITHUB_STEP_SUMMARY at a writable file")
+
+
 def test_the_workflow_gates_pull_requests(make_project, docker_client, tmp_path: Path) -> None:
     root = make_project("toy")
     base = git(root, "rev-parse", "HEAD")

@@ -129,6 +129,30 @@ def test_evaluator_args_configure_the_module_level_evaluate(bench, evolve_projec
     assert artifacts["verdict"] == "PROMOTE", artifacts
 
 
+def test_a_calibrated_gate_is_evaluated_over_the_candidates_runs(bench, evolve_project: Path,
+                                                                   tmp_path: Path) -> None:
+    """gate_policy welch (what `bench init` scaffolds) gates every run at the candidate's
+    commit, not one run set: the evaluator must not ask for a single run set."""
+    root = evolve_project
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        "promotion_sigma = 2.0", 'gate_policy = "welch"\nlog_scale = true\nalpha = 0.05'))
+    git(root, "commit", "-qam", "gate with welch")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "evolve", "cost", "--sandbox", "process").returncode == 0
+    evaluator = _load(tmp_path, """
+        from benchstone.integrations.openevolve import BenchstoneEvaluator
+
+        evaluate = BenchstoneEvaluator("evolve", "cost", target="program.py", sandbox="process")
+    """)
+    metrics, artifacts = _evaluate(evaluator, program("return 0.5"), "half")
+    assert artifacts["verdict"] in ("PROMOTE", "NEEDS_MORE_DATA"), artifacts
+    assert "welch (sequential" in artifacts["reason"], artifacts
+    assert metrics["runs_ok"] == 3.0 and metrics["combined_score"] == pytest.approx(2.0, rel=0.04)
+    assert 0 < metrics["p_value"] < 0.05 and 0 < metrics["threshold"] <= 0.05
+    assert "statistic" not in metrics  # a p-value gate has no z or sigma
+
+
 def test_a_pickled_evaluator_works_through_run_evolutions_wrapper(bench, evolve_project: Path,
                                                                  tmp_path: Path) -> None:
     """run_evolution(evaluator=callable) pickles the callable into a generated evaluation file."""

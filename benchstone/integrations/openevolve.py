@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from benchstone import api, evaluation, registry, runner
 from benchstone.candidates import check_branch, commit_candidate, tree_path
 from benchstone.errors import BenchstoneError
+from benchstone.manifest import CALIBRATED_POLICIES
 from benchstone.provenance import protected_files, resolve_commit
 from benchstone.verdict import Verdict
 
@@ -175,10 +176,12 @@ class BenchstoneEvaluator:
             request = runner.RunRequest(kind="run", revision=candidate.sha,
                                         repetitions=self.repetitions, sandbox=self.sandbox)
             report = runner.execute(store, place, proj, bench, request)
+            # the seed's gates judge this run set; the calibrated ones every run at the commit
+            meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES
+                         else report.run_set.meta_seed)
             verdict = evaluation.evaluate(
                 store, place, proj, bench,
-                evaluation.EvaluateOptions(meta_seed=report.run_set.meta_seed,
-                                           git_sha=candidate.sha))
+                evaluation.EvaluateOptions(meta_seed=meta_seed, git_sha=candidate.sha))
         failed = [run for run in report.runs if run.status != "ok"]
         return CandidateResult(
             commit=candidate.sha, branch=candidate.branch, base=candidate.base, verdict=verdict,
