@@ -72,6 +72,22 @@ def test_every_command_is_in_the_readme() -> None:
     assert not missing, f"README.md does not mention: {', '.join(missing)}"
 
 
+# Commands that only change state or only act (no record to read back): everything else reads
+# something, a store row, a file or the machine, and so prints JSON with --json.
+WRITE_ONLY = {("gc",), ("demo",), ("image", "build")}
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_COMMANDS if p], ids=lambda p: " ".join(p))
+def test_every_reading_command_has_json(path: tuple[str, ...]) -> None:
+    command: Any = typer.main.get_command(cli.app)
+    for word in path:
+        command = command.commands[word]
+    if hasattr(command, "commands") or path in WRITE_ONLY:
+        return
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    assert "--json" in options, f"bench {' '.join(path)} has no --json"
+
+
 # ---- errors --------------------------------------------------------------------------------------
 
 
