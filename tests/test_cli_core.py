@@ -143,6 +143,14 @@ def test_register_a_directory_that_is_not_a_repository(bench, tmp_path: Path) ->
     assert_one_error_line(bench("register", str(tmp_path / "absent")), "is not a directory")
 
 
+def test_a_moved_project_says_how_to_register_it_again(bench, registered: Path) -> None:
+    registered.rename(registered.with_name("toy-moved"))
+    for args in (("run", "toy", "speed", "--sandbox", "process"), ("evaluate", "toy", "speed")):
+        result = bench(*args)
+        assert_one_error_line(result, f"{registered} is not a directory")
+        assert "fix: " in result.stderr and "bench register" in result.stderr
+
+
 def test_register_without_a_manifest(bench, make_project) -> None:
     root = make_project("toy")
     (root / "bench" / "manifest.toml").unlink()
