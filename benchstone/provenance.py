@@ -66,7 +66,9 @@ def _git(root: Path, *args: str, check: bool = True, text: bool = True,
 def repository_root(path: Path) -> Path:
     """The top of the git work tree holding ``path``; GitError when there is none or no commit."""
     if not path.is_dir():
-        raise GitError(f"{path} is not a directory")
+        raise GitError(f"{path} is not a directory",
+                       fix="check the path; a registered project that moved is registered again "
+                       "from its new place: bench register PATH")
     result = _git(path, "rev-parse", "--show-toplevel", check=False)
     if result.returncode != 0:
         raise GitError(f"{path} is not inside a git repository", fix="run git init and commit")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchstone.corpus import CorpusCheck, check_corpus
-from benchstone.errors import ManifestError, ProjectNotRegistered, StoreError
+from benchstone.errors import GitError, ManifestError, ProjectNotRegistered, StoreError
 from benchstone.manifest import (
     MANIFEST_RELATIVE_PATH,
     BenchmarkSpec,
@@ -56,7 +56,15 @@ class RegisterOutcome:
 
 def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     """Pin ``path``'s manifest. Re-registering an unchanged manifest at the same path is a no-op."""
-    root = repository_root(path.expanduser().absolute())
+    given = path.expanduser().absolute()
+    root = repository_root(given)
+    if (given / MANIFEST_RELATIVE_PATH).is_file() and given.resolve() != root.resolve():
+        # its own manifest, below the top: registering the top's manifest would be a silent swap
+        raise GitError(
+            f"{given} holds {MANIFEST_RELATIVE_PATH} but is not the top of its git repository "
+            f"({root})",
+            fix="benchstone runs a project from the top of its repository: move bench/ there, "
+            "or make the project a repository of its own")
     manifest = load_manifest(root)
     raw = (root / MANIFEST_RELATIVE_PATH).read_bytes()
     if hashlib.sha256(raw).hexdigest() != manifest.sha256:

@@ -173,11 +173,15 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
     registered = project.registration.manifest_sha256
     if committed is None or hashlib.sha256(committed).hexdigest() != registered:
         state = "has no" if committed is None else "has a different"
+        if revision is None:
+            fix = f"if the change is intended, read it, then pin it: bench register {project.root}"
+        else:
+            fix = ("only a commit that holds the registered manifest can be measured: name such a "
+                   "commit, or measure HEAD")
         raise ManifestChanged(
             f"commit {git_sha[:12]} {state} {MANIFEST_RELATIVE_PATH} than the registered copy "
             f"(sha256:{registered[:12]}...)",
-            fix="if the change is intended, commit it and read it, then run: "
-            f"bench register {project.root}",
+            fix=fix,
         )
     check = corpus_check(store, project, bench)
     check.require()

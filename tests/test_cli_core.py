@@ -72,6 +72,22 @@ def test_every_command_is_in_the_readme() -> None:
     assert not missing, f"README.md does not mention: {', '.join(missing)}"
 
 
+# Commands that only change state or only act (no record to read back): everything else reads
+# something, a store row, a file or the machine, and so prints JSON with --json.
+WRITE_ONLY = {("gc",), ("demo",), ("image", "build")}
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_COMMANDS if p], ids=lambda p: " ".join(p))
+def test_every_reading_command_has_json(path: tuple[str, ...]) -> None:
+    command: Any = typer.main.get_command(cli.app)
+    for word in path:
+        command = command.commands[word]
+    if hasattr(command, "commands") or path in WRITE_ONLY:
+        return
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    assert "--json" in options, f"bench {' '.join(path)} has no --json"
+
+
 # ---- errors --------------------------------------------------------------------------------------
 
 
@@ -125,6 +141,14 @@ def test_register_a_directory_that_is_not_a_repository(bench, tmp_path: Path) ->
     (loose / "bench").mkdir(parents=True)
     assert_one_error_line(bench("register", str(loose)), "is not inside a git repository")
     assert_one_error_line(bench("register", str(tmp_path / "absent")), "is not a directory")
+
+
+def test_a_moved_project_says_how_to_register_it_again(bench, registered: Path) -> None:
+    registered.rename(registered.with_name("toy-moved"))
+    for args in (("run", "toy", "speed", "--sandbox", "process"), ("evaluate", "toy", "speed")):
+        result = bench(*args)
+        assert_one_error_line(result, f"{registered} is not a directory")
+        assert "fix: " in result.stderr and "bench register" in result.stderr
 
 
 def test_register_without_a_manifest(bench, make_project) -> None:

@@ -259,6 +259,8 @@ def test_bench_corpus_hash_prints_the_value(bench, tree: Path, kind: str) -> Non
     expected = {"bytes": "sha256:" + sha256((tree / "data.bin").read_bytes()),
                 "spec": "sha256:" + sha256(b"n = 3\n"), "tree": reference_tree_hash(tree)}[kind]
     assert result.stdout == expected + "\n"
+    as_json = json.loads(bench(*args, "--json").stdout)
+    assert as_json == {"path": str(target), "corpus_type": kind, "corpus_hash": expected}
 
 
 def test_bench_corpus_hash_bad_input_is_one_error_line(bench, tmp_path: Path) -> None:

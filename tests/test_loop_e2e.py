@@ -204,6 +204,24 @@ def test_changed_manifest_at_the_commit_stops_the_run(bench, make_project) -> No
     assert "bench register" in result.stderr
 
 
+def test_at_sha_before_the_manifest_changed_says_which_commits_can_be_measured(
+        bench, make_project) -> None:
+    root = make_project("toy")
+    first = git(root, "rev-parse", "HEAD")
+    manifest = root / "bench" / "manifest.toml"
+    more = manifest.read_text().replace("repetitions = 5", "repetitions = 6", 1)
+    _set(root, "bench/manifest.toml", more, "one more repetition")
+    assert bench("register", str(root)).returncode == 0
+    result = bench("baseline", "establish", "toy", "speed", "--at-sha", first[:8],
+                   "--sandbox", "process")
+    assert result.returncode == 5
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"error: commit {first[:12]} has a different bench/manifest.toml")
+    # registering the old manifest again would only move the problem to HEAD
+    assert lines[1].startswith("  fix: ") and "bench register" not in lines[1]
+    assert "registered manifest" in lines[1] and "HEAD" in lines[1]
+
+
 def test_promote_refuses_to_choose_between_run_sets(bench, make_project) -> None:
     root = make_project("toy")
     bench("register", str(root))
@@ -255,8 +273,8 @@ def test_ctrl_c_keeps_finished_repetitions(bench, make_project, sandbox: str,
     while "[1/5" not in seen and time.monotonic() < deadline:
         seen += process.stdout.readline()
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (seen, out, err)
     assert "repetition(s) were recorded and kept" in err
     runs = json.loads(bench("history", "shellproj", "probe", "--json").stdout)["entries"][0]["runs"]
     assert 1 <= len(runs) < 5

@@ -52,6 +52,23 @@ def test_register_from_a_subdirectory_uses_the_repository_root(state, make_proje
     assert register(store, place, root / "src").project.root == root
 
 
+def test_a_manifest_in_a_subdirectory_is_refused_not_swapped_for_the_top_one(
+        state, make_project) -> None:
+    # ``bench register PATH`` reads PATH/bench/manifest.toml: when PATH is inside a repository
+    # whose top holds another project, registering the top one instead would be a silent swap
+    place, store = state
+    root = make_project("toy")
+    inner = root / "tools" / "other"
+    (inner / "bench").mkdir(parents=True)
+    (inner / "bench" / "manifest.toml").write_text(
+        (root / "bench" / "manifest.toml").read_text().replace('name = "toy"', 'name = "other"'))
+    commit_all(root, "a second project in a subdirectory")
+    with pytest.raises(GitError, match="not the top of its git repository") as caught:
+        register(store, place, inner)
+    assert caught.value.fix and str(root) in str(caught.value)
+    assert store.registrations() == []
+
+
 def test_unchanged_re_register_is_a_no_op(state, make_project) -> None:
     place, store = state
     root = make_project("toy")

@@ -22,9 +22,14 @@ def corpus_hash(
     corpus_type: Annotated[str, typer.Option(
         "--type", help="bytes (one file), spec (directory with corpus_spec.toml) or tree "
         "(whole directory).")] = "bytes",
+    as_json: JsonOpt = False,
 ) -> None:
     """Print the corpus_hash value (sha256:...) of a corpus file or directory."""
-    typer.echo(api.corpus_hash(path, corpus_type))
+    value = api.corpus_hash(path, corpus_type)
+    if as_json:
+        dump({"path": str(path), "corpus_type": corpus_type, "corpus_hash": value})
+        return
+    typer.echo(value)
 
 
 @corpus_app.command("add", epilog="Example: bench corpus add heldout ~/data/heldout")
