@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchstone.errors import NoArtifact, ReferenceExists, ReferenceStateError
+from benchstone.errors import NoArtifact, NotCorrectness, ReferenceExists, ReferenceStateError
 from benchstone.manifest import BenchmarkSpec
 from benchstone.paths import Home, append_private, write_private
 from benchstone.records import ReferenceEvent, Run
@@ -47,9 +47,10 @@ def load_artifact(home: Home, project: str, benchmark: str, digest: str) -> byte
 
 def _require_correctness(bench: BenchmarkSpec) -> None:
     if bench.tier != "correctness":
-        raise ValueError(
+        raise NotCorrectness(
             f"benchmark {bench.name!r} is tier {bench.tier!r}: references exist only for "
-            "correctness benchmarks"
+            "correctness benchmarks",
+            fix='name a benchmark with tier = "correctness" (bench list shows each tier)',
         )
 
 

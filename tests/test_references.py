@@ -207,3 +207,16 @@ def test_api_freeze_reference_errors(make_project, home: Path) -> None:
     api.freeze_reference("toy", "output", home=home)
     with pytest.raises(ReferenceExists):
         api.freeze_reference("toy", "output", home=home)
+
+
+def test_cli_freeze_or_replace_of_a_non_correctness_benchmark_is_a_plain_error(
+        bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    for args in (("freeze-reference", "toy", "speed"),
+                 ("replace-reference", "toy", "speed", "--reason", "x")):
+        result = bench(*args)
+        assert result.returncode == 5, result.stderr
+        assert "internal error" not in result.stderr
+        assert "only for correctness benchmarks" in result.stderr
+        assert "fix:" in result.stderr
