@@ -233,3 +233,21 @@ def test_repository_configuration_runs_nothing_on_the_host(bench, make_project,
     result = bench("run", "toy", "speed", "-n", "2", "--sandbox", "process", "--allow-dirty")
     assert result.returncode == 0, result.stderr
     assert [name for name, path in markers.items() if path.exists()] == []
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('promotion_sigma = 2.0', 'promotion_sigma = 2.0\nrequires = ["nope"]',
+     "requires names 'nope', which is no benchmark of this manifest"),
+    ('reference_policy = "byte_equivalence"',
+     'reference_policy = "byte_equivalence"\nrequires = ["output"]',
+     "requires is set on a correctness benchmark"),
+])
+def test_a_requires_that_cannot_work_is_a_manifest_error(bench, make_project, old: str,
+                                                          new: str, message: str) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", old, new)
+    commit_all(root, "requires that cannot work")
+    result = bench("register", str(root))
+    assert result.returncode == 5
+    assert message in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.stderr
