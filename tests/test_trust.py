@@ -251,3 +251,40 @@ def test_a_requires_that_cannot_work_is_a_manifest_error(bench, make_project, ol
     assert result.returncode == 5
     assert message in result.stderr and "fix:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_corpus_add_keeps_inner_symlinks_and_refuses_ones_leading_out(bench, tmp_path: Path,
+                                                                       home: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not in the corpus\n")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.txt").write_text("a\n")
+    (corpus / "sub" / "to_a").symlink_to("../a.txt")
+    (corpus / "here").symlink_to(".")
+    added = bench("corpus", "add", "inner", str(corpus))
+    assert added.returncode == 0, added.stderr
+    stored = Path(api.corpora(home=home)[0].path)
+    assert (stored / "sub" / "to_a").read_text() == "a\n"
+    for name, target in (("abs", str(outside)), ("up", "../outside.txt"),
+                         ("via_here", "here/../outside.txt"), ("parent", "here/..")):
+        link = corpus / name
+        link.symlink_to(target)
+        result = bench("corpus", "add", "leaky", str(corpus))
+        assert result.returncode == 5, (name, result.stderr)
+        assert f"{name} in {corpus} is a symlink to {target}, outside the corpus" in result.stderr
+        assert "fix:" in result.stderr and "internal error" not in result.stderr
+        link.unlink()
+    assert [c.name for c in api.corpora(home=home)] == ["inner"]
+
+
+def test_corpus_add_refuses_a_fifo_with_one_line(bench, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    os.mkfifo(corpus / "pipe")
+    result = bench("corpus", "add", "piped", str(corpus), timeout=60)
+    assert result.returncode == 5
+    assert "pipe in" in result.stderr and "is not a regular file" in result.stderr
+    assert "internal error" not in result.stderr
+    result = bench("corpus", "add", "piped", str(corpus / "pipe"), timeout=60)
+    assert result.returncode == 5 and "is not a regular file or directory" in result.stderr
