@@ -261,11 +261,11 @@ def test_corpus_add_keeps_inner_symlinks_and_refuses_ones_leading_out(bench, tmp
     (corpus / "sub").mkdir(parents=True)
     (corpus / "a.txt").write_text("a\n")
     (corpus / "sub" / "to_a").symlink_to("../a.txt")
-    (corpus / "here").symlink_to(".")
     added = bench("corpus", "add", "inner", str(corpus))
     assert added.returncode == 0, added.stderr
     stored = Path(api.corpora(home=home)[0].path)
     assert (stored / "sub" / "to_a").read_text() == "a\n"
+    (corpus / "here").symlink_to(".")  # inside the corpus, but a way out through it is not
     for name, target in (("abs", str(outside)), ("up", "../outside.txt"),
                          ("via_here", "here/../outside.txt"), ("parent", "here/..")):
         link = corpus / name
@@ -288,3 +288,18 @@ def test_corpus_add_refuses_a_fifo_with_one_line(bench, tmp_path: Path) -> None:
     assert "internal error" not in result.stderr
     result = bench("corpus", "add", "piped", str(corpus / "pipe"), timeout=60)
     assert result.returncode == 5 and "is not a regular file or directory" in result.stderr
+
+
+def test_corpus_add_over_a_name_with_new_content_warns(bench, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("one\n")
+    first = bench("corpus", "add", "held", str(corpus))
+    assert first.returncode == 0 and "warning" not in first.stderr
+    again = bench("corpus", "add", "held", str(corpus))
+    assert again.returncode == 0 and "warning" not in again.stderr
+    (corpus / "a.txt").write_text("two\n")
+    changed = bench("corpus", "add", "held", str(corpus))
+    assert changed.returncode == 0
+    assert f"warning: held named {first.stdout.split(' = ')[1][:19]} until now" in changed.stderr
+    assert "bench baseline establish" in changed.stderr
