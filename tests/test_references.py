@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, verdict_of
+from conftest import FIXTURES, commit_all, verdict_of
 
 from benchstone import api
 from benchstone.errors import ReferenceExists
@@ -220,3 +221,50 @@ def test_cli_freeze_or_replace_of_a_non_correctness_benchmark_is_a_plain_error(
         assert "internal error" not in result.stderr
         assert "only for correctness benchmarks" in result.stderr
         assert "fix:" in result.stderr
+
+
+def test_correctness_verdicts_say_why_there_is_no_data_and_warn_as_the_gates_do(
+        bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    # every run at the candidate failed: the verdict says so, not "run it first"
+    (root / "src" / "output.txt").unlink()
+    commit_all(root, "no output")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "its 1 run(s) failed, the newest with runner_exit" in verdict["reason"]
+    # only a dirty run: excluded unless --include-dirty, which the verdict then mentions
+    (root / "src" / "output.txt").write_text((FIXTURES / "toy" / "src" / "output.txt").read_text())
+    commit_all(root, "the output again")
+    (root / "notes.txt").write_text("uncommitted\n")
+    bench("run", "toy", "output", "--sandbox", "process", "--allow-dirty")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "dirty tree" in verdict["reason"] and "--include-dirty" in verdict["reason"]
+    code, verdict = verdict_of(bench, "toy", "output", "--include-dirty")
+    assert (code, verdict["kind"]) == (0, "PASS")
+    assert "the candidate was recorded on a dirty tree (--include-dirty)" in verdict["warnings"]
+
+
+def test_a_correctness_verdict_warns_of_another_environment(bench, make_project) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to record a second environment")
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'tier = "correctness"', 'tier = "correctness"\nprotected_paths = ["bench/runner.py"]'))
+    commit_all(root, "protect only the runner")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    manifest.write_text(manifest.read_text().replace(
+        'reference_policy = "byte_equivalence"', 'reference_policy = "byte_equivalence"\nthreads = 2'))
+    commit_all(root, "two cores")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (0, "PASS")
+    assert any("pinned_cores: 1 -> 2" in warning for warning in verdict["warnings"])
