@@ -175,7 +175,9 @@ def _apply_requirements(store: Store, home: Home, project: Project, bench: Bench
         if check.kind == "PASS":
             continue
         if check.kind == "NEEDS_MORE_DATA":
-            kind, why = "NEEDS_MORE_DATA", f"required correctness benchmark {name} has not run here"
+            ran = bool(store.runs_at(project.name, name, git_sha))
+            kind, why = "NEEDS_MORE_DATA", (f"required correctness benchmark {name} "
+                                            f"{'has no ok run' if ran else 'has not run'} here")
         else:
             kind, why = "REJECT", f"required correctness benchmark {name} says {check.kind}"
         return verdict.model_copy(update={

@@ -303,3 +303,23 @@ def test_corpus_add_over_a_name_with_new_content_warns(bench, tmp_path: Path) ->
     assert changed.returncode == 0
     assert f"warning: held named {first.stdout.split(' = ')[1][:19]} until now" in changed.stderr
     assert "bench baseline establish" in changed.stderr
+
+
+def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_project) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
+          'promotion_sigma = 2.0\nrequires = ["output"]')
+    commit_all(root, "speed requires correct output")
+    bench("register", str(root))
+    bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    (root / "src" / "output.txt").unlink()
+    commit_all(root, "faster, and the output is gone")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "required correctness benchmark output has no ok run here" in verdict["reason"]
+    assert "its 1 run(s) failed" in verdict["reason"]
