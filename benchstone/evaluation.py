@@ -122,11 +122,19 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     baseline = _sample([baseline_set], store.runs_of([baseline_set.id]), bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
+    if baseline_set.git_dirty and not options.include_dirty:
+        return _base(project, bench, "NEEDS_MORE_DATA",
+                     f"the baseline ({baseline_set.git_sha[:10]}) was recorded on a dirty tree and "
+                     "is excluded from gates: establish it again on a clean tree "
+                     f"(bench baseline establish {project.name} {bench.name}), or pass "
+                     "--include-dirty", **common)
     if candidate_set is None:
         return _base(project, bench, "NEEDS_MORE_DATA", why_none, **common)
     candidate = _sample([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source)
     common["candidate"] = candidate
     warnings = []
+    if baseline_set.git_dirty:
+        warnings.append("the baseline was recorded on a dirty tree (--include-dirty)")
     if candidate_set.git_dirty:
         warnings.append("the candidate was recorded on a dirty tree (--include-dirty)")
     if baseline_set.protected_hash != candidate_set.protected_hash:

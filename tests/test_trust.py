@@ -323,3 +323,22 @@ def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_pro
     assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
     assert "required correctness benchmark output has no ok run here" in verdict["reason"]
     assert "its 1 run(s) failed" in verdict["reason"]
+
+
+def test_a_baseline_recorded_on_a_dirty_tree_is_kept_out_of_the_gate(bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    (root / "notes.txt").write_text("an untracked file\n")
+    assert bench("baseline", "establish", "toy", "speed", "--sandbox", "process",
+                 "--allow-dirty").returncode == 0
+    (root / "notes.txt").unlink()
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    commit_all(root, "faster")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "baseline" in verdict["reason"] and "dirty tree" in verdict["reason"]
+    assert "--include-dirty" in verdict["reason"]
+    code, verdict = verdict_of(bench, "toy", "speed", "--include-dirty")
+    assert (code, verdict["kind"]) == (0, "PROMOTE")
+    assert "the baseline was recorded on a dirty tree (--include-dirty)" in verdict["warnings"]
