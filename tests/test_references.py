@@ -169,6 +169,22 @@ def test_json_canonical_policy() -> None:
     assert not compare_artifacts(reference, b"not json", "json_canonical").equal
 
 
+def test_a_fail_never_echoes_control_characters_or_whole_long_lines() -> None:
+    # binary bytes, or a terminal escape sequence the code under test wrote: offset, no excerpt
+    for reference, candidate in ((b"\x00\x01\x02" * 10, b"\x00\x01\x03" * 10),
+                                 (b"ok\n", b"ok\n\x1b]0;owned\x07\x1b[2J\n")):
+        result = compare_artifacts(reference, candidate, "byte_equivalence")
+        assert not result.equal and len(result.detail) == 1
+        assert result.detail[0].startswith("first difference at byte")
+    result = compare_artifacts(b'{"a": "x"}', b'{"a": "\\u009b2J"}', "json_canonical")
+    assert not result.equal and len(result.detail) == 1
+    assert result.detail[0].startswith("canonical JSON differs at byte 6")
+    # text: a diff excerpt, each line clipped
+    result = compare_artifacts(b"a" * 10_000, b"b" * 10_000, "byte_equivalence")
+    assert "-" + "a" * 159 + "..." in result.detail
+    assert max(len(line) for line in result.detail) < 200
+
+
 def test_json_canonical_end_to_end(bench, make_project) -> None:
     root = make_project("toy")
     manifest = root / "bench" / "manifest.toml"
