@@ -34,12 +34,41 @@ def _make_read_only(root: Path, *, including_root: bool = True) -> None:
         os.chmod(root, 0o555)
 
 
+def _check_copyable(source: Path) -> None:
+    """Refuse what a copy could not hold: special files, and symlinks that lead out of the
+    corpus (their target would stay outside the harness's store, unhashed and, in a sandbox,
+    dangling)."""
+    root = os.path.realpath(source)
+    fix = "replace it with what it points to (cp -rL makes such a copy), or remove it"
+    for directory, dirnames, filenames in os.walk(source):
+        for name in [*dirnames, *filenames]:
+            path = Path(directory) / name
+            relative = path.relative_to(source)
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(path)
+                lexical = os.path.normpath(os.path.join(os.path.dirname(relative), target))
+                real = os.path.realpath(path)
+                if (os.path.isabs(target) or lexical == ".." or lexical.startswith("../")
+                        or os.path.commonpath([root, real]) != root):
+                    raise CorpusError(f"{relative} in {source} is a symlink to {target}, "
+                                      "outside the corpus", fix=fix)
+            elif not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                raise CorpusError(f"{relative} in {source} is not a regular file, directory "
+                                  "or symlink (a FIFO, socket or device)", fix="remove it")
+
+
 def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
     """Copy ``source`` (a directory, or one file) into the harness's corpus store as ``name``."""
     check_name(name, "corpus")
     source = source.expanduser()
     if not source.exists():
         raise CorpusError(f"{source} does not exist")
+    if source.is_dir():
+        _check_copyable(source)
+    elif not source.is_file():
+        raise CorpusError(f"{source} is not a regular file or directory (a FIFO, socket or device)",
+                          fix="give a directory or a file")
     private_dir(home.corpora_dir)
     staging = Path(tempfile.mkdtemp(dir=home.corpora_dir, prefix=".incoming-"))
     try:

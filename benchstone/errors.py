@@ -114,6 +114,10 @@ class NoArtifact(ReferenceStateError):
     """No ok run has produced an artifact to freeze yet."""
 
 
+class NotCorrectness(BenchstoneError, ValueError):
+    """References exist only for correctness benchmarks; this one has another tier."""
+
+
 class AdmissionRefused(BenchstoneError):
     """The scheduler has no capacity for the job now."""
 

@@ -122,11 +122,19 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     baseline = _sample([baseline_set], store.runs_of([baseline_set.id]), bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
+    if baseline_set.git_dirty and not options.include_dirty:
+        return _base(project, bench, "NEEDS_MORE_DATA",
+                     f"the baseline ({baseline_set.git_sha[:10]}) was recorded on a dirty tree and "
+                     "is excluded from gates: establish it again on a clean tree "
+                     f"(bench baseline establish {project.name} {bench.name}), or pass "
+                     "--include-dirty", **common)
     if candidate_set is None:
         return _base(project, bench, "NEEDS_MORE_DATA", why_none, **common)
     candidate = _sample([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source)
     common["candidate"] = candidate
     warnings = []
+    if baseline_set.git_dirty:
+        warnings.append("the baseline was recorded on a dirty tree (--include-dirty)")
     if candidate_set.git_dirty:
         warnings.append("the candidate was recorded on a dirty tree (--include-dirty)")
     if baseline_set.protected_hash != candidate_set.protected_hash:
@@ -175,7 +183,9 @@ def _apply_requirements(store: Store, home: Home, project: Project, bench: Bench
         if check.kind == "PASS":
             continue
         if check.kind == "NEEDS_MORE_DATA":
-            kind, why = "NEEDS_MORE_DATA", f"required correctness benchmark {name} has not run here"
+            ran = bool(store.runs_at(project.name, name, git_sha))
+            kind, why = "NEEDS_MORE_DATA", (f"required correctness benchmark {name} "
+                                            f"{'has no ok run' if ran else 'has not run'} here")
         else:
             kind, why = "REJECT", f"required correctness benchmark {name} says {check.kind}"
         return verdict.model_copy(update={
@@ -194,13 +204,23 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
         return _base(project, bench, "NO_REFERENCE",
                      f"no reference is frozen (bench run, then bench freeze-reference "
                      f"{project.name} {bench.name})")
-    runs = [run for run in store.runs_at(project.name, bench.name, git_sha)
-            if run.status == "ok" and run.artifact_sha256
-            and (options.include_dirty or not run.git_dirty)]
+    every = store.runs_at(project.name, bench.name, git_sha)
+    produced = [run for run in every if run.status == "ok" and run.artifact_sha256]
+    runs = [run for run in produced if options.include_dirty or not run.git_dirty]
     if not runs:
-        return _base(project, bench, "NEEDS_MORE_DATA",
-                     f"no ok run with an artifact at {git_sha[:10]}: "
-                     f"run it first (bench run {project.name} {bench.name})")
+        if produced:
+            why = (f"the only ok runs at {git_sha[:10]} were recorded on a dirty tree and are "
+                   "excluded from gates: commit and run again, or pass --include-dirty")
+        elif every:
+            last = every[-1]
+            why = (f"no ok run with an artifact at {git_sha[:10]}: its {len(every)} run(s) "
+                   f"failed, the newest with {last.failure or last.status}"
+                   f"{': ' + last.message if last.message else ''} "
+                   f"(bench history {project.name} {bench.name} shows them)")
+        else:
+            why = (f"no ok run with an artifact at {git_sha[:10]}: "
+                   f"run it first (bench run {project.name} {bench.name})")
+        return _base(project, bench, "NEEDS_MORE_DATA", why)
     candidate = runs[-1]
     reference_run = store.run(reference.run_id)
     candidate_set = store.run_set(candidate.run_set_id)
@@ -213,9 +233,16 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
                      details=[f"changed: {name}" for name in changed])
     detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
               f"candidate {candidate.artifact_sha256[:12]} (run {candidate.id})"]
+    warnings = []
+    if candidate.git_dirty:
+        warnings.append("the candidate was recorded on a dirty tree (--include-dirty)")
+    if candidate_set and reference_set:
+        differences = fingerprint_differences(reference_set.environment, candidate_set.environment)
+        if differences:
+            warnings.append(f"environments differ from the reference's run: {'; '.join(differences)}")
     if candidate.artifact_sha256 == reference.new_sha256:
         return _base(project, bench, "PASS", "the artifact matches the reference byte for byte",
-                     details=detail)
+                     details=detail, warnings=warnings)
     comparison = compare_artifacts(
         load_artifact(home, project.name, bench.name, reference.new_sha256),
         load_artifact(home, project.name, bench.name, candidate.artifact_sha256),
@@ -224,7 +251,8 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
     if comparison.equal:
         return _base(project, bench, "PASS",
                      f"the artifact matches the reference under {bench.reference_policy}",
-                     details=detail)
+                     details=detail, warnings=warnings)
     return _base(project, bench, "FAIL",
                  f"the artifact differs from the reference ({bench.reference_policy}): "
-                 f"{comparison.detail[0]}", details=detail + comparison.detail[1:])
+                 f"{comparison.detail[0]}", details=detail + comparison.detail[1:],
+                 warnings=warnings)

@@ -318,12 +318,25 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
             )
         if bench.corpus_path and "\0" in bench.corpus_path:
             raise ManifestError(f"{where}.corpus_path must not contain a NUL byte")
+        if bench.requires and not bench.is_stochastic:
+            raise ManifestError(
+                f"{where}.requires is set on a {bench.tier} benchmark; it gates only the "
+                "PROMOTE of a performance or quality benchmark",
+                fix=f"move requires to the benchmark whose speed or quality needs "
+                    f"{bench.name!r} to PASS",
+            )
         for required in bench.requires:
             other = by_name.get(required)
-            if other is None or other.tier != "correctness":
+            if other is None:
+                raise ManifestError(
+                    f"{where}.requires names {required!r}, which is no benchmark of this manifest",
+                    fix="list the names of correctness benchmarks of this manifest",
+                )
+            if other.tier != "correctness":
                 raise ManifestError(
                     f"{where}.requires names {required!r}, which is not a correctness "
-                    "benchmark of this manifest"
+                    f"benchmark of this manifest (its tier is {other.tier!r})",
+                    fix="list the names of correctness benchmarks of this manifest",
                 )
         if bench.is_stochastic:
             floor_note = "the gate needs at least 2 runs a side and will say NEEDS_MORE_DATA"

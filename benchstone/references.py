@@ -11,16 +11,18 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchstone.errors import NoArtifact, ReferenceExists, ReferenceStateError
+from benchstone.errors import NoArtifact, NotCorrectness, ReferenceExists, ReferenceStateError
 from benchstone.manifest import BenchmarkSpec
 from benchstone.paths import Home, append_private, write_private
 from benchstone.records import ReferenceEvent, Run
 from benchstone.store import Store
 
 DIFF_EXCERPT_LINES = 12
+DIFF_LINE_CHARS = 160
 
 
 def store_artifact(home: Home, project: str, benchmark: str, data: bytes) -> str:
@@ -47,9 +49,10 @@ def load_artifact(home: Home, project: str, benchmark: str, digest: str) -> byte
 
 def _require_correctness(bench: BenchmarkSpec) -> None:
     if bench.tier != "correctness":
-        raise ValueError(
+        raise NotCorrectness(
             f"benchmark {bench.name!r} is tier {bench.tier!r}: references exist only for "
-            "correctness benchmarks"
+            "correctness benchmarks",
+            fix='name a benchmark with tier = "correctness" (bench list shows each tier)',
         )
 
 
@@ -142,13 +145,26 @@ def _pretty(data: bytes) -> bytes:
     return json.dumps(json.loads(data), sort_keys=True, indent=1, ensure_ascii=False).encode()
 
 
+def _is_text(text: str) -> bool:
+    """No control characters but tab and line ends: binary bytes (or a terminal's escape
+    sequences, written by the code under test) are never echoed to the user."""
+    return not any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text)
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= DIFF_LINE_CHARS else f"{line[:DIFF_LINE_CHARS]}..."
+
+
 def _text_excerpt(reference: bytes, candidate: bytes) -> list[str]:
     try:
-        old = reference.decode("utf-8").splitlines()
-        new = candidate.decode("utf-8").splitlines()
+        old_text, new_text = reference.decode("utf-8"), candidate.decode("utf-8")
     except UnicodeDecodeError:
         return []
-    lines = list(difflib.unified_diff(old, new, "reference", "candidate", n=1, lineterm=""))
+    if not (_is_text(old_text) and _is_text(new_text)):
+        return []
+    old, new = old_text.splitlines(), new_text.splitlines()
+    lines = [_clip(line) for line in
+             difflib.unified_diff(old, new, "reference", "candidate", n=1, lineterm="")]
     if len(lines) > DIFF_EXCERPT_LINES:
         lines = [*lines[:DIFF_EXCERPT_LINES], f"... ({len(lines) - DIFF_EXCERPT_LINES} more lines)"]
     return lines

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, verdict_of
+from conftest import FIXTURES, commit_all, verdict_of
 
 from benchstone import api
 from benchstone.errors import ReferenceExists
@@ -168,6 +169,22 @@ def test_json_canonical_policy() -> None:
     assert not compare_artifacts(reference, b"not json", "json_canonical").equal
 
 
+def test_a_fail_never_echoes_control_characters_or_whole_long_lines() -> None:
+    # binary bytes, or a terminal escape sequence the code under test wrote: offset, no excerpt
+    for reference, candidate in ((b"\x00\x01\x02" * 10, b"\x00\x01\x03" * 10),
+                                 (b"ok\n", b"ok\n\x1b]0;owned\x07\x1b[2J\n")):
+        result = compare_artifacts(reference, candidate, "byte_equivalence")
+        assert not result.equal and len(result.detail) == 1
+        assert result.detail[0].startswith("first difference at byte")
+    result = compare_artifacts(b'{"a": "x"}', b'{"a": "\\u009b2J"}', "json_canonical")
+    assert not result.equal and len(result.detail) == 1
+    assert result.detail[0].startswith("canonical JSON differs at byte 6")
+    # text: a diff excerpt, each line clipped
+    result = compare_artifacts(b"a" * 10_000, b"b" * 10_000, "byte_equivalence")
+    assert "-" + "a" * 159 + "..." in result.detail
+    assert max(len(line) for line in result.detail) < 200
+
+
 def test_json_canonical_end_to_end(bench, make_project) -> None:
     root = make_project("toy")
     manifest = root / "bench" / "manifest.toml"
@@ -207,3 +224,63 @@ def test_api_freeze_reference_errors(make_project, home: Path) -> None:
     api.freeze_reference("toy", "output", home=home)
     with pytest.raises(ReferenceExists):
         api.freeze_reference("toy", "output", home=home)
+
+
+def test_cli_freeze_or_replace_of_a_non_correctness_benchmark_is_a_plain_error(
+        bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    for args in (("freeze-reference", "toy", "speed"),
+                 ("replace-reference", "toy", "speed", "--reason", "x")):
+        result = bench(*args)
+        assert result.returncode == 5, result.stderr
+        assert "internal error" not in result.stderr
+        assert "only for correctness benchmarks" in result.stderr
+        assert "fix:" in result.stderr
+
+
+def test_correctness_verdicts_say_why_there_is_no_data_and_warn_as_the_gates_do(
+        bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    # every run at the candidate failed: the verdict says so, not "run it first"
+    (root / "src" / "output.txt").unlink()
+    commit_all(root, "no output")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "its 1 run(s) failed, the newest with runner_exit" in verdict["reason"]
+    # only a dirty run: excluded unless --include-dirty, which the verdict then mentions
+    (root / "src" / "output.txt").write_text((FIXTURES / "toy" / "src" / "output.txt").read_text())
+    commit_all(root, "the output again")
+    (root / "notes.txt").write_text("uncommitted\n")
+    bench("run", "toy", "output", "--sandbox", "process", "--allow-dirty")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "dirty tree" in verdict["reason"] and "--include-dirty" in verdict["reason"]
+    code, verdict = verdict_of(bench, "toy", "output", "--include-dirty")
+    assert (code, verdict["kind"]) == (0, "PASS")
+    assert "the candidate was recorded on a dirty tree (--include-dirty)" in verdict["warnings"]
+
+
+def test_a_correctness_verdict_warns_of_another_environment(bench, make_project) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores to record a second environment")
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'tier = "correctness"', 'tier = "correctness"\nprotected_paths = ["bench/runner.py"]'))
+    commit_all(root, "protect only the runner")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    manifest.write_text(manifest.read_text().replace(
+        'reference_policy = "byte_equivalence"', 'reference_policy = "byte_equivalence"\nthreads = 2'))
+    commit_all(root, "two cores")
+    bench("register", str(root))
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "output")
+    assert (code, verdict["kind"]) == (0, "PASS")
+    assert any("pinned_cores: 1 -> 2" in warning for warning in verdict["warnings"])

@@ -256,3 +256,112 @@ def test_a_submodules_configuration_runs_nothing_on_the_host(bench, make_project
     result = bench("run", "toy", "speed", "-n", "1", "--sandbox", "process", "--allow-dirty")
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('promotion_sigma = 2.0', 'promotion_sigma = 2.0\nrequires = ["nope"]',
+     "requires names 'nope', which is no benchmark of this manifest"),
+    ('reference_policy = "byte_equivalence"',
+     'reference_policy = "byte_equivalence"\nrequires = ["output"]',
+     "requires is set on a correctness benchmark"),
+])
+def test_a_requires_that_cannot_work_is_a_manifest_error(bench, make_project, old: str,
+                                                          new: str, message: str) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", old, new)
+    commit_all(root, "requires that cannot work")
+    result = bench("register", str(root))
+    assert result.returncode == 5
+    assert message in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_corpus_add_keeps_inner_symlinks_and_refuses_ones_leading_out(bench, tmp_path: Path,
+                                                                       home: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not in the corpus\n")
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    (corpus / "a.txt").write_text("a\n")
+    (corpus / "sub" / "to_a").symlink_to("../a.txt")
+    added = bench("corpus", "add", "inner", str(corpus))
+    assert added.returncode == 0, added.stderr
+    stored = Path(api.corpora(home=home)[0].path)
+    assert (stored / "sub" / "to_a").read_text() == "a\n"
+    (corpus / "here").symlink_to(".")  # inside the corpus, but a way out through it is not
+    for name, target in (("abs", str(outside)), ("up", "../outside.txt"),
+                         ("via_here", "here/../outside.txt"), ("parent", "here/..")):
+        link = corpus / name
+        link.symlink_to(target)
+        result = bench("corpus", "add", "leaky", str(corpus))
+        assert result.returncode == 5, (name, result.stderr)
+        assert f"{name} in {corpus} is a symlink to {target}, outside the corpus" in result.stderr
+        assert "fix:" in result.stderr and "internal error" not in result.stderr
+        link.unlink()
+    assert [c.name for c in api.corpora(home=home)] == ["inner"]
+
+
+def test_corpus_add_refuses_a_fifo_with_one_line(bench, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    os.mkfifo(corpus / "pipe")
+    result = bench("corpus", "add", "piped", str(corpus), timeout=60)
+    assert result.returncode == 5
+    assert "pipe in" in result.stderr and "is not a regular file" in result.stderr
+    assert "internal error" not in result.stderr
+    result = bench("corpus", "add", "piped", str(corpus / "pipe"), timeout=60)
+    assert result.returncode == 5 and "is not a regular file or directory" in result.stderr
+
+
+def test_corpus_add_over_a_name_with_new_content_warns(bench, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("one\n")
+    first = bench("corpus", "add", "held", str(corpus))
+    assert first.returncode == 0 and "warning" not in first.stderr
+    again = bench("corpus", "add", "held", str(corpus))
+    assert again.returncode == 0 and "warning" not in again.stderr
+    (corpus / "a.txt").write_text("two\n")
+    changed = bench("corpus", "add", "held", str(corpus))
+    assert changed.returncode == 0
+    assert f"warning: held named {first.stdout.split(' = ')[1][:19]} until now" in changed.stderr
+    assert "bench baseline establish" in changed.stderr
+
+
+def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_project) -> None:
+    root = make_project("toy")
+    _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
+          'promotion_sigma = 2.0\nrequires = ["output"]')
+    commit_all(root, "speed requires correct output")
+    bench("register", str(root))
+    bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    bench("freeze-reference", "toy", "output")
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    (root / "src" / "output.txt").unlink()
+    commit_all(root, "faster, and the output is gone")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    bench("run", "toy", "output", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "required correctness benchmark output has no ok run here" in verdict["reason"]
+    assert "its 1 run(s) failed" in verdict["reason"]
+
+
+def test_a_baseline_recorded_on_a_dirty_tree_is_kept_out_of_the_gate(bench, make_project) -> None:
+    root = make_project("toy")
+    bench("register", str(root))
+    (root / "notes.txt").write_text("an untracked file\n")
+    assert bench("baseline", "establish", "toy", "speed", "--sandbox", "process",
+                 "--allow-dirty").returncode == 0
+    (root / "notes.txt").unlink()
+    _edit(root, "src/speed.txt", "1.0", "0.5")
+    commit_all(root, "faster")
+    bench("run", "toy", "speed", "--sandbox", "process")
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
+    assert "baseline" in verdict["reason"] and "dirty tree" in verdict["reason"]
+    assert "--include-dirty" in verdict["reason"]
+    code, verdict = verdict_of(bench, "toy", "speed", "--include-dirty")
+    assert (code, verdict["kind"]) == (0, "PROMOTE")
+    assert "the baseline was recorded on a dirty tree (--include-dirty)" in verdict["warnings"]

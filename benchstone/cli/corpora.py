@@ -39,8 +39,14 @@ def corpus_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a corpus into the harness's store: read-only, content-addressed, hashed as tree."""
+    before = next((corpus for corpus in api.corpora() if corpus.name == name), None)
     record = api.add_corpus(name, path)
     dump(record) if as_json else typer.echo(f"corpus {record.name} = {record.sha256}")
+    if before is not None and before.sha256 != record.sha256:
+        typer.echo(f"warning: {name} named {before.sha256[:19]} until now: runs from here on "
+                   "read the new content, so baselines measured on the old one are not "
+                   f"comparable (bench baseline establish P B for each benchmark with "
+                   f'corpus = "{name}")', err=True)
 
 
 @corpus_app.command("list", epilog="Example: bench corpus list")
