@@ -267,7 +267,7 @@ def test_ctrl_c_keeps_finished_repetitions(bench, make_project, sandbox: str,
     process = subprocess.Popen(
         [sys.executable, "-m", "benchstone", "run", "shellproj", "probe", "-n", "5",
          "--sandbox", sandbox], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=os.environ.copy())
+        env=os.environ.copy(), preexec_fn=_interruptible)
     deadline = time.monotonic() + 60
     seen = ""
     while "[1/5" not in seen and time.monotonic() < deadline:
@@ -282,6 +282,13 @@ def test_ctrl_c_keeps_finished_repetitions(bench, make_project, sandbox: str,
         mine = f"benchstone.harness.pid={process.pid}"  # other test sessions may share the engine
         left = docker_client_if_docker.containers.list(all=True, filters={"label": mine})
         assert left == []
+
+
+def _interruptible() -> None:
+    # A shell that starts the suite in the background ignores SIGINT, and an ignored SIGINT is
+    # inherited: Python then installs no KeyboardInterrupt handler, as for a user's Ctrl-C in a
+    # terminal it must have one.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
