@@ -283,10 +283,9 @@ def cancel(store: Store, job_id: str, timeout: float = CANCEL_TIMEOUT) -> JobSta
         raise JobNotActive(f"job {job.id} is already {status.state}")
     if job.host != host_name():
         raise JobNotActive(f"job {job.id} runs on host {job.host}", fix="cancel it there")
-    # A worker turns SIGTERM into a clean stop; a foreground bench is stopped as by Ctrl-C.
-    signum = signal.SIGINT if leases.is_foreground(job) else signal.SIGTERM
+    # Workers and foreground runs alike turn SIGTERM into a clean stop (benchstone.signals).
     latest = store.job_events(job.id)[-1]
-    _signal(latest, signum)
+    _signal(latest, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         latest = store.job_events(job.id)[-1]

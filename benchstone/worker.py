@@ -9,26 +9,17 @@ that this cleanup cannot itself be cut short.
 
 from __future__ import annotations
 
-import signal
 import sys
 import traceback
-from types import FrameType
 
 from benchstone import api, render
 from benchstone.errors import BenchstoneError, Interrupted
 from benchstone.records import Run, RunSet
 from benchstone.runner import Progress
+from benchstone.signals import stop_on_sigterm
 
 ERROR_EXIT = 5
 INTERRUPTED_EXIT = 130
-
-
-def _stop_on_sigterm() -> None:
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def _say(message: str) -> None:
@@ -51,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m benchstone.worker SPEC_FILE", file=sys.stderr)
         return 64
-    _stop_on_sigterm()
+    stop_on_sigterm()
     try:
         status = api.run_job(args[0], progress=_log_progress())
     except (KeyboardInterrupt, Interrupted) as exc:

@@ -438,10 +438,12 @@ def test_cancel_a_queued_job_and_a_foreground_run(bench, cpuproj, home) -> None:
 
     one_thread = {"BENCHSTONE_MAX_THREADS": "1"}
     _set(cpuproj, "src/sleep", "60\n")
+    # started as a script's `bench run &` is: with SIGINT ignored, so only SIGTERM can stop it
     foreground = subprocess.Popen(
         [sys.executable, "-m", "benchstone", "run", "cpuproj", "pinned", "-n", "1", "--sandbox",
          "process"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **one_thread})
+        env={**os.environ, **one_thread},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         holder = _wait_for(lambda: [job for job in api.status(include_foreground=True, home=home)
                                     if job.state == "running"], "the foreground run")[0]
