@@ -371,9 +371,10 @@ def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH)) -> Ma
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ManifestError(f"{source}: is not valid UTF-8") from None
+        raise ManifestError(f"{source}: is not valid UTF-8", fix="save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{source}: is not valid TOML: {exc}") from None
+        raise ManifestError(f"{source}: is not valid TOML: {exc}",
+                            fix="correct the syntax at that line (see https://toml.io)") from None
     except RecursionError:
         raise ManifestError(f"{source}: is nested too deeply to be a manifest") from None
     warnings = _unknown_keys(data, source)

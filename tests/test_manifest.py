@@ -184,6 +184,9 @@ def test_duplicate_benchmark_names_are_an_error() -> None:
 def test_not_toml_and_not_utf8_are_one_line_errors() -> None:
     assert error_of(b"[project\nname=").startswith("bench/manifest.toml: is not valid TOML: ")
     assert error_of(b"\xff\xfe[project]") == "bench/manifest.toml: is not valid UTF-8"
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(b"[project\nname=")
+    assert "(at line 1, column 9)" in str(info.value) and "toml.io" in (info.value.fix or "")
 
 
 def test_missing_manifest_names_the_directory(tmp_path: Path) -> None:
