@@ -494,7 +494,10 @@ def reference_history(project: str, benchmark: str, *,
     with session(home) as (_place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        return store.reference_events(proj.name, bench.name)
+        events = store.reference_events(proj.name, bench.name)
+        if not events:
+            references.require_correctness(bench)  # rather than "none frozen yet"
+        return events
 
 
 def corpus_hash(path: str | Path, corpus_type: str = "bytes") -> str:

@@ -47,7 +47,7 @@ def load_artifact(home: Home, project: str, benchmark: str, digest: str) -> byte
     return data
 
 
-def _require_correctness(bench: BenchmarkSpec) -> None:
+def require_correctness(bench: BenchmarkSpec) -> None:
     if bench.tier != "correctness":
         raise NotCorrectness(
             f"benchmark {bench.name!r} is tier {bench.tier!r}: references exist only for "
@@ -79,7 +79,7 @@ def _record(store: Store, home: Home, *, project: str, bench: BenchmarkSpec, act
 def freeze_reference(store: Store, home: Home, project: str, bench: BenchmarkSpec,
                      git_sha: str) -> ReferenceEvent:
     """Freeze the newest ok artifact at ``git_sha`` as the reference of ``bench``."""
-    _require_correctness(bench)
+    require_correctness(bench)
     with store.exclusive():
         current = store.current_reference(project, bench.name)
         if current is not None:
@@ -101,7 +101,7 @@ def freeze_reference(store: Store, home: Home, project: str, bench: BenchmarkSpe
 def replace_reference(store: Store, home: Home, project: str, bench: BenchmarkSpec,
                       git_sha: str, reason: str) -> ReferenceEvent:
     """Replace the reference by the newest ok artifact at ``git_sha``; the old one stays on disk."""
-    _require_correctness(bench)
+    require_correctness(bench)
     if not reason or not reason.strip():
         raise ReferenceStateError("replacing a reference needs a non-empty --reason")
     with store.exclusive():

@@ -226,12 +226,13 @@ def test_api_freeze_reference_errors(make_project, home: Path) -> None:
         api.freeze_reference("toy", "output", home=home)
 
 
-def test_cli_freeze_or_replace_of_a_non_correctness_benchmark_is_a_plain_error(
+def test_cli_reference_commands_on_a_non_correctness_benchmark_are_a_plain_error(
         bench, make_project) -> None:
     root = make_project("toy")
     bench("register", str(root))
     for args in (("freeze-reference", "toy", "speed"),
-                 ("replace-reference", "toy", "speed", "--reason", "x")):
+                 ("replace-reference", "toy", "speed", "--reason", "x"),
+                 ("references", "toy", "speed")):
         result = bench(*args)
         assert result.returncode == 5, result.stderr
         assert "internal error" not in result.stderr
