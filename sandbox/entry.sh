@@ -1,16 +1,16 @@
 # benchstone's entry inside the sandbox container. It needs nothing but /bin/sh.
-# $1 is the manifest's invocation with its placeholders filled in; it runs in /work/project.
+# $1 is the manifest's invocation with its placeholders filled in; it runs in /benchstone/project.
 set -u
 if [ -n "${BENCHSTONE_FORWARD_PORT:-}" ]; then
     # gpu = "ollama": serve the host's model server on 127.0.0.1 inside this network-less
-    # container, through the Unix socket the harness mounted at /work/forward/model.sock.
+    # container, through the Unix socket the harness mounted at /benchstone/forward/model.sock.
     ready=/tmp/.benchstone-forward-ready
     if command -v python3 >/dev/null 2>&1; then
         python3 -c "$BENCHSTONE_FORWARD_HELPER" "$BENCHSTONE_FORWARD_PORT" \
-            /work/forward/model.sock "$ready" &
+            /benchstone/forward/model.sock "$ready" &
     elif command -v socat >/dev/null 2>&1; then
         socat "TCP-LISTEN:$BENCHSTONE_FORWARD_PORT,bind=127.0.0.1,fork,reuseaddr" \
-            UNIX-CONNECT:/work/forward/model.sock &
+            UNIX-CONNECT:/benchstone/forward/model.sock &
         : > "$ready"
     else
         echo "benchstone: gpu = \"ollama\" needs python3 or socat in the runner image" >&2
@@ -22,5 +22,5 @@ if [ -n "${BENCHSTONE_FORWARD_PORT:-}" ]; then
         waited=$((waited + 1))
     done
 fi
-cd /work/project || exit 96
+cd /benchstone/project || exit 96
 exec /bin/sh -c "$1"

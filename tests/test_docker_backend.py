@@ -106,10 +106,10 @@ def test_hardening_options(tmp_path: Path) -> None:
     assert options["cpuset_cpus"] == "1"
     assert options["cgroup_parent"] == "/benchstone/t-0"
     mounts = {m["Target"]: m for m in options["mounts"]}
-    assert mounts["/work/project"]["ReadOnly"] is True
-    assert mounts["/work/scratch"]["ReadOnly"] is False
-    assert mounts["/work/corpus/data.bin"]["ReadOnly"] is True
-    assert set(mounts) == {"/work/project", "/work/scratch", "/work/corpus/data.bin"}
+    assert mounts["/benchstone/project"]["ReadOnly"] is True
+    assert mounts["/benchstone/scratch"]["ReadOnly"] is False
+    assert mounts["/benchstone/corpus/data.bin"]["ReadOnly"] is True
+    assert set(mounts) == {"/benchstone/project", "/benchstone/scratch", "/benchstone/corpus/data.bin"}
     assert not any("docker.sock" in m["Source"] for m in options["mounts"])
 
 

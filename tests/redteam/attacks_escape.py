@@ -34,7 +34,7 @@ for path in EXTRA:
     grab(path)
 print(json.dumps(found)[:500000])
 try:
-    info = os.stat("/work/corpus")
+    info = os.stat("/benchstone/corpus")
     corpus = {"uid": info.st_uid, "mode": oct(info.st_mode & 0o7777)}
 except OSError:
     corpus = None
@@ -66,7 +66,8 @@ def found_in(lab: Lab, benchmark_name: str = "probe") -> list[str]:
         "open bench.db at its real host path and search the container for the store",
         "read the database", as_user_too=True)
 def read_store_database(lab: Lab) -> None:
-    lab.make_project(walker('["/work", "/tmp", "/home", "/root", "/var", "/mnt", "/opt", "/srv", "/run"]',
+    lab.make_project(walker('["/benchstone", "/tmp", "/home", "/root", "/var", "/mnt", "/opt", '
+                            '"/srv", "/run"]',
                             'list(targets.values()) + ["/root/.local/share/benchstone/bench.db"]'),
                      python=True)
     plant_store_canary(lab)
@@ -112,7 +113,7 @@ def read_reference_artifact(lab: Lab) -> None:
         "read a harness-owned corpus of another benchmark from $BENCHSTONE_HOME/corpora",
         "read held-out corpora", as_user_too=True)
 def read_held_out_corpus(lab: Lab) -> None:
-    lab.make_project(walker('[targets["corpora"], "/work"]', '["/work/corpus/secret.txt"]'),
+    lab.make_project(walker('[targets["corpora"], "/benchstone"]', '["/benchstone/corpus/secret.txt"]'),
                      python=True)
     held_out = lab.root / "held-out"
     lab.write({"secret.txt": lab.canary + "\n"}, root=held_out)
@@ -137,8 +138,8 @@ try:
 except Exception as exc:
     attempts["sqlite"] = type(exc).__name__
 for path in (targets["home"] + "/forged.txt", targets["artifacts"] + "/forged.bin",
-             "/root/.local/share/benchstone/forged.txt", "/work/project/forged.txt",
-             "/work/forged.txt", "/forged.txt"):
+             "/root/.local/share/benchstone/forged.txt", "/benchstone/project/forged.txt",
+             "/benchstone/forged.txt", "/forged.txt"):
     try:
         with open(path, "w") as handle:
             handle.write("FORGED")
@@ -169,7 +170,7 @@ def write_results_into_store(lab: Lab) -> None:
 
 TMP_LEAK = r'''
 places = ["/tmp/.leak", "/dev/shm/.leak", os.path.expanduser("~/.cache/leak"), "/var/tmp/.leak",
-          "/run/lock/.leak", "/work/.leak", "/work/project/.leak", "/work/corpus/.leak"]
+          "/run/lock/.leak", "/benchstone/.leak", "/benchstone/project/.leak", "/benchstone/corpus/.leak"]
 found = [path for path in places if os.path.exists(path)]
 written = []
 for path in places:

@@ -76,7 +76,7 @@ def crafted_tree_writes_through_a_symlink(lab: Lab) -> None:
         "make its (unpinned) corpus directory a committed symlink to $BENCHSTONE_HOME",
         "a symlink in the corpus pointing at the store's real host path", as_user_too=True)
 def corpus_symlink_to_store(lab: Lab) -> None:
-    lab.make_project(walker('["/work/corpus"]'), python=True,
+    lab.make_project(walker('["/benchstone/corpus"]'), python=True,
                      benchmarks=[benchmark(corpus_path="data", corpus_type="tree")],
                      files={"data": Symlink(str(lab.home))})
     plant_store_canary(lab)
@@ -96,7 +96,7 @@ def corpus_symlink_to_store(lab: Lab) -> None:
 SOCKET_PROBE = r'''
 import socket
 present = []
-for directory, dirs, files in os.walk("/work/corpus"):
+for directory, dirs, files in os.walk("/benchstone/corpus"):
     present += [os.path.join(directory, name) for name in files + dirs]
 reached = []
 for path in present:
@@ -136,9 +136,10 @@ def corpus_entry_symlinks(lab: Lab) -> None:
                               "store": Symlink(str(lab.home)), "up": Symlink("../../..")})
     pinned = benchmark(corpus_path=str(corpus), corpus_type="tree",
                        corpus_hash=lab.corpus_hash(corpus))
-    lab.make_project(walker('["/work/corpus/leak", "/work/corpus/store"]',
-                            '["/work/corpus/leak", "/work/corpus/up/' + str(lab.canary_file).lstrip("/")
-                            + '"]'), python=True, benchmarks=[pinned])
+    lab.make_project(walker('["/benchstone/corpus/leak", "/benchstone/corpus/store"]',
+                            '["/benchstone/corpus/leak", "/benchstone/corpus/up/'
+                            + str(lab.canary_file).lstrip("/") + '"]'),
+                     python=True, benchmarks=[pinned])
     plant_store_canary(lab)
     lab.register()
     lab.arm()

@@ -1,10 +1,11 @@
 """The ``docker`` backend: every repetition in a fresh, throwaway container.
 
-What the container gets: the exported commit read-only at /work/project, a fresh scratch
-directory at /work/scratch (the only writable bind), the corpus read-only at /work/corpus, a
-bounded tmpfs at /tmp, no network interface but ``lo``, no capabilities, no-new-privileges, an
-unprivileged user, pids and memory limits, pinned cores, and a wall-clock timeout. Nothing from
-``$BENCHSTONE_HOME`` and never the engine's socket. The container is removed in every case.
+What the container gets: the exported commit read-only at /benchstone/project, a fresh
+scratch directory at /benchstone/scratch (the only writable bind), the corpus read-only at
+/benchstone/corpus, a bounded tmpfs at /tmp, no network interface but ``lo``, no capabilities,
+no-new-privileges, an unprivileged user, pids and memory limits, pinned cores, and a wall-clock
+timeout. Nothing from ``$BENCHSTONE_HOME`` and never the engine's socket. The container is
+removed in every case.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
 from benchstone.store import host_name, now
 
-PROJECT_DIR = PurePosixPath("/work/project")
-SCRATCH_DIR = PurePosixPath("/work/scratch")
-CORPUS_DIR = PurePosixPath("/work/corpus")
-FORWARD_DIR = PurePosixPath("/work/forward")
+PROJECT_DIR = PurePosixPath("/benchstone/project")
+SCRATCH_DIR = PurePosixPath("/benchstone/scratch")
+CORPUS_DIR = PurePosixPath("/benchstone/corpus")
+FORWARD_DIR = PurePosixPath("/benchstone/forward")
 CONTAINER_UID = 10001
 LOG_MAX_SIZE = "8m"
 WAIT_FAILURES_ALLOWED = 5
