@@ -158,7 +158,8 @@ def test_different_environment_is_not_compared_for_performance(make_project,
     assert any("pinned_cores" in warning for warning in quality.warnings)
 
 
-def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
+def _speed_requiring_frozen_output(bench, make_project) -> Path:
+    """toy, whose speed requires output, with a speed baseline and output's reference frozen."""
     root = make_project("toy")
     _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
           'promotion_sigma = 2.0\nrequires = ["output"]')
@@ -167,6 +168,11 @@ def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
     bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
     bench("run", "toy", "output", "--sandbox", "process")
     bench("freeze-reference", "toy", "output")
+    return root
+
+
+def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
+    root = _speed_requiring_frozen_output(bench, make_project)
     _edit(root, "src/speed.txt", "1.0", "0.5")
     commit_all(root, "faster")
     bench("run", "toy", "speed", "--sandbox", "process")
@@ -329,14 +335,7 @@ def test_corpus_add_over_a_name_with_new_content_warns(bench, tmp_path: Path) ->
 
 
 def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_project) -> None:
-    root = make_project("toy")
-    _edit(root, "bench/manifest.toml", 'promotion_sigma = 2.0',
-          'promotion_sigma = 2.0\nrequires = ["output"]')
-    commit_all(root, "speed requires correct output")
-    bench("register", str(root))
-    bench("baseline", "establish", "toy", "speed", "--sandbox", "process")
-    bench("run", "toy", "output", "--sandbox", "process")
-    bench("freeze-reference", "toy", "output")
+    root = _speed_requiring_frozen_output(bench, make_project)
     _edit(root, "src/speed.txt", "1.0", "0.5")
     (root / "src" / "output.txt").unlink()
     commit_all(root, "faster, and the output is gone")
