@@ -205,11 +205,6 @@ class NotSequential(BenchstoneError):
     """--until-decided needs a gate that stays valid under repeated looks."""
 
 
-def _failures_withhold(verdict: Verdict) -> bool:
-    """Failed candidate repetitions at the commit: no further run can lead to PROMOTE."""
-    return verdict.candidate is not None and verdict.candidate.n_errors > 0
-
-
 def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | None = None,
                       allow_dirty: bool = False, sandbox: str | None = None,
                       force_foreground: bool = False, wait: bool = False,
@@ -233,14 +228,14 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         room = max(bench.max_repetitions - done, 0)
         planned = min(room, max_repetitions) if max_repetitions is not None else room
         undecided = (verdict.kind == "NEEDS_MORE_DATA" and verdict.baseline is not None
-                     and not _failures_withhold(verdict))
+                     and not verdict.failures_withhold_promotion)
         if not undecided or planned == 0:
             return UntilDecidedResult(report=None, verdict=verdict, repetitions=0, total=done)
         latest: list[Verdict] = [verdict]
 
         def decided(_report: RunSetReport) -> bool:
             latest[0] = evaluation.evaluate(store, place, proj, bench, options)
-            return latest[0].kind != "NEEDS_MORE_DATA" or _failures_withhold(latest[0])
+            return latest[0].kind != "NEEDS_MORE_DATA" or latest[0].failures_withhold_promotion
 
         request = RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
                              sandbox=sandbox)

@@ -46,7 +46,9 @@ def _file_digest(path: Path) -> str:
 
 
 def _refuse(error: OSError) -> None:
-    raise error  # an entry the walk cannot list would be left out of the hash
+    # an entry the walk cannot list would be left out of the hash
+    raise CorpusError(f"{error.filename}: cannot be listed ({error.strerror})",
+                      fix="make it readable by the user running bench")
 
 
 def _tree_entries(root: Path) -> list[tuple[bytes, Path]]:

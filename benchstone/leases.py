@@ -27,6 +27,7 @@ from benchstone.manifest import BenchmarkSpec
 from benchstone.procs import is_alive, own_identity
 from benchstone.records import Job, JobEvent
 from benchstone.scheduler import Demand, Grant, Holder, Machine, Refusal
+from benchstone.signals import stopping_on_sigterm
 from benchstone.store import Store, host_name
 
 MAX_THREADS_VARIABLE = "BENCHSTONE_MAX_THREADS"
@@ -270,5 +271,5 @@ def foreground(store: Store, project: str, bench: BenchmarkSpec, kind: str, repe
     the body: every run set takes a lease, so foreground and background work never share a
     core."""
     job, event = open_job(store, job_fields(project, bench, kind, repetitions), wait=wait)
-    with holding(store, job, event, on_wait) as lease:
+    with stopping_on_sigterm(), holding(store, job, event, on_wait) as lease:
         yield lease

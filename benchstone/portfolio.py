@@ -72,7 +72,7 @@ def grid_p_value(verdict: Verdict, bench: BenchmarkSpec, levels: list[float]) ->
     """The smallest level in ``levels`` (ascending) at which the test promotes, else 1.
     Promotion is monotone in the level, so a bisection finds it. Failed candidate repetitions
     withhold PROMOTE at every level."""
-    if verdict.candidate is not None and verdict.candidate.n_errors:
+    if verdict.failures_withhold_promotion:
         return 1.0
     low, high = 0, len(levels)
     while low < high:

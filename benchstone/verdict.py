@@ -99,3 +99,9 @@ class Verdict(BaseModel):
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.kind)
+
+    @property
+    def failures_withhold_promotion(self) -> bool:
+        """Candidate repetitions at the commit failed: the calibrated gates never judge only the
+        runs that succeeded, so no further run at this commit can lead to PROMOTE."""
+        return self.candidate is not None and self.candidate.n_errors > 0

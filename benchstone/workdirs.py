@@ -69,20 +69,23 @@ def _empty_into(top: int, name: str, pending: list[str]) -> None:
         if not stat.S_ISDIR(os.stat(name, dir_fd=top, follow_symlinks=False).st_mode):
             os.unlink(name, dir_fd=top)
             return
-        os.chmod(name, 0o700, dir_fd=top)  # just seen to be a directory, not a link
+        # It may have become a link since: chmod must not follow one (Linux refuses to chmod a
+        # link itself, and Python says so with ValueError).
+        os.chmod(name, 0o700, dir_fd=top, follow_symlinks=False)
         directory = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
-    except OSError:
+    except (OSError, ValueError):
         return
     try:
         with os.scandir(directory) as entries:
             children = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
         for child, is_dir in children:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 if not is_dir:
                     os.unlink(child, dir_fd=directory)
                     continue
                 moved = f".removing-{secrets.token_hex(8)}"
-                os.chmod(child, 0o700, dir_fd=directory)  # moving a directory writes its ".."
+                # moving a directory writes its ".."; never through a link swapped in for it
+                os.chmod(child, 0o700, dir_fd=directory, follow_symlinks=False)
                 os.rename(child, moved, src_dir_fd=directory, dst_dir_fd=top)
                 pending.append(moved)
     except OSError:

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m benchstone.worker SPEC_FILE", file=sys.stderr)
         return 64
-    stop_on_sigterm()
+    stop_on_sigterm(even_if_ignored=True)
     try:
         status = api.run_job(args[0], progress=_log_progress())
     except (KeyboardInterrupt, Interrupted) as exc:

@@ -322,3 +322,20 @@ def test_drift_is_shown_by_register_and_list_and_stops_a_run(bench, make_project
     (corpus).rmdir()
     listed = bench("list", "--json")
     assert {b["name"]: b["corpus"] for b in json.loads(listed.stdout)[0]["benchmarks"]}["speed"] == "missing"
+
+
+def test_a_directory_the_walk_cannot_list_is_a_corpus_error(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads every directory, so the walk's own report of an unreadable one is played here.
+    corpus = tmp_path / "corpus"
+    (corpus / "locked").mkdir(parents=True)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(CorpusError, match=r"locked: cannot be listed \(Permission denied\)"):
+        corpus_hash(corpus, "tree")

@@ -72,3 +72,54 @@ def test_a_work_directory_not_fully_removed_keeps_its_owner(tmp_path: Path,
         subprocess.run(["chattr", "-R", "-i", str(workdir)], check=False)  # it may have moved
     remove_tree(workdir)
     assert not workdir.exists()
+
+
+
+def test_clean_up_never_changes_modes_through_a_link_swapped_in_for_a_directory(
+        tmp_path: Path) -> None:
+    """A container still running while its scratch is removed can replace a directory by a
+    link between the harness's look and its chmod: the link's target must keep its mode."""
+    import os
+    import stat
+    from unittest import mock
+
+    from benchstone import workdirs
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside.chmod(0o755)
+    (outside / "keep.txt").write_text("not the harness's\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "swapped").symlink_to(outside)
+    top = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # the look saw a directory: the swap happened right after it
+        with mock.patch.object(workdirs.stat, "S_ISDIR", lambda _mode: True):
+            workdirs._empty_into(top, "swapped", [])
+    finally:
+        os.close(top)
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+    assert (outside / "keep.txt").read_text() == "not the harness's\n"
+
+
+def test_scratch_usage_forgives_a_directory_replaced_by_a_file_while_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benign runner may turn a directory into a file between the watchdog's listing and its
+    look inside: that is no reason to kill it as over budget."""
+    import os
+
+    from benchstone.sandbox import capture
+
+    scratch = tmp_path / "scratch"
+    (scratch / "was_a_directory").mkdir(parents=True)
+    (scratch / "data.bin").write_bytes(b"x" * 4096)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if str(path).endswith("was_a_directory"):
+            raise NotADirectoryError(20, "Not a directory", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(capture.os, "scandir", scandir)
+    assert capture.disk_usage(scratch, budget=1 << 20) <= 1 << 20

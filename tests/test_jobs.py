@@ -463,3 +463,38 @@ def test_cancel_a_queued_job_and_a_foreground_run(bench, cpuproj, home) -> None:
         if foreground.poll() is None:
             foreground.kill()
             foreground.wait()
+
+
+def test_cancel_of_a_run_started_through_the_api_stops_it_cleanly(cpuproj, home) -> None:
+    """The Python API's caller (an evolution loop, a notebook) is the job's process: cancel's
+    SIGTERM must end the run as Ctrl-C would, and leave the caller alive with its own handler."""
+    import subprocess
+    import sys
+
+    _set(cpuproj, "src/sleep", "60\n")
+    script = (
+        "import signal, sys\n"
+        "from benchstone import api\n"
+        "from benchstone.errors import Interrupted\n"
+        "mine = signal.getsignal(signal.SIGTERM)\n"
+        "try:\n"
+        "    api.run('cpuproj', 'pinned', repetitions=2, sandbox='process')\n"
+        "except Interrupted as exc:\n"
+        "    print('stopped:', exc)\n"
+        "print('handler restored:', signal.getsignal(signal.SIGTERM) is mine)\n"
+        "sys.exit(42)\n")
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        job = _wait_for(lambda: [job for job in api.status(include_foreground=True, home=home)
+                                 if job.state == "running"], "the API's run")[0]
+        assert (job.mode, job.pid) == ("foreground", caller.pid)
+        api.cancel(job.id, home=home)
+        out, err = caller.communicate(timeout=60)
+        assert caller.returncode == 42, (out, err)
+        assert "stopped: interrupted" in out and "handler restored: True" in out
+        assert _job(home, job.id).state == "cancelled"
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()

@@ -21,7 +21,7 @@ from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, mac
 # isort: on
 from benchstone.cli._app import app, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
-from benchstone.signals import stop_on_sigterm
+from benchstone.signals import stopping_on_sigterm
 from benchstone.verdict import VERDICT_EXIT_CODES
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
@@ -33,8 +33,12 @@ INTERRUPTED_EXIT = 130
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
+    with stopping_on_sigterm():
+        return _dispatch(argv)
+
+
+def _dispatch(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
-    stop_on_sigterm()
     try:
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError as exc:

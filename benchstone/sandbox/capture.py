@@ -96,8 +96,8 @@ def disk_usage(root: Path, budget: int) -> int:
         directory = stack.pop()
         try:
             iterator = os.scandir(directory)
-        except FileNotFoundError:
-            continue  # removed since it was listed
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed, or replaced by a file, since it was listed
         except OSError:
             return budget + 1
         with iterator:
