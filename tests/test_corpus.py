@@ -278,14 +278,19 @@ def test_a_corpus_nested_too_deeply_is_one_error_line(bench, tmp_path: Path) -> 
     deep = tmp_path / "deep"
     deep.mkdir()
     level = deep
-    for _ in range(1200):  # os.makedirs itself recurses
-        level = level / "d"
-        level.mkdir()
-    result = bench("corpus-hash", str(deep), "--type", "tree")
-    assert result.returncode == 5, result.stderr
-    assert result.stderr.startswith("error: ") and "too deeply" in result.stderr
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
-    assert check_corpus(deep, "tree", "sha256:" + "0" * 64).status == "missing"
+    try:
+        for _ in range(1200):  # os.makedirs itself recurses
+            level = level / "d"
+            level.mkdir()
+        result = bench("corpus-hash", str(deep), "--type", "tree")
+        assert result.returncode == 5, result.stderr
+        assert result.stderr.startswith("error: ") and "too deeply" in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert check_corpus(deep, "tree", "sha256:" + "0" * 64).status == "missing"
+    finally:
+        from benchstone.workdirs import remove_tree
+
+        remove_tree(deep)  # pytest's own clean-up of old runs would recurse too deep
 
 
 def test_drift_is_shown_by_register_and_list_and_stops_a_run(bench, make_project) -> None:
