@@ -120,9 +120,10 @@ def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[flo
                                         bench.max_repetitions)
     decision = withheld_for_failures(decision, failed, shas[1])
     summary = sequential_summary(decision)
-    samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), values=values,
-                      mean=sum(values) / len(values) if values else None)
-               for sha, values in zip(shas, (baseline_values, candidate_values), strict=True)]
+    samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
+                      values=values, mean=sum(values) / len(values) if values else None)
+               for sha, values, errors in zip(shas, (baseline_values, candidate_values),
+                                              (0, failed), strict=True)]
     return _base(project, bench, decision.kind, decision.reason, policy=decision.policy,
                  direction=bench.metric_direction, p_value=decision.p_value,
                  threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
@@ -166,7 +167,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     planned = min(room, budget or room) if request.until_decided else (
         request.pairs or bench.run_repetitions)
     verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
-    if planned <= 0 or (request.until_decided and (verdict.kind != "NEEDS_MORE_DATA" or failed)):
+    if planned <= 0 or (request.until_decided and (verdict.kind != "NEEDS_MORE_DATA"
+                                                   or verdict.failures_withhold_promotion)):
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
                              pairs_total=len(pairs), verdict=_finish(store, home, project, bench,
@@ -210,7 +212,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             if request.until_decided:
                 verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
                                          failed + new_failed)
-                if verdict.kind != "NEEDS_MORE_DATA" or failed + new_failed:
+                if verdict.kind != "NEEDS_MORE_DATA" or verdict.failures_withhold_promotion:
                     break  # decided, or a failed candidate half: no pair can promote now
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
