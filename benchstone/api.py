@@ -2,7 +2,7 @@
 
 Configuration errors (project not registered, manifest invalid, unknown benchmark, no git
 state) raise exceptions from :mod:`benchstone.errors`; gate outcomes, including "no baseline
-yet" and "not enough runs", come back as :class:`~benchstone.verdict.Verdict` objects.
+yet" and "not enough runs", come back as :class:`~benchstone.gates.verdict.Verdict` objects.
 
 Every function takes an optional ``home`` to use instead of ``$BENCHSTONE_HOME``.
 """
@@ -17,23 +17,28 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from benchstone import compare as compare_module
-from benchstone import corpus as corpus_module
-from benchstone import evaluation, jobs, leases, portfolio, references, registry, runner
-from benchstone import explain as explain_module
-from benchstone.compare import CompareRequest, CompareResult
-from benchstone.corpora import add_corpus as _add_corpus
 from benchstone.errors import AdmissionRefused, AmbiguousRunSet, BenchstoneError, NothingToPromote
-from benchstone.explain import Explanation
-from benchstone.jobs import JobStatus
-from benchstone.manifest import CALIBRATED_POLICIES, BenchmarkSpec
+from benchstone.evaluate import all_benchmarks as portfolio
+from benchstone.evaluate import compare as compare_module
+from benchstone.evaluate import explain as explain_module
+from benchstone.evaluate import single as evaluation
+from benchstone.evaluate.all_benchmarks import AllVerdict
+from benchstone.evaluate.compare import CompareRequest, CompareResult
+from benchstone.evaluate.explain import Explanation
+from benchstone.gates.verdict import Verdict
+from benchstone.jobs import dispatch as jobs
+from benchstone.jobs import leases
+from benchstone.jobs.dispatch import JobStatus
 from benchstone.paths import Home
-from benchstone.portfolio import AllVerdict
-from benchstone.provenance import repository_root, resolve_commit
-from benchstone.records import BaselinePointer, Corpus, ReferenceEvent, Run, RunSet
-from benchstone.runner import Progress, RunRequest, RunSetReport
+from benchstone.project import corpus as corpus_module
+from benchstone.project import references, registry
+from benchstone.project.corpora import add_corpus as _add_corpus
+from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec
+from benchstone.project.provenance import repository_root, resolve_commit
+from benchstone.run import runner
+from benchstone.run.runner import Progress, RunRequest, RunSetReport
 from benchstone.store import Store
-from benchstone.verdict import Verdict
+from benchstone.store.records import BaselinePointer, Corpus, ReferenceEvent, Run, RunSet
 
 __all__ = [
     "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",

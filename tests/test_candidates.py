@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git
 
-from benchstone.candidates import commit_candidate
 from benchstone.errors import GitError
+from benchstone.project.candidates import commit_candidate
 
 
 def _state(root: Path) -> tuple[str, ...]:

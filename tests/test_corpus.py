@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_all
 
-from benchstone.corpus import check_corpus, corpus_hash, tree_digest
 from benchstone.errors import CorpusError
+from benchstone.project.corpus import check_corpus, corpus_hash, tree_digest
 
 
 def sha256(data: bytes) -> str:
@@ -20,7 +20,7 @@ def sha256(data: bytes) -> str:
 
 
 def reference_tree_hash(root: Path) -> str:
-    """The ``tree`` hash written from the format documented in benchstone/corpus.py, not its code."""
+    """The ``tree`` hash written from the format documented in benchstone/project/corpus.py, not its code."""
     records = []
     for directory, dirnames, filenames in os.walk(os.fsencode(root)):
         for name in dirnames + filenames:
@@ -288,7 +288,7 @@ def test_a_corpus_nested_too_deeply_is_one_error_line(bench, tmp_path: Path) -> 
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
         assert check_corpus(deep, "tree", "sha256:" + "0" * 64).status == "missing"
     finally:
-        from benchstone.workdirs import remove_tree
+        from benchstone.run.workdirs import remove_tree
 
         remove_tree(deep)  # pytest's own clean-up of old runs would recurse too deep
 

@@ -193,7 +193,7 @@ def test_image_and_doctor_commands(bench, docker_client) -> None:
 
 
 def test_doctor_finds_and_fixes_a_loose_state_directory(bench, home: Path) -> None:
-    from benchstone.doctor import run_checks
+    from benchstone.machine.doctor import run_checks
     from benchstone.paths import Home
 
     home.mkdir(parents=True)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchstone import exact
-from benchstone.calibrated import orient, rank_tests, welch_tests
-from benchstone.gate import GateSettings, decide, decide_paired
-from benchstone.stats import benjamini_hochberg, directed_sigma, rank_z
+from benchstone.gates.policies import GateSettings, decide, decide_paired
+from benchstone.stats import exact
+from benchstone.stats.basic import benjamini_hochberg, directed_sigma, rank_z
+from benchstone.stats.calibrated import orient, rank_tests, welch_tests
 
 BASELINE = [10.2, 9.8, 10.1, 10.4, 9.9]
 FASTER = [9.5, 9.7, 9.4, 9.85, 9.6, 9.3]

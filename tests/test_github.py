@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import commit_all, git
 
-from benchstone.github import annotations, publish, summary_markdown
-from benchstone.verdict import Sample, Verdict
+from benchstone.gates.verdict import Sample, Verdict
+from benchstone.report.github import annotations, publish, summary_markdown
 
 
 def _verdict(kind: str, reason: str = "because", **extra) -> Verdict:

@@ -25,7 +25,7 @@ from conftest import commit_all, git
 
 from benchstone import api
 from benchstone.errors import AdmissionRefused
-from benchstone.jobs import JobStatus
+from benchstone.jobs.dispatch import JobStatus
 
 TIMEOUT = 120.0
 # The lowest two cores this process may use: the ones the scheduler hands out first.
@@ -344,8 +344,8 @@ def test_a_baseline_and_a_candidate_on_different_cores_are_compared(bench, cpupr
 
 
 def _admit_and_hold(home: str, barrier: Any, results: Any, release: Any) -> None:
-    from benchstone import leases
-    from benchstone.manifest import BenchmarkSpec
+    from benchstone.jobs import leases
+    from benchstone.project.manifest import BenchmarkSpec
     from benchstone.store import Store
 
     store = Store(Path(home) / "bench.db")
@@ -397,8 +397,8 @@ def test_the_low_water_mark_skips_ended_jobs_but_never_an_open_one(home, monkeyp
     ended and lost jobs, and never past a job still running or waiting in the queue."""
     import subprocess
 
-    from benchstone import leases
-    from benchstone.manifest import BenchmarkSpec
+    from benchstone.jobs import leases
+    from benchstone.project.manifest import BenchmarkSpec
     from benchstone.store import Store
 
     monkeypatch.setenv("BENCHSTONE_MAX_THREADS", "1")

@@ -250,7 +250,7 @@ def test_promote_force_is_recorded(bench, make_project) -> None:
 
 
 def test_seeds_derive_from_the_meta_seed(bench, make_project) -> None:
-    from benchstone.environment import derive_seeds
+    from benchstone.run.environment import derive_seeds
 
     root = make_project("toy")
     bench("register", str(root))

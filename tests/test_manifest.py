@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchstone.errors import ManifestError, UnknownBenchmark
-from benchstone.manifest import load_manifest, parse_manifest
+from benchstone.project.manifest import load_manifest, parse_manifest
 
 SEED = Path(__file__).parent / "fixtures" / "seed"
 PLACEHOLDER = "sha256:<64 hex digits of the file>"

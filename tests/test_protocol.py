@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchstone.errors import ProtocolError
-from benchstone.protocol import InvocationConfig, ProjectResult, parse_result, read_result
+from benchstone.run.protocol import InvocationConfig, ProjectResult, parse_result, read_result
 
 LIMIT = 1024 * 1024
 
@@ -178,7 +178,7 @@ def test_size_limit(tmp_path: Path) -> None:
 
 
 def test_default_limit_is_one_mebibyte(tmp_path: Path) -> None:
-    from benchstone.manifest import DEFAULT_RESULT_MAX
+    from benchstone.project.manifest import DEFAULT_RESULT_MAX
 
     assert DEFAULT_RESULT_MAX == 1024 * 1024
     path = write(tmp_path / "r.json", b'{"status": "ok", "metric": 1}' + b" " * DEFAULT_RESULT_MAX)

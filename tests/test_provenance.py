@@ -12,7 +12,7 @@ import pytest
 from conftest import commit_all, git
 
 from benchstone.errors import GitError
-from benchstone.provenance import (
+from benchstone.project.provenance import (
     dirty_diff,
     export_tree,
     file_at,
@@ -273,7 +273,7 @@ def test_export_refuses_a_path_too_deep_to_write(repo: Path, tmp_path: Path) -> 
         with pytest.raises(GitError, match="1200 directories deep"):
             export_tree(repo, resolve_commit(repo), tmp_path / "export")
     finally:
-        from benchstone.workdirs import remove_tree
+        from benchstone.run.workdirs import remove_tree
 
         remove_tree(repo / "d")  # pytest's own clean-up would recurse too deep
 
@@ -281,7 +281,7 @@ def test_export_refuses_a_path_too_deep_to_write(repo: Path, tmp_path: Path) -> 
 def test_names_and_messages_that_are_not_utf8(repo: Path, tmp_path: Path) -> None:
     """A commit's names and message are whatever bytes its author chose: reading them never
     fails, and a protected file so named is still seen to change."""
-    from benchstone.provenance import head_subject
+    from benchstone.project.provenance import head_subject
 
     odd = os.fsdecode(b"src/odd\xffname")
     Path(repo, odd).write_text("1\n")
@@ -307,12 +307,12 @@ def test_a_clean_view_left_by_a_killed_harness_is_collected(repo: Path, tmp_path
     names its owner, so bench gc (and the next run) removes it."""
     import sys
 
-    from benchstone.workdirs import collect_workdirs
+    from benchstone.run.workdirs import collect_workdirs
 
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     program = ("import os, sys\nfrom pathlib import Path\n"
-               "from benchstone.provenance import clean_view\n"
+               "from benchstone.project.provenance import clean_view\n"
                "with clean_view(Path(sys.argv[1])) as view:\n"
                "    print(view['GIT_DIR'], flush=True)\n"
                "    os._exit(0)  # as SIGKILL would: no clean-up runs\n")

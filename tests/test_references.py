@@ -13,7 +13,7 @@ from conftest import FIXTURES, commit_all, verdict_of
 
 from benchstone import api
 from benchstone.errors import ReferenceExists
-from benchstone.references import compare_artifacts
+from benchstone.project.references import compare_artifacts
 
 
 def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbox: str,

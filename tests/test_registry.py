@@ -12,7 +12,7 @@ from conftest import commit_all
 
 from benchstone.errors import GitError, ManifestError, ProjectNotRegistered, StoreError
 from benchstone.paths import Home
-from benchstone.registry import load_project, register
+from benchstone.project.registry import load_project, register
 from benchstone.store import Store
 
 

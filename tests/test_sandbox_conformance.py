@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchstone.protocol import InvocationConfig
+from benchstone.run.protocol import InvocationConfig
 from benchstone.sandbox import create_backend
 from benchstone.sandbox.base import (
     CONFIG_FILE,

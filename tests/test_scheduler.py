@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchstone.scheduler import (
+from benchstone.jobs.scheduler import (
     Demand,
     Grant,
     Holder,

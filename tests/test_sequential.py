@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchstone import sequential as sq
-from benchstone.calibrated import orient, to_relative, welch_tests
-from benchstone.gate import GateSettings
-from benchstone.looks import look_p_values, reverse_p_values
-from benchstone.sequential_gate import decide_paired_sequential, decide_sequential
+from benchstone.gates.policies import GateSettings
+from benchstone.gates.sequential import decide_paired_sequential, decide_sequential
+from benchstone.stats import sequential as sq
+from benchstone.stats.calibrated import orient, to_relative, welch_tests
+from benchstone.stats.looks import look_p_values, reverse_p_values
 
 SIGMA = math.sqrt(math.log1p(0.03**2))
 

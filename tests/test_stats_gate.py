@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from benchstone.gate import GateSettings, decide
-from benchstone.stats import (
+from benchstone.gates.policies import GateSettings, decide
+from benchstone.stats.basic import (
     directed_sigma,
     mean,
     mean_se,

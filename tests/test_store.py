@@ -14,8 +14,8 @@ import pytest
 
 from benchstone.errors import StoreError
 from benchstone.paths import private_dir
-from benchstone.store import HISTORY_TABLES, Store
-from benchstone.store.schema import MIGRATION_NAMES
+from benchstone.store import Store
+from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES
 
 SQLITE3_CLI = shutil.which("sqlite3")
 

@@ -13,9 +13,9 @@ try:  # recent typer releases carry their own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
-from benchstone import render
-from benchstone.records import Run, RunSet
-from benchstone.runner import Progress
+from benchstone.report import render
+from benchstone.run.runner import Progress
+from benchstone.store.records import Run, RunSet
 
 app = typer.Typer(
     name="bench",

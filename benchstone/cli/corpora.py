@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api, render
+from benchstone import api
 from benchstone.cli._app import (
     JsonOpt,
     app,
     corpus_app,
     dump,
 )
+from benchstone.report import render
 
 
 @app.command("corpus-hash", epilog="Example: bench corpus-hash bench/corpus/data --type tree")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api, render, render_gates
+from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -18,10 +18,11 @@ from benchstone.cli._app import (
     usage_error,
     warn,
 )
-from benchstone.explain import explanation_lines
-from benchstone.records import Run, RunSet
-from benchstone.runner import Progress
-from benchstone.verdict import exit_code_for
+from benchstone.evaluate.explain import explanation_lines
+from benchstone.gates.verdict import exit_code_for
+from benchstone.report import render, render_gates
+from benchstone.run.runner import Progress
+from benchstone.store.records import Run, RunSet
 
 
 def _side_printer(quiet: bool):

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api, render
+from benchstone import api
 from benchstone.cli._app import JsonOpt, app, dump, echo_lines, warn
-from benchstone.jobs import JobStatus
+from benchstone.jobs.dispatch import JobStatus
+from benchstone.report import render
 
 
 def _duration(value: float | None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from benchstone import api, github, plot, render, render_gates
+from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -22,8 +22,9 @@ from benchstone.cli._app import (
     usage_error,
     warn,
 )
-from benchstone.explain import explanation_lines
-from benchstone.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
+from benchstone.evaluate.explain import explanation_lines
+from benchstone.gates.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
+from benchstone.report import github, plot, render, render_gates
 
 
 @app.command(epilog="Example: bench register ~/src/myproject")

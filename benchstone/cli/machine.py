@@ -30,7 +30,7 @@ def doctor(
 
     Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
     """
-    from benchstone.doctor import run_checks
+    from benchstone.machine.doctor import run_checks
     from benchstone.paths import Home
 
     checks = run_checks(Home(), repair=fix, offline=True if offline else None,
@@ -54,8 +54,8 @@ def gc(
 ) -> None:
     """Remove sandbox containers and work directories left behind by a benchstone process that
     is gone."""
+    from benchstone.run.workdirs import collect_workdirs
     from benchstone.sandbox.docker.cleanup import collect_orphans
-    from benchstone.workdirs import collect_workdirs
 
     removed = collect_orphans(include_live=every)
     typer.echo(f"removed {len(removed)} container(s)" + (f": {' '.join(removed)}" if removed else ""))
@@ -116,7 +116,7 @@ def demo(
     Installs and starts the engine if needed (as root) and builds the runner image if missing.
     Uses its own temporary state directory: your store is not touched.
     """
-    from benchstone.demo import run_demo
+    from benchstone.machine.demo import run_demo
 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)

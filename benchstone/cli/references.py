@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api, render
+from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -15,6 +15,7 @@ from benchstone.cli._app import (
     dump,
     echo_lines,
 )
+from benchstone.report import render
 
 
 @app.command("freeze-reference", epilog="Example: bench freeze-reference myproject output")

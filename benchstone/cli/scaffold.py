@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from benchstone import scaffold
 from benchstone.cli._app import JsonOpt, app, dump, echo_lines
+from benchstone.project import scaffold
 
 
 class LanguageChoice(StrEnum):

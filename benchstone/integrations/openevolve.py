@@ -25,12 +25,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from benchstone import api, evaluation, registry, runner
-from benchstone.candidates import check_branch, commit_candidate, tree_path
+from benchstone import api
 from benchstone.errors import BenchstoneError
-from benchstone.manifest import CALIBRATED_POLICIES
-from benchstone.provenance import protected_files, resolve_commit
-from benchstone.verdict import Verdict
+from benchstone.evaluate import single as evaluation
+from benchstone.gates.verdict import Verdict
+from benchstone.project import registry
+from benchstone.project.candidates import check_branch, commit_candidate, tree_path
+from benchstone.project.manifest import CALIBRATED_POLICIES
+from benchstone.project.provenance import protected_files, resolve_commit
+from benchstone.run import runner
 
 __all__ = ["DEFAULT_BRANCH", "BenchstoneEvaluator", "CandidateResult", "evaluate"]
 

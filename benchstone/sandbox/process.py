@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from benchstone.jobs.scheduler import parse_cpuset
 from benchstone.sandbox.base import (
     Layout,
     Outcome,
@@ -29,7 +30,6 @@ from benchstone.sandbox.base import (
     render_invocation,
 )
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
-from benchstone.scheduler import parse_cpuset
 from benchstone.store import now
 
 WARNING = (

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchstone import leases
-from benchstone.manifest import BenchmarkSpec
+from benchstone.jobs import leases
+from benchstone.project.manifest import BenchmarkSpec
 from benchstone.store import Store
 
 HISTORY = 20_000

@@ -27,12 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchstone import sequential as sq
-from benchstone.calibrated import hodges_lehmann, orient, rank_tests, welch_tests
-from benchstone.gate import GateSettings, decide
-from benchstone.looks import look_p_values
-from benchstone.manifest import DEFAULT_MAX_REPETITIONS
-from benchstone.stats import rank_z_ceiling
+from benchstone.gates.policies import GateSettings, decide
+from benchstone.project.manifest import DEFAULT_MAX_REPETITIONS
+from benchstone.stats import sequential as sq
+from benchstone.stats.basic import rank_z_ceiling
+from benchstone.stats.calibrated import hodges_lehmann, orient, rank_tests, welch_tests
+from benchstone.stats.looks import look_p_values
 
 CV = 0.03
 SIGMA = math.sqrt(math.log1p(CV**2))
@@ -48,7 +48,7 @@ def samples(rng: np.random.Generator, trials: int, n: int, improvement: float = 
     return np.exp(rng.normal(math.log1p(-improvement), SIGMA, (trials, n)))
 
 
-# ---- the seed's gates, vectorized; checked against benchstone.gate.decide below -------------
+# ---- the seed's gates, vectorized; checked against benchstone.gates.policies.decide below -------------
 
 def sigma_promotes(b: np.ndarray, c: np.ndarray, threshold: float = 2.0) -> np.ndarray:
     n_b, n_c = b.shape[1], c.shape[1]

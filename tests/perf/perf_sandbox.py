@@ -24,7 +24,7 @@ from pathlib import Path
 
 import docker
 
-from benchstone.protocol import InvocationConfig
+from benchstone.run.protocol import InvocationConfig
 from benchstone.sandbox import create_backend
 from benchstone.sandbox.base import CONFIG_FILE, Limits, Repetition, RunSetSpec
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE

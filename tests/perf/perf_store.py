@@ -4,7 +4,7 @@ collect it). ``make perf`` runs it; so does ``python tests/perf/perf_store.py``.
 It creates a store in a temporary directory through :class:`benchstone.store.Store` (so the
 real migrations, indexes and append-only triggers are in place), bulk-inserts run sets, runs and
 baseline pointers into the store's own tables, then times exactly the calls ``evaluate`` and
-``history`` make, through the real ``Store`` methods and ``benchstone.evaluation.evaluate``.
+``history`` make, through the real ``Store`` methods and ``benchstone.evaluate.single.evaluate``.
 Each figure is the median (and 95th percentile) of many timed calls, each on a different
 benchmark and commit. Exits 1 when a median is over the target.
 """
@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchstone import api, evaluation  # noqa: E402
-from benchstone.manifest import MANIFEST_RELATIVE_PATH, parse_manifest  # noqa: E402
+from benchstone import api  # noqa: E402
+from benchstone.evaluate import single as evaluation  # noqa: E402
 from benchstone.paths import Home, write_private  # noqa: E402
-from benchstone.registry import Project  # noqa: E402
+from benchstone.project.manifest import MANIFEST_RELATIVE_PATH, parse_manifest  # noqa: E402
+from benchstone.project.registry import Project  # noqa: E402
 from benchstone.store import Store  # noqa: E402
 
 TARGET_MS = 50.0

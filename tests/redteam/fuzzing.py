@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchstone.errors import ManifestError, ProtocolError
-from benchstone.manifest import BenchmarkSpec, Manifest, ProjectSpec, parse_manifest
-from benchstone.protocol import ProjectResult, parse_result, read_result
+from benchstone.project.manifest import BenchmarkSpec, Manifest, ProjectSpec, parse_manifest
+from benchstone.run.protocol import ProjectResult, parse_result, read_result
 
 EXAMPLES: Counter[str] = Counter()
 

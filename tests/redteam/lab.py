@@ -184,7 +184,7 @@ class Lab:
         return self.corpus
 
     def corpus_hash(self, path: Path, corpus_type: str = "tree") -> str:
-        from benchstone.corpus import corpus_hash
+        from benchstone.project.corpus import corpus_hash
 
         return corpus_hash(path, corpus_type)
 

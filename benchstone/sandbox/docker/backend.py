@@ -22,7 +22,6 @@ import docker.types
 import requests.exceptions
 
 from benchstone.errors import RepetitionLost, SandboxError, SandboxUnavailable
-from benchstone.procs import own_identity
 from benchstone.resources import bundled
 from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
@@ -39,6 +38,7 @@ from benchstone.sandbox.docker.engine import (
 from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
 from benchstone.store import host_name, now
+from benchstone.system.procs import own_identity
 
 PROJECT_DIR = PurePosixPath("/benchstone/project")
 SCRATCH_DIR = PurePosixPath("/benchstone/scratch")

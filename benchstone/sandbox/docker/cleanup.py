@@ -11,10 +11,10 @@ from __future__ import annotations
 import docker.errors
 import requests.exceptions
 
-from benchstone.procs import is_alive
 from benchstone.sandbox.docker import cgroups
 from benchstone.sandbox.docker.engine import client, transient_retry
 from benchstone.store import host_name
+from benchstone.system.procs import is_alive
 
 
 def is_orphan(labels: dict[str, str]) -> bool:

@@ -1,0 +1,3 @@
+"""Evaluation: choosing the samples to compare, then asking a gate: one benchmark, all of them, paired
+compare, explain.
+"""

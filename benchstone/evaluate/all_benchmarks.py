@@ -1,0 +1,158 @@
+"""``evaluate --all``: every benchmark of a project at once, and one overall verdict.
+
+Each benchmark is evaluated as on its own. The benchmarks with a calibrated policy (``welch``,
+``rank``) form one family whose PROMOTEs are chosen by the Benjamini-Hochberg procedure at
+false-discovery rate ``fdr`` (default: the smallest ``alpha`` among them), so that testing many
+benchmarks does not multiply false promotions. A benchmark's p-value for that purpose is the
+smallest level of the grid ``fdr * k / m`` at which its sequential test promotes.
+
+The overall verdict: REJECT if any benchmark regressed (its test run the other way round is
+significant at its own alpha, or the seed gates' statistic is below minus their threshold),
+FAILed or was TAMPERED; else PROMOTE if at least one benchmark promotes; else
+NEEDS_MORE_DATA if any benchmark lacks data; else REJECT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import BaseModel, Field
+
+from benchstone.evaluate.single import EvaluateOptions, _apply_requirements, evaluate, head_sha
+from benchstone.gates.policies import GateSettings
+from benchstone.gates.sequential import decide_sequential
+from benchstone.gates.verdict import Verdict, exit_code_for
+from benchstone.paths import Home
+from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec
+from benchstone.project.registry import Project
+from benchstone.stats.basic import benjamini_hochberg
+from benchstone.store import Store
+
+WAITING = ("NEEDS_MORE_DATA", "NO_BASELINE", "NO_REFERENCE")
+
+
+class AllVerdict(BaseModel):
+    """The verdict on every benchmark of a project, and the overall one."""
+
+    project: str
+    kind: str
+    reason: str
+    fdr: float | None = None
+    benchmarks: list[Verdict] = Field(default_factory=list)
+    regressed: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code_for(self.kind)
+
+
+def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
+    """In the Benjamini-Hochberg family: a calibrated policy with a test to repeat."""
+    return (bench.is_stochastic and bench.gate_policy in CALIBRATED_POLICIES
+            and verdict.sequential is not None and verdict.baseline is not None
+            and verdict.candidate is not None and verdict.candidate.n >= 2
+            and verdict.kind in ("PROMOTE", "REJECT", "NEEDS_MORE_DATA"))
+
+
+def _settings(bench: BenchmarkSpec, **changes: object) -> GateSettings:
+    from benchstone.evaluate.cumulative import settings_for
+
+    return replace(settings_for(bench), **changes)  # type: ignore[arg-type]
+
+
+def _promotes(verdict: Verdict, bench: BenchmarkSpec, level: float) -> bool:
+    assert verdict.baseline is not None and verdict.candidate is not None
+    decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
+                                 _settings(bench, alpha=level), bench.max_repetitions)
+    return decision.kind == "PROMOTE"
+
+
+def grid_p_value(verdict: Verdict, bench: BenchmarkSpec, levels: list[float]) -> float:
+    """The smallest level in ``levels`` (ascending) at which the test promotes, else 1.
+    Promotion is monotone in the level, so a bisection finds it. Failed candidate repetitions
+    withhold PROMOTE at every level."""
+    if verdict.failures_withhold_promotion:
+        return 1.0
+    low, high = 0, len(levels)
+    while low < high:
+        middle = (low + high) // 2
+        if _promotes(verdict, bench, levels[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return levels[low] if low < len(levels) else 1.0
+
+
+def regressed(verdict: Verdict, bench: BenchmarkSpec) -> bool:
+    """Significantly worse than the baseline, at the benchmark's own alpha."""
+    if verdict.kind in ("FAIL", "TAMPERED"):
+        return False
+    if _gateable(verdict, bench):
+        assert verdict.baseline is not None and verdict.candidate is not None
+        flipped = "maximize" if bench.metric_direction == "minimize" else "minimize"
+        decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
+                                     _settings(bench, direction=flipped, min_effect=0.0),
+                                     bench.max_repetitions)
+        return decision.kind == "PROMOTE"
+    if verdict.statistic is not None and verdict.threshold is not None:
+        return verdict.statistic <= -verdict.threshold  # the seed gates' z or sigma
+    return False
+
+
+def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOptions,
+                 fdr: float | None = None) -> AllVerdict:
+    benches = [project.benchmark(spec.name) for spec in project.manifest.benchmarks]
+    verdicts = [evaluate(store, home, project, bench, options) for bench in benches]
+    family = [i for i, (v, b) in enumerate(zip(verdicts, benches, strict=True)) if _gateable(v, b)]
+    warnings = [f"{b.name}: gate_policy {b.gate_policy} has no p-value, so it is outside the "
+                "false-discovery-rate family" for b, v in zip(benches, verdicts, strict=True)
+                if b.is_stochastic and b.gate_policy not in CALIBRATED_POLICIES]
+    q = fdr if fdr is not None else min((benches[i].alpha for i in family), default=None)
+    if family and q is not None:
+        levels = [q * k / len(family) for k in range(1, len(family) + 1)]
+        p_values = [grid_p_value(verdicts[i], benches[i], levels) for i in family]
+        for i, significant, p in zip(family, benjamini_hochberg(p_values, q), p_values,
+                                     strict=True):
+            verdicts[i] = _adjusted(store, home, project, benches[i], verdicts[i], significant,
+                                    p, q, len(family), options)
+    worse = [b.name for b, v in zip(benches, verdicts, strict=True) if regressed(v, b)]
+    failed = [f"{b.name} {v.kind}" for b, v in zip(benches, verdicts, strict=True)
+              if v.kind in ("FAIL", "TAMPERED")]
+    promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == "PROMOTE"]
+    waiting = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind in WAITING]
+    if worse or failed:
+        kind = "REJECT"
+        reason = "; ".join([*(f"{name} regressed" for name in worse), *failed])
+    elif promoted:
+        kind, reason = "PROMOTE", f"improved: {', '.join(promoted)}; nothing regressed or failed"
+    elif waiting:
+        kind, reason = "NEEDS_MORE_DATA", f"undecided: {', '.join(waiting)}; nothing improved yet"
+    else:
+        kind, reason = "REJECT", "no benchmark improved"
+    return AllVerdict(project=project.name, kind=kind, reason=reason, fdr=q if family else None,
+                      benchmarks=verdicts, regressed=worse, warnings=warnings)
+
+
+def _adjusted(store: Store, home: Home, project: Project, bench: BenchmarkSpec, verdict: Verdict,
+              significant: bool, p: float, q: float, m: int, options: EvaluateOptions) -> Verdict:
+    """A family member's verdict after Benjamini-Hochberg."""
+    note = (f"Benjamini-Hochberg across {m} benchmark(s) at false-discovery rate {q:g}: "
+            f"{'significant' if significant else 'not significant'} (grid p-value "
+            f"{'> ' + format(q, 'g') if p >= 1 else format(p, '.4g')})")
+    details = [*verdict.details, note]
+    if significant:
+        if verdict.kind == "PROMOTE":
+            return verdict.model_copy(update={"details": details})
+        promoted = verdict.model_copy(update={
+            "kind": "PROMOTE", "details": details,
+            "reason": f"{verdict.reason}; promoted at the Benjamini-Hochberg level"})
+        return _apply_requirements(store, home, project, bench, promoted, head_sha(project),
+                                   options)
+    if verdict.kind != "PROMOTE":
+        return verdict.model_copy(update={"details": details})
+    spent = verdict.sequential is not None and verdict.sequential.runs >= verdict.sequential.horizon
+    return verdict.model_copy(update={
+        "kind": "REJECT" if spent else "NEEDS_MORE_DATA", "details": details,
+        "reason": f"significant alone but not after Benjamini-Hochberg across {m} benchmarks; "
+                  f"the gate alone said: {verdict.reason}"})

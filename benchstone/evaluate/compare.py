@@ -1,0 +1,242 @@
+"""``compare``: the baseline tree and the candidate tree run side by side, pair by pair.
+
+Each pair runs both trees with the same fresh seed, each in a fresh sandbox, in an order drawn
+at random (from the comparison's meta seed, so it can be replayed). A shared machine that
+drifts, or a seed that makes one input harder, moves both halves of a pair alike, and the
+paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it.
+
+The evidence of earlier comparisons of the same two commits counts too: pairs accumulate into
+one sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
+as its horizon, so comparing again until green gains nothing either.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from benchstone.errors import BenchstoneError, DirtyTreeError, Interrupted
+from benchstone.evaluate.single import _apply_requirements, _base, head_sha
+from benchstone.gates.sequential import decide_paired_sequential
+from benchstone.gates.verdict import Sample, Verdict
+from benchstone.paths import Home
+from benchstone.project.manifest import BenchmarkSpec
+from benchstone.project.provenance import is_dirty, protected_files, repository_root, resolve_commit
+from benchstone.project.registry import Project
+from benchstone.run.environment import derive_seeds, new_meta_seed
+from benchstone.run.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
+from benchstone.store import Store
+from benchstone.store.records import Run
+
+SIDES = ("baseline", "candidate")
+
+
+class CompareError(BenchstoneError):
+    """A comparison cannot be made as asked."""
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    against: str | None = None  # None or "baseline": the baseline pointer's commit
+    pairs: int | None = None  # pairs to run now (default: the manifest's repetitions)
+    until_decided: bool = False
+    sandbox: str | None = None
+    cpuset: str | None = None  # granted by the scheduler to the comparison's lease
+    gpus: tuple[int, ...] = ()
+    job_id: str | None = None
+
+
+class CompareResult(BaseModel):
+    comparison_id: int | None
+    baseline_sha: str
+    candidate_sha: str
+    meta_seed: int | None
+    pairs_run: int
+    pairs_total: int
+    first_sides: list[str] = Field(default_factory=list)
+    baseline: RunSetReport | None = None
+    candidate: RunSetReport | None = None
+    verdict: Verdict
+
+
+def _baseline_sha(store: Store, project: Project, bench: BenchmarkSpec,
+                  against: str | None) -> str:
+    root = repository_root(project.root)
+    if against in (None, "baseline"):
+        pointer = store.current_pointer(project.name, bench.name)
+        if pointer is None:
+            raise CompareError(
+                f"{project.name}/{bench.name} has no baseline pointer to compare against",
+                fix="pass --against SHA, or establish one: "
+                f"bench baseline establish {project.name} {bench.name}")
+        return pointer.git_sha
+    return resolve_commit(root, against)
+
+
+def complete_pairs(runs: dict[str, list[Run]], source: str) -> list[tuple[float, float]]:
+    """(baseline, candidate) values of the pairs where both halves are ok, in pair order."""
+    by_index = {side: {run.repetition: run.gated_value(source) for run in runs[side]}
+                for side in SIDES}
+    pairs = []
+    for index in sorted(by_index["baseline"]):
+        b, c = by_index["baseline"][index], by_index["candidate"].get(index)
+        if b is not None and c is not None:
+            pairs.append((b, c))
+    return pairs
+
+
+def candidate_failures(runs: dict[str, list[Run]]) -> int:
+    """Candidate halves that failed: while there are any, the gate does not promote."""
+    return sum(1 for run in runs["candidate"] if run.status != "ok")
+
+
+def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
+                  candidate_sha: str) -> tuple[list[tuple[float, float]], int]:
+    """The complete pairs of every earlier comparison of these two commits, oldest first, and
+    how many of their candidate halves failed."""
+    pairs: list[tuple[float, float]] = []
+    failed = 0
+    for comparison in store.comparisons(project.name, bench.name, baseline_sha, candidate_sha):
+        sets = store.run_sets(project.name, bench.name, kinds=("compare",),
+                              comparison_id=comparison.id)
+        runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
+        pairs.extend(complete_pairs(runs, bench.metric_source))
+        failed += candidate_failures(runs)
+    return pairs, failed
+
+
+def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
+                   shas: tuple[str, str], warnings: list[str], failed: int = 0) -> Verdict:
+    """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
+    withhold a PROMOTE."""
+    from benchstone.evaluate.cumulative import sequential_summary, settings_for, withheld_for_failures
+
+    baseline_values = [b for b, _ in pairs]
+    candidate_values = [c for _, c in pairs]
+    decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
+                                        bench.max_repetitions)
+    decision = withheld_for_failures(decision, failed, shas[1])
+    summary = sequential_summary(decision)
+    samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
+                      values=values, mean=sum(values) / len(values) if values else None)
+               for sha, values, errors in zip(shas, (baseline_values, candidate_values),
+                                              (0, failed), strict=True)]
+    return _base(project, bench, decision.kind, decision.reason, policy=decision.policy,
+                 direction=bench.metric_direction, p_value=decision.p_value,
+                 threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
+                 effect_ci=decision.effect_ci, sequential=summary, details=decision.details,
+                 warnings=warnings, baseline=samples[0], candidate=samples[1],
+                 baseline_mean=samples[0].mean, candidate_mean=samples[1].mean)
+
+
+def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+            request: CompareRequest, progress: Callable[[str], Progress] | None = None,
+            budget: int | None = None) -> CompareResult:
+    """Run pairs of the baseline commit and HEAD, alternately, and gate them paired.
+
+    ``progress`` makes the callbacks for one side; ``budget`` caps the pairs of an
+    ``until_decided`` comparison (default: up to the horizon)."""
+    if not bench.is_stochastic:
+        raise CompareError(f"{bench.name} is a correctness benchmark: there is nothing to "
+                           "compare statistically", fix=f"bench evaluate {project.name} "
+                           f"{bench.name}")
+    baseline_sha = _baseline_sha(store, project, bench, request.against)
+    candidate_sha = head_sha(project)
+    shas = (baseline_sha, candidate_sha)
+    root = repository_root(project.root)
+    if is_dirty(root):  # checked before anything is recorded
+        raise DirtyTreeError(f"{root} has uncommitted changes",
+                             fix="commit or stash them: compare measures the committed HEAD")
+    before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
+    warnings = [] if baseline_sha != candidate_sha else [
+        "the baseline and the candidate are the same commit (an A/A comparison)"]
+    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha)
+    if before.digest != after.digest:
+        changed = before.changed_from(after)
+        verdict = _base(project, bench, "TAMPERED", "protected files differ between the two "
+                        f"commits: {', '.join(changed)}", warnings=warnings)
+        return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
+                             candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
+                             pairs_total=len(pairs), verdict=verdict)
+    if pairs:
+        warnings.append(f"{len(pairs)} pair(s) from earlier comparisons of these commits count")
+    room = max(bench.max_repetitions - len(pairs), 0)
+    planned = min(room, budget or room) if request.until_decided else (
+        request.pairs or bench.run_repetitions)
+    verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
+    if planned <= 0 or (request.until_decided and (verdict.kind != "NEEDS_MORE_DATA"
+                                                   or verdict.failures_withhold_promotion)):
+        return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
+                             candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
+                             pairs_total=len(pairs), verdict=_finish(store, home, project, bench,
+                                                                     verdict))
+    return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
+                      warnings, failed)
+
+
+def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+               request: CompareRequest, progress: Callable[[str], Progress] | None,
+               shas: tuple[str, str], pairs: list[tuple[float, float]], planned: int,
+               warnings: list[str], failed: int) -> CompareResult:
+    check_commit(store, home, project, bench, shas[0], allow_dirty=False)  # before any row
+    meta_seed = new_meta_seed()
+    seeds = derive_seeds(meta_seed, planned)
+    order = random.Random(meta_seed)  # replayable: the order follows from the meta seed
+    comparison = store.add_comparison(project=project.name, benchmark=bench.name,
+                                      baseline_sha=shas[0], candidate_sha=shas[1], pairs=planned)
+    sessions: dict[str, RunSetSession] = {}
+    first_sides: list[str] = []
+    new_pairs: list[tuple[float, float]] = []
+    new_failed = 0
+    verdict: Verdict | None = None
+    try:
+        for side, revision in zip(SIDES, (shas[0], None), strict=True):
+            sessions[side] = RunSetSession(
+                store, home, project, bench,
+                RunRequest(kind="compare", revision=revision, meta_seed=meta_seed, seeds=seeds,
+                           sandbox=request.sandbox, comparison_id=comparison.id, side=side,
+                           cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id),
+                progress(side) if progress else None)
+        for _ in range(planned):
+            sides = list(SIDES)
+            order.shuffle(sides)
+            first_sides.append(sides[0])
+            for side in sides:
+                sessions[side].repeat()
+            runs = {side: sessions[side].runs for side in SIDES}
+            new_pairs = complete_pairs(runs, bench.metric_source)
+            new_failed = candidate_failures(runs)
+            if request.until_decided:
+                verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
+                                         failed + new_failed)
+                if verdict.kind != "NEEDS_MORE_DATA" or verdict.failures_withhold_promotion:
+                    break  # decided, or a failed candidate half: no pair can promote now
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
+                          f"{comparison.id} were recorded and kept") from None
+    finally:
+        for session in sessions.values():
+            session.close()
+    if verdict is None or not request.until_decided:
+        verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
+                                 failed + new_failed)
+    return CompareResult(
+        comparison_id=comparison.id, baseline_sha=shas[0], candidate_sha=shas[1],
+        meta_seed=meta_seed, pairs_run=len(first_sides), pairs_total=len(pairs + new_pairs),
+        first_sides=first_sides, baseline=sessions["baseline"].report(),
+        candidate=sessions["candidate"].report(),
+        verdict=_finish(store, home, project, bench, verdict))
+
+
+def _finish(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+            verdict: Verdict) -> Verdict:
+    """Faster but wrong is still rejected: required correctness benchmarks must PASS."""
+    from benchstone.evaluate.single import EvaluateOptions
+
+    if verdict.kind == "PROMOTE" and bench.requires:
+        return _apply_requirements(store, home, project, bench, verdict, head_sha(project),
+                                   EvaluateOptions())
+    return verdict

@@ -1,0 +1,1 @@
+"""Jobs: background dispatch, the worker, leases of cores and GPUs, and admission."""

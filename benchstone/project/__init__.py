@@ -1,0 +1,1 @@
+"""A project: its manifest, registration, git provenance, corpora, correctness references and scaffolding."""

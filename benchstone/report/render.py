@@ -1,0 +1,125 @@
+"""Human-readable text for the CLI. Every function returns lines; only the CLI prints."""
+
+from __future__ import annotations
+
+from benchstone.api import ProjectSummary, RegisterResult, Timeline
+from benchstone.gates.verdict import Verdict
+from benchstone.store.records import ReferenceEvent, Run, RunSet
+
+
+def short(sha: str | None, width: int = 10) -> str:
+    return sha[:width] if sha else "-"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.4e}"
+
+
+def percent(value: float) -> str:
+    """A relative change; the far ends of early sequential intervals are not worth digits."""
+    if value <= -10:
+        return "<-1000%"
+    return ">+1000%" if value >= 10 else f"{value:+.2%}"
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s" if value >= 1 else f"{value:.3f}s"
+
+
+def when(timestamp: str) -> str:
+    return timestamp[:19].replace("T", " ")
+
+
+def run_set_header(run_set: RunSet) -> str:
+    return (f"dispatched {run_set.repetitions} run(s)  git_sha={short(run_set.git_sha)}  "
+            f"dirty={run_set.git_dirty}  meta_seed={run_set.meta_seed}  "
+            f"sandbox={run_set.sandbox}")
+
+
+def run_line(run: Run) -> str:
+    head = f"  run={run.id} rep={run.repetition} seed={run.seed}"
+    if run.status == "ok":
+        return f"{head} metric={number(run.metric)} wall={seconds(run.harness_wall_seconds)}"
+    return f"{head} error ({run.failure}): {run.message}"
+
+
+def verdict_lines(verdict: Verdict) -> list[str]:
+    lines = [f"verdict: {verdict.kind}  {verdict.reason}".rstrip()]
+    b, c = verdict.baseline, verdict.candidate
+    if b is not None and c is not None and (b.mean is not None or c.mean is not None):
+        source = "" if verdict.metric_source == "runner" else f" ({verdict.metric_source})"
+        lines.append(f"  baseline mean={number(b.mean)}  candidate mean={number(c.mean)}{source}")
+        lines.append(f"  baseline {short(b.git_sha)} n={b.n}  candidate {short(c.git_sha)} "
+                     f"n={c.n} meta_seed={c.meta_seed}")
+    if verdict.effect is not None and verdict.p_value is not None:
+        ci = verdict.effect_ci
+        ci_text = f"  interval [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
+        lines.append(f"  improvement {verdict.effect:+.2%}{ci_text}  p={verdict.p_value:.4g}")
+    if verdict.sequential is not None:
+        seq = verdict.sequential
+        power = (f"  conditional power {seq.conditional_power:.0%}"
+                 if seq.conditional_power is not None and verdict.kind != "PROMOTE" else "")
+        lines.append(f"  sequential {seq.test}: look {seq.look} of at most {seq.horizon}, "
+                     f"{seq.runs} observation(s) so far{power}")
+    lines.extend(f"  {detail}" for detail in verdict.details)
+    lines.extend(f"  warning: {warning}" for warning in verdict.warnings)
+    return lines
+
+
+def project_lines(project: ProjectSummary) -> list[str]:
+    lines = [f"{project.name}  {project.path}  manifest sha256:{short(project.manifest_sha256, 12)}"]
+    for bench in project.benchmarks:
+        pinned = (f"reference {short(bench.reference_sha256, 12)}" if bench.tier == "correctness"
+                  else f"baseline {short(bench.baseline_sha)}")
+        lines.append(f"  {bench.name:<28} {bench.tier:<12} {bench.gate_policy or '-':<17} "
+                     f"{pinned:<22} corpus {bench.corpus}")
+    return lines
+
+
+def register_lines(result: RegisterResult) -> list[str]:
+    verb = "registered" if result.changed else "already registered"
+    lines = [f"{verb} {result.name}  {result.path}",
+             f"  manifest: sha256:{short(result.manifest_sha256, 12)}"]
+    if result.previous_manifest_sha256:
+        lines.append(f"  (replaces sha256:{short(result.previous_manifest_sha256, 12)}; "
+                     "the old copy is kept)")
+    for bench in result.benchmarks:
+        detail = f" ({bench.corpus_detail})" if bench.corpus_detail else ""
+        lines.append(f"  {bench.name}: {bench.tier}, corpus {bench.corpus}{detail}")
+    return lines
+
+
+def timeline_lines(timeline: Timeline) -> list[str]:
+    current = timeline.current_baseline
+    lines = [f"{timeline.project}/{timeline.benchmark}  baseline: "
+             + (f"{short(current.git_sha)} (run set {current.run_set_id})" if current else "none")]
+    if not timeline.entries:
+        lines.append("  no runs yet")
+    for entry in timeline.entries:
+        rs = entry.run_set
+        ok = [run.metric for run in entry.runs if run.status == "ok" and run.metric is not None]
+        mean = sum(ok) / len(ok) if ok else None
+        flags = " dirty" if rs.git_dirty else ""
+        marks = "".join(
+            f"  <- baseline ({event.action}{', forced' if event.forced else ''} "
+            f"{when(event.created_at)})" for event in entry.baseline_events
+        )
+        lines.append(
+            f"  {when(rs.created_at)}  set {rs.id:<5} {rs.kind:<8} {short(rs.git_sha)}  "
+            f"meta_seed={rs.meta_seed}  {len(ok)}/{rs.repetitions} ok  mean={number(mean)}"
+            f"{flags}{marks}"
+        )
+    return lines
+
+
+def reference_lines(events: list[ReferenceEvent]) -> list[str]:
+    if not events:
+        return ["no reference has been frozen"]
+    return [
+        f"{when(e.created_at)}  {e.action:<7} {short(e.git_sha)}  "
+        f"{short(e.old_sha256, 12)} -> {short(e.new_sha256, 12)}  by {e.user}@{e.host}"
+        + (f"  reason: {e.reason}" if e.reason else "")
+        for e in events
+    ]

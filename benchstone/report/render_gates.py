@@ -1,0 +1,40 @@
+"""Text for the gate commands (evaluate --all, compare, run --until-decided, explain).
+Every function returns lines; only the CLI prints."""
+
+from __future__ import annotations
+
+from benchstone.api import AllVerdict, CompareResult, UntilDecidedResult
+from benchstone.report.render import short, verdict_lines
+
+
+def all_lines(result: AllVerdict) -> list[str]:
+    lines = [f"overall: {result.kind}  {result.reason}"]
+    if result.fdr is not None:
+        lines.append(f"  false-discovery rate {result.fdr:g} (Benjamini-Hochberg) across the "
+                     "calibrated benchmarks")
+    for verdict in result.benchmarks:
+        lines.append("")
+        lines.append(f"{verdict.benchmark}:")
+        lines.extend(f"  {line}" for line in verdict_lines(verdict))
+    lines.extend(f"warning: {warning}" for warning in result.warnings)
+    return lines
+
+
+def compare_lines(result: CompareResult) -> list[str]:
+    lines = verdict_lines(result.verdict)
+    lines.append(f"  compared {short(result.baseline_sha)} (baseline) with "
+                 f"{short(result.candidate_sha)} (candidate): {result.pairs_run} pair(s) run now, "
+                 f"{result.pairs_total} in the gate")
+    if result.comparison_id is not None:
+        firsts = "".join("B" if side == "baseline" else "C" for side in result.first_sides)
+        lines.append(f"  comparison {result.comparison_id}  meta_seed={result.meta_seed}  "
+                     f"first in each pair: {firsts}")
+    return lines
+
+
+def until_decided_lines(result: UntilDecidedResult) -> list[str]:
+    lines = verdict_lines(result.verdict)
+    state = "still undecided" if result.verdict.kind == "NEEDS_MORE_DATA" else "decided"
+    lines.append(f"  {state} after {result.repetitions} repetition(s) in this run "
+                 f"({result.total} ok candidate run(s) at this commit in the gate)")
+    return lines

@@ -1,0 +1,85 @@
+"""Seeds and the environment fingerprint: the two things a run set records so that it can be
+reproduced, and so that two run sets are only compared when they ran alike."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import socket
+from functools import cache
+from typing import Any
+
+from benchstone.jobs.scheduler import parse_cpuset
+
+SEED_MASK = 0x7FFF_FFFF
+
+
+def new_meta_seed() -> int:
+    """A fresh random meta seed (31 bits, so every language reads it as a plain integer)."""
+    return secrets.randbits(31)
+
+
+def derive_seed(meta_seed: int, index: int) -> int:
+    """The seed of repetition ``index`` of a run set with ``meta_seed``.
+
+    The first four bytes of ``sha256("benchstone:<meta_seed>:<index>")``, big-endian, masked to
+    31 bits. Given the meta seed printed by ``bench run``, anyone can recompute every seed.
+    """
+    digest = hashlib.sha256(f"benchstone:{meta_seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & SEED_MASK
+
+
+def derive_seeds(meta_seed: int, count: int) -> list[int]:
+    return [derive_seed(meta_seed, index) for index in range(count)]
+
+
+def available_cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def default_cpuset(threads: int) -> str:
+    """The first ``threads`` cores this process may use, as a cpuset string ``0,1``: for a caller
+    of the runner that holds no lease. The API's commands pin the cores the scheduler grants
+    (:mod:`benchstone.jobs.leases`)."""
+    cores = available_cores()
+    return ",".join(str(core) for core in cores[: max(1, min(threads, len(cores)))])
+
+
+@cache
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(backend_parts: dict[str, Any], cpuset: str | None) -> tuple[str, dict[str, Any]]:
+    """The environment fingerprint of a run set and its hash.
+
+    It holds how many cores the run set was pinned to, not which: the scheduler hands out
+    whichever cores are free, and cores of one machine are alike, so a baseline pinned to core 0
+    and a candidate pinned to core 1 are comparable. (The cpuset itself is on every row.)
+    """
+    environment = {
+        "host": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "pinned_cores": len(parse_cpuset(cpuset)) if cpuset else None,
+        **backend_parts,
+    }
+    digest = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
+    return f"sha256:{digest}", environment
+
+
+def fingerprint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The keys on which two fingerprints differ, each as ``key: a -> b``."""
+    keys = sorted(set(a) | set(b))
+    return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in keys if a.get(key) != b.get(key)]

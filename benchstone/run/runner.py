@@ -1,0 +1,455 @@
+"""One run set, end to end: pin, provenance, export, corpus, sandbox, collect, record.
+
+This module decides what a repetition's row says. The sandbox reports what it observed; the
+result and artifact are read here, from the scratch directory, with size limits and strict
+validation. A repetition the benchmark got wrong becomes an error row and the run set goes on;
+a sandbox failure stops the run set with the rows recorded so far kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from benchstone.errors import (
+    CorpusError,
+    DirtyTreeError,
+    Interrupted,
+    ManifestChanged,
+    ProtocolError,
+    RepetitionLost,
+)
+from benchstone.paths import Home, write_private
+from benchstone.project.corpus import mount_source
+from benchstone.project.manifest import (
+    DEFAULT_MEMORY,
+    MANIFEST_RELATIVE_PATH,
+    BenchmarkSpec,
+    parse_size,
+)
+from benchstone.project.provenance import (
+    dirty_diff,
+    export_tree,
+    file_at,
+    is_dirty,
+    protected_files,
+    repository_root,
+    resolve_commit,
+)
+from benchstone.project.references import store_artifact
+from benchstone.project.registry import Project, corpus_check
+from benchstone.run.environment import (
+    default_cpuset,
+    derive_seeds,
+    fingerprint,
+    new_meta_seed,
+)
+from benchstone.run.protocol import InvocationConfig, read_limited, read_result
+from benchstone.run.workdirs import collect_workdirs, create_workdir, remove_tree
+from benchstone.sandbox import choose_backend, create_backend
+from benchstone.sandbox.base import (
+    ARTIFACT_FILE,
+    CONFIG_FILE,
+    RESULT_FILE,
+    CorpusMount,
+    Limits,
+    Outcome,
+    Repetition,
+    RunSetSpec,
+    Sandbox,
+)
+from benchstone.store import Store
+from benchstone.store.records import Run, RunSet
+
+MESSAGE_LIMIT = 500
+LOST_REPETITION_RETRIES = 1
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run. ``revision`` None means HEAD of the working tree (dirty check applies)."""
+
+    kind: Literal["run", "baseline", "compare"] = "run"
+    revision: str | None = None
+    repetitions: int | None = None
+    meta_seed: int | None = None
+    seeds: list[int] | None = None
+    allow_dirty: bool = False
+    sandbox: str | None = None
+    job_id: str | None = None
+    cpuset: str | None = None
+    gpus: tuple[int, ...] = ()
+    comparison_id: int | None = None
+    side: Literal["baseline", "candidate"] | None = None
+    # A commit checked when the work was requested (a background job is checked when it is
+    # dispatched and may run much later): the working tree's state then, not when it runs.
+    checked_dirty: bool = False
+    checked_diff_path: str | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks for a caller that shows progress; every one is optional."""
+
+    on_warning: Callable[[str], None] = lambda message: None
+    on_notice: Callable[[str], None] = lambda message: None
+    on_start: Callable[[RunSet], None] = lambda run_set: None
+    on_repetition: Callable[[Run, int, int, float], None] = lambda run, done, total, elapsed: None
+
+
+class RunSetReport(BaseModel):
+    """A run set and the rows it recorded."""
+
+    run_set: RunSet
+    runs: list[Run] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return sum(1 for run in self.runs if run.status == "ok")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A commit checked and ready to measure."""
+
+    git_sha: str
+    dirty: bool
+    diff_path: str | None
+    protected_hash: str
+    protected: dict[str, str]
+    corpus: CorpusMount | None
+
+
+def printable(text: str) -> str:
+    """Text from the runner as it may be stored and shown: lone surrogates (which SQLite refuses)
+    become '?' and control characters other than newline and tab (which a terminal would obey)
+    become U+FFFD."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return CONTROL_CHARACTERS.sub("\ufffd", text)
+
+
+def printable_document(value: Any) -> Any:
+    """``value`` (parsed JSON) with :func:`printable` applied to every string, keys included:
+    a lone surrogate stored in metadata would make every later read of the row fail."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [printable_document(item) for item in value]
+    if isinstance(value, dict):
+        return {printable(str(key)): printable_document(item) for key, item in value.items()}
+    return value
+
+
+def _one_line(text: str) -> str:
+    line = printable(" ".join(text.split()))
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
+
+
+def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+                 revision: str | None, allow_dirty: bool) -> Prepared:
+    """Resolve the commit, refuse a dirty tree, check the pinned manifest and the corpus."""
+    root = repository_root(project.root)
+    dirty = False
+    diff_path: str | None = None
+    if revision is None:
+        git_sha = resolve_commit(root, "HEAD")
+        dirty = is_dirty(root)
+        if dirty and not allow_dirty:
+            raise DirtyTreeError(f"{root} has uncommitted changes")
+    else:
+        git_sha = resolve_commit(root, revision)
+    committed = file_at(root, git_sha, MANIFEST_RELATIVE_PATH)
+    registered = project.registration.manifest_sha256
+    if committed is None or hashlib.sha256(committed).hexdigest() != registered:
+        state = "has no" if committed is None else "has a different"
+        if revision is None:
+            fix = f"if the change is intended, read it, then pin it: bench register {project.root}"
+        else:
+            fix = ("only a commit that holds the registered manifest can be measured: name such a "
+                   "commit, or measure HEAD")
+        raise ManifestChanged(
+            f"commit {git_sha[:12]} {state} {MANIFEST_RELATIVE_PATH} than the registered copy "
+            f"(sha256:{registered[:12]}...)",
+            fix=fix,
+        )
+    check = corpus_check(store, project, bench)
+    check.require()
+    corpus = None
+    if check.path is not None:
+        source = corpus_source(home, project, bench, check.path)
+        corpus = CorpusMount(source, source.is_dir(), check.path.name)
+    protected = protected_files(root, git_sha, bench.protected_paths)
+    if dirty:
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        unique = secrets.token_hex(4)
+        path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
+        diff_path = str(write_private(path, dirty_diff(root)))
+    return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
+
+
+def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
+    """The real path the sandbox mounts as ``bench``'s corpus (see corpus.mount_source)."""
+    if bench.corpus:  # harness-owned: a path the store itself recorded
+        return mount_source(path, forbidden=None, confined_to=home.corpora_dir)
+    relative = not Path(bench.corpus_path or "").is_absolute()
+    return mount_source(path, forbidden=home.root, confined_to=project.root if relative else None)
+
+
+def check_mount_unchanged(corpus: CorpusMount | None) -> None:
+    """Refuse to mount a corpus whose real path turned into something else since the check (a
+    directory on the way swapped for a symlink)."""
+    if corpus is not None and os.path.realpath(corpus.host_path) != str(corpus.host_path):
+        raise CorpusError(f"corpus {corpus.host_path} changed during the run: a directory on its "
+                          "path is now a symlink; the run stops")
+
+
+def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
+    return Limits(
+        timeout_seconds=bench.timeout,
+        memory_bytes=bench.memory_bytes,
+        pids=bench.pids_limit,
+        tmpfs_bytes=parse_size(bench.tmpfs_size),
+        scratch_bytes=parse_size(bench.scratch_size),
+        cpuset=cpuset or default_cpuset(bench.threads),
+        gpus=gpus,
+    )
+
+
+def _seeds_for(bench: BenchmarkSpec, request: RunRequest) -> tuple[int | None, list[int]]:
+    if request.seeds is not None:
+        return request.meta_seed, list(request.seeds)
+    if request.kind == "baseline":
+        return None, list(bench.baseline_seeds)
+    meta_seed = request.meta_seed if request.meta_seed is not None else new_meta_seed()
+    count = request.repetitions if request.repetitions is not None else bench.run_repetitions
+    return meta_seed, derive_seeds(meta_seed, count)
+
+
+def planned_repetitions(bench: BenchmarkSpec, request: RunRequest) -> int:
+    """How many repetitions ``request`` will run."""
+    if request.seeds is not None:
+        return len(request.seeds)
+    if request.kind == "baseline":
+        return len(bench.baseline_seeds)
+    return request.repetitions if request.repetitions is not None else bench.run_repetitions
+
+
+def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
+             project: str) -> dict[str, Any]:
+    """The row fields a repetition's outcome and scratch directory amount to."""
+    row: dict[str, Any] = {"status": "error", "exit_code": outcome.exit_code}
+    if outcome.timed_out:
+        return {**row, "failure": "timeout",
+                "message": f"timeout after {bench.timeout:g} s: the sandbox was killed"}
+    if outcome.oom_killed:
+        return {**row, "failure": "out_of_memory",
+                "message": f"killed: out of memory (limit {bench.memory or DEFAULT_MEMORY})"}
+    if outcome.scratch_exceeded:
+        return {**row, "failure": "scratch_limit",
+                "message": f"wrote more than {bench.scratch_size} to scratch: killed"}
+    try:
+        result = read_result(scratch / RESULT_FILE, bench.result_max_bytes)
+        problem = None
+    except ProtocolError as exc:
+        result, problem = None, exc
+    if outcome.exit_code != 0:
+        tail = f": {outcome.stderr_tail}" if outcome.stderr_tail else ""
+        return {**row, "failure": "runner_exit",
+                "message": _one_line(f"runner exited with status {outcome.exit_code}{tail}")}
+    if result is None:
+        assert problem is not None
+        failure = "no_result" if "wrote no" in str(problem) else "invalid_result"
+        return {**row, "failure": failure, "message": _one_line(str(problem))}
+    fields = {
+        "metric_components": printable_document(result.metric_components),
+        "metadata": printable_document(result.metadata),
+        "wall_clock_seconds": result.wall_clock_seconds,
+    }
+    if result.status == "error":
+        return {**row, **fields, "failure": "runner_error",
+                "message": _one_line(result.message or "")}
+    message = printable(result.message) if result.message is not None else None
+    row = {**row, **fields, "status": "ok", "metric": result.metric, "message": message}
+    if bench.tier == "correctness":
+        try:
+            data = read_limited(scratch / ARTIFACT_FILE, bench.artifact_max_bytes, "artifact")
+        except ProtocolError as exc:
+            return {**row, "status": "error", "metric": None, "failure": "artifact",
+                    "message": _one_line(str(exc))}
+        row["artifact_sha256"] = store_artifact(home, project, bench.name, data)
+        row["artifact_size"] = len(data)
+    return row
+
+
+class RunSetSession:
+    """One run set held open: the commit exported and checked, the sandbox prepared, the run
+    set recorded; repetitions then run one at a time (``repeat``) until ``close``.
+
+    ``execute`` runs a whole run set with it; ``compare`` keeps two open and alternates."""
+
+    def __init__(self, store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+                 request: RunRequest, progress: Progress | None = None) -> None:
+        self.store, self.home, self.project, self.bench = store, home, project, bench
+        self.request = request
+        self.progress = progress or Progress()
+        self.meta_seed, self.seeds = _seeds_for(bench, request)
+        self.runs: list[Run] = []
+        collect_workdirs()
+        self.workdir = create_workdir()
+        self.backend: Sandbox | None = None
+        self.run_set: RunSet | None = None
+        self._started = time.monotonic()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        store, project, bench, request = self.store, self.project, self.bench, self.request
+        prepared = check_commit(store, self.home, project, bench, request.revision,
+                                request.allow_dirty)
+        if request.checked_dirty:
+            prepared = dataclasses.replace(prepared, dirty=True,
+                                           diff_path=request.checked_diff_path)
+        self.backend = create_backend(choose_backend(request.sandbox, bench.sandbox))
+        if not self.backend.isolated:
+            from benchstone.sandbox.process import WARNING
+
+            self.progress.on_warning(WARNING)
+        limits = limits_for(bench, request.cpuset, request.gpus)
+        export_tree(project.root, prepared.git_sha, self.workdir / "project")
+        self.spec = RunSetSpec(
+            project=project.name, benchmark=bench.name, run_token=self.workdir.name,
+            project_dir=self.workdir / "project", corpus=prepared.corpus,
+            invocation=project.manifest.project.invocation, entry_point=bench.entry,
+            limits=limits, image=bench.image, gpu=bench.gpu,
+            model_server=project.manifest.project.ollama_address,
+        )
+        self.backend.prepare(self.spec, self.progress.on_notice)
+        env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset)
+        self.run_set = store.add_run_set(
+            project=project.name, benchmark=bench.name, kind=request.kind,
+            git_sha=prepared.git_sha, git_dirty=prepared.dirty, diff_path=prepared.diff_path,
+            meta_seed=self.meta_seed, repetitions=len(self.seeds), seeds=self.seeds,
+            sandbox=self.backend.name, image=bench.image if self.backend.isolated else None,
+            image_id=self.backend.image_id, env_hash=env_hash, environment=environment,
+            cpuset=limits.cpuset, gpus=",".join(map(str, limits.gpus)) or None,
+            protected_hash=prepared.protected_hash, protected_files=prepared.protected,
+            manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
+            comparison_id=request.comparison_id, side=request.side,
+        )
+        self.progress.on_start(self.run_set)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.seeds) - len(self.runs)
+
+    def repeat(self) -> Run:
+        """Run the next repetition (the next seed) and record its row."""
+        assert self.backend is not None and self.run_set is not None
+        index = len(self.runs)
+        if index >= len(self.seeds):
+            raise IndexError("every repetition of this run set has run")
+        run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
+                          self.run_set, index, self.seeds[index], self.workdir,
+                          self.progress.on_notice)
+        self.runs.append(run)
+        self.progress.on_repetition(run, index + 1, len(self.seeds),
+                                    time.monotonic() - self._started)
+        return run
+
+    def report(self) -> RunSetReport:
+        assert self.run_set is not None
+        return RunSetReport(run_set=self.run_set, runs=list(self.runs))
+
+    def close(self) -> None:
+        """Release the sandbox and the exported tree. Safe to call more than once."""
+        if self.backend is not None:
+            self.backend.cleanup()
+            self.backend = None
+        remove_tree(self.workdir)
+
+    def __enter__(self) -> RunSetSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+            request: RunRequest, progress: Progress | None = None,
+            stop: Callable[[RunSetReport], bool] | None = None) -> RunSetReport:
+    """Run one run set and record a row per repetition; ``stop`` (asked after every
+    repetition) may end it early."""
+    session: RunSetSession | None = None
+    try:
+        with RunSetSession(store, home, project, bench, request, progress) as session:
+            while session.remaining:
+                session.repeat()
+                if stop is not None and stop(session.report()):
+                    break
+            return session.report()
+    except KeyboardInterrupt:
+        if session is None:
+            raise Interrupted("interrupted before the first repetition: nothing was recorded") \
+                from None
+        raise Interrupted(f"interrupted: {len(session.runs)} of {len(session.seeds)} "
+                          "repetition(s) were recorded and kept") from None
+
+
+def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
+                bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
+                workdir: Path, notify: Callable[[str], None]) -> Run:
+    """Run one repetition and record its row; a repetition the sandbox lost (the engine
+    restarted under it) is run again once before the run set stops."""
+    rep_dir = workdir / f"rep-{index}"
+    scratch = rep_dir / "scratch"
+    repetition = Repetition(
+        index=index, scratch_dir=scratch,
+        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
+        labels={"run_set": str(run_set.id), "repetition": str(index)},
+    )
+    layout = backend.layout(spec, repetition)
+    config = InvocationConfig(
+        benchmark=bench.name,
+        seed=seed,
+        corpus_path=str(layout.corpus_path) if layout.corpus_path else "",
+        repetition_index=index,
+        repetition_total=run_set.repetitions,
+        artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
+    )
+    for attempt in range(LOST_REPETITION_RETRIES + 1):
+        scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
+        write_private(scratch / CONFIG_FILE, config.to_json())
+        try:
+            check_mount_unchanged(spec.corpus)
+            outcome = backend.run(spec, repetition)
+            fields = classify(bench, outcome, scratch, home, run_set.project)
+            break
+        except RepetitionLost as exc:
+            if attempt == LOST_REPETITION_RETRIES:
+                raise
+            notify(f"{exc}; running it again")
+        finally:
+            remove_tree(rep_dir)
+    return store.add_run(
+        run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
+        git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
+        harness_wall_seconds=outcome.wall_seconds, harness_cpu_seconds=outcome.cpu_seconds,
+        stdout_path=str(outcome.stdout_path) if outcome.stdout_path else None,
+        stderr_path=str(outcome.stderr_path) if outcome.stderr_path else None,
+        sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
+        started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
+    )

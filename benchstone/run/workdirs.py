@@ -1,0 +1,118 @@
+"""The temporary work directory of one run set (the exported project and each repetition's
+scratch), and collecting those a harness killed before its own clean-up left behind.
+
+Each work directory names its owner (host, pid and process start time) in a file; one whose
+owner is gone is an orphan and is removed by ``bench gc`` and at the start of every run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+import tempfile
+from pathlib import Path
+
+from benchstone.paths import write_private
+from benchstone.store import host_name
+from benchstone.system.procs import is_alive, own_identity
+
+PREFIX = "benchstone-run-"
+GIT_VIEW_PREFIX = "benchstone-git-"  # provenance's clean views of a project's repository
+PREFIXES = (PREFIX, GIT_VIEW_PREFIX)
+OWNER_FILE = ".owner"
+
+
+def create_workdir(prefix: str = PREFIX) -> Path:
+    """A new private work directory under the temporary directory, marked with its owner."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    pid, started = own_identity()
+    write_private(workdir / OWNER_FILE, f"{host_name()} {pid} {started}\n")
+    return workdir
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory the sandbox wrote into, whatever modes and depth it left behind.
+
+    The code under test controls what lies beneath ``path``: directories it made unreadable to
+    a harness that is not root, and nesting deeper than recursion or ``PATH_MAX`` allow. So
+    the tree is never walked by path nor recursively: each directory is opened relative to
+    ``path`` (no symlink followed), made 0o700, emptied of its files, and its subdirectories are
+    moved up to ``path`` itself, to be emptied in turn. Nothing outside ``path`` is touched and
+    at most two directories are open at a time. Best effort: it never raises for what it finds.
+    """
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        pending = [name for name in os.listdir(top) if name != OWNER_FILE]
+        while pending:
+            _empty_into(top, pending.pop(), pending)
+        # The owner goes last, and only once all else is gone: a harness killed while it cleans
+        # up, or anything that could not be removed, leaves a directory bench gc still collects.
+        if os.listdir(top) == [OWNER_FILE]:
+            os.unlink(OWNER_FILE, dir_fd=top)
+    except OSError:
+        pass
+    finally:
+        os.close(top)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _empty_into(top: int, name: str, pending: list[str]) -> None:
+    """Remove ``name`` beneath the directory ``top``; a directory's subdirectories move up to
+    ``top`` under fresh names, added to ``pending``."""
+    try:
+        if not stat.S_ISDIR(os.stat(name, dir_fd=top, follow_symlinks=False).st_mode):
+            os.unlink(name, dir_fd=top)
+            return
+        # It may have become a link since: chmod must not follow one (Linux refuses to chmod a
+        # link itself, and Python says so with ValueError).
+        os.chmod(name, 0o700, dir_fd=top, follow_symlinks=False)
+        directory = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+    except (OSError, ValueError):
+        return
+    try:
+        with os.scandir(directory) as entries:
+            children = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in entries]
+        for child, is_dir in children:
+            with contextlib.suppress(OSError, ValueError):
+                if not is_dir:
+                    os.unlink(child, dir_fd=directory)
+                    continue
+                moved = f".removing-{secrets.token_hex(8)}"
+                # moving a directory writes its ".."; never through a link swapped in for it
+                os.chmod(child, 0o700, dir_fd=directory, follow_symlinks=False)
+                os.rename(child, moved, src_dir_fd=directory, dst_dir_fd=top)
+                pending.append(moved)
+    except OSError:
+        pass
+    finally:
+        os.close(directory)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=top)
+
+
+def _orphaned(workdir: Path) -> bool:
+    try:
+        host, pid, started = (workdir / OWNER_FILE).read_text().split()
+    except (OSError, ValueError):
+        return False  # not ours, or its owner is still writing the file
+    return host == host_name() and not is_alive(int(pid), started)
+
+
+def collect_workdirs(root: Path | None = None) -> list[Path]:
+    """Remove the work directories under ``root`` (default: the temporary directory) whose
+    owning harness is gone; returns them."""
+    base = root or Path(tempfile.gettempdir())
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in base.iterdir():
+            if entry.name.startswith(PREFIXES) and entry.is_dir() and not entry.is_symlink() \
+                    and _orphaned(entry):
+                remove_tree(entry)
+                removed.append(entry)
+    return removed

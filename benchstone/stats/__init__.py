@@ -1,0 +1,3 @@
+"""Pure statistics: elementary tests, exact rank distributions, calibrated tests, sequential
+boundaries. Imports nothing from the rest of benchstone.
+"""

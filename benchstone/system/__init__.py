@@ -1,0 +1,1 @@
+"""Host processes: identity of a process across pid reuse, and SIGTERM handling."""
