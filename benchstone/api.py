@@ -15,34 +15,38 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
-from benchstone.errors import AdmissionRefused, AmbiguousRunSet, BenchstoneError, NothingToPromote
-from benchstone.evaluate import all_benchmarks as portfolio
+from benchstone.errors import AdmissionRefused
+from benchstone.evaluate import all_benchmarks, promotion, until_decided
 from benchstone.evaluate import compare as compare_module
 from benchstone.evaluate import explain as explain_module
 from benchstone.evaluate import single as evaluation
 from benchstone.evaluate.all_benchmarks import AllVerdict
 from benchstone.evaluate.compare import CompareRequest, CompareResult
 from benchstone.evaluate.explain import Explanation
+from benchstone.evaluate.promotion import PromoteResult
+from benchstone.evaluate.until_decided import UntilDecidedResult
 from benchstone.gates.verdict import Verdict
 from benchstone.jobs import dispatch as jobs
 from benchstone.jobs import leases
 from benchstone.jobs.dispatch import JobStatus
 from benchstone.paths import Home
 from benchstone.project import corpus as corpus_module
-from benchstone.project import references, registry
+from benchstone.project import history as project_history
+from benchstone.project import references, registry, summaries
 from benchstone.project.corpora import add_corpus as _add_corpus
-from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec
+from benchstone.project.history import Timeline, TimelineEntry
+from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.provenance import repository_root, resolve_commit
-from benchstone.run import runner
+from benchstone.project.summaries import BenchmarkSummary, ProjectSummary, RegisterResult
+from benchstone.run import baseline, runner
+from benchstone.run.baseline import BaselineResult
 from benchstone.run.runner import Progress, RunRequest, RunSetReport
 from benchstone.store import Store
-from benchstone.store.records import BaselinePointer, Corpus, ReferenceEvent, Run, RunSet
+from benchstone.store.records import Corpus, ReferenceEvent, Run
 
 __all__ = [
     "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",
-    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline",
+    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline", "TimelineEntry",
     "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
     "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
     "history", "list_projects", "promote", "reference_history", "register", "replace_reference",
@@ -61,93 +65,27 @@ def session(home: Path | None = None) -> Iterator[tuple[Home, Store]]:
         store.close()
 
 
-class BenchmarkSummary(BaseModel):
-    name: str
-    tier: str
-    gate_policy: str | None
-    sandbox: str | None
-    baseline_sha: str | None = None
-    reference_sha256: str | None = None
-    corpus: str
-    corpus_detail: str = ""
-
-
-class ProjectSummary(BaseModel):
-    name: str
-    path: str
-    manifest_sha256: str
-    registered_at: str
-    benchmarks: list[BenchmarkSummary]
-
-
-class RegisterResult(ProjectSummary):
-    changed: bool
-    previous_manifest_sha256: str | None = None
-    warnings: list[str] = Field(default_factory=list)
-
-
-def _summaries(store: Store, project: registry.Project) -> list[BenchmarkSummary]:
-    out = []
-    for spec in project.manifest.benchmarks:
-        bench = project.benchmark(spec.name)
-        check = registry.corpus_check(store, project, bench)
-        pointer = store.current_pointer(project.name, bench.name)
-        reference = store.current_reference(project.name, bench.name)
-        out.append(BenchmarkSummary(
-            name=bench.name, tier=bench.tier,
-            gate_policy=bench.gate_policy if bench.is_stochastic else bench.reference_policy,
-            sandbox=bench.sandbox, baseline_sha=pointer.git_sha if pointer else None,
-            reference_sha256=reference.new_sha256 if reference else None,
-            corpus=check.status, corpus_detail=check.detail,
-        ))
-    return out
-
-
 def register(path: str | Path, *, home: Path | None = None) -> RegisterResult:
     """Pin ``path/bench/manifest.toml`` as the project's trusted manifest."""
     with session(home) as (place, store):
-        outcome = registry.register(store, place, Path(path))
-        project = outcome.project
-        return RegisterResult(
-            name=project.name, path=str(project.root),
-            manifest_sha256=project.registration.manifest_sha256,
-            registered_at=project.registration.registered_at,
-            benchmarks=_summaries(store, project), changed=outcome.changed,
-            previous_manifest_sha256=(outcome.previous.manifest_sha256
-                                      if outcome.previous else None),
-            warnings=[*project.manifest.warnings, *_moved(outcome)],
-        )
-
-
-def _moved(outcome: registry.RegisterOutcome) -> list[str]:
-    previous = outcome.previous
-    if previous is None or previous.path == str(outcome.project.root):
-        return []
-    return [f"project {previous.project!r} was registered at {previous.path}; "
-            f"it now points at {outcome.project.root}"]
+        return summaries.register_result(store, registry.register(store, place, Path(path)))
 
 
 def list_projects(*, home: Path | None = None) -> list[ProjectSummary]:
     """Every registered project with its benchmarks, baselines and corpus status."""
     with session(home) as (_place, store):
-        out = []
-        for registration in store.registrations():
-            project = registry.load_project(store, registration.project)
-            out.append(ProjectSummary(
-                name=project.name, path=str(project.root),
-                manifest_sha256=registration.manifest_sha256,
-                registered_at=registration.registered_at,
-                benchmarks=_summaries(store, project),
-            ))
-        return out
+        return [summaries.project_summary(store, registry.load_project(store, r.project))
+                for r in store.registrations()]
 
 
 def run(project: str, benchmark: str, *, repetitions: int | None = None,
         meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
         job_id: str | None = None, progress: Progress | None = None,
-        home: Path | None = None, wait: bool = False) -> RunSetReport:
-    """Run a candidate run set at HEAD and record one row per repetition.
+        home: Path | None = None, wait: bool = False,
+        revision: str | None = None) -> RunSetReport:
+    """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
+    repetition.
 
     The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; with
     ``wait`` it queues for them instead of raising AdmissionRefused. ``cpuset``, ``gpus`` and
@@ -157,12 +95,12 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
-        request = RunRequest(kind="run", repetitions=repetitions, meta_seed=meta_seed,
-                             allow_dirty=allow_dirty, sandbox=sandbox, cpuset=cpuset, gpus=gpus,
-                             job_id=job_id)
+        request = RunRequest(kind="run", revision=revision, repetitions=repetitions,
+                             meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
+                             cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             report = runner.execute(store, place, proj, bench, leased, progress)
-            _finish_run(lease, report)
+            leases.finish_run(lease, report)
             return report
 
 
@@ -188,28 +126,6 @@ def _under_lease(store: Store, project: str, bench: BenchmarkSpec, request: RunR
                                   job_id=lease.job.id), lease
 
 
-def _finish_run(lease: leases.Lease | None, report: RunSetReport) -> None:
-    if lease is None:
-        return
-    if report.runs and not report.ok:
-        lease.finish("failed", f"every repetition failed ({len(report.runs)} error row(s))")
-    else:
-        lease.finish("done", f"{report.ok} of {len(report.runs)} repetition(s) ok")
-
-
-class UntilDecidedResult(BaseModel):
-    """A run that stopped as soon as the sequential gate decided, and that decision."""
-
-    report: RunSetReport | None
-    verdict: Verdict
-    repetitions: int  # run by this call
-    total: int  # ok candidate runs the verdict is based on
-
-
-class NotSequential(BenchstoneError):
-    """--until-decided needs a gate that stays valid under repeated looks."""
-
-
 def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | None = None,
                       allow_dirty: bool = False, sandbox: str | None = None,
                       force_foreground: bool = False, wait: bool = False,
@@ -222,35 +138,20 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
-        if bench.gate_policy not in CALIBRATED_POLICIES or not bench.is_stochastic:
-            raise NotSequential(
-                f"{proj.name}/{bench.name} uses gate_policy {bench.gate_policy}, which is not "
-                "valid under repeated looks",
-                fix="set gate_policy = \"welch\" or \"rank\" in the manifest and register it")
-        options = evaluation.EvaluateOptions(include_dirty=allow_dirty)
-        verdict = evaluation.evaluate(store, place, proj, bench, options)
-        done = verdict.sequential.runs if verdict.sequential else 0
-        room = max(bench.max_repetitions - done, 0)
-        planned = min(room, max_repetitions) if max_repetitions is not None else room
-        undecided = (verdict.kind == "NEEDS_MORE_DATA" and verdict.baseline is not None
-                     and not verdict.failures_withhold_promotion)
-        if not undecided or planned == 0:
-            return UntilDecidedResult(report=None, verdict=verdict, repetitions=0, total=done)
-        latest: list[Verdict] = [verdict]
+        until_decided.require_sequential(proj, bench)
 
-        def decided(_report: RunSetReport) -> bool:
-            latest[0] = evaluation.evaluate(store, place, proj, bench, options)
-            return latest[0].kind != "NEEDS_MORE_DATA" or latest[0].failures_withhold_promotion
+        def execute(planned: int, stop: until_decided.StopRule) -> RunSetReport:
+            request = RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
+                                 sandbox=sandbox)
+            with _under_lease(store, proj.name, bench, request, wait, progress) as (leased,
+                                                                                    lease):
+                report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
+                leases.finish_run(lease, report)
+                return report
 
-        request = RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
-                             sandbox=sandbox)
-        with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
-            report = runner.execute(store, place, proj, bench, leased, progress, stop=decided)
-            _finish_run(lease, report)
-        final = latest[0]
-        total = final.sequential.runs if final.sequential else report.ok
-        return UntilDecidedResult(report=report, verdict=final, repetitions=len(report.runs),
-                                  total=total)
+        return until_decided.run_until_decided(
+            store, place, proj, bench, evaluation.EvaluateOptions(include_dirty=allow_dirty),
+            max_repetitions, execute)
 
 
 def compare(project: str, benchmark: str, *, against: str | None = None,
@@ -286,7 +187,7 @@ def evaluate_all(project: str, *, include_dirty: bool = False, allow_cross_env: 
         proj = registry.load_project(store, project)
         options = evaluation.EvaluateOptions(include_dirty=include_dirty,
                                              allow_cross_env=allow_cross_env)
-        return portfolio.evaluate_all(store, place, proj, options, fdr)
+        return all_benchmarks.evaluate_all(store, place, proj, options, fdr)
 
 
 def explain(project: str, benchmark: str, *, include_dirty: bool = False,
@@ -309,11 +210,6 @@ def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
         )
 
 
-class BaselineResult(BaseModel):
-    report: RunSetReport
-    pointer: BaselinePointer | None
-
-
 def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = None,
                        allow_dirty: bool = False, sandbox: str | None = None,
                        force_foreground: bool = False, cpuset: str | None = None,
@@ -331,46 +227,22 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         request = RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
                              sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
-            result = _establish(store, place, proj, bench, leased, progress)
-            _finish_baseline(lease, result)
+            result = baseline.establish(store, place, proj, bench, leased, progress)
+            leases.finish_baseline(lease, result)
             return result
-
-
-def _establish(store: Store, place: Home, proj: registry.Project, bench: BenchmarkSpec,
-               request: RunRequest, progress: Progress | None) -> BaselineResult:
-    report = runner.execute(store, place, proj, bench, request, progress)
-    pointer = None
-    if report.ok:
-        pointer = store.add_pointer(
-            project=proj.name, benchmark=bench.name, run_set_id=report.run_set.id,
-            git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
-            action="establish",
-        )
-    return BaselineResult(report=report, pointer=pointer)
-
-
-def _finish_baseline(lease: leases.Lease | None, result: BaselineResult) -> None:
-    if lease is not None and result.pointer is None:
-        lease.finish("failed", "baseline not set: every repetition failed")
-    elif lease is not None:
-        lease.finish("done", f"baseline set from {result.report.ok} ok repetition(s)")
 
 
 def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
              include_dirty: bool = False, allow_cross_env: bool = False,
-             home: Path | None = None) -> Verdict:
-    """The gate's verdict on the newest candidate run set at HEAD. Read-only."""
+             home: Path | None = None, git_sha: str | None = None) -> Verdict:
+    """The gate's verdict on the newest candidate run set at HEAD (or at the full commit
+    ``git_sha``). Read-only."""
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         options = evaluation.EvaluateOptions(meta_seed=meta_seed, include_dirty=include_dirty,
-                                             allow_cross_env=allow_cross_env)
+                                             allow_cross_env=allow_cross_env, git_sha=git_sha)
         return evaluation.evaluate(store, place, proj, bench, options)
-
-
-class PromoteResult(BaseModel):
-    pointer: BaselinePointer
-    verdict: Verdict
 
 
 def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force: bool = False,
@@ -379,47 +251,8 @@ def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        if not bench.is_stochastic:
-            raise NothingToPromote(
-                f"{proj.name}/{bench.name} is a correctness benchmark: it has a reference, not a "
-                "baseline (bench replace-reference)")
-        options = evaluation.EvaluateOptions(meta_seed=meta_seed, include_dirty=include_dirty)
-        git_sha = evaluation.head_sha(proj)
-        pointer = store.current_pointer(proj.name, bench.name)
-        exclude = {pointer.run_set_id} if pointer else set()
-        candidates = [rs for rs in store.run_sets(proj.name, bench.name, git_sha=git_sha,
-                                                  meta_seed=meta_seed, kinds=("run",))
-                      if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
-        calibrated = bench.gate_policy in CALIBRATED_POLICIES
-        if meta_seed is None and len(candidates) > 1 and not calibrated:
-            seeds = ", ".join(str(rs.meta_seed) for rs in candidates)
-            raise AmbiguousRunSet(
-                f"{len(candidates)} candidate run sets at {git_sha[:10]} (meta_seed {seeds}): "
-                "benchstone will not choose silently",
-                fix="pass --meta-seed N to name the one to promote",
-            )
-        if calibrated:  # the verdict used every clean run set; the pointer names the newest
-            options = evaluation.EvaluateOptions(include_dirty=include_dirty)
-        verdict = evaluation.evaluate(store, place, proj, bench, options)
-        if verdict.kind == "TAMPERED":
-            raise NothingToPromote(f"the gate says TAMPERED: {verdict.reason}",
-                                   fix=f"establish a new baseline deliberately: "
-                                   f"bench baseline establish {proj.name} {bench.name}")
-        if verdict.kind == "NO_BASELINE":
-            raise NothingToPromote(f"the gate says NO_BASELINE: {verdict.reason}")
-        if verdict.kind != "PROMOTE" and not force:
-            raise NothingToPromote(f"the gate says {verdict.kind}: {verdict.reason}",
-                                   fix="pass --force to promote anyway (recorded as forced)")
-        if not candidates:
-            raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
-                                   fix=f"run it first: bench run {proj.name} {bench.name}")
-        chosen = candidates[0]
-        new_pointer = store.add_pointer(
-            project=proj.name, benchmark=bench.name, run_set_id=chosen.id,
-            git_sha=chosen.git_sha, meta_seed=chosen.meta_seed, action="promote",
-            forced=verdict.kind != "PROMOTE", verdict=verdict.kind,
-        )
-        return PromoteResult(pointer=new_pointer, verdict=verdict)
+        return promotion.promote(store, place, proj, bench, meta_seed=meta_seed, force=force,
+                                 include_dirty=include_dirty)
 
 
 def history(project: str, benchmark: str, *, limit: int = 20,
@@ -429,37 +262,13 @@ def history(project: str, benchmark: str, *, limit: int = 20,
             for run in reversed(entry.runs)][:limit]
 
 
-class TimelineEntry(BaseModel):
-    run_set: RunSet
-    runs: list[Run]
-    baseline_events: list[BaselinePointer] = Field(default_factory=list)
-
-
-class Timeline(BaseModel):
-    project: str
-    benchmark: str
-    current_baseline: BaselinePointer | None
-    entries: list[TimelineEntry]
-
-
 def timeline(project: str, benchmark: str, *, limit: int = 20,
              home: Path | None = None) -> Timeline:
     """The newest ``limit`` run sets, newest first, with the baseline moves that named them."""
     with session(home) as (_place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        sets = store.run_sets(proj.name, bench.name, limit=limit)
-        runs = store.runs_of([rs.id for rs in sets])
-        pointers = store.pointers(proj.name, bench.name)
-        entries = [
-            TimelineEntry(
-                run_set=rs, runs=[run for run in runs if run.run_set_id == rs.id],
-                baseline_events=[p for p in pointers if p.run_set_id == rs.id],
-            )
-            for rs in sets
-        ]
-        return Timeline(project=proj.name, benchmark=bench.name,
-                        current_baseline=pointers[-1] if pointers else None, entries=entries)
+        return project_history.timeline(store, proj, bench, limit)
 
 
 def _sha_for(proj: registry.Project, at_sha: str | None) -> str:
@@ -568,7 +377,9 @@ def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobSt
             bench = proj.benchmark(spec.benchmark)
             request = spec.request(lease)
             if spec.kind == "baseline":
-                _finish_baseline(lease, _establish(store, place, proj, bench, request, progress))
+                leases.finish_baseline(lease, baseline.establish(store, place, proj, bench,
+                                                                 request, progress))
             else:
-                _finish_run(lease, runner.execute(store, place, proj, bench, request, progress))
+                leases.finish_run(lease, runner.execute(store, place, proj, bench, request,
+                                                        progress))
         return jobs.status_of(store, job)

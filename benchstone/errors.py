@@ -136,3 +136,21 @@ class JobNotActive(BenchstoneError):
 
 class InvalidSetting(BenchstoneError, ValueError):
     """An environment variable benchstone reads holds a value it cannot use."""
+
+
+class NotSequential(BenchstoneError, ValueError):
+    """--until-decided needs a gate that stays valid under repeated looks."""
+
+
+class SingleRunSetRefused(BenchstoneError, ValueError):
+    """A calibrated policy gates all the evidence at a commit, never one chosen run set."""
+
+    fix = "leave out --meta-seed: every clean candidate run at the commit is used"
+
+
+class CompareError(BenchstoneError):
+    """A comparison cannot be made as asked."""
+
+
+class EvaluatorSetupError(BenchstoneError):
+    """The evaluator cannot measure candidates for this project as configured."""

@@ -14,6 +14,7 @@ from benchstone.cli._app import (
     image_app,
     progress_printer,
 )
+from benchstone.kinds import VerdictKind
 
 
 @app.command(epilog="Example: bench doctor --fix --offline")
@@ -122,6 +123,6 @@ def demo(
         keep.mkdir(parents=True, exist_ok=True)
     verdicts = run_demo(typer.echo, progress_printer(False), workdir=keep,
                         offline=True if offline else None)
-    if verdicts != {"wrong": "REJECT", "sieve": "PROMOTE"}:
+    if verdicts != {"wrong": VerdictKind.REJECT, "sieve": VerdictKind.PROMOTE}:
         typer.echo(f"unexpected verdicts: {verdicts}", err=True)
         raise typer.Exit(1)

@@ -14,28 +14,27 @@ NEEDS_MORE_DATA if any benchmark lacks data; else REJECT.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic import BaseModel, Field
 
-from benchstone.evaluate.single import EvaluateOptions, _apply_requirements, evaluate, head_sha
-from benchstone.gates.policies import GateSettings
+from benchstone.evaluate.checks import settings_for
+from benchstone.evaluate.correctness import apply_requirements
+from benchstone.evaluate.samples import EvaluateOptions, head_sha
+from benchstone.evaluate.single import evaluate
 from benchstone.gates.sequential import decide_sequential
 from benchstone.gates.verdict import Verdict, exit_code_for
+from benchstone.kinds import WAITING_KINDS, VerdictKind
 from benchstone.paths import Home
 from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec
 from benchstone.project.registry import Project
 from benchstone.stats.basic import benjamini_hochberg
 from benchstone.store import Store
 
-WAITING = ("NEEDS_MORE_DATA", "NO_BASELINE", "NO_REFERENCE")
-
 
 class AllVerdict(BaseModel):
     """The verdict on every benchmark of a project, and the overall one."""
 
     project: str
-    kind: str
+    kind: VerdictKind
     reason: str
     fdr: float | None = None
     benchmarks: list[Verdict] = Field(default_factory=list)
@@ -52,20 +51,14 @@ def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
     return (bench.is_stochastic and bench.gate_policy in CALIBRATED_POLICIES
             and verdict.sequential is not None and verdict.baseline is not None
             and verdict.candidate is not None and verdict.candidate.n >= 2
-            and verdict.kind in ("PROMOTE", "REJECT", "NEEDS_MORE_DATA"))
-
-
-def _settings(bench: BenchmarkSpec, **changes: object) -> GateSettings:
-    from benchstone.evaluate.cumulative import settings_for
-
-    return replace(settings_for(bench), **changes)  # type: ignore[arg-type]
+            and verdict.kind in (VerdictKind.PROMOTE, VerdictKind.REJECT, VerdictKind.NEEDS_MORE_DATA))
 
 
 def _promotes(verdict: Verdict, bench: BenchmarkSpec, level: float) -> bool:
     assert verdict.baseline is not None and verdict.candidate is not None
     decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
-                                 _settings(bench, alpha=level), bench.max_repetitions)
-    return decision.kind == "PROMOTE"
+                                 settings_for(bench, alpha=level), bench.max_repetitions)
+    return decision.kind == VerdictKind.PROMOTE
 
 
 def grid_p_value(verdict: Verdict, bench: BenchmarkSpec, levels: list[float]) -> float:
@@ -86,15 +79,15 @@ def grid_p_value(verdict: Verdict, bench: BenchmarkSpec, levels: list[float]) ->
 
 def regressed(verdict: Verdict, bench: BenchmarkSpec) -> bool:
     """Significantly worse than the baseline, at the benchmark's own alpha."""
-    if verdict.kind in ("FAIL", "TAMPERED"):
+    if verdict.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED):
         return False
     if _gateable(verdict, bench):
         assert verdict.baseline is not None and verdict.candidate is not None
         flipped = "maximize" if bench.metric_direction == "minimize" else "minimize"
         decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
-                                     _settings(bench, direction=flipped, min_effect=0.0),
+                                     settings_for(bench, direction=flipped, min_effect=0.0),
                                      bench.max_repetitions)
-        return decision.kind == "PROMOTE"
+        return decision.kind == VerdictKind.PROMOTE
     if verdict.statistic is not None and verdict.threshold is not None:
         return verdict.statistic <= -verdict.threshold  # the seed gates' z or sigma
     return False
@@ -118,18 +111,18 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                                     p, q, len(family), options)
     worse = [b.name for b, v in zip(benches, verdicts, strict=True) if regressed(v, b)]
     failed = [f"{b.name} {v.kind}" for b, v in zip(benches, verdicts, strict=True)
-              if v.kind in ("FAIL", "TAMPERED")]
-    promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == "PROMOTE"]
-    waiting = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind in WAITING]
+              if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)]
+    promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == VerdictKind.PROMOTE]
+    waiting = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind in WAITING_KINDS]
     if worse or failed:
-        kind = "REJECT"
+        kind = VerdictKind.REJECT
         reason = "; ".join([*(f"{name} regressed" for name in worse), *failed])
     elif promoted:
-        kind, reason = "PROMOTE", f"improved: {', '.join(promoted)}; nothing regressed or failed"
+        kind, reason = VerdictKind.PROMOTE, f"improved: {', '.join(promoted)}; nothing regressed or failed"
     elif waiting:
-        kind, reason = "NEEDS_MORE_DATA", f"undecided: {', '.join(waiting)}; nothing improved yet"
+        kind, reason = VerdictKind.NEEDS_MORE_DATA, f"undecided: {', '.join(waiting)}; nothing improved yet"
     else:
-        kind, reason = "REJECT", "no benchmark improved"
+        kind, reason = VerdictKind.REJECT, "no benchmark improved"
     return AllVerdict(project=project.name, kind=kind, reason=reason, fdr=q if family else None,
                       benchmarks=verdicts, regressed=worse, warnings=warnings)
 
@@ -142,17 +135,17 @@ def _adjusted(store: Store, home: Home, project: Project, bench: BenchmarkSpec, 
             f"{'> ' + format(q, 'g') if p >= 1 else format(p, '.4g')})")
     details = [*verdict.details, note]
     if significant:
-        if verdict.kind == "PROMOTE":
+        if verdict.kind == VerdictKind.PROMOTE:
             return verdict.model_copy(update={"details": details})
         promoted = verdict.model_copy(update={
-            "kind": "PROMOTE", "details": details,
+            "kind": VerdictKind.PROMOTE, "details": details,
             "reason": f"{verdict.reason}; promoted at the Benjamini-Hochberg level"})
-        return _apply_requirements(store, home, project, bench, promoted, head_sha(project),
-                                   options)
-    if verdict.kind != "PROMOTE":
+        return apply_requirements(store, home, project, bench, promoted, head_sha(project),
+                                  options)
+    if verdict.kind != VerdictKind.PROMOTE:
         return verdict.model_copy(update={"details": details})
     spent = verdict.sequential is not None and verdict.sequential.runs >= verdict.sequential.horizon
     return verdict.model_copy(update={
-        "kind": "REJECT" if spent else "NEEDS_MORE_DATA", "details": details,
+        "kind": VerdictKind.REJECT if spent else VerdictKind.NEEDS_MORE_DATA, "details": details,
         "reason": f"significant alone but not after Benjamini-Hochberg across {m} benchmarks; "
                   f"the gate alone said: {verdict.reason}"})

@@ -18,10 +18,19 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from benchstone.errors import BenchstoneError, DirtyTreeError, Interrupted
-from benchstone.evaluate.single import _apply_requirements, _base, head_sha
+from benchstone.errors import CompareError, DirtyTreeError, Interrupted
+from benchstone.evaluate.checks import (
+    sequential_summary,
+    settings_for,
+    tampered,
+    verdict_for,
+    withheld_for_failures,
+)
+from benchstone.evaluate.correctness import apply_requirements
+from benchstone.evaluate.samples import EvaluateOptions, head_sha
 from benchstone.gates.sequential import decide_paired_sequential
 from benchstone.gates.verdict import Sample, Verdict
+from benchstone.kinds import VerdictKind
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.provenance import is_dirty, protected_files, repository_root, resolve_commit
@@ -32,10 +41,6 @@ from benchstone.store import Store
 from benchstone.store.records import Run
 
 SIDES = ("baseline", "candidate")
-
-
-class CompareError(BenchstoneError):
-    """A comparison cannot be made as asked."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,6 @@ def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[flo
                    shas: tuple[str, str], warnings: list[str], failed: int = 0) -> Verdict:
     """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
     withhold a PROMOTE."""
-    from benchstone.evaluate.cumulative import sequential_summary, settings_for, withheld_for_failures
-
     baseline_values = [b for b, _ in pairs]
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
@@ -124,12 +127,13 @@ def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[flo
                       values=values, mean=sum(values) / len(values) if values else None)
                for sha, values, errors in zip(shas, (baseline_values, candidate_values),
                                               (0, failed), strict=True)]
-    return _base(project, bench, decision.kind, decision.reason, policy=decision.policy,
-                 direction=bench.metric_direction, p_value=decision.p_value,
-                 threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
-                 effect_ci=decision.effect_ci, sequential=summary, details=decision.details,
-                 warnings=warnings, baseline=samples[0], candidate=samples[1],
-                 baseline_mean=samples[0].mean, candidate_mean=samples[1].mean)
+    return verdict_for(project, bench, decision.kind, decision.reason, policy=decision.policy,
+                       direction=bench.metric_direction, p_value=decision.p_value,
+                       threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
+                       effect_ci=decision.effect_ci, sequential=summary,
+                       details=decision.details, warnings=warnings, baseline=samples[0],
+                       candidate=samples[1], baseline_mean=samples[0].mean,
+                       candidate_mean=samples[1].mean)
 
 
 def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
@@ -156,8 +160,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha)
     if before.digest != after.digest:
         changed = before.changed_from(after)
-        verdict = _base(project, bench, "TAMPERED", "protected files differ between the two "
-                        f"commits: {', '.join(changed)}", warnings=warnings)
+        verdict = tampered(project, bench, changed, "protected files differ between the two commits",
+                           new_baseline_advice=False, warnings=warnings)
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
                              pairs_total=len(pairs), verdict=verdict)
@@ -167,7 +171,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     planned = min(room, budget or room) if request.until_decided else (
         request.pairs or bench.run_repetitions)
     verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
-    if planned <= 0 or (request.until_decided and (verdict.kind != "NEEDS_MORE_DATA"
+    if planned <= 0 or (request.until_decided and (verdict.kind != VerdictKind.NEEDS_MORE_DATA
                                                    or verdict.failures_withhold_promotion)):
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
@@ -212,7 +216,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             if request.until_decided:
                 verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
                                          failed + new_failed)
-                if verdict.kind != "NEEDS_MORE_DATA" or verdict.failures_withhold_promotion:
+                if verdict.kind != VerdictKind.NEEDS_MORE_DATA or verdict.failures_withhold_promotion:
                     break  # decided, or a failed candidate half: no pair can promote now
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
@@ -234,9 +238,5 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 def _finish(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             verdict: Verdict) -> Verdict:
     """Faster but wrong is still rejected: required correctness benchmarks must PASS."""
-    from benchstone.evaluate.single import EvaluateOptions
-
-    if verdict.kind == "PROMOTE" and bench.requires:
-        return _apply_requirements(store, home, project, bench, verdict, head_sha(project),
-                                   EvaluateOptions())
-    return verdict
+    return apply_requirements(store, home, project, bench, verdict, head_sha(project),
+                              EvaluateOptions())

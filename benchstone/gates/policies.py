@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from benchstone.gates.wording import confidence
+from benchstone.kinds import VerdictKind
 from benchstone.stats.basic import (
     directed_sigma,
     mean,
@@ -72,7 +74,7 @@ class GateSettings:
 
 @dataclass(frozen=True)
 class GateDecision:
-    kind: str
+    kind: VerdictKind
     policy: str
     reason: str
     statistic: float | None = None
@@ -97,10 +99,10 @@ def decide(
     need_b = max(required_baseline, MIN_PER_SIDE)
     need_c = max(required_candidate, MIN_PER_SIDE)
     if len(baseline) < need_b:
-        return GateDecision("NEEDS_MORE_DATA", settings.policy,
+        return GateDecision(VerdictKind.NEEDS_MORE_DATA, settings.policy,
                             f"baseline has {len(baseline)} ok run(s), need {need_b}")
     if len(candidate) < need_c:
-        return GateDecision("NEEDS_MORE_DATA", settings.policy,
+        return GateDecision(VerdictKind.NEEDS_MORE_DATA, settings.policy,
                             f"candidate has {len(candidate)} ok run(s), need {need_c}")
     policies = {"sigma": _sigma, "mann_whitney": _mann_whitney, "welch": _welch, "rank": _rank}
     try:
@@ -116,7 +118,7 @@ def _compare_word(value: float, threshold: float) -> str:
 
 def _sigma(baseline: list[float], candidate: list[float], s: GateSettings) -> GateDecision:
     sigma = directed_sigma(baseline, candidate, s.direction)
-    kind = "PROMOTE" if sigma >= s.promotion_sigma else "REJECT"
+    kind = VerdictKind.PROMOTE if sigma >= s.promotion_sigma else VerdictKind.REJECT
     reason = (f"sigma={sigma:+.2f} {_compare_word(sigma, s.promotion_sigma)} threshold "
               f"{s.promotion_sigma} (direction={s.direction})")
     return GateDecision(kind, "sigma", reason, statistic=sigma, statistic_name="sigma",
@@ -129,13 +131,13 @@ def _mann_whitney(baseline: list[float], candidate: list[float], s: GateSettings
     threshold = s.rank_threshold
     if ceiling < threshold:
         return GateDecision(
-            "NEEDS_MORE_DATA", "mann_whitney",
+            VerdictKind.NEEDS_MORE_DATA, "mann_whitney",
             f"with {len(baseline)} baseline and {len(candidate)} candidate runs the rank z cannot "
             f"exceed {ceiling:.2f}, below the threshold {threshold}: more runs are needed",
             threshold=threshold, statistic_name="z",
         )
     z = rank_z(baseline, candidate, s.direction)
-    kind = "PROMOTE" if z >= threshold else "REJECT"
+    kind = VerdictKind.PROMOTE if z >= threshold else VerdictKind.REJECT
     reason = (f"mann_whitney z={z:+.2f} {_compare_word(z, threshold)} threshold {threshold} "
               f"(direction={s.direction})")
     return GateDecision(kind, "mann_whitney", reason, statistic=z, statistic_name="z",
@@ -151,24 +153,19 @@ def _calibrated(significant: bool, effect: float, s: GateSettings, name: str, p_
     """PROMOTE needs significance AND an estimated improvement above 0 and >= min_effect."""
     threshold = s.alpha if threshold is None else threshold
     if not significant:
-        kind, why = "REJECT", f"p={p_value:.4g} > {_threshold_name(threshold, s)}"
+        kind, why = VerdictKind.REJECT, f"p={p_value:.4g} > {_threshold_name(threshold, s)}"
     elif effect <= 0 or effect < s.min_effect:
-        kind = "REJECT"
+        kind = VerdictKind.REJECT
         why = (f"p={p_value:.4g} <= {_threshold_name(threshold, s)} but the improvement "
                f"{effect:+.2%} is not above min_effect {s.min_effect:.2%}")
     else:
-        kind = "PROMOTE"
+        kind = VerdictKind.PROMOTE
         why = f"p={p_value:.4g} <= {_threshold_name(threshold, s)}, improvement {effect:+.2%}"
-    ci_text = f", {_confidence(level)} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
+    ci_text = f", {confidence(level)} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
     reason = f"{name} {why}{ci_text} (direction={s.direction})"
     return GateDecision(kind, name, reason, statistic=statistic, statistic_name=statistic_name,
                         threshold=threshold, p_value=p_value, effect=effect, effect_ci=ci,
                         details=list(details or []))
-
-
-def _confidence(level: float) -> str:
-    digits = max(0, math.ceil(-math.log10(2 * level)) - 2)
-    return f"{100 * (1 - 2 * level):.{digits}f}%"
 
 
 def _threshold_name(threshold: float, s: GateSettings) -> str:
@@ -179,9 +176,10 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _log_scale_problem(name: str, s: GateSettings, *samples: Sequence[float]) -> GateDecision | None:
-    if s.log_scale and any(min(sample) <= 0 for sample in samples):
-        return GateDecision("NEEDS_MORE_DATA", name,
+def log_scale_problem(name: str, s: GateSettings, *samples: Sequence[float]) -> GateDecision | None:
+    """NEEDS_MORE_DATA when ``log_scale`` meets a value that has no logarithm."""
+    if s.log_scale and any(len(sample) and min(sample) <= 0 for sample in samples):
+        return GateDecision(VerdictKind.NEEDS_MORE_DATA, name,
                             "log_scale needs positive metrics; found a value <= 0")
     return None
 
@@ -200,7 +198,7 @@ def _welch(baseline: list[float], candidate: list[float], s: GateSettings,
     import numpy as np
 
     level = s.alpha if level is None else level
-    if problem := _log_scale_problem("welch", s, baseline, candidate):
+    if problem := log_scale_problem("welch", s, baseline, candidate):
         return problem
     b = orient(np.asarray([baseline], dtype=float), s.direction, s.log_scale)
     c = orient(np.asarray([candidate], dtype=float), s.direction, s.log_scale)
@@ -223,12 +221,12 @@ def _rank(baseline: list[float], candidate: list[float], s: GateSettings,
     smallest = 1 / math.comb(n_b + n_c, n_b)
     if smallest > level:
         return GateDecision(
-            "NEEDS_MORE_DATA", "rank",
+            VerdictKind.NEEDS_MORE_DATA, "rank",
             f"with {n_b} baseline and {n_c} candidate runs the smallest possible p-value is "
             f"{smallest:.3g}, above {_threshold_name(level, s)}: more runs are needed",
             threshold=level, statistic_name="U",
         )
-    if problem := _log_scale_problem("rank", s, baseline, candidate):
+    if problem := log_scale_problem("rank", s, baseline, candidate):
         return problem
     b = orient(np.asarray([baseline], dtype=float), s.direction, s.log_scale)
     c = orient(np.asarray([candidate], dtype=float), s.direction, s.log_scale)
@@ -275,13 +273,13 @@ def decide_paired(baseline: Sequence[float], candidate: Sequence[float], setting
     if n != len(candidate):
         raise ValueError("paired samples must have the same length")
     if n < MIN_PER_SIDE:
-        return GateDecision("NEEDS_MORE_DATA", name, f"{n} complete pair(s), need {MIN_PER_SIDE}")
+        return GateDecision(VerdictKind.NEEDS_MORE_DATA, name, f"{n} complete pair(s), need {MIN_PER_SIDE}")
     d, log_scale = paired_differences(baseline, candidate, s.direction)
     centre = mean(baseline)
     if name == "signed_rank":
         if 0.5**n > level:
             return GateDecision(
-                "NEEDS_MORE_DATA", name,
+                VerdictKind.NEEDS_MORE_DATA, name,
                 f"with {n} pairs the smallest possible p-value is {0.5**n:.3g}, above "
                 f"{_threshold_name(level, s)}: more pairs are needed",
                 threshold=level, statistic_name="W+")

@@ -8,33 +8,22 @@ pure: the caller brings the values and the horizon (the manifest's ``max_repetit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from benchstone.gates.policies import (
     MIN_PER_SIDE,
     GateDecision,
     GateSettings,
+    log_scale_problem,
     paired_differences,
     paired_test_name,
 )
+from benchstone.gates.wording import confidence, percent
+from benchstone.kinds import VerdictKind
 from benchstone.stats.basic import mean, median
 from benchstone.stats.calibrated import orient, to_relative
 from benchstone.stats.looks import FIRST_LOOK
 from benchstone.stats.sequential import Design, SequentialOutcome, assess, futility_shift
-
-
-def _percent(value: float) -> str:
-    """A relative improvement for text; the far ends of early intervals are not worth digits."""
-    if value <= -10:
-        return "<-1000%"
-    return ">+1000%" if value >= 10 else f"{value:+.2%}"
-
-
-def confidence(level: float) -> str:
-    """The two-sided confidence 1 - 2 level as a percentage with the digits that matter."""
-    digits = max(0, math.ceil(-math.log10(2 * level)) - 2)
-    return f"{100 * (1 - 2 * level):.{digits}f}%"
 
 
 def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
@@ -54,7 +43,7 @@ def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
     ci_text = ""
     if ci is not None:
         ci_text = (f", {confidence(outcome.boundary)} CI "
-                   f"[{_percent(ci[0])}, {_percent(ci[1])}]")
+                   f"[{percent(ci[0])}, {percent(ci[1])}]")
     reason = (f"{name} (sequential, {look}): {outcome.why}; {test}{improvement}{ci_text} "
               f"(alpha {s.alpha:g}, direction={s.direction})")
     if outcome.looks > outcome.horizon:
@@ -80,11 +69,10 @@ def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],
 
     s = settings
     if len(baseline) < MIN_PER_SIDE:
-        return GateDecision("NEEDS_MORE_DATA", s.policy, f"baseline has {len(baseline)} ok "
+        return GateDecision(VerdictKind.NEEDS_MORE_DATA, s.policy, f"baseline has {len(baseline)} ok "
                             f"run(s), need {MIN_PER_SIDE}")
-    if s.log_scale and min(*baseline, *candidate) <= 0:
-        return GateDecision("NEEDS_MORE_DATA", s.policy,
-                            "log_scale needs positive metrics; found a value <= 0")
+    if problem := log_scale_problem(s.policy, s, baseline, candidate):
+        return problem
     b = orient(np.asarray(baseline, dtype=float), s.direction, s.log_scale)
     c = orient(np.asarray(candidate, dtype=float), s.direction, s.log_scale)
     centre = mean(baseline) if s.policy == "welch" else median(baseline)

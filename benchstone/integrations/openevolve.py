@@ -26,24 +26,19 @@ from typing import Any
 from pydantic import BaseModel
 
 from benchstone import api
-from benchstone.errors import BenchstoneError
-from benchstone.evaluate import single as evaluation
+from benchstone.errors import EvaluatorSetupError
 from benchstone.gates.verdict import Verdict
+from benchstone.kinds import VerdictKind
 from benchstone.project import registry
 from benchstone.project.candidates import check_branch, commit_candidate, tree_path
 from benchstone.project.manifest import CALIBRATED_POLICIES
 from benchstone.project.provenance import protected_files, resolve_commit
-from benchstone.run import runner
 
 __all__ = ["DEFAULT_BRANCH", "BenchstoneEvaluator", "CandidateResult", "evaluate"]
 
 DEFAULT_BRANCH = "benchstone/openevolve"
 MAX_PROGRAM_BYTES = 16 * 1024**2
 ERRORS_SHOWN = 5
-
-
-class EvaluatorSetupError(BenchstoneError):
-    """The evaluator cannot measure candidates for this project as configured."""
 
 
 class CandidateResult(BaseModel):
@@ -71,7 +66,7 @@ class CandidateResult(BaseModel):
         """OpenEvolve's fitness: how many times better than the baseline (1.0 = as good,
         1.25 = a quarter better, the speedup for a time); 0.0 when nothing ran or TAMPERED."""
         b, c = self.verdict.baseline, self.verdict.candidate
-        if (self.runs_ok == 0 or self.verdict.kind == "TAMPERED" or b is None or c is None
+        if (self.runs_ok == 0 or self.verdict.kind == VerdictKind.TAMPERED or b is None or c is None
                 or b.mean is None or c.mean is None):
             return 0.0
         if b.mean > 0 and c.mean > 0:
@@ -87,7 +82,7 @@ class CandidateResult(BaseModel):
             "metric": verdict.candidate.mean if verdict.candidate else None,
             "baseline_metric": verdict.baseline.mean if verdict.baseline else None,
             "improvement": self.improvement,
-            "promote": 1.0 if verdict.kind == "PROMOTE" else 0.0,
+            "promote": 1.0 if verdict.kind == VerdictKind.PROMOTE else 0.0,
             "verdict_exit_code": float(verdict.exit_code),
             "statistic": verdict.statistic,
             "threshold": verdict.threshold,
@@ -166,25 +161,25 @@ class BenchstoneEvaluator:
         content = Path(program_path).read_bytes()
         if len(content) > MAX_PROGRAM_BYTES:
             raise EvaluatorSetupError(f"{program_path} is larger than {MAX_PROGRAM_BYTES} bytes")
-        with api.session(self.home) as (place, store):
+        with api.session(self.home) as (_place, store):
             proj = registry.load_project(store, self.project)
             bench = proj.benchmark(self.benchmark)
             candidate = commit_candidate(
                 proj.root, self._base_commit(store, proj), self.target, content,
                 branch=self.branch, message=f"openevolve candidate for {proj.name}/{bench.name}")
-            for name in bench.requires:  # faster but wrong must not pass: measure those too
-                required = runner.RunRequest(kind="run", revision=candidate.sha,
-                                             sandbox=self.sandbox)
-                runner.execute(store, place, proj, proj.benchmark(name), required)
-            request = runner.RunRequest(kind="run", revision=candidate.sha,
-                                        repetitions=self.repetitions, sandbox=self.sandbox)
-            report = runner.execute(store, place, proj, bench, request)
-            # the seed's gates judge this run set; the calibrated ones every run at the commit
-            meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES
-                         else report.run_set.meta_seed)
-            verdict = evaluation.evaluate(
-                store, place, proj, bench,
-                evaluation.EvaluateOptions(meta_seed=meta_seed, git_sha=candidate.sha))
+        # Through the API, so each run set holds a lease on its own cores like any other run;
+        # a busy machine makes it queue rather than fail.
+        for name in bench.requires:  # faster but wrong must not pass: measure those too
+            api.run(proj.name, name, revision=candidate.sha, sandbox=self.sandbox,
+                    force_foreground=True, wait=True, home=self.home)
+        report = api.run(proj.name, bench.name, revision=candidate.sha,
+                         repetitions=self.repetitions, sandbox=self.sandbox,
+                         force_foreground=True, wait=True, home=self.home)
+        # the seed's gates judge this run set; the calibrated ones every run at the commit
+        meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES
+                     else report.run_set.meta_seed)
+        verdict = api.evaluate(proj.name, bench.name, meta_seed=meta_seed,
+                               git_sha=candidate.sha, home=self.home)
         failed = [run for run in report.runs if run.status != "ok"]
         return CandidateResult(
             commit=candidate.sha, branch=candidate.branch, base=candidate.base, verdict=verdict,

@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchstone.errors import AdmissionRefused, Interrupted, InvalidSetting
 from benchstone.jobs import scheduler
@@ -29,6 +29,10 @@ from benchstone.store import Store, host_name
 from benchstone.store.records import Job, JobEvent
 from benchstone.system.procs import is_alive, own_identity
 from benchstone.system.signals import stopping_on_sigterm
+
+if TYPE_CHECKING:
+    from benchstone.run.baseline import BaselineResult
+    from benchstone.run.runner import RunSetReport
 
 MAX_THREADS_VARIABLE = "BENCHSTONE_MAX_THREADS"
 GPU_COUNT_VARIABLE = "BENCHSTONE_GPU_COUNT"
@@ -273,3 +277,23 @@ def foreground(store: Store, project: str, bench: BenchmarkSpec, kind: str, repe
     job, event = open_job(store, job_fields(project, bench, kind, repetitions), wait=wait)
     with stopping_on_sigterm(), holding(store, job, event, on_wait) as lease:
         yield lease
+
+
+def finish_run(lease: Lease | None, report: RunSetReport) -> None:
+    """Record how the run set's job ended; nothing when the caller holds no lease of its own."""
+    if lease is None:
+        return
+    if report.runs and not report.ok:
+        lease.finish("failed", f"every repetition failed ({len(report.runs)} error row(s))")
+    else:
+        lease.finish("done", f"{report.ok} of {len(report.runs)} repetition(s) ok")
+
+
+def finish_baseline(lease: Lease | None, result: BaselineResult) -> None:
+    """Record how the baseline's job ended; nothing when the caller holds no lease of its own."""
+    if lease is None:
+        return
+    if result.pointer is None:
+        lease.finish("failed", "baseline not set: every repetition failed")
+    else:
+        lease.finish("done", f"baseline set from {result.report.ok} ok repetition(s)")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchstone import api
+from benchstone.kinds import VerdictKind
 from benchstone.report import render
 from benchstone.resources import bundled
 from benchstone.run.runner import Progress
@@ -79,7 +80,7 @@ def run_demo(say: Callable[[str], None], progress: Progress, *, workdir: Path | 
         say("== candidate 2: a sieve (faster, same answers)")
         _commit_version(root, "sieve", "count primes with a sieve")
         verdicts["sieve"] = _run_and_evaluate(say, progress, home)
-        if verdicts["sieve"] == "PROMOTE":
+        if verdicts["sieve"] == VerdictKind.PROMOTE:
             pointer = api.promote(PROJECT, SPEED, home=home).pointer
             say(f"baseline promoted: {PROJECT}/{SPEED} -> {pointer.git_sha[:10]}")
         say(f"== done: wrong-but-fast {verdicts['wrong']}, sieve {verdicts['sieve']}")

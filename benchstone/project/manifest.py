@@ -9,7 +9,6 @@ valid settings become warnings that travel with the loaded manifest.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchstone.errors import InvalidNameError, ManifestError
 from benchstone.paths import SAFE_NAME_RULE, check_name
+from benchstone.stats.basic import rank_z_ceiling
 
 MANIFEST_RELATIVE_PATH = PurePosixPath("bench/manifest.toml")
 
@@ -32,7 +32,6 @@ MetricSource = Literal["runner", "harness_wall", "harness_cpu"]
 SandboxName = Literal["docker", "process"]
 
 STOCHASTIC_TIERS = frozenset({"performance", "quality"})
-SEED_POLICIES = frozenset({"sigma", "mann_whitney"})
 CALIBRATED_POLICIES = frozenset({"welch", "rank"})
 DEFAULT_MAX_REPETITIONS = 20
 CORPUS_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -354,7 +353,7 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                     )
                 n_b, n_c = len(bench.baseline_seeds), bench.run_repetitions
                 if n_b >= 1 and n_c >= 1:
-                    ceiling = math.sqrt(3 * n_b * n_c / (n_b + n_c + 1))
+                    ceiling = rank_z_ceiling(n_b, n_c)
                     if bench.rank_threshold > ceiling:
                         warnings.append(
                             f"{where}.promotion_z {bench.rank_threshold} is above the rank-test "

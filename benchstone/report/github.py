@@ -13,10 +13,9 @@ from pathlib import Path
 
 from benchstone.errors import BenchstoneError
 from benchstone.gates.verdict import Verdict, exit_code_for
+from benchstone.kinds import FAILING_KINDS, WAITING_KINDS
 
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
-ERROR_KINDS = frozenset({"REJECT", "FAIL", "TAMPERED"})
-WARNING_KINDS = frozenset({"NEEDS_MORE_DATA", "NO_BASELINE", "NO_REFERENCE"})
 ICONS = {0: "✅", 1: "❌", 2: "⏳"}
 
 
@@ -102,9 +101,9 @@ def annotations(verdicts: Sequence[Verdict]) -> list[str]:
     """``::error`` for REJECT, FAIL and TAMPERED; ``::warning`` when the gate could not decide."""
     lines = []
     for verdict in verdicts:
-        if verdict.kind in ERROR_KINDS:
+        if verdict.kind in FAILING_KINDS:
             level = "error"
-        elif verdict.kind in WARNING_KINDS:
+        elif verdict.kind in WAITING_KINDS:
             level = "warning"
         else:
             continue

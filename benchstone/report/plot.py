@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from benchstone.errors import BenchstoneError, MissingExtra
 
 if TYPE_CHECKING:
-    from benchstone.api import Timeline, TimelineEntry
+    from benchstone.project.history import Timeline, TimelineEntry
 
 FORMATS = {".png": "png", ".svg": "svg"}
 INSTALL = "pip install 'benchstone[plot]'"

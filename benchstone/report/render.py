@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from benchstone.api import ProjectSummary, RegisterResult, Timeline
 from benchstone.gates.verdict import Verdict
+from benchstone.gates.wording import percent
+from benchstone.kinds import VerdictKind
+from benchstone.project.history import Timeline
+from benchstone.project.summaries import ProjectSummary, RegisterResult
 from benchstone.store.records import ReferenceEvent, Run, RunSet
 
 
@@ -15,13 +18,6 @@ def number(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.6g}" if abs(value) < 1e6 else f"{value:.4e}"
-
-
-def percent(value: float) -> str:
-    """A relative change; the far ends of early sequential intervals are not worth digits."""
-    if value <= -10:
-        return "<-1000%"
-    return ">+1000%" if value >= 10 else f"{value:+.2%}"
 
 
 def seconds(value: float | None) -> str:
@@ -60,7 +56,7 @@ def verdict_lines(verdict: Verdict) -> list[str]:
     if verdict.sequential is not None:
         seq = verdict.sequential
         power = (f"  conditional power {seq.conditional_power:.0%}"
-                 if seq.conditional_power is not None and verdict.kind != "PROMOTE" else "")
+                 if seq.conditional_power is not None and verdict.kind != VerdictKind.PROMOTE else "")
         lines.append(f"  sequential {seq.test}: look {seq.look} of at most {seq.horizon}, "
                      f"{seq.runs} observation(s) so far{power}")
     lines.extend(f"  {detail}" for detail in verdict.details)

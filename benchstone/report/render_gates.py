@@ -3,7 +3,10 @@ Every function returns lines; only the CLI prints."""
 
 from __future__ import annotations
 
-from benchstone.api import AllVerdict, CompareResult, UntilDecidedResult
+from benchstone.evaluate.all_benchmarks import AllVerdict
+from benchstone.evaluate.compare import CompareResult
+from benchstone.evaluate.until_decided import UntilDecidedResult
+from benchstone.kinds import VerdictKind
 from benchstone.report.render import short, verdict_lines
 
 
@@ -34,7 +37,7 @@ def compare_lines(result: CompareResult) -> list[str]:
 
 def until_decided_lines(result: UntilDecidedResult) -> list[str]:
     lines = verdict_lines(result.verdict)
-    state = "still undecided" if result.verdict.kind == "NEEDS_MORE_DATA" else "decided"
+    state = "still undecided" if result.verdict.kind == VerdictKind.NEEDS_MORE_DATA else "decided"
     lines.append(f"  {state} after {result.repetitions} repetition(s) in this run "
                  f"({result.total} ok candidate run(s) at this commit in the gate)")
     return lines

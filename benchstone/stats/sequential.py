@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from benchstone.kinds import VerdictKind
 from benchstone.stats import exact
 from benchstone.stats.calibrated import (
     hodges_lehmann,
@@ -62,7 +63,6 @@ FUTILITY_FROM = 0.3  # information fraction before which the trend is too noisy 
 NULL_PATHS = 100_000
 NULL_SEED = 20_240_607
 NULL_CHUNK = 10_000
-MAX_HORIZON = 100
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def boundaries(design: Design) -> tuple[float, ...]:
 class SequentialOutcome:
     """Where a sequential test stands after the evidence so far."""
 
-    kind: str  # PROMOTE, REJECT or NEEDS_MORE_DATA
+    kind: VerdictKind  # PROMOTE, REJECT or NEEDS_MORE_DATA
     why: str
     look: int  # the look the decision (or the current state) refers to
     looks: int  # how many values the evidence holds
@@ -257,7 +257,7 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
     total = len(candidate)
     limit = min(total, design.horizon)
     if limit < FIRST_LOOK:
-        return SequentialOutcome("NEEDS_MORE_DATA", f"{total} observation(s), need at least "
+        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"{total} observation(s), need at least "
                                  f"{FIRST_LOOK}", limit, looks=total, horizon=design.horizon,
                                  p_value=1.0, boundary=-1.0, shift=math.nan,
                                  boundaries=bounds)
@@ -272,7 +272,7 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
         shift, interval = shift_at(design.test, candidate[:m], baseline, bounds[m - 1])
         effect = relative(shift)
         if effect > 0 and effect >= min_effect:
-            return SequentialOutcome("PROMOTE", "crossed the boundary", int(m),
+            return SequentialOutcome(VerdictKind.PROMOTE, "crossed the boundary", int(m),
                                      p_value=float(p[0, m - 1]), boundary=bounds[m - 1],
                                      shift=shift, interval=interval, **common)
     level = bounds[limit - 1]
@@ -283,18 +283,18 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
              "conditional_power": float(power[0, limit - 1]), **common}
     below = "the improvement is below min_effect" if min_effect > 0 else "the candidate is worse"
     if futile[0, limit - 1] and reverse[0, limit - 1] <= level:
-        return SequentialOutcome("REJECT", below, **state)
+        return SequentialOutcome(VerdictKind.REJECT, below, **state)
     if crossed[0].any():  # significant, but never with an improvement >= min_effect
         why = "significant, but the estimated improvement is below min_effect"
         if limit == design.horizon or futile[0, limit - 1]:
-            return SequentialOutcome("REJECT", why, **state)
-        return SequentialOutcome("NEEDS_MORE_DATA", f"{why} so far: run more", **state)
+            return SequentialOutcome(VerdictKind.REJECT, why, **state)
+        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"{why} so far: run more", **state)
     if limit == design.horizon:
-        return SequentialOutcome("REJECT", f"reached the horizon of {design.horizon} without "
+        return SequentialOutcome(VerdictKind.REJECT, f"reached the horizon of {design.horizon} without "
                                  "crossing the boundary", **state)
     if futile[0, limit - 1]:
-        return SequentialOutcome("REJECT", "promotion within the horizon is unlikely "
+        return SequentialOutcome(VerdictKind.REJECT, "promotion within the horizon is unlikely "
                                  f"(conditional power {state['conditional_power']:.1%} under "
                                  "the current trend)", **state)
-    return SequentialOutcome("NEEDS_MORE_DATA", f"undecided after {limit} of at most "
+    return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"undecided after {limit} of at most "
                              f"{design.horizon}: run more", **state)

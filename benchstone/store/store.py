@@ -268,15 +268,6 @@ class Store:
     def run(self, run_id: int) -> Run | None:
         return self._one(Run, "SELECT * FROM runs WHERE id = ?", [run_id])
 
-    def count_runs(self, run_set_ids: Sequence[int]) -> int:
-        if not run_set_ids:
-            return 0
-        marks = ", ".join("?" for _ in run_set_ids)
-        row = self.db.execute(
-            f"SELECT COUNT(*) FROM runs WHERE run_set_id IN ({marks})", list(run_set_ids)
-        ).fetchone()
-        return int(row[0])
-
     def count_all_runs(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
@@ -351,14 +342,6 @@ class Store:
     def job_events(self, job_id: str) -> list[JobEvent]:
         return self._many(JobEvent, "SELECT * FROM job_events WHERE job_id = ? ORDER BY id",
                           [job_id])
-
-    def latest_job_events(self) -> list[JobEvent]:
-        """The newest event of every job."""
-        return self._many(
-            JobEvent,
-            "SELECT * FROM job_events WHERE id IN (SELECT MAX(id) FROM job_events GROUP BY job_id)"
-            " ORDER BY id",
-        )
 
     def open_job_events(self, since: int = 0) -> list[JobEvent]:
         """The newest event of every job whose newest event is queued or running and has an id of

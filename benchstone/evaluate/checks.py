@@ -1,0 +1,97 @@
+"""What every evaluation checks before the statistics, each written once: is there a baseline,
+were protected files changed, did both samples run alike, and what the gate's settings are;
+then what it does after: failed repetitions withhold PROMOTE. No store access, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from benchstone.evaluate.samples import EvaluateOptions
+from benchstone.gates.policies import GateDecision, GateSettings
+from benchstone.gates.verdict import SequentialSummary, Verdict, VerdictKind
+from benchstone.project.manifest import BenchmarkSpec
+from benchstone.project.registry import Project
+from benchstone.run.environment import fingerprint_differences
+from benchstone.store.records import RunSet
+
+
+def verdict_for(project: Project, bench: BenchmarkSpec, kind: VerdictKind, reason: str,
+                **extra: Any) -> Verdict:
+    """A verdict on ``bench`` of ``project``; ``extra`` fills the remaining fields."""
+    return Verdict(kind=kind, project=project.name, benchmark=bench.name, tier=bench.tier,
+                   reason=reason, metric_source=bench.metric_source, **extra)
+
+
+def no_baseline(project: Project, bench: BenchmarkSpec) -> Verdict:
+    return verdict_for(project, bench, VerdictKind.NO_BASELINE, "no baseline has been established "
+                       f"(bench baseline establish {project.name} {bench.name})")
+
+
+def changed_protected(before: RunSet, after: RunSet) -> list[str]:
+    """The protected files whose digests differ between two run sets."""
+    names = set(before.protected_files) | set(after.protected_files)
+    return sorted(name for name in names
+                  if before.protected_files.get(name) != after.protected_files.get(name))
+
+
+def tampered(project: Project, bench: BenchmarkSpec, changed: list[str], headline: str,
+             new_baseline_advice: bool = True, **extra: Any) -> Verdict:
+    """TAMPERED: the ``changed`` protected files, after ``headline`` (what changed since when)."""
+    details = [f"changed: {name}" for name in changed]
+    if new_baseline_advice:
+        details.append("a new baseline is the deliberate way forward: "
+                       f"bench baseline establish {project.name} {bench.name}")
+    return verdict_for(project, bench, VerdictKind.TAMPERED,
+                       f"{headline}: {', '.join(changed)}",
+                       details=details, **extra)
+
+
+def comparability(baseline: RunSet, candidate: RunSet, bench: BenchmarkSpec,
+                  options: EvaluateOptions) -> tuple[str | None, list[str]]:
+    """A reason the two run sets must not be compared (or None), and warnings."""
+    if baseline.sandbox != candidate.sandbox or baseline.image_id != candidate.image_id:
+        return (f"baseline ran in sandbox {baseline.sandbox} (image {baseline.image_id or '-'}), "
+                f"candidate in {candidate.sandbox} (image {candidate.image_id or '-'}): samples "
+                "from different sandboxes are never compared; establish a new baseline"), []
+    differences = fingerprint_differences(baseline.environment, candidate.environment)
+    if not differences:
+        return None, []
+    listed = "; ".join(differences)
+    if bench.tier == "performance" and not options.allow_cross_env:
+        return (f"baseline and candidate ran in different environments ({listed}); establish "
+                "a baseline here, or pass --allow-cross-env"), []
+    return None, [f"environments differ: {listed}"]
+
+
+def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
+    """The gate settings a benchmark's manifest entry asks for, with ``changes`` applied."""
+    settings = GateSettings(
+        policy=bench.gate_policy, direction=bench.metric_direction or "minimize",
+        promotion_sigma=bench.promotion_sigma, rank_threshold=bench.rank_threshold,
+        alpha=bench.alpha, min_effect=bench.min_effect, log_scale=bench.log_scale,
+    )
+    return replace(settings, **changes) if changes else settings
+
+
+def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> GateDecision:
+    """No PROMOTE while candidate repetitions at the commit failed: the gate never judges the
+    survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
+    commit, so the way forward is a fixed commit. A REJECT stands (failures cannot help)."""
+    if not failed or decision.kind == VerdictKind.REJECT:
+        return decision
+    return replace(decision, kind=VerdictKind.NEEDS_MORE_DATA, reason=(
+        f"{failed} candidate repetition(s) at {git_sha[:10]} failed, and a gate that judged "
+        "only the runs that succeeded could be gamed by failing the slow ones: fix the failure "
+        f"and commit; the runs that succeeded alone say: {decision.reason}"))
+
+
+def sequential_summary(decision: GateDecision) -> SequentialSummary | None:
+    """What a verdict says of the sequential procedure behind ``decision``, if there was one."""
+    outcome = decision.sequential
+    if outcome is None:
+        return None
+    return SequentialSummary(
+        test=decision.policy, look=outcome.look, runs=outcome.looks, horizon=outcome.horizon,
+        boundary=outcome.boundary if outcome.boundary > 0 else None,
+        conditional_power=outcome.conditional_power)

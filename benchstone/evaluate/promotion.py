@@ -1,0 +1,73 @@
+"""``promote``: move the baseline pointer to the candidate run set the gate promoted (or, with
+``force``, recorded as forced, whatever it said, except TAMPERED and NO_BASELINE)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from benchstone.errors import AmbiguousRunSet, NothingToPromote
+from benchstone.evaluate.samples import EvaluateOptions, head_sha
+from benchstone.evaluate.single import evaluate
+from benchstone.gates.verdict import Verdict, VerdictKind
+from benchstone.paths import Home
+from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec
+from benchstone.project.registry import Project
+from benchstone.store import Store
+from benchstone.store.records import BaselinePointer, RunSet
+
+
+class PromoteResult(BaseModel):
+    pointer: BaselinePointer
+    verdict: Verdict
+
+
+def _candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: str,
+                meta_seed: int | None, include_dirty: bool) -> list[RunSet]:
+    """The run sets at ``git_sha`` the pointer could move to, newest first."""
+    pointer = store.current_pointer(project.name, bench.name)
+    exclude = {pointer.run_set_id} if pointer else set()
+    candidates = [rs for rs in store.run_sets(project.name, bench.name, git_sha=git_sha,
+                                              meta_seed=meta_seed, kinds=("run",))
+                  if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
+    calibrated = bench.gate_policy in CALIBRATED_POLICIES
+    if meta_seed is None and len(candidates) > 1 and not calibrated:
+        seeds = ", ".join(str(rs.meta_seed) for rs in candidates)
+        raise AmbiguousRunSet(
+            f"{len(candidates)} candidate run sets at {git_sha[:10]} (meta_seed {seeds}): "
+            "benchstone will not choose silently",
+            fix="pass --meta-seed N to name the one to promote",
+        )
+    return candidates
+
+
+def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
+            meta_seed: int | None, force: bool, include_dirty: bool) -> PromoteResult:
+    if not bench.is_stochastic:
+        raise NothingToPromote(
+            f"{project.name}/{bench.name} is a correctness benchmark: it has a reference, not a "
+            "baseline (bench replace-reference)")
+    git_sha = head_sha(project)
+    candidates = _candidates(store, project, bench, git_sha, meta_seed, include_dirty)
+    # a calibrated verdict uses every clean run set; the pointer names the newest
+    chosen_seed = None if bench.gate_policy in CALIBRATED_POLICIES else meta_seed
+    verdict = evaluate(store, home, project, bench,
+                       EvaluateOptions(meta_seed=chosen_seed, include_dirty=include_dirty))
+    if verdict.kind == VerdictKind.TAMPERED:
+        raise NothingToPromote(f"the gate says TAMPERED: {verdict.reason}",
+                               fix=f"establish a new baseline deliberately: "
+                               f"bench baseline establish {project.name} {bench.name}")
+    if verdict.kind == VerdictKind.NO_BASELINE:
+        raise NothingToPromote(f"the gate says NO_BASELINE: {verdict.reason}")
+    if verdict.kind != VerdictKind.PROMOTE and not force:
+        raise NothingToPromote(f"the gate says {verdict.kind}: {verdict.reason}",
+                               fix="pass --force to promote anyway (recorded as forced)")
+    if not candidates:
+        raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
+                               fix=f"run it first: bench run {project.name} {bench.name}")
+    chosen = candidates[0]
+    new_pointer = store.add_pointer(
+        project=project.name, benchmark=bench.name, run_set_id=chosen.id,
+        git_sha=chosen.git_sha, meta_seed=chosen.meta_seed, action="promote",
+        forced=verdict.kind != VerdictKind.PROMOTE, verdict=verdict.kind,
+    )
+    return PromoteResult(pointer=new_pointer, verdict=verdict)

@@ -1,0 +1,87 @@
+"""Choosing what a gate compares: the options of an evaluation, the commit it judges, and the
+baseline and candidate samples drawn from the store. Read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchstone.gates.verdict import Sample
+from benchstone.project.provenance import repository_root, resolve_commit
+from benchstone.project.registry import Project
+from benchstone.stats.basic import mean_se, median
+from benchstone.store import Store
+from benchstone.store.records import BaselinePointer, Run, RunSet
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    meta_seed: int | None = None
+    include_dirty: bool = False
+    allow_cross_env: bool = False
+    git_sha: str | None = None
+
+
+def head_sha(project: Project) -> str:
+    return resolve_commit(repository_root(project.root), "HEAD")
+
+
+def sample_of(run_sets: list[RunSet], runs: list[Run], source: str) -> Sample:
+    """The gated values of ``runs`` (from ``run_sets``, oldest first) as one sample."""
+    values = [v for run in runs if (v := run.gated_value(source)) is not None]
+    mean_value = se = None
+    if len(values) >= 2:
+        mean_value, se = mean_se(values)
+    elif values:
+        mean_value = values[0]
+    return Sample(
+        git_sha=run_sets[0].git_sha,
+        run_set_ids=[rs.id for rs in run_sets],
+        meta_seed=run_sets[0].meta_seed,
+        n=len(values),
+        n_errors=sum(1 for run in runs if run.status != "ok"),
+        values=values,
+        mean=mean_value,
+        se=se,
+        median=median(values) if values else None,
+        dirty=any(rs.git_dirty for rs in run_sets),
+    )
+
+
+def newest_candidate_set(store: Store, project: Project, benchmark: str, git_sha: str,
+                         options: EvaluateOptions, exclude: set[int]) -> tuple[RunSet | None, str]:
+    """The newest run set at ``git_sha`` (or the one with ``meta_seed``); why none, if none.
+    The seed's policies gate one run set against one run set."""
+    sets = [rs for rs in store.run_sets(project.name, benchmark, git_sha=git_sha,
+                                        meta_seed=options.meta_seed, kinds=("run",))
+            if rs.id not in exclude]
+    if not sets:
+        named = f" with meta_seed {options.meta_seed}" if options.meta_seed is not None else ""
+        return None, (f"no candidate run set{named} at {git_sha[:10]}: "
+                      f"run it first (bench run {project.name} {benchmark})")
+    clean = sets if options.include_dirty else [rs for rs in sets if not rs.git_dirty]
+    if not clean:
+        return None, (f"the only run sets at {git_sha[:10]} were recorded on a dirty tree and "
+                      "are excluded from gates: commit and run again, or pass --include-dirty")
+    return clean[0], ""
+
+
+def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
+    """The run sets whose runs form a calibrated policy's baseline, oldest first: the
+    pointer's run set, or, for a pointer that a calibrated verdict promoted, every clean
+    candidate run set that verdict used."""
+    first = store.run_set(pointer.run_set_id)
+    assert first is not None
+    if pointer.action != "promote":
+        return [first]
+    sets = [rs for rs in store.run_sets(pointer.project, pointer.benchmark,
+                                        git_sha=pointer.git_sha, kinds=("run",))
+            if rs.id <= pointer.run_set_id and not rs.git_dirty]
+    return sorted(sets, key=lambda rs: rs.id) or [first]
+
+
+def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,
+                   options: EvaluateOptions, exclude: set[int]) -> list[RunSet]:
+    """Every candidate run set at ``git_sha`` a calibrated gate may use, oldest first."""
+    sets = [rs for rs in store.run_sets(project.name, benchmark, git_sha=git_sha, kinds=("run",))
+            if rs.id not in exclude and (options.include_dirty or not rs.git_dirty)]
+    return sorted(sets, key=lambda rs: rs.id)
