@@ -27,6 +27,7 @@ from benchstone.evaluate.promotion import PromoteResult
 from benchstone.evaluate.until_decided import UntilDecidedResult
 from benchstone.gates.verdict import Verdict
 from benchstone.jobs import dispatch as jobs
+from benchstone.jobs import execute as job_execution
 from benchstone.jobs import leases
 from benchstone.jobs.dispatch import JobStatus
 from benchstone.paths import Home
@@ -367,19 +368,4 @@ def cancel(job_id: str, *, home: Path | None = None) -> JobStatus:
 def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobStatus:
     """Run a dispatched background job in this process, as its worker does: wait in the queue if
     it is queued, run it on the cores it was granted, and record how it ended."""
-    spec = jobs.read_spec(Path(spec_file))
-    with session(Path(spec.home)) as (place, store):
-        job = jobs.find_job(store, spec.job_id)
-        event = jobs.await_own_event(store, job.id)
-        notify = progress.on_notice if progress else (lambda message: None)
-        with leases.holding(store, job, event, on_wait=notify) as lease:
-            proj = registry.load_project(store, spec.project)
-            bench = proj.benchmark(spec.benchmark)
-            request = spec.request(lease)
-            if spec.kind == "baseline":
-                leases.finish_baseline(lease, baseline.establish(store, place, proj, bench,
-                                                                 request, progress))
-            else:
-                leases.finish_run(lease, runner.execute(store, place, proj, bench, request,
-                                                        progress))
-        return jobs.status_of(store, job)
+    return job_execution.run_job(Path(spec_file), progress)

@@ -288,7 +288,7 @@ def test_a_corpus_nested_too_deeply_is_one_error_line(bench, tmp_path: Path) -> 
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
         assert check_corpus(deep, "tree", "sha256:" + "0" * 64).status == "missing"
     finally:
-        from benchstone.run.workdirs import remove_tree
+        from benchstone.system.workdirs import remove_tree
 
         remove_tree(deep)  # pytest's own clean-up of old runs would recurse too deep
 

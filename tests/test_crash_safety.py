@@ -52,7 +52,7 @@ def test_a_work_directory_not_fully_removed_keeps_its_owner(tmp_path: Path,
     import subprocess
     import tempfile
 
-    from benchstone.run.workdirs import OWNER_FILE, create_workdir, remove_tree
+    from benchstone.system.workdirs import OWNER_FILE, create_workdir, remove_tree
 
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not installed")
@@ -83,7 +83,7 @@ def test_clean_up_never_changes_modes_through_a_link_swapped_in_for_a_directory(
     import stat
     from unittest import mock
 
-    from benchstone.run import workdirs
+    from benchstone.system import workdirs
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -273,7 +273,7 @@ def test_export_refuses_a_path_too_deep_to_write(repo: Path, tmp_path: Path) -> 
         with pytest.raises(GitError, match="1200 directories deep"):
             export_tree(repo, resolve_commit(repo), tmp_path / "export")
     finally:
-        from benchstone.run.workdirs import remove_tree
+        from benchstone.system.workdirs import remove_tree
 
         remove_tree(repo / "d")  # pytest's own clean-up would recurse too deep
 
@@ -307,7 +307,7 @@ def test_a_clean_view_left_by_a_killed_harness_is_collected(repo: Path, tmp_path
     names its owner, so bench gc (and the next run) removes it."""
     import sys
 
-    from benchstone.run.workdirs import collect_workdirs
+    from benchstone.system.workdirs import collect_workdirs
 
     temporary = tmp_path / "tmp"
     temporary.mkdir()

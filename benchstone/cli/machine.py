@@ -55,8 +55,8 @@ def gc(
 ) -> None:
     """Remove sandbox containers and work directories left behind by a benchstone process that
     is gone."""
-    from benchstone.run.workdirs import collect_workdirs
     from benchstone.sandbox.docker.cleanup import collect_orphans
+    from benchstone.system.workdirs import collect_workdirs
 
     removed = collect_orphans(include_live=every)
     typer.echo(f"removed {len(removed)} container(s)" + (f": {' '.join(removed)}" if removed else ""))

@@ -1,7 +1,7 @@
 """Background jobs: dispatch a detached worker, read every job's status, cancel one.
 
 A background job is a spec file, ``$BENCHSTONE_HOME/jobs/<id>.json`` (0o600), run by a detached
-worker process, ``python -m benchstone.jobs.worker SPEC``, in its own session, its output in
+worker process, ``python -m benchstone.cli.worker SPEC``, in its own session, its output in
 ``jobs/<id>.log`` (0o600). The commit is checked and pinned when the job is dispatched, so a job
 that waits in the queue measures the commit it was asked for, not whatever HEAD is by then.
 The dispatcher records the job and its lease (or its place in the queue) in one transaction,
@@ -39,7 +39,7 @@ from benchstone.store.records import Job, JobEvent
 from benchstone.system.procs import is_alive, own_identity, start_time
 
 SPEC_VERSION = 1
-WORKER_MODULE = "benchstone.jobs.worker"
+WORKER_MODULE = "benchstone.cli.worker"
 WORKER_START_TIMEOUT = 60.0
 CANCEL_TIMEOUT = 60.0
 JobState = Literal["queued", "running", "done", "failed", "cancelled", "lost"]
@@ -202,7 +202,7 @@ def statuses(store: Store, *, job_id: str | None = None, limit: int = 20,
 
 
 def start_worker(spec_path: Path, log_path: Path) -> tuple[int, str]:
-    """Start ``python -m benchstone.jobs.worker SPEC`` detached, in its own session; returns its pid
+    """Start ``python -m benchstone.cli.worker SPEC`` detached, in its own session; returns its pid
     and start time (the identity its lease is recorded under)."""
     for process in list(_started_workers):  # reap the ones that ended, so none stays a zombie
         if process.poll() is not None:

@@ -99,18 +99,6 @@ def format_cpuset(indices: Iterable[int]) -> str:
     return ",".join(str(index) for index in sorted(indices))
 
 
-def parse_cpuset(text: str | None) -> tuple[int, ...]:
-    """The indices in ``0,1,3`` or ``0-2,5``; empty for None or ''."""
-    out: set[int] = set()
-    for part in (text or "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        out.update(range(int(low), int(high or low) + 1))
-    return tuple(sorted(out))
-
-
 def cores_wanted(demand: Demand, machine: Machine) -> int:
     """How many cores a job is given: its threads, at most the whole budget."""
     return max(1, min(demand.threads, machine.thread_budget))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from benchstone.errors import GitError
-from benchstone.run.workdirs import GIT_VIEW_PREFIX, create_workdir, remove_tree
+from benchstone.system.workdirs import GIT_VIEW_PREFIX, create_workdir, remove_tree
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
 MAX_UNTRACKED_IN_DIFF = 200

@@ -12,7 +12,7 @@ import socket
 from functools import cache
 from typing import Any
 
-from benchstone.jobs.scheduler import parse_cpuset
+from benchstone.system.cpus import parse_cpuset
 
 SEED_MASK = 0x7FFF_FFFF
 

@@ -55,7 +55,6 @@ from benchstone.run.environment import (
     new_meta_seed,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
-from benchstone.run.workdirs import collect_workdirs, create_workdir, remove_tree
 from benchstone.sandbox import choose_backend, create_backend
 from benchstone.sandbox.base import (
     ARTIFACT_FILE,
@@ -70,6 +69,7 @@ from benchstone.sandbox.base import (
 )
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
+from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500
 LOST_REPETITION_RETRIES = 1

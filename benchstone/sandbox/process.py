@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from benchstone.jobs.scheduler import parse_cpuset
 from benchstone.sandbox.base import (
     Layout,
     Outcome,
@@ -30,7 +29,8 @@ from benchstone.sandbox.base import (
     render_invocation,
 )
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
-from benchstone.store import now
+from benchstone.system.cpus import parse_cpuset
+from benchstone.system.host import now
 
 WARNING = (
     "sandbox 'process' runs the benchmark on the host WITHOUT isolation: it can read and write "

@@ -8,11 +8,8 @@ a retry on the rare lock error that SQLite reports without waiting).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import getpass
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,6 +33,7 @@ from benchstone.store.records import (
     RunSet,
 )
 from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES, migrations
+from benchstone.system.host import host_name, now, user_name
 
 __all__ = ["HISTORY_TABLES", "Store", "host_name", "now", "user_name"]
 
@@ -43,22 +41,6 @@ BUSY_TIMEOUT_SECONDS = 60.0
 _JSON_COLUMNS = {"seeds", "environment", "protected_files", "metric_components", "metadata"}
 _BOOL_COLUMNS = {"git_dirty", "forced"}
 R = TypeVar("R", bound=BaseModel)
-
-
-def now() -> str:
-    """The current UTC time as an ISO 8601 string with microseconds."""
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-
-
-def host_name() -> str:
-    return socket.gethostname()
-
-
-def user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
 
 
 def _is_lock_error(exc: BaseException) -> bool:

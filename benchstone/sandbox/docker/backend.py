@@ -37,7 +37,7 @@ from benchstone.sandbox.docker.engine import (
 )
 from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
-from benchstone.store import host_name, now
+from benchstone.system.host import host_name, now
 from benchstone.system.procs import own_identity
 
 PROJECT_DIR = PurePosixPath("/benchstone/project")

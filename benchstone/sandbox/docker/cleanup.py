@@ -13,7 +13,7 @@ import requests.exceptions
 
 from benchstone.sandbox.docker import cgroups
 from benchstone.sandbox.docker.engine import client, transient_retry
-from benchstone.store import host_name
+from benchstone.system.host import host_name
 from benchstone.system.procs import is_alive
 
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from benchstone.paths import write_private
-from benchstone.store import host_name
+from benchstone.system.host import host_name
 from benchstone.system.procs import is_alive, own_identity
 
 PREFIX = "benchstone-run-"

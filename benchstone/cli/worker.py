@@ -1,4 +1,4 @@
-"""``python -m benchstone.jobs.worker SPEC``: the detached process that runs one background job.
+"""``python -m benchstone.cli.worker SPEC``: the detached process that runs one background job.
 
 Started by ``bench run --background`` (or ``baseline establish --background``) in a session of
 its own, its output going to the job's log. SIGTERM (``bench cancel``) stops it cleanly: the
@@ -41,7 +41,7 @@ def _log_progress() -> Progress:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m benchstone.jobs.worker SPEC_FILE", file=sys.stderr)
+        print("usage: python -m benchstone.cli.worker SPEC_FILE", file=sys.stderr)
         return 64
     stop_on_sigterm(even_if_ignored=True)
     try:
