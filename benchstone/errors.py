@@ -90,6 +90,10 @@ class UnknownSandbox(SandboxError, ValueError):
     """No sandbox backend of that name is registered."""
 
 
+class PrerequisiteError(BenchstoneError):
+    """A program or package this machine needs is missing and could not be installed."""
+
+
 class ImageError(SandboxError):
     """The runner image is missing or could not be built."""
 

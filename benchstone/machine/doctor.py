@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from benchstone.errors import BenchstoneError
 from benchstone.paths import DIR_MODE, FILE_MODE, Home
+from benchstone.system.packages import install_packages, missing_tools
 
 
 class Check(BaseModel):
@@ -50,10 +51,37 @@ def _home_check(home: Home, repair: bool) -> Check:
     return Check(name="state directory", ok=True, detail=f"{home.root} (private)")
 
 
+def _install_missing_tools(notify: Callable[[str], None]) -> None:
+    """Every host command the two README commands need, installed in one go, each named."""
+    missing = missing_tools()
+    if not missing:
+        return
+    for tool in missing:
+        notify(f"missing: {tool.command} (Debian package {tool.package}), needed for "
+               f"{tool.needed_for}")
+    try:
+        install_packages([tool.package for tool in missing], notify)
+    except BenchstoneError as exc:
+        notify(f"could not install {', '.join(tool.package for tool in missing)}: {exc}")
+
+
+def _debootstrap_check(image_current: bool) -> Check:
+    path = shutil.which("debootstrap")
+    if path:
+        return Check(name="debootstrap", ok=True, detail=path)
+    return Check(name="debootstrap", ok=image_current,
+                 detail="not found: needed to build the runner image without a registry"
+                 + ("" if not image_current else " (the image is built, so not now)"),
+                 fix=None if image_current else "bench doctor --fix (apt-get install -y debootstrap)")
+
+
 def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
                notify: Callable[[str], None] = lambda message: None) -> list[Check]:
+    if repair:
+        _install_missing_tools(notify)
     checks = [Check(name="git", ok=shutil.which("git") is not None,
-                    detail=shutil.which("git") or "not found", fix="apt-get install -y git")]
+                    detail=shutil.which("git") or "not found",
+                    fix="bench doctor --fix (apt-get install -y git)")]
     checks.append(_home_check(home, repair))
     from benchstone.sandbox.docker import engine, image, provision
 
@@ -91,6 +119,7 @@ def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
     else:
         checks.append(Check(name="runner image", ok=True,
                             detail=f"{state.name} {(state.image_id or '')[7:19]} on {state.base}"))
+    checks.append(_debootstrap_check(state.current))
     checks.append(Check(
         name="nvidia runtime", ok=True,
         detail="present: gpu = \"direct\" benchmarks can run" if info.has_nvidia else

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchstone.errors import SandboxUnavailable
+from benchstone.errors import PrerequisiteError, SandboxUnavailable
 from benchstone.sandbox.docker import engine
+from benchstone.system.packages import install_packages
 
 ENGINE_LOG = Path("/var/log/benchstone-dockerd.log")
 START_TIMEOUT_SECONDS = 90
@@ -39,18 +40,10 @@ def _dockerd_running() -> bool:
 
 
 def install_engine(notify: Callable[[str], None]) -> None:
-    if shutil.which("apt-get") is None:
-        raise SandboxUnavailable("dockerd is not installed and apt-get is not available",
-                                 fix="install a Docker Engine for this system")
-    notify("installing the Docker Engine (apt-get install docker.io)")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "docker.io"]):
-        result = subprocess.run(command, capture_output=True, text=True, env=environment,
-                                check=False)
-        if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["failed"])[-1]
-            raise SandboxUnavailable(f"{' '.join(command)} failed: {last}")
+    try:
+        install_packages(["docker.io"], notify)
+    except PrerequisiteError as exc:
+        raise SandboxUnavailable(str(exc), fix=exc.fix) from exc
 
 
 def ensure_engine(notify: Callable[[str], None], install: bool = True) -> None:
