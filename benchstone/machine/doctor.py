@@ -23,23 +23,30 @@ class Check(BaseModel):
     fix: str | None = None
 
 
-def _home_check(home: Home, repair: bool) -> Check:
+def _loose_paths(home: Home) -> list[Path]:
+    """Paths under the state directory that another user could read. Harness-owned corpora are
+    read-only for everyone on purpose, so that the container's user can read them: the corpora
+    directory itself (0700) is what keeps other users out, so only it is checked."""
     loose: list[Path] = []
-    if home.root.exists():
-        for directory, dirnames, filenames in os.walk(home.root):
-            for name in dirnames:
-                path = Path(directory) / name
-                if path.parent.name != "corpora" and stat.S_IMODE(path.lstat().st_mode) & 0o077:
-                    loose.append(path)
-            for name in filenames:
-                path = Path(directory) / name
-                info = path.lstat()
-                if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
-                    loose.append(path)
-            if Path(directory).parent == home.corpora_dir:
-                dirnames[:] = []  # harness-owned corpora are read-only on purpose
-        if stat.S_IMODE(home.root.stat().st_mode) != DIR_MODE:
-            loose.insert(0, home.root)
+    for directory, dirnames, filenames in os.walk(home.root):
+        here = Path(directory)
+        if here == home.corpora_dir:
+            dirnames[:] = []
+            continue
+        for name in [*dirnames, *filenames]:
+            path = here / name
+            info = path.lstat()
+            if (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)) \
+                    and stat.S_IMODE(info.st_mode) & 0o077:
+                loose.append(path)
+    if stat.S_IMODE(home.root.stat().st_mode) != DIR_MODE:
+        loose.insert(0, home.root)
+    return loose
+
+
+def check_state_directory(home: Home, repair: bool) -> Check:
+    """Nothing under the state directory readable by another user; with ``repair``, made so."""
+    loose = _loose_paths(home) if home.root.exists() else []
     if loose and repair:
         for path in loose:
             os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
@@ -82,7 +89,7 @@ def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
     checks = [Check(name="git", ok=shutil.which("git") is not None,
                     detail=shutil.which("git") or "not found",
                     fix="bench doctor --fix (apt-get install -y git)")]
-    checks.append(_home_check(home, repair))
+    checks.append(check_state_directory(home, repair))
     from benchstone.sandbox.docker import engine, image, provision
 
     if repair:
