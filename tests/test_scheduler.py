@@ -15,8 +15,8 @@ from benchstone.jobs.scheduler import (
     Refusal,
     admit,
     format_cpuset,
-    parse_cpuset,
 )
+from benchstone.system.cpus import parse_cpuset
 
 TWO_CORES = Machine(cores=(0, 1), max_threads=2)
 

@@ -140,8 +140,8 @@ def _adjusted(store: Store, home: Home, project: Project, bench: BenchmarkSpec, 
         promoted = verdict.model_copy(update={
             "kind": VerdictKind.PROMOTE, "details": details,
             "reason": f"{verdict.reason}; promoted at the Benjamini-Hochberg level"})
-        return apply_requirements(store, home, project, bench, promoted, head_sha(project),
-                                  options)
+        return apply_requirements(store, home, project, bench, promoted,
+                                  options.git_sha or head_sha(project), options)
     if verdict.kind != VerdictKind.PROMOTE:
         return verdict.model_copy(update={"details": details})
     spent = verdict.sequential is not None and verdict.sequential.runs >= verdict.sequential.horizon

@@ -27,6 +27,7 @@ from benchstone.jobs.scheduler import Demand, Grant, Holder, Machine, Refusal
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.store import Store, host_name
 from benchstone.store.records import Job, JobEvent
+from benchstone.system.cpus import parse_cpuset
 from benchstone.system.procs import is_alive, own_identity
 from benchstone.system.signals import stopping_on_sigterm
 
@@ -93,8 +94,8 @@ def holds_process(job: Job, event: JobEvent) -> bool:
 def _holder(job: Job, event: JobEvent) -> Holder:
     mode = "foreground" if is_foreground(job) else "background"
     return Holder(job_id=job.id, label=f"{job.project}/{job.benchmark}, {mode} {job.command}",
-                  demand=demand_of(job), cores=scheduler.parse_cpuset(event.cores),
-                  gpus=scheduler.parse_cpuset(event.gpus))
+                  demand=demand_of(job), cores=parse_cpuset(event.cores),
+                  gpus=parse_cpuset(event.gpus))
 
 
 def open_jobs(store: Store) -> list[tuple[Job, JobEvent]]:
@@ -232,7 +233,7 @@ def holding(store: Store, job: Job, event: JobEvent,
         if event.state == "queued":
             on_wait(event.message or "waiting for capacity")
             event = await_admission(store, job, event)
-        lease = Lease(job, scheduler.parse_cpuset(event.cores), scheduler.parse_cpuset(event.gpus),
+        lease = Lease(job, parse_cpuset(event.cores), parse_cpuset(event.gpus),
                       note=event.message)
         yield lease
     except (KeyboardInterrupt, Interrupted) as exc:
