@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint perf redteam engine image clean
+.PHONY: demo test lint docs perf redteam engine image clean
 
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: engine
 
 lint: $(BIN)/bench
 	$(BIN)/ruff check benchstone tests
+
+# The command reference, generated from every command's --help (tests/test_docs.py checks it).
+docs: $(BIN)/bench
+	$(BIN)/python -m benchstone.cli.reference > docs/cli.md
 
 perf: engine
 	$(BIN)/python tests/perf/run_all.py

@@ -1,6 +1,7 @@
 """The keep-or-revert loop of an agent or a script, end to end, for a few iterations: in shell
-driving the real CLI, and through the Python API. The scripts run here are the README's, as they
-are (tests/fixtures/loops/)."""
+driving the real CLI, and through the Python API. The scripts run here are the ones
+docs/integrations.md shows, as they are (tests/fixtures/loops/; tests/test_docs.py checks that the
+page shows them unchanged)."""
 
 from __future__ import annotations
 

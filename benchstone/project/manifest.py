@@ -405,7 +405,7 @@ def load_manifest(project_root: Path) -> Manifest:
     except FileNotFoundError:
         raise ManifestError(
             f"{project_root}: has no {MANIFEST_RELATIVE_PATH}",
-            fix="write bench/manifest.toml at the top of the repository (the README shows its format)",
+            fix="write bench/manifest.toml at the top of the repository (docs/manifest.md shows its format)",
         ) from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot be read: {exc.strerror}") from None
