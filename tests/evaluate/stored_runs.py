@@ -83,9 +83,10 @@ class StoredRuns:
                kind: str = "run", dirty: bool = False, failed: int = 0,
                environment: dict[str, Any] | None = None, sandbox: str = "process",
                protected: dict[str, str] | None = None, comparison_id: int | None = None,
-               side: str | None = None) -> RunSet:
+               side: str | None = None, artifact: str | None = None) -> RunSet:
         """One run set at ``sha`` (default HEAD) with an ok run per value, then ``failed``
-        runs that errored, as the runner records them."""
+        runs that errored, as the runner records them; ``artifact`` is the sha256 each ok run
+        of a correctness benchmark produced."""
         spec = self.bench(bench)
         at = sha or self.head
         if protected is None:
@@ -110,6 +111,7 @@ class StoredRuns:
                 git_dirty=dirty, seed=seeds[index], repetition=index, status=status,
                 metric=value, failure=None if status == "ok" else "runner_error",
                 message=None if status == "ok" else "the runner reported an error",
+                artifact_sha256=artifact if status == "ok" else None,
                 sandbox=sandbox, started_at=STAMP, finished_at=STAMP)
         return run_set
 

@@ -293,3 +293,59 @@ def test_candidate_sets_are_oldest_first_and_skip_the_excluded(state: StoredRuns
     assert [rs.id for rs in chosen] == [a.id, b.id]
     without_a = candidate_sets(state.store, state.project, bench, sha, EvaluateOptions(), {a.id})
     assert [rs.id for rs in without_a] == [b.id]
+
+
+REQUIRING = """
+[[benchmarks]]
+name = "speedreq"
+entry_point = "speed"
+tier = "performance"
+metric_direction = "minimize"
+repetitions = 5
+baseline_seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+gate_policy = "welch"
+log_scale = true
+max_repetitions = 12
+requires = ["output"]
+"""
+ARTIFACT = "a" * 64
+
+
+@pytest.fixture
+def requiring(make_project, home) -> Iterator[StoredRuns]:
+    with stored_runs(make_project, home, REQUIRING) as recorded:
+        yield recorded
+
+
+def test_faster_is_promoted_only_where_the_required_correctness_passes(
+        requiring: StoredRuns) -> None:
+    state = requiring
+    frozen = state.record("output", [1.0], artifact=ARTIFACT)
+    reference_run = state.store.runs_of([frozen.id])[0]
+    state.store.add_reference_event(project="toy", benchmark="output", action="freeze",
+                                    git_sha=frozen.git_sha, run_id=reference_run.id,
+                                    new_sha256=ARTIFACT)
+    state.establish("speedreq", BASELINE)
+    sha = state.commit()
+    state.record("speedreq", wobbled(8.0, 5))
+    unchecked = state.evaluate("speedreq")
+    assert unchecked.kind == "NEEDS_MORE_DATA"
+    assert unchecked.reason.startswith(
+        f"required correctness benchmark output has not run here (no ok run with an artifact at "
+        f"{sha[:10]}: run it first (bench run toy output)); the gate alone said: welch "
+        "(sequential, look 3 of at most 12): crossed the boundary")
+    state.record("output", [1.0], artifact=ARTIFACT)
+    checked = state.evaluate("speedreq")
+    assert checked.kind == "PROMOTE"
+    assert checked.details[-1] == "required correctness: output PASS"
+
+
+def test_a_required_benchmark_without_a_reference_turns_promote_into_reject(
+        requiring: StoredRuns) -> None:
+    state = requiring
+    state.establish("speedreq", BASELINE)
+    state.commit()
+    state.record("speedreq", wobbled(8.0, 5))
+    verdict = state.evaluate("speedreq")
+    assert verdict.kind == "REJECT"
+    assert verdict.reason.startswith("required correctness benchmark output says NO_REFERENCE")
