@@ -1,0 +1,226 @@
+"""``compare``: the paired gate over the pairs of two commits, its refusals, and the pairs of
+earlier comparisons recorded straight into a real store; one comparison really runs its pairs,
+on the process sandbox (host subprocesses, fast)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from stored_runs import StoredRuns, stored_runs, wobbled
+
+from benchstone.errors import DirtyTreeError
+from benchstone.evaluate.compare import (
+    CompareError,
+    CompareRequest,
+    CompareResult,
+    candidate_failures,
+    compare,
+    complete_pairs,
+    earlier_pairs,
+    paired_verdict,
+)
+from benchstone.gates.verdict import VerdictKind
+from benchstone.store.records import Comparison
+
+BASELINE_RUNS = wobbled(10.0, 10)  # the pointer's run set
+BEFORE = wobbled(10.0, 8)
+FASTER = wobbled(8.0, 8, first_seed=3)  # a fifth faster, its own noise in each pair
+
+
+@pytest.fixture
+def state(make_project, home) -> Iterator[StoredRuns]:
+    with stored_runs(make_project, home) as recorded:
+        yield recorded
+
+
+def earlier_comparison(state: StoredRuns, shas: tuple[str, str], baseline: Sequence[float],
+                       candidate: Sequence[float], failed: int = 0,
+                       bench: str = "speedw") -> Comparison:
+    """A finished comparison of ``shas``: both sides' run sets and their rows."""
+    comparison = state.store.add_comparison(project="toy", benchmark=bench,
+                                            baseline_sha=shas[0], candidate_sha=shas[1],
+                                            pairs=len(baseline))
+    for side, sha, values, errors in (("baseline", shas[0], baseline, 0),
+                                      ("candidate", shas[1], candidate, failed)):
+        state.record(bench, values, sha=sha, kind="compare", comparison_id=comparison.id,
+                     side=side, failed=errors)
+    return comparison
+
+
+def run_compare(state: StoredRuns, bench: str = "speedw", **request: object) -> CompareResult:
+    return compare(state.store, state.home, state.project, state.bench(bench),
+                   CompareRequest(sandbox="process", **request))
+
+
+def test_complete_pairs_keep_only_pairs_whose_halves_both_succeeded(state: StoredRuns) -> None:
+    baseline = state.record("speedw", [10.0, 10.1, 9.9], kind="compare", side="baseline")
+    candidate = state.record("speedw", [8.0], kind="compare", side="candidate", failed=1)
+    runs = {"baseline": state.store.runs_of([baseline.id]),
+            "candidate": state.store.runs_of([candidate.id])}
+    # the candidate's repetition 1 failed and it has no repetition 2: one complete pair
+    assert complete_pairs(runs, "runner") == [(10.0, 8.0)]
+    assert candidate_failures(runs) == 1
+    assert complete_pairs(runs, "harness_wall") == []  # no harness time was recorded
+
+
+def test_earlier_pairs_are_every_comparison_of_the_same_two_commits(state: StoredRuns) -> None:
+    first_sha = state.head
+    second_sha = state.commit()
+    shas = (first_sha, second_sha)
+    earlier_comparison(state, shas, [10.0, 10.2], [8.0, 8.2])
+    earlier_comparison(state, (second_sha, first_sha), [1.0, 1.0], [1.0, 1.0])  # the other way
+    earlier_comparison(state, shas, [9.8, 9.9], [7.8], failed=1)
+    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    assert pairs == [(10.0, 8.0), (10.2, 8.2), (9.8, 7.8)]
+    assert failed == 1
+
+
+def test_the_paired_verdict_promotes_clear_pairs(state: StoredRuns) -> None:
+    shas = ("a" * 40, "b" * 40)
+    verdict = paired_verdict(state.project, state.bench("speedw"),
+                             list(zip(BEFORE, FASTER, strict=True)), shas, ["a warning"])
+    assert verdict.kind == VerdictKind.PROMOTE and verdict.policy == "paired_t"
+    assert verdict.reason.startswith("paired_t (sequential, look ")
+    assert verdict.effect == pytest.approx(0.2, abs=0.01)
+    assert verdict.sequential.test == "paired_t" and verdict.sequential.runs == 8
+    assert verdict.sequential.horizon == 12 and verdict.alpha == 0.01
+    assert verdict.details[-1] == "8 pair(s), test on log ratios"
+    assert (verdict.baseline.git_sha, verdict.candidate.git_sha) == shas
+    assert verdict.baseline.values == BEFORE and verdict.candidate.values == FASTER
+    assert verdict.baseline_mean == pytest.approx(sum(BEFORE) / 8)
+    assert verdict.warnings == ["a warning"]
+
+
+def test_the_rank_policy_pairs_with_the_signed_rank_test(state: StoredRuns) -> None:
+    better = wobbled(1.2, 8)
+    verdict = paired_verdict(state.project, state.bench("qualityr"),
+                             list(zip(wobbled(1.0, 8), better, strict=True)),
+                             ("a" * 40, "b" * 40), [])
+    assert verdict.policy == "signed_rank" and verdict.sequential.test == "signed_rank"
+    # every pair better: the smallest signed-rank p with 8 pairs is 1/256
+    assert verdict.kind == "PROMOTE" and verdict.p_value == pytest.approx(1 / 256)
+
+
+def test_a_failed_candidate_half_withholds_promote(state: StoredRuns) -> None:
+    verdict = paired_verdict(state.project, state.bench("speedw"),
+                             list(zip(BEFORE, FASTER, strict=True)), ("a" * 40, "b" * 40), [],
+                             failed=2)
+    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.failures_withhold_promotion
+    assert verdict.reason.startswith(f"2 candidate repetition(s) at {'b' * 10} failed")
+    assert verdict.candidate.n_errors == 2 and verdict.baseline.n_errors == 0
+
+
+def test_one_pair_is_below_the_first_look(state: StoredRuns) -> None:
+    verdict = paired_verdict(state.project, state.bench("speedw"), [(10.0, 8.0)],
+                             ("a" * 40, "b" * 40), [])
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason == "paired_t (sequential): 1 observation(s), need at least 2"
+
+
+def test_a_correctness_benchmark_is_refused(state: StoredRuns) -> None:
+    with pytest.raises(CompareError) as refused:
+        run_compare(state, "output")
+    assert "output is a correctness benchmark: there is nothing to compare" in str(refused.value)
+    assert refused.value.fix == "bench evaluate toy output"
+
+
+def test_without_a_baseline_pointer_it_needs_a_commit_to_compare_against(
+        state: StoredRuns) -> None:
+    with pytest.raises(CompareError) as refused:
+        run_compare(state)
+    assert str(refused.value) == "toy/speedw has no baseline pointer to compare against"
+    assert refused.value.fix == ("pass --against SHA, or establish one: "
+                                 "bench baseline establish toy speedw")
+    first_sha = state.head
+    second_sha = state.commit()
+    earlier_comparison(state, (first_sha, second_sha), BEFORE, FASTER)
+    result = run_compare(state, against=first_sha[:8], until_decided=True)
+    assert (result.baseline_sha, result.candidate_sha) == (first_sha, second_sha)
+    assert result.verdict.kind == "PROMOTE"
+
+
+def test_a_dirty_tree_is_refused_before_anything_is_recorded(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE_RUNS)
+    (state.root / "src" / "speed.txt").write_text("0.5\n")
+    with pytest.raises(DirtyTreeError) as refused:
+        run_compare(state, pairs=2)
+    assert refused.value.fix == "commit or stash them: compare measures the committed HEAD"
+    assert state.store.comparisons("toy", "speedw", state.head, state.head) == []
+
+
+def test_changed_protected_files_are_tampering_and_nothing_runs(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE_RUNS)
+    state.commit("bench/runner.py", "# replaced\n", "touch the runner")
+    result = run_compare(state, pairs=2)
+    assert result.verdict.kind == "TAMPERED" and result.verdict.exit_code == 1
+    assert result.verdict.reason == ("protected files differ between the two commits: "
+                                     "bench/runner.py")
+    assert (result.comparison_id, result.pairs_run, result.meta_seed) == (None, 0, None)
+
+
+def test_earlier_pairs_that_decided_are_not_run_again(state: StoredRuns) -> None:
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    shas = (baseline_set.git_sha, candidate_sha)
+    earlier_comparison(state, shas, BEFORE[:4], FASTER[:4])
+    earlier_comparison(state, shas, BEFORE[4:], FASTER[4:])
+    result = run_compare(state, until_decided=True)
+    assert result.verdict.kind == "PROMOTE" and result.verdict.sequential.runs == 8
+    assert (result.comparison_id, result.pairs_run, result.pairs_total) == (None, 0, 8)
+    assert result.verdict.warnings == ["8 pair(s) from earlier comparisons of these commits count"]
+    assert len(state.store.comparisons("toy", "speedw", *shas)) == 2  # none added
+
+
+def test_a_failed_earlier_half_stops_until_decided_before_running(state: StoredRuns) -> None:
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    earlier_comparison(state, (baseline_set.git_sha, candidate_sha), BEFORE[:3], FASTER[:2],
+                       failed=1)
+    result = run_compare(state, until_decided=True)
+    assert result.pairs_run == 0 and result.pairs_total == 2
+    assert result.verdict.kind == "NEEDS_MORE_DATA"
+    assert result.verdict.reason.startswith(f"1 candidate repetition(s) at {candidate_sha[:10]} "
+                                            "failed")
+
+
+def test_pairs_run_both_commits_with_the_same_seed_on_the_process_sandbox(
+        state: StoredRuns) -> None:
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit("src/speed.txt", "0.8\n", "faster")  # from 1.0
+    result = run_compare(state, pairs=2)
+    assert (result.baseline_sha, result.candidate_sha) == (baseline_set.git_sha, candidate_sha)
+    assert result.pairs_run == result.pairs_total == 2 and len(result.first_sides) == 2
+    assert set(result.first_sides) <= {"baseline", "candidate"}
+    assert result.verdict.kind == "NEEDS_MORE_DATA"  # 2 pairs cannot reach alpha 0.01
+    assert result.verdict.policy == "paired_t"
+    assert result.verdict.effect == pytest.approx(0.2, abs=1e-6)  # 0.8 v 1.0, same seeds
+    baseline_runs, candidate_runs = result.baseline.runs, result.candidate.runs
+    assert [run.seed for run in baseline_runs] == [run.seed for run in candidate_runs]
+    assert {run.git_sha for run in baseline_runs} == {baseline_set.git_sha}
+    assert {run.git_sha for run in candidate_runs} == {candidate_sha}
+    assert {run.sandbox for run in baseline_runs + candidate_runs} == {"process"}
+    stored = state.store.run_sets("toy", "speedw", kinds=("compare",),
+                                  comparison_id=result.comparison_id)
+    assert sorted(rs.side for rs in stored) == ["baseline", "candidate"]
+    assert {rs.meta_seed for rs in stored} == {result.meta_seed}
+    # compare's rows are never candidates for evaluate
+    assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
+    assert state.evaluate("speedw").candidate is None
+    # the next comparison of the same commits counts these pairs
+    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"),
+                                  baseline_set.git_sha, candidate_sha)
+    assert pairs == [(b.metric, c.metric) for b, c in zip(baseline_runs, candidate_runs,
+                                                          strict=True)]
+    assert failed == 0
+
+
+def test_the_same_commit_on_both_sides_is_an_a_a_comparison(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE_RUNS)
+    sha = state.head
+    earlier_comparison(state, (sha, sha), BEFORE, BEFORE)
+    result = run_compare(state, until_decided=True)
+    assert result.pairs_run == 0 and result.verdict.kind == "REJECT"
+    assert result.verdict.warnings[0] == ("the baseline and the candidate are the same commit "
+                                          "(an A/A comparison)")
+

@@ -1,0 +1,351 @@
+"""``evaluate`` for the calibrated policies (welch, rank): every clean candidate run at the commit
+through one sequential test, on run sets recorded straight into a real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from stored_runs import ENVIRONMENT, StoredRuns, stored_runs, wobbled
+
+from benchstone.evaluate.cumulative import (
+    SingleRunSetRefused,
+    baseline_sets,
+    candidate_sets,
+    evaluate_cumulative,
+)
+from benchstone.evaluate.single import EvaluateOptions
+from benchstone.gates.verdict import VerdictKind
+
+BASELINE = wobbled(10.0, 10)  # speedw: minimize, runs around 10
+QUALITY = wobbled(1.0, 10)  # qualityr: maximize, runs around 1
+
+
+@pytest.fixture
+def state(make_project, home) -> Iterator[StoredRuns]:
+    with stored_runs(make_project, home) as recorded:
+        yield recorded
+
+
+def test_a_clearly_faster_candidate_is_promoted_at_an_early_look(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    candidate = state.record("speedw", wobbled(8.0, 5))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == VerdictKind.PROMOTE and verdict.exit_code == 0
+    assert verdict.policy == "welch" and verdict.direction == "minimize"
+    assert verdict.reason.startswith("welch (sequential, look 3 of at most 12): crossed the boundary")
+    assert verdict.effect == pytest.approx(0.2, abs=0.005)
+    assert verdict.effect_ci[0] > 0.1 and verdict.effect_ci[1] < 0.3
+    assert verdict.alpha == 0.01 and verdict.p_value <= verdict.threshold
+    summary = verdict.sequential
+    assert (summary.test, summary.look, summary.runs, summary.horizon) == ("welch", 3, 5, 12)
+    assert summary.boundary == verdict.threshold
+    assert verdict.candidate.git_sha == sha and verdict.candidate.run_set_ids == [candidate.id]
+    assert verdict.candidate.n == 5 and verdict.baseline.n == 10
+    assert verdict.baseline_mean == pytest.approx(sum(BASELINE) / 10)
+    assert verdict.candidate_mean == pytest.approx(sum(wobbled(8.0, 5)) / 5)
+    assert verdict.warnings == []
+
+
+def test_evaluate_hands_the_calibrated_policies_to_the_cumulative_gate(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    state.record("speedw", wobbled(8.0, 5))
+    bench = state.bench("speedw")
+    direct = evaluate_cumulative(state.store, state.home, state.project, bench, sha,
+                                 EvaluateOptions())
+    assert direct == state.evaluate("speedw")
+
+
+def test_rank_promotes_a_better_quality_and_needs_more_looks_than_welch(state: StoredRuns) -> None:
+    state.establish("qualityr", QUALITY)
+    state.commit("src/quality.txt", "1.2\n")
+    state.record("qualityr", wobbled(1.2, 5))
+    verdict = state.evaluate("qualityr")
+    assert verdict.kind == "PROMOTE" and verdict.policy == "rank"
+    assert verdict.direction == "maximize"
+    # an exact rank test cannot reach its boundary with 2 or 3 runs against 10
+    assert verdict.sequential.test == "rank" and verdict.sequential.look == 4
+    assert verdict.effect == pytest.approx(0.2, abs=0.01)
+
+
+@pytest.mark.parametrize(("bench", "baseline"), [("speedw", BASELINE), ("qualityr", QUALITY)])
+def test_an_unchanged_program_is_never_promoted(state: StoredRuns, bench: str,
+                                                baseline: list[float]) -> None:
+    state.establish(bench, baseline)
+    state.commit("README", "docs only\n")
+    state.record(bench, baseline[:2])
+    early = state.evaluate(bench)
+    assert early.kind == "REJECT" and early.exit_code == 1
+    assert "promotion within the horizon is unlikely (conditional power" in early.reason
+    assert (early.sequential.look, early.sequential.runs) == (2, 2)
+    state.record(bench, baseline[2:] + baseline[:2])  # 12 runs: the horizon
+    final = state.evaluate(bench)
+    assert final.kind == "REJECT"
+    assert "reached the horizon of 12 without crossing the boundary" in final.reason
+    assert (final.sequential.look, final.sequential.runs) == (12, 12)
+
+
+def test_a_small_improvement_is_undecided_after_few_runs(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit("src/speed.txt", "9.8\n")
+    state.record("speedw", wobbled(9.8, 3))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.exit_code == 2
+    assert "undecided after 3 of at most 12: run more" in verdict.reason
+    assert verdict.p_value > verdict.threshold == verdict.sequential.boundary
+    assert verdict.sequential.conditional_power > 0.02  # above the futility floor
+    state.record("speedw", wobbled(9.8, 2, first_seed=4))
+    later = state.evaluate("speedw")
+    assert later.kind == "NEEDS_MORE_DATA" and later.sequential.look == 5
+    assert later.threshold > verdict.threshold  # each look spends more of alpha
+
+
+def test_a_slower_candidate_is_rejected(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit("src/speed.txt", "12.0\n")
+    state.record("speedw", wobbled(12.0, 5))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "REJECT"
+    assert verdict.reason.startswith("welch (sequential, look 5 of at most 12): the candidate is "
+                                     "worse; p=1 > boundary")
+    assert verdict.effect == pytest.approx(-0.2, abs=0.01)
+
+
+def test_no_baseline(state: StoredRuns) -> None:
+    state.record("speedw", wobbled(8.0, 5))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NO_BASELINE" and verdict.exit_code == 2
+    assert verdict.reason == ("no baseline has been established "
+                              "(bench baseline establish toy speedw)")
+    assert verdict.baseline is None and verdict.candidate is None
+
+
+def test_no_candidate_run_at_the_commit(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason == (f"no clean candidate run set at {sha[:10]}: run it first "
+                              "(bench run toy speedw)")
+    assert verdict.baseline.n == 10 and verdict.candidate is None
+
+
+def test_fewer_runs_than_the_first_look_need_more_data(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    state.record("speedw", [8.0])
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason == "welch (sequential): 1 observation(s), need at least 2"
+    summary = verdict.sequential
+    assert (summary.look, summary.runs, summary.horizon, summary.boundary) == (1, 1, 12, None)
+    assert verdict.p_value is None and verdict.effect is None
+
+
+def test_run_sets_at_the_commit_add_up_to_one_sample(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    first = state.record("speedw", [8.0])
+    assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
+    second = state.record("speedw", [8.1, 7.9])
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "PROMOTE"
+    assert verdict.candidate.run_set_ids == [first.id, second.id]
+    assert verdict.candidate.values == [8.0, 8.1, 7.9]  # in the order recorded
+    assert verdict.sequential.runs == 3
+
+
+def test_a_failed_candidate_repetition_withholds_promote(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    state.record("speedw", wobbled(8.0, 5), failed=1)
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.failures_withhold_promotion
+    assert verdict.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} failed")
+    assert ("the runs that succeeded alone say: welch (sequential, look 3 of at most 12): "
+            "crossed the boundary; p=") in verdict.reason
+    assert verdict.candidate.n == 5 and verdict.candidate.n_errors == 1
+    assert "1 candidate repetition(s) failed and are not in the gate" in verdict.warnings
+    # more good runs at the same commit cannot undo it: the failed row stays
+    state.record("speedw", wobbled(8.0, 5, first_seed=6))
+    assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
+
+
+def test_a_failed_repetition_leaves_a_reject_standing(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit("src/speed.txt", "12.0\n")
+    state.record("speedw", wobbled(12.0, 5), failed=2)
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "REJECT" and verdict.candidate.n_errors == 2
+
+
+def test_dirty_run_sets_are_left_out_unless_included(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    dirty = state.record("speedw", wobbled(8.0, 5), dirty=True)
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.candidate is None
+    assert verdict.reason.startswith(f"no clean candidate run set at {sha[:10]}")
+    included = state.evaluate("speedw", include_dirty=True)
+    assert included.kind == "PROMOTE" and included.candidate.run_set_ids == [dirty.id]
+    assert included.candidate.dirty
+    assert ("some candidate runs were recorded on a dirty tree (--include-dirty)"
+            in included.warnings)
+
+
+def test_a_dirty_run_set_does_not_dilute_the_clean_ones(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    state.record("speedw", wobbled(30.0, 5), dirty=True)  # would turn the verdict if counted
+    clean = state.record("speedw", wobbled(8.0, 5))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "PROMOTE" and verdict.candidate.run_set_ids == [clean.id]
+    assert verdict.warnings == []
+    assert state.evaluate("speedw", include_dirty=True).kind == "REJECT"
+
+
+def test_a_single_run_set_is_refused(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    state.record("speedw", wobbled(8.0, 5))
+    with pytest.raises(SingleRunSetRefused) as refused:
+        state.evaluate("speedw", meta_seed=1000)
+    assert "gate_policy welch does not evaluate a single run set (--meta-seed)" in str(refused.value)
+    assert "leave out --meta-seed" in refused.value.fix
+
+
+def test_changed_protected_files_are_tampering(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE, protected={"bench/runner.py": "one"})
+    state.commit()
+    state.record("speedw", wobbled(8.0, 5), protected={"bench/runner.py": "two"})
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "TAMPERED" and verdict.exit_code == 1
+    assert verdict.reason == "protected files changed since the baseline: bench/runner.py"
+    assert verdict.details[0] == "changed: bench/runner.py"
+
+
+def test_a_run_set_from_another_sandbox_is_left_out(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    other = state.record("speedw", wobbled(8.0, 5), sandbox="docker")
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason.startswith("baseline ran in sandbox process (image -), candidate in "
+                                     "docker (image -)")
+    assert verdict.warnings[0].startswith(f"run set {other.id} is left out: baseline ran in")
+    same = state.record("speedw", wobbled(8.0, 5))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "PROMOTE" and verdict.candidate.run_set_ids == [same.id]
+
+
+def test_a_performance_benchmark_needs_the_same_environment(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    state.commit()
+    state.record("speedw", wobbled(8.0, 5), environment={**ENVIRONMENT, "cores": 8})
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason == ("baseline and candidate ran in different environments "
+                              "(cores: 2 -> 8); establish a baseline here, or pass "
+                              "--allow-cross-env")
+    allowed = state.evaluate("speedw", allow_cross_env=True)
+    assert allowed.kind == "PROMOTE" and "environments differ: cores: 2 -> 8" in allowed.warnings
+
+
+def test_a_quality_benchmark_only_warns_of_another_environment(state: StoredRuns) -> None:
+    state.establish("qualityr", QUALITY)
+    state.commit("src/quality.txt", "1.2\n")
+    state.record("qualityr", wobbled(1.2, 5), environment={**ENVIRONMENT, "kernel": "6.2"})
+    verdict = state.evaluate("qualityr")
+    assert verdict.kind == "PROMOTE"
+    assert verdict.warnings == ["environments differ: kernel: '6.1' -> '6.2'"]
+
+
+def test_a_promoted_baseline_is_every_run_set_the_verdict_used(state: StoredRuns) -> None:
+    established = state.establish("speedw", BASELINE)
+    improved = state.commit()
+    first = state.record("speedw", wobbled(8.0, 2))
+    state.record("speedw", wobbled(5.0, 3), dirty=True)  # never part of a baseline
+    second = state.record("speedw", wobbled(8.0, 2, first_seed=3))
+    later = state.record("speedw", wobbled(8.0, 2, first_seed=5))  # after the promotion
+    state.promote("speedw", second)
+    pointer = state.store.current_pointer("toy", "speedw")
+    assert [rs.id for rs in baseline_sets(state.store, state.bench("speedw"), pointer)] == [
+        first.id, second.id]
+    state.commit("README", "docs only\n")
+    state.record("speedw", wobbled(8.0, 3))
+    verdict = state.evaluate("speedw")
+    assert verdict.baseline.git_sha == improved
+    assert verdict.baseline.run_set_ids == [first.id, second.id] and verdict.baseline.n == 4
+    assert later.id not in verdict.baseline.run_set_ids
+    assert established.id not in verdict.baseline.run_set_ids
+
+
+def test_candidate_sets_are_oldest_first_and_skip_the_excluded(state: StoredRuns) -> None:
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    a = state.record("speedw", [8.0, 8.1])
+    state.record("speedw", [8.0, 8.1], dirty=True)
+    b = state.record("speedw", [8.0, 8.1])
+    bench = state.bench("speedw")
+    chosen = candidate_sets(state.store, state.project, bench, sha, EvaluateOptions(), set())
+    assert [rs.id for rs in chosen] == [a.id, b.id]
+    without_a = candidate_sets(state.store, state.project, bench, sha, EvaluateOptions(), {a.id})
+    assert [rs.id for rs in without_a] == [b.id]
+
+
+REQUIRING = """
+[[benchmarks]]
+name = "speedreq"
+entry_point = "speed"
+tier = "performance"
+metric_direction = "minimize"
+repetitions = 5
+baseline_seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+gate_policy = "welch"
+log_scale = true
+max_repetitions = 12
+requires = ["output"]
+"""
+ARTIFACT = "a" * 64
+
+
+@pytest.fixture
+def requiring(make_project, home) -> Iterator[StoredRuns]:
+    with stored_runs(make_project, home, REQUIRING) as recorded:
+        yield recorded
+
+
+def test_faster_is_promoted_only_where_the_required_correctness_passes(
+        requiring: StoredRuns) -> None:
+    state = requiring
+    frozen = state.record("output", [1.0], artifact=ARTIFACT)
+    reference_run = state.store.runs_of([frozen.id])[0]
+    state.store.add_reference_event(project="toy", benchmark="output", action="freeze",
+                                    git_sha=frozen.git_sha, run_id=reference_run.id,
+                                    new_sha256=ARTIFACT)
+    state.establish("speedreq", BASELINE)
+    sha = state.commit()
+    state.record("speedreq", wobbled(8.0, 5))
+    unchecked = state.evaluate("speedreq")
+    assert unchecked.kind == "NEEDS_MORE_DATA"
+    assert unchecked.reason.startswith(
+        f"required correctness benchmark output has not run here (no ok run with an artifact at "
+        f"{sha[:10]}: run it first (bench run toy output)); the gate alone said: welch "
+        "(sequential, look 3 of at most 12): crossed the boundary")
+    state.record("output", [1.0], artifact=ARTIFACT)
+    checked = state.evaluate("speedreq")
+    assert checked.kind == "PROMOTE"
+    assert checked.details[-1] == "required correctness: output PASS"
+
+
+def test_a_required_benchmark_without_a_reference_turns_promote_into_reject(
+        requiring: StoredRuns) -> None:
+    state = requiring
+    state.establish("speedreq", BASELINE)
+    state.commit()
+    state.record("speedreq", wobbled(8.0, 5))
+    verdict = state.evaluate("speedreq")
+    assert verdict.kind == "REJECT"
+    assert verdict.reason.startswith("required correctness benchmark output says NO_REFERENCE")
