@@ -16,7 +16,8 @@ from typing import Any
 
 from conftest import commit_all, git
 
-from benchstone.evaluate.single import EvaluateOptions, evaluate
+from benchstone.evaluate.samples import EvaluateOptions
+from benchstone.evaluate.single import evaluate
 from benchstone.gates.verdict import Verdict
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec

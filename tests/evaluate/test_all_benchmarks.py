@@ -12,7 +12,7 @@ import pytest
 from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.evaluate.all_benchmarks import AllVerdict, evaluate_all, grid_p_value, regressed
-from benchstone.evaluate.single import EvaluateOptions
+from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.verdict import VerdictKind
 
 BASELINE = wobbled(10.0, 10)
@@ -151,9 +151,6 @@ def test_a_looser_false_discovery_rate_promotes_what_alpha_alone_did_not(
     assert (overall.kind, overall.exit_code, overall.fdr) == ("PROMOTE", 0, 0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="a PROMOTE granted at the Benjamini-Hochberg level is "
-                   "checked against the benchmark's requirements even when it has none, which "
-                   "appends the detail 'required correctness:  PASS' naming no benchmark")
 def test_a_promote_at_the_family_level_adds_no_requirement_detail_without_requirements(
         state: StoredRuns) -> None:
     calibrated_baselines(state)

@@ -9,9 +9,8 @@ from collections.abc import Iterator, Sequence
 import pytest
 from stored_runs import StoredRuns, stored_runs, wobbled
 
-from benchstone.errors import DirtyTreeError
+from benchstone.errors import CompareError, DirtyTreeError
 from benchstone.evaluate.compare import (
-    CompareError,
     CompareRequest,
     CompareResult,
     candidate_failures,

@@ -8,13 +8,9 @@ from collections.abc import Iterator
 import pytest
 from stored_runs import ENVIRONMENT, StoredRuns, stored_runs, wobbled
 
-from benchstone.evaluate.cumulative import (
-    SingleRunSetRefused,
-    baseline_sets,
-    candidate_sets,
-    evaluate_cumulative,
-)
-from benchstone.evaluate.single import EvaluateOptions
+from benchstone.errors import SingleRunSetRefused
+from benchstone.evaluate.cumulative import evaluate_cumulative
+from benchstone.evaluate.samples import EvaluateOptions, baseline_sets, candidate_sets
 from benchstone.gates.verdict import VerdictKind
 
 BASELINE = wobbled(10.0, 10)  # speedw: minimize, runs around 10
@@ -271,7 +267,7 @@ def test_a_promoted_baseline_is_every_run_set_the_verdict_used(state: StoredRuns
     later = state.record("speedw", wobbled(8.0, 2, first_seed=5))  # after the promotion
     state.promote("speedw", second)
     pointer = state.store.current_pointer("toy", "speedw")
-    assert [rs.id for rs in baseline_sets(state.store, state.bench("speedw"), pointer)] == [
+    assert [rs.id for rs in baseline_sets(state.store, pointer)] == [
         first.id, second.id]
     state.commit("README", "docs only\n")
     state.record("speedw", wobbled(8.0, 3))
@@ -289,9 +285,9 @@ def test_candidate_sets_are_oldest_first_and_skip_the_excluded(state: StoredRuns
     state.record("speedw", [8.0, 8.1], dirty=True)
     b = state.record("speedw", [8.0, 8.1])
     bench = state.bench("speedw")
-    chosen = candidate_sets(state.store, state.project, bench, sha, EvaluateOptions(), set())
+    chosen = candidate_sets(state.store, state.project, bench.name, sha, EvaluateOptions(), set())
     assert [rs.id for rs in chosen] == [a.id, b.id]
-    without_a = candidate_sets(state.store, state.project, bench, sha, EvaluateOptions(), {a.id})
+    without_a = candidate_sets(state.store, state.project, bench.name, sha, EvaluateOptions(), {a.id})
     assert [rs.id for rs in without_a] == [b.id]
 
 
