@@ -69,7 +69,7 @@ def test_without_matplotlib_the_error_names_the_extra(bench, make_project, tmp_p
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 5
     assert result.stderr == ("error: --plot needs matplotlib, which is not installed: "
-                             "pip install 'benchstone[plot]'\n")
+                             "pip install matplotlib (benchstone's plot extra)\n")
     assert not target.exists()
     # the text timeline does not need the extra
     plain = subprocess.run([sys.executable, "-c", without, "history", "toy", "speed"],

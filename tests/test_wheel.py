@@ -52,7 +52,8 @@ def test_a_wheel_built_here_installs_and_runs_in_a_fresh_venv(tmp_path: Path) ->
         assert Path(folder).is_dir() and str(venv) in folder
 
 
-INSTALL_FROM_INDEX = re.compile(r"pip install\s+(?:--\S+\s+)*['\"]?benchstone(?:\[[^\]]*\])?['\"]?(?:\s|$)")
+INSTALL_FROM_INDEX = re.compile(
+    r"""pip install\s+(?:-\S+\s+)*(['"]?)benchstone(?:\[[^\]]*\])?(?!\s*@)\1(?=\s|$)""")
 
 
 def test_no_install_line_takes_the_other_project_from_the_index() -> None:

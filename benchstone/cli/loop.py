@@ -279,7 +279,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Run sets to show.")] = 20,
     plot_file: Annotated[Path | None, typer.Option(
         "--plot", metavar="FILE.png|FILE.svg", help="Also draw the metric per run set over time, "
-        "with the baseline pointer's moves (needs: pip install 'benchstone[plot]').")] = None,
+        "with the baseline pointer's moves (needs matplotlib: benchstone's plot extra).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""

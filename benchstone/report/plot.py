@@ -3,7 +3,8 @@
 Each run set is a column of its ok repetitions with its mean marked; baseline run sets and
 candidate run sets are told apart, the baseline in effect is a step line that moves where the
 pointer moved (establish, promote), and the two sides of a paired comparison are joined.
-matplotlib is an optional extra (``pip install 'benchstone[plot]'``) and is imported only here.
+matplotlib is an optional extra (the ``plot`` extra, or ``pip install matplotlib``) and is imported
+only here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from benchstone.project.history import Timeline, TimelineEntry
 
 FORMATS = {".png": "png", ".svg": "svg"}
-INSTALL = "pip install 'benchstone[plot]'"
+INSTALL = "pip install matplotlib (benchstone's plot extra)"
 BASELINE_COLOUR = "#1f77b4"
 CANDIDATE_COLOUR = "#ff7f0e"
 POINTER_COLOUR = "#2ca02c"

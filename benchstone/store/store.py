@@ -101,7 +101,8 @@ class Store:
         if unknown:
             raise StoreError(
                 f"{self.path} was written by a newer benchstone (schema {sorted(unknown)[-1]})",
-                fix="upgrade benchstone: pip install -U benchstone",
+                fix="upgrade benchstone from its repository (the package index's benchstone is "
+                "another project)",
             )
         if not migrations.pending(self.db):
             return
