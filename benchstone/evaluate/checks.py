@@ -13,7 +13,7 @@ from benchstone.gates.verdict import SequentialSummary, Verdict, VerdictKind
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
 from benchstone.run.environment import fingerprint_differences
-from benchstone.store.records import RunSet
+from benchstone.store.records import BaselinePointer, RunSet
 
 
 def verdict_for(project: Project, bench: BenchmarkSpec, kind: VerdictKind, reason: str,
@@ -26,6 +26,18 @@ def verdict_for(project: Project, bench: BenchmarkSpec, kind: VerdictKind, reaso
 def no_baseline(project: Project, bench: BenchmarkSpec) -> Verdict:
     return verdict_for(project, bench, VerdictKind.NO_BASELINE, "no baseline has been established "
                        f"(bench baseline establish {project.name} {bench.name})")
+
+
+def already_promoted(project: Project, bench: BenchmarkSpec, pointer: BaselinePointer,
+                     git_sha: str, **extra: Any) -> Verdict | None:
+    """REJECT when the commit under evaluation is the one just promoted and nothing ran since:
+    the baseline and the candidate are the same runs, so there is nothing better to promote."""
+    if pointer.action != "promote" or pointer.git_sha != git_sha:
+        return None
+    return verdict_for(project, bench, VerdictKind.REJECT,
+                       f"{git_sha[:10]} is the baseline already (promoted from run set "
+                       f"{pointer.run_set_id}): the candidate is the baseline, so nothing improved",
+                       **extra)
 
 
 def changed_protected(before: RunSet, after: RunSet) -> list[str]:

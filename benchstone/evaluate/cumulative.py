@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from benchstone.errors import SingleRunSetRefused
 from benchstone.evaluate.checks import (
+    already_promoted,
     changed_protected,
     comparability,
     no_baseline,
@@ -45,6 +46,8 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     sets = candidate_sets(store, project, bench.name, git_sha, options,
                           exclude={rs.id for rs in base_sets})
     if not sets:
+        if verdict := already_promoted(project, bench, pointer, git_sha, **common):
+            return verdict
         return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, "no clean candidate run "
                            f"set at {git_sha[:10]}: run it first (bench run {project.name} "
                            f"{bench.name})", **common)

@@ -48,6 +48,15 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
             "baseline (bench replace-reference)")
     git_sha = head_sha(project)
     candidates = _candidates(store, project, bench, git_sha, meta_seed, include_dirty)
+    if not candidates:
+        pointer = store.current_pointer(project.name, bench.name)
+        if pointer is not None and pointer.git_sha == git_sha:
+            raise NothingToPromote(
+                f"{git_sha[:10]} is the baseline of {project.name}/{bench.name} already (run set "
+                f"{pointer.run_set_id}): nothing new to promote",
+                fix=f"commit a change, then bench run {project.name} {bench.name}")
+        raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
+                               fix=f"run it first: bench run {project.name} {bench.name}")
     # a calibrated verdict uses every clean run set; the pointer names the newest
     chosen_seed = None if bench.gate_policy in CALIBRATED_POLICIES else meta_seed
     verdict = evaluate(store, home, project, bench,
@@ -61,9 +70,6 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
     if verdict.kind != VerdictKind.PROMOTE and not force:
         raise NothingToPromote(f"the gate says {verdict.kind}: {verdict.reason}",
                                fix="pass --force to promote anyway (recorded as forced)")
-    if not candidates:
-        raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
-                               fix=f"run it first: bench run {project.name} {bench.name}")
     chosen = candidates[0]
     new_pointer = store.add_pointer(
         project=project.name, benchmark=bench.name, run_set_id=chosen.id,

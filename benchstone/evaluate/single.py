@@ -11,6 +11,7 @@ statistics. A verdict that cannot be trusted is never PROMOTE.
 from __future__ import annotations
 
 from benchstone.evaluate.checks import (
+    already_promoted,
     changed_protected,
     comparability,
     no_baseline,
@@ -60,7 +61,8 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
                            f"(bench baseline establish {project.name} {bench.name}), or pass "
                            "--include-dirty", **common)
     if candidate_set is None:
-        return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none, **common)
+        return (already_promoted(project, bench, pointer, git_sha, **common)
+                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none, **common))
     candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source)
     common["candidate"] = candidate
     warnings = []

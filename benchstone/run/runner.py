@@ -171,16 +171,24 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         git_sha = resolve_commit(root, revision)
     committed = file_at(root, git_sha, MANIFEST_RELATIVE_PATH)
     registered = project.registration.manifest_sha256
-    if committed is None or hashlib.sha256(committed).hexdigest() != registered:
-        state = "has no" if committed is None else "has a different"
+    if committed is None:
+        raise ManifestChanged(
+            f"commit {git_sha[:12]} has no {MANIFEST_RELATIVE_PATH}: the registered manifest was "
+            "never committed there",
+            fix=(f"commit it (git add {MANIFEST_RELATIVE_PATH} && git commit), then run again"
+                 if revision is None else
+                 "only a commit that holds the registered manifest can be measured: name such a "
+                 "commit, or measure HEAD"),
+        )
+    if hashlib.sha256(committed).hexdigest() != registered:
         if revision is None:
             fix = f"if the change is intended, read it, then pin it: bench register {project.root}"
         else:
             fix = ("only a commit that holds the registered manifest can be measured: name such a "
                    "commit, or measure HEAD")
         raise ManifestChanged(
-            f"commit {git_sha[:12]} {state} {MANIFEST_RELATIVE_PATH} than the registered copy "
-            f"(sha256:{registered[:12]}...)",
+            f"commit {git_sha[:12]} has a different {MANIFEST_RELATIVE_PATH} than the registered "
+            f"copy (sha256:{registered[:12]}...)",
             fix=fix,
         )
     check = corpus_check(store, project, bench)

@@ -1,0 +1,78 @@
+"""What a newcomer meets in the first hour: the messages of the usual mistakes say plainly what
+happened and name a fix that works. Through the real CLI, on the process backend (no engine)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import commit_all, git, verdict_of
+
+SB = ("--sandbox", "process")
+
+
+def one_error(result) -> tuple[str, str | None]:
+    """The error line and its fix line, with no traceback."""
+    assert result.returncode == 5, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    error = next(line for line in lines if line.startswith("error: "))
+    fix = next((line.strip() for line in lines if line.strip().startswith("fix: ")), None)
+    return error, fix
+
+
+def test_a_commit_without_the_manifest_says_so_and_how_to_commit_it(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = (root / "bench" / "manifest.toml").read_text()
+    git(root, "rm", "-q", "bench/manifest.toml")
+    commit_all(root, "drop the manifest")
+    (root / "bench" / "manifest.toml").write_text(manifest)
+    assert bench("register", str(root)).returncode == 0
+    error, fix = one_error(bench("run", "toy", "speed", "--allow-dirty", *SB))
+    head = git(root, "rev-parse", "HEAD")
+    assert error == (f"error: commit {head[:12]} has no bench/manifest.toml: the registered "
+                     "manifest was never committed there")
+    assert fix == "fix: commit it (git add bench/manifest.toml && git commit), then run again"
+
+
+def test_evaluate_after_promote_rejects_and_promote_again_says_why(bench, make_project) -> None:
+    root = make_project("toy")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    (root / "src" / "speed.txt").write_text("0.8\n")
+    faster = commit_all(root, "faster")
+    assert bench("run", "toy", "speed", *SB).returncode == 0
+    assert verdict_of(bench, "toy", "speed")[0] == 0
+    assert bench("promote", "toy", "speed").returncode == 0
+
+    code, verdict = verdict_of(bench, "toy", "speed")  # the baseline and candidate are one
+    assert (code, verdict["kind"]) == (1, "REJECT"), verdict["reason"]
+    assert verdict["reason"].startswith(f"{faster[:10]} is the baseline already")
+
+    error, fix = one_error(bench("promote", "toy", "speed"))
+    assert error.startswith(f"error: {faster[:10]} is the baseline of toy/speed already")
+    assert fix is not None and "--force" not in fix
+    error, _fix = one_error(bench("promote", "toy", "speed", "--force"))
+    assert "nothing new to promote" in error
+    history = json.loads(bench("history", "toy", "speed", "--json").stdout)
+    assert [e["action"] for entry in history["entries"] for e in entry["baseline_events"]] == [
+        "promote", "establish"]
+
+
+def test_a_calibrated_benchmark_rejects_after_promote_too(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
+                                                     'gate_policy = "welch"\nmax_repetitions = 12'))
+    commit_all(root, "welch")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    (root / "src" / "speed.txt").write_text("0.5\n")
+    faster = commit_all(root, "faster")
+    assert bench("run", "toy", "speed", *SB).returncode == 0
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert code == 0, verdict["reason"]
+    assert bench("promote", "toy", "speed").returncode == 0
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (1, "REJECT")
+    assert verdict["reason"].startswith(f"{faster[:10]} is the baseline already")
+
