@@ -225,6 +225,7 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
+        baseline.require_seeds(proj, bench)
         request = RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
                              sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
@@ -344,6 +345,8 @@ def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] =
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
+        if kind == "baseline":
+            baseline.require_seeds(proj, bench)
         return jobs.dispatch(store, place, proj, bench, kind, at_sha=at_sha,
                              repetitions=repetitions, meta_seed=meta_seed,
                              allow_dirty=allow_dirty, sandbox=sandbox, wait=wait)

@@ -76,3 +76,20 @@ def test_a_calibrated_benchmark_rejects_after_promote_too(bench, make_project) -
     assert (code, verdict["kind"]) == (1, "REJECT")
     assert verdict["reason"].startswith(f"{faster[:10]} is the baseline already")
 
+
+
+def test_empty_baseline_seeds_are_refused_before_anything_runs(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace("baseline_seeds = [1, 2, 3, 4, 5]\npromotion",
+                                                     "baseline_seeds = []\npromotion"))
+    commit_all(root, "no seeds")
+    registered = bench("register", str(root))
+    assert registered.returncode == 0 and "baseline_seeds has 0 seed(s)" in registered.stderr
+    for background in ((), ("--background",)):
+        result = bench("baseline", "establish", "toy", "speed", *background, *SB)
+        error, fix = one_error(result)
+        assert error == "error: toy/speed has no baseline_seeds: a baseline has nothing to run"
+        assert fix is not None and "baseline_seeds = [1, 2, 3, 4, 5]" in fix
+        assert "dispatched" not in result.stdout
+    assert json.loads(bench("status", "--json").stdout) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from benchstone.errors import InvalidSetting
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
@@ -17,6 +18,15 @@ from benchstone.store.records import BaselinePointer
 class BaselineResult(BaseModel):
     report: RunSetReport
     pointer: BaselinePointer | None
+
+
+def require_seeds(project: Project, bench: BenchmarkSpec) -> None:
+    """A baseline needs seeds to run: an empty ``baseline_seeds`` is refused before anything runs."""
+    if not bench.baseline_seeds:
+        raise InvalidSetting(
+            f"{project.name}/{bench.name} has no baseline_seeds: a baseline has nothing to run",
+            fix="list at least 2 seeds, e.g. baseline_seeds = [1, 2, 3, 4, 5], in "
+                "bench/manifest.toml, commit it, then bench register again")
 
 
 def establish(store: Store, place: Home, project: Project, bench: BenchmarkSpec,
