@@ -69,6 +69,10 @@ class ProtocolError(BenchstoneError, ValueError):
     """A result file broke the subprocess protocol. Recorded on the run row, never raised out."""
 
 
+class StateDirectoryError(BenchstoneError):
+    """The state directory ($BENCHSTONE_HOME) cannot be created or used."""
+
+
 class StoreError(BenchstoneError):
     """The database cannot be opened, or was written by an incompatible version."""
 

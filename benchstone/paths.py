@@ -11,7 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from benchstone.errors import InvalidNameError
+from benchstone.errors import InvalidNameError, StateDirectoryError
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 SAFE_NAME_RULE = "letters, digits, '_', '.', '-', at most 128 characters, not starting with '.' or '-'"
@@ -101,7 +101,17 @@ class Home:
         self.root = (root or benchstone_home()).absolute()
 
     def ensure(self) -> Home:
-        private_dir(self.root)
+        try:
+            private_dir(self.root)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                reason = "a file stands where a directory is needed"
+            raise StateDirectoryError(
+                f"cannot use the state directory {self.root}: {reason}",
+                fix="set BENCHSTONE_HOME to a directory you can create and write, or unset it "
+                    "(default: $XDG_DATA_HOME/benchstone, else ~/.local/share/benchstone)",
+            ) from None
         return self
 
     @property

@@ -4,6 +4,10 @@ happened and name a fix that works. Through the real CLI, on the process backend
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from conftest import commit_all, git, verdict_of
 
@@ -93,3 +97,42 @@ def test_empty_baseline_seeds_are_refused_before_anything_runs(bench, make_proje
         assert fix is not None and "baseline_seeds = [1, 2, 3, 4, 5]" in fix
         assert "dispatched" not in result.stdout
     assert json.loads(bench("status", "--json").stdout) == []
+
+
+def test_a_bad_state_directory_is_one_line_with_its_fix(bench, tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for place, reason in ((a_file / "sub", "a file stands where a directory is needed"),
+                          (a_file, "a file stands where a directory is needed"),
+                          (Path("/proc/benchstone-nope"), "No such file or directory")):
+        error, fix = one_error(bench("list", env={"BENCHSTONE_HOME": str(place)}))
+        assert error == f"error: cannot use the state directory {place}: {reason}"
+        assert fix is not None and fix.startswith("fix: set BENCHSTONE_HOME to a directory")
+
+
+# SIGINT from a timer inside the process, so that it lands after the interpreter's own start-up
+# (which no program can guard) and while the CLI loads or runs.
+INTERRUPT_AFTER = """
+import os, signal, sys, threading
+timer = threading.Timer(float(sys.argv[1]), os.kill, (os.getpid(), signal.SIGINT))
+timer.daemon = True
+timer.start()
+sys.argv = ["bench", "list"]
+from benchstone.__main__ import main
+sys.exit(main())
+"""
+
+
+def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    env = {**os.environ, "BENCHSTONE_HOME": str(tmp_path / "home")}
+    interrupted = 0
+    for delay in (0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3):
+        done = subprocess.run([sys.executable, "-c", INTERRUPT_AFTER, str(delay)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in done.stderr, f"after {delay}s:\n{done.stderr}"
+        if done.returncode == 130:
+            assert done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr
+            interrupted += 1
+        else:  # it finished before the signal arrived
+            assert done.returncode == 0, (delay, done.returncode, done.stderr)
+    assert interrupted >= 3, "the signal arrived after the command had finished every time"
