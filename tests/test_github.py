@@ -33,7 +33,7 @@ def test_summary_has_one_row_per_verdict_with_both_sides() -> None:
     lines = markdown.splitlines()
     assert lines[0] == "### benchstone" and lines[2] == "1 PROMOTE, 1 REJECT, 1 NO_BASELINE"
     assert lines[6] == ("| ✅ | p/b | **PROMOTE** | 2 (`aaaaaaaaaa`, n=5) | 1.5 (`cccccccccc`, n=5) "
-                        "| -25.00% (better) | sigma=+4.2, threshold 2 | z above \\| threshold |")
+                        "| +25.00% (better) | sigma=+4.2, threshold 2 | z above \\| threshold |")
     assert lines[7] == ("| ❌ | p/b | **REJECT** | - | - | - | welch, t=+1.05, p=0.164 (alpha 0.01) "
                         "| p too high |")
     assert lines[8] == "| ⏳ | p/b | **NO_BASELINE** | - | - | - | - | no baseline yet |"
@@ -204,3 +204,24 @@ def test_the_workflow_gates_pull_requests(make_project, docker_client, tmp_path:
     job = _run_job(root, base, summary, bin_dir)
     assert [code for _name, code, _output in job] == [0, 0, 5, 0], job
     assert "different bench/manifest.toml than the registered copy" in job[2][2]
+
+
+def test_the_summary_improvement_is_the_number_the_reason_gives() -> None:
+    from benchstone.integrations.openevolve import CandidateResult
+    from benchstone.report.render import verdict_lines
+
+    base = Sample(git_sha="a" * 40, run_set_ids=[1], n=5, mean=1.0)
+    cand = Sample(git_sha="c" * 40, run_set_ids=[2], n=5, mean=1.6424)  # the means: 64 % slower
+    verdict = _verdict("REJECT", "improvement -29.59% (the gate's estimate)", policy="welch",
+                       direction="minimize", effect=-0.2959, p_value=0.9, alpha=0.01,
+                       baseline=base, candidate=cand)
+    assert verdict.improvement == -0.2959
+    row = summary_markdown([verdict]).splitlines()[6]
+    assert "| -29.59% (worse) |" in row and "64.24%" not in row
+    assert "improvement -29.59%" in "\n".join(verdict_lines(verdict))
+    result = CandidateResult(commit="c" * 40, branch="b", base="a" * 40, verdict=verdict,
+                             runs_ok=5, runs_failed=0, errors=[])
+    assert result.metrics()["improvement"] == -0.2959
+    # without the gate's estimate, the change of the means, oriented so that > 0 is better
+    plain = verdict.model_copy(update={"effect": None})
+    assert plain.improvement == pytest.approx(-0.6424)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from benchstone.kinds import (
@@ -11,6 +13,7 @@ from benchstone.kinds import (
     VerdictKind,
     exit_code_for,
 )
+from benchstone.stats.basic import relative_improvement
 
 __all__ = [
     "EXPECT_MISMATCH_EXIT", "UNKNOWN_VERDICT_EXIT", "VERDICT_EXIT_CODES", "Sample",
@@ -81,6 +84,22 @@ class Verdict(BaseModel):
     @property
     def exit_code(self) -> int:
         return exit_code_for(self.kind)
+
+    @property
+    def improvement(self) -> float | None:
+        """How much better the candidate is, as a fraction of the baseline (0.05: 5 % better,
+        below 0: worse). The gate's own estimate where it has one (``effect``), else the change
+        of the means. Every report (text, GitHub, OpenEvolve) shows this one number."""
+        if self.effect is not None:
+            return self.effect
+        b = self.baseline_mean if self.baseline_mean is not None else (
+            self.baseline.mean if self.baseline else None)
+        c = self.candidate_mean if self.candidate_mean is not None else (
+            self.candidate.mean if self.candidate else None)
+        if b is None or c is None or self.direction not in ("minimize", "maximize"):
+            return None
+        value = relative_improvement(b, c, self.direction)
+        return value if math.isfinite(value) else None
 
     @property
     def failures_withhold_promotion(self) -> bool:

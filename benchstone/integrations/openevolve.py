@@ -54,12 +54,8 @@ class CandidateResult(BaseModel):
 
     @property
     def improvement(self) -> float | None:
-        """The candidate mean's relative improvement on the baseline mean (> 0 is better)."""
-        b, c = self.verdict.baseline, self.verdict.candidate
-        if b is None or c is None or b.mean is None or c.mean is None or b.mean == 0:
-            return None
-        change = (c.mean - b.mean) / abs(b.mean)
-        return -change if self.verdict.direction == "minimize" else change
+        """The verdict's improvement (> 0 is better): the same number its reason gives."""
+        return self.verdict.improvement
 
     @property
     def combined_score(self) -> float:

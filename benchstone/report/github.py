@@ -46,16 +46,14 @@ def _side(verdict: Verdict, which: str) -> str:
     return f"{_number(sample.mean)} (`{sample.git_sha[:10]}`, n={sample.n})"
 
 
-def _change(verdict: Verdict) -> str:
-    """The candidate's mean relative to the baseline's, and whether that is the good direction."""
-    b, c = verdict.baseline, verdict.candidate
-    if b is None or c is None or b.mean is None or c.mean is None or b.mean == 0:
+def _improvement(verdict: Verdict) -> str:
+    """The verdict's improvement (the number its reason gives), and whether it is better."""
+    value = verdict.improvement
+    if value is None:
         return "-"
-    relative = (c.mean - b.mean) / abs(b.mean)
-    if verdict.direction is None or relative == 0:
-        return f"{relative:+.2%}"
-    better = (relative < 0) == (verdict.direction == "minimize")
-    return f"{relative:+.2%} ({'better' if better else 'worse'})"
+    if value == 0:
+        return f"{value:+.2%}"
+    return f"{value:+.2%} ({'better' if value > 0 else 'worse'})"
 
 
 def _gate(verdict: Verdict) -> str:
@@ -85,13 +83,13 @@ def summary_markdown(verdicts: Sequence[Verdict]) -> str:
         "",
         tally,
         "",
-        "| | Benchmark | Verdict | Baseline | Candidate | Change | Gate | Why |",
+        "| | Benchmark | Verdict | Baseline | Candidate | Improvement | Gate | Why |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for verdict in verdicts:
         icon = ICONS.get(exit_code_for(verdict.kind), "❔")
         cells = [icon, f"{verdict.project}/{verdict.benchmark}", f"**{verdict.kind}**",
-                 _side(verdict, "baseline"), _side(verdict, "candidate"), _change(verdict),
+                 _side(verdict, "baseline"), _side(verdict, "candidate"), _improvement(verdict),
                  _gate(verdict), verdict.reason]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
