@@ -136,3 +136,23 @@ def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) ->
         else:  # it finished before the signal arrived
             assert done.returncode == 0, (delay, done.returncode, done.stderr)
     assert interrupted >= 3, "the signal arrived after the command had finished every time"
+
+
+def test_a_sequential_verdict_reads_plainly_first(bench, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
+                                                     'gate_policy = "welch"\nmax_repetitions = 12'))
+    commit_all(root, "welch")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    (root / "src" / "speed.txt").write_text("0.5\n")
+    commit_all(root, "twice as fast")
+    assert bench("run", "toy", "speed", *SB).returncode == 0
+    code, verdict = verdict_of(bench, "toy", "speed")
+    lines = bench("evaluate", "toy", "speed").stdout.splitlines()
+    runs = verdict["sequential"]["look"]
+    low, high = verdict["effect_ci"]
+    assert code == 0 and lines[0].startswith(f"verdict: PROMOTE  {verdict['effect']:.1%} faster (")
+    assert f"CI {low:.1%} to {high:.1%}), decided after {runs} of at most 12 runs" in lines[0]
+    assert lines[1] == f"  why: {verdict['reason']}"
