@@ -21,7 +21,7 @@ from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, mac
 # isort: on
 from benchstone.cli._app import app, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
-from benchstone.gates.verdict import VERDICT_EXIT_CODES
+from benchstone.gates.kinds import VERDICT_EXIT_CODES
 from benchstone.system.signals import stopping_on_sigterm
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
