@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from benchstone.errors import AdmissionRefused
 from benchstone.evaluate import all_benchmarks, promotion, until_decided
@@ -372,3 +372,68 @@ def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobSt
     """Run a dispatched background job in this process, as its worker does: wait in the queue if
     it is queued, run it on the cores it was granted, and record how it ended."""
     return job_execution.run_job(Path(spec_file), progress)
+
+
+# ---- The machine: doctor, gc, runner images, demo ---------------------------------------------
+# These reach the container engine, which no other verb needs at import: each imports its
+# module when called, so that importing the API loads no Docker client.
+
+if TYPE_CHECKING:
+    from benchstone.machine.cleanup import Leftovers
+    from benchstone.machine.doctor import Check
+    from benchstone.sandbox.docker.image import ImageState
+
+__all__ += ["build_image", "demo", "doctor", "gc", "list_images"]
+
+
+def _ignore(message: str) -> None:
+    pass
+
+
+def doctor(*, repair: bool = False, offline: bool | None = None,
+           notify: Callable[[str], None] = _ignore, home: Path | None = None) -> list[Check]:
+    """Check the machine: engine, cgroups, runner image, NVIDIA runtime, state directory.
+
+    With ``repair``, fix what can be fixed; ``offline`` True builds a missing image from Debian
+    packages only. ``notify`` hears what a repair is doing.
+    """
+    from benchstone.machine.doctor import run_checks
+
+    return run_checks(Home(home), repair=repair, offline=offline, notify=notify)
+
+
+def gc(*, include_live: bool = False) -> Leftovers:
+    """Remove the sandbox containers and work directories of benchstone processes that are gone
+    (with ``include_live``, also the containers of this host's live ones)."""
+    from benchstone.machine.cleanup import collect_leftovers
+
+    return collect_leftovers(include_live=include_live)
+
+
+def build_image(*, offline: bool | None = None, force: bool = False, mirror: str | None = None,
+                notify: Callable[[str], None] = _ignore) -> ImageState:
+    """Build the runner image when it is missing or its recipe changed (or ``force``).
+
+    ``offline`` True builds on Debian packages, False requires the registry base, None tries
+    the registry and falls back to Debian packages. The engine must be running already.
+    """
+    from benchstone.sandbox.docker import image, provision
+
+    provision.ensure_engine(notify, install=False)
+    return image.build_image(notify, offline=offline, force=force, mirror=mirror)
+
+
+def list_images() -> list[ImageState]:
+    """The images on the engine built from benchstone's recipes."""
+    from benchstone.sandbox.docker import image
+
+    return image.list_images()
+
+
+def demo(say: Callable[[str], None], progress: Progress, *, workdir: Path | None = None,
+         offline: bool | None = None) -> dict[str, str]:
+    """Run the whole loop on the bundled demo project in its own state directory; returns the
+    verdict of each candidate. ``workdir`` is kept afterwards, a temporary one is not."""
+    from benchstone.machine.demo import run_demo
+
+    return run_demo(say, progress, workdir=workdir, offline=offline)

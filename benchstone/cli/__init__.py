@@ -21,7 +21,7 @@ from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, mac
 # isort: on
 from benchstone.cli._app import app, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
-from benchstone.gates.verdict import VERDICT_EXIT_CODES
+from benchstone.kinds import VERDICT_EXIT_CODES
 from benchstone.system.signals import stopping_on_sigterm
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str] | None) -> int:
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))

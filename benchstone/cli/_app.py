@@ -1,21 +1,24 @@
-"""The typer application and what every command module shares: options and output helpers."""
+"""The typer application and what every command module shares: options and output helpers.
+
+``bench --help`` imports every command module, so this module and they import only typer at
+the top; the API, pydantic, the store and the renderers load inside the command that uses them.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import BaseModel
 
 try:  # recent typer releases carry their own copy of click
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exceptions
 
-from benchstone.report import render
-from benchstone.run.runner import Progress
-from benchstone.store.records import Run, RunSet
+if TYPE_CHECKING:
+    from benchstone.run.runner import Progress
+    from benchstone.store.records import Run, RunSet
 
 app = typer.Typer(
     name="bench",
@@ -62,6 +65,8 @@ def warn(message: str) -> None:
 
 
 def dump(value: Any) -> None:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         typer.echo(value.model_dump_json(indent=2))
     elif isinstance(value, list):
@@ -73,6 +78,8 @@ def dump(value: Any) -> None:
 
 def progress_printer(quiet: bool) -> Progress:
     """Prints the run set header and one line per repetition, with a count and an estimate."""
+    from benchstone.report import render
+    from benchstone.run.runner import Progress
 
     def on_start(run_set: RunSet) -> None:
         if not quiet:

@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api
 from benchstone.cli._app import (
     JsonOpt,
     app,
     corpus_app,
     dump,
+    echo_lines,
 )
-from benchstone.report import render
 
 
 @app.command("corpus-hash", epilog="Example: bench corpus-hash bench/corpus/data --type tree")
@@ -26,6 +25,8 @@ def corpus_hash(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the corpus_hash value (sha256:...) of a corpus file or directory."""
+    from benchstone import api
+
     value = api.corpus_hash(path, corpus_type)
     if as_json:
         dump({"path": str(path), "corpus_type": corpus_type, "corpus_hash": value})
@@ -40,25 +41,21 @@ def corpus_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a corpus into the harness's store: read-only, content-addressed, hashed as tree."""
+    from benchstone import api
+    from benchstone.report import render
+
     before = next((corpus for corpus in api.corpora() if corpus.name == name), None)
     record = api.add_corpus(name, path)
-    dump(record) if as_json else typer.echo(f"corpus {record.name} = {record.sha256}")
+    dump(record) if as_json else typer.echo(render.corpus_added_line(record))
     if before is not None and before.sha256 != record.sha256:
-        typer.echo(f"warning: {name} named {before.sha256[:19]} until now: runs from here on "
-                   "read the new content, so baselines measured on the old one are not "
-                   f"comparable (bench baseline establish P B for each benchmark with "
-                   f'corpus = "{name}")', err=True)
+        typer.echo(render.corpus_replaced_warning(name, before), err=True)
 
 
 @corpus_app.command("list", epilog="Example: bench corpus list")
 def corpus_list(as_json: JsonOpt = False) -> None:
     """List the harness-owned corpora."""
+    from benchstone import api
+    from benchstone.report import render
+
     records = api.corpora()
-    if as_json:
-        dump(records)
-        return
-    if not records:
-        typer.echo("no harness-owned corpora (bench corpus add NAME PATH)")
-    for record in records:
-        typer.echo(f"{record.name:<24} {record.sha256[:19]}  added {render.when(record.added_at)}"
-                   f"  from {record.source}")
+    dump(records) if as_json else echo_lines(render.corpus_lines(records))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -18,15 +17,17 @@ from benchstone.cli._app import (
     usage_error,
     warn,
 )
-from benchstone.evaluate.explain import explanation_lines
-from benchstone.gates.verdict import exit_code_for
-from benchstone.report import render, render_gates
-from benchstone.run.runner import Progress
-from benchstone.store.records import Run, RunSet
+from benchstone.kinds import exit_code_for
+
+if TYPE_CHECKING:
+    from benchstone.run.runner import Progress
+    from benchstone.store.records import Run, RunSet
 
 
 def _side_printer(quiet: bool):
     """Progress for one side of a comparison: its run set header and a line per repetition."""
+    from benchstone.report import render
+    from benchstone.run.runner import Progress
 
     def for_side(side: str) -> Progress:
         def on_start(run_set: RunSet) -> None:
@@ -71,6 +72,9 @@ def compare(
     signed-rank for gate_policy rank or mann_whitney, else a t-test on log ratios. Pairs from
     earlier comparisons of the same two commits count too. Exits like evaluate.
     """
+    from benchstone import api
+    from benchstone.report import render_gates
+
     if until_decided and pairs is not None:
         raise usage_error("--until-decided chooses the number of pairs: use "
                           "--max-repetitions to cap it")
@@ -95,6 +99,9 @@ def explain(
 ) -> None:
     """Show why the gate says what it says: both samples as a strip plot, the test and its
     assumptions, and the power the current sample sizes give. Exits like evaluate."""
+    from benchstone import api
+    from benchstone.evaluate.explain import explanation_lines
+
     explanation = api.explain(project, benchmark, include_dirty=include_dirty,
                               allow_cross_env=allow_cross_env)
     dump(explanation) if as_json else echo_lines(explanation_lines(explanation))

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from benchstone import api
 from benchstone.cli._app import JsonOpt, app, dump, echo_lines, warn
-from benchstone.jobs.dispatch import JobStatus
-from benchstone.report import render
+
+if TYPE_CHECKING:
+    from benchstone.jobs.dispatch import JobStatus
 
 
 def _duration(value: float | None) -> str:
     if value is None:
         return "-"
     if value < 60:
+        from benchstone.report import render
+
         return render.seconds(value)
     minutes, secs = divmod(int(value), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
@@ -82,6 +84,8 @@ def status(
     Lists every queued or running job, foreground or background, then the newest finished
     background ones. A job is lost when its process is gone without recording an end.
     """
+    from benchstone import api
+
     statuses = api.status(job, limit=limit, include_foreground=every)
     if as_json:
         dump(statuses)
@@ -99,6 +103,8 @@ def cancel(
 ) -> None:
     """Stop a queued or running job: its container is removed, the repetitions it finished are
     kept, and it is recorded as cancelled."""
+    from benchstone import api
+
     result = api.cancel(job)
     if as_json:
         dump(result)

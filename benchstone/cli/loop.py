@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -22,9 +21,7 @@ from benchstone.cli._app import (
     usage_error,
     warn,
 )
-from benchstone.evaluate.explain import explanation_lines
-from benchstone.gates.verdict import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
-from benchstone.report import github, plot, render, render_gates
+from benchstone.kinds import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
 
 
 @app.command(epilog="Example: bench register ~/src/myproject")
@@ -37,6 +34,9 @@ def register(
     Only register a project whose manifest you have read: its invocation runs on every run.
     Re-registering a changed manifest pins the new version and keeps the old ones.
     """
+    from benchstone import api
+    from benchstone.report import render
+
     result = api.register(path)
     for warning in result.warnings:
         warn(warning)
@@ -46,6 +46,9 @@ def register(
 @app.command("list", epilog="Example: bench list --json")
 def list_command(as_json: JsonOpt = False) -> None:
     """List registered projects: benchmarks, tier, gate, baseline and corpus status."""
+    from benchstone import api
+    from benchstone.report import render
+
     projects = api.list_projects()
     if as_json:
         dump(projects)
@@ -108,6 +111,9 @@ def run(
     or when there is no capacity (see --wait). With --background, exits 0 once the job started.
     With --until-decided it exits like evaluate.
     """
+    from benchstone import api
+    from benchstone.report import render_gates
+
     _only_one_mode(foreground, background)
     if until_decided:
         if repetitions is not None or meta_seed is not None or background:
@@ -152,6 +158,9 @@ def baseline_establish(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the manifest's baseline_seeds and point the baseline at that run set."""
+    from benchstone import api
+    from benchstone.report import render
+
     _only_one_mode(foreground, background)
     if background:
         from benchstone.cli.jobs import report_dispatch
@@ -213,6 +222,10 @@ def evaluate(
     NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch. With --all the overall verdict
     decides: PROMOTE only when at least one benchmark improves and none regresses or fails.
     """
+    from benchstone import api
+    from benchstone.evaluate.explain import explanation_lines
+    from benchstone.report import github, render, render_gates
+
     if as_json and output_format is OutputFormat.github:
         raise usage_error("--json and --format github cannot be combined")
     as_json = as_json or output_format is OutputFormat.json
@@ -263,6 +276,9 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Move the baseline pointer to the candidate run set the gate promoted."""
+    from benchstone import api
+    from benchstone.report import render
+
     result = api.promote(project, benchmark, meta_seed=meta_seed, force=force)
     if as_json:
         dump(result)
@@ -283,6 +299,9 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""
+    from benchstone import api
+    from benchstone.report import plot, render
+
     if plot_file is not None:
         plot.check_plot_path(plot_file)
     timeline = api.timeline(project, benchmark, limit=limit)

@@ -11,6 +11,7 @@ from benchstone.cli._app import (
     JsonOpt,
     app,
     dump,
+    echo_lines,
     image_app,
     progress_printer,
 )
@@ -31,18 +32,12 @@ def doctor(
 
     Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
     """
-    from benchstone.machine.doctor import run_checks
-    from benchstone.paths import Home
+    from benchstone import api
+    from benchstone.report import render_machine
 
-    checks = run_checks(Home(), repair=fix, offline=True if offline else None,
+    checks = api.doctor(repair=fix, offline=True if offline else None,
                         notify=lambda message: typer.echo(message, err=True))
-    if as_json:
-        dump(checks)
-    else:
-        for check in checks:
-            typer.echo(f"{'ok ' if check.ok else 'BAD'}  {check.name:<16} {check.detail}")
-            if not check.ok and check.fix:
-                typer.echo(f"     fix: {check.fix}")
+    dump(checks) if as_json else echo_lines(render_machine.doctor_lines(checks))
     if not all(check.ok for check in checks):
         raise typer.Exit(1)
 
@@ -55,15 +50,10 @@ def gc(
 ) -> None:
     """Remove sandbox containers and work directories left behind by a benchstone process that
     is gone."""
-    from benchstone.sandbox.docker.cleanup import collect_orphans
-    from benchstone.system.workdirs import collect_workdirs
+    from benchstone import api
+    from benchstone.report import render_machine
 
-    removed = collect_orphans(include_live=every)
-    typer.echo(f"removed {len(removed)} container(s)" + (f": {' '.join(removed)}" if removed else ""))
-    directories = collect_workdirs()
-    if directories:
-        typer.echo(f"removed {len(directories)} work director{'y' if len(directories) == 1 else 'ies'}"
-                   " of a harness that is gone")
+    echo_lines(render_machine.leftovers_lines(api.gc(include_live=every)))
 
 
 @image_app.command("build", epilog="Example: bench image build --offline")
@@ -80,29 +70,25 @@ def image_build(
     A rebuilt image has a new id: runs made in different images are never compared, so
     establish new baselines afterwards.
     """
-    from benchstone.sandbox.docker import image, provision
+    from benchstone import api
+    from benchstone.report import render_machine
 
-    say = lambda message: typer.echo(message, err=True)  # noqa: E731
-    provision.ensure_engine(say, install=False)
-    state = image.build_image(say, offline=offline, force=force, mirror=mirror)
-    typer.echo(f"{state.name} {state.image_id} (recipe {state.recipe}, base {state.base})")
+    state = api.build_image(offline=offline, force=force, mirror=mirror,
+                            notify=lambda message: typer.echo(message, err=True))
+    typer.echo(render_machine.image_built_line(state))
 
 
 @image_app.command("list", epilog="Example: bench image list")
 def image_list(as_json: JsonOpt = False) -> None:
     """List the images built from benchstone's recipes, and whether each is current."""
-    from benchstone.sandbox.docker import image
+    from benchstone import api
+    from benchstone.report import render_machine
 
-    states = image.list_images()
+    states = api.list_images()
     if as_json:
-        dump([{"name": s.name, "image_id": s.image_id, "recipe": s.recipe, "base": s.base,
-                "created": s.created, "current": s.current} for s in states])
-        return
-    if not states:
-        typer.echo("no runner images (bench image build)")
-    for state in states:
-        typer.echo(f"{state.name:<32} {(state.image_id or '')[7:19]}  recipe {state.recipe} "
-                   f"{'current' if state.current else 'OUTDATED'}  base {state.base}")
+        dump(render_machine.image_dicts(states))
+    else:
+        echo_lines(render_machine.image_lines(states))
 
 
 @app.command(epilog="Example: bench demo --keep /tmp/benchstone-demo")
@@ -117,11 +103,11 @@ def demo(
     Installs and starts the engine if needed (as root) and builds the runner image if missing.
     Uses its own temporary state directory: your store is not touched.
     """
-    from benchstone.machine.demo import run_demo
+    from benchstone import api
 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-    verdicts = run_demo(typer.echo, progress_printer(False), workdir=keep,
+    verdicts = api.demo(typer.echo, progress_printer(False), workdir=keep,
                         offline=True if offline else None)
     if verdicts != {"wrong": VerdictKind.REJECT, "sieve": VerdictKind.PROMOTE}:
         typer.echo(f"unexpected verdicts: {verdicts}", err=True)

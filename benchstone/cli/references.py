@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from benchstone import api
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
@@ -15,7 +14,6 @@ from benchstone.cli._app import (
     dump,
     echo_lines,
 )
-from benchstone.report import render
 
 
 @app.command("freeze-reference", epilog="Example: bench freeze-reference myproject output")
@@ -27,6 +25,9 @@ def freeze_reference(
     as_json: JsonOpt = False,
 ) -> None:
     """Freeze the newest ok artifact at HEAD as a correctness benchmark's reference."""
+    from benchstone import api
+    from benchstone.report import render
+
     event = api.freeze_reference(project, benchmark, at_sha=at_sha)
     dump(event) if as_json else typer.echo(
         f"reference frozen: {project}/{benchmark} = {event.new_sha256[:12]} "
@@ -44,6 +45,8 @@ def replace_reference(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a frozen reference with the newest ok artifact; the old one stays on disk."""
+    from benchstone import api
+
     event = api.replace_reference(project, benchmark, reason=reason, at_sha=at_sha)
     dump(event) if as_json else typer.echo(
         f"reference replaced: {project}/{benchmark} {event.old_sha256[:12]} -> "
@@ -54,5 +57,8 @@ def replace_reference(
 def references_command(project: ProjectArg, benchmark: BenchmarkArg,
                        as_json: JsonOpt = False) -> None:
     """Show every freeze and replace of a benchmark's reference."""
+    from benchstone import api
+    from benchstone.report import render
+
     events = api.reference_history(project, benchmark)
     dump(events) if as_json else echo_lines(render.reference_lines(events))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from benchstone.cli._app import JsonOpt, app, dump, echo_lines
-from benchstone.project import scaffold
+from benchstone.project.defaults import DEFAULT_BENCHMARK
+
+if TYPE_CHECKING:
+    from benchstone.project.scaffold import ScaffoldResult
 
 
 class LanguageChoice(StrEnum):
@@ -17,7 +20,7 @@ class LanguageChoice(StrEnum):
     shell = "shell"
 
 
-def init_lines(result: scaffold.ScaffoldResult, path: Path) -> list[str]:
+def init_lines(result: ScaffoldResult, path: Path) -> list[str]:
     runner = result.files[1]
     lines = [f"created {name}" for name in result.files]
     lines += [
@@ -42,7 +45,7 @@ def init(
     name: Annotated[str | None, typer.Option(
         "--name", help="Project name (default: the directory's name).")] = None,
     benchmark: Annotated[str, typer.Option(
-        "--benchmark", help="Benchmark name.")] = scaffold.DEFAULT_BENCHMARK,
+        "--benchmark", help="Benchmark name.")] = DEFAULT_BENCHMARK,
     as_json: JsonOpt = False,
 ) -> None:
     """Scaffold bench/manifest.toml and a runner that speaks the protocol; never overwrites.
@@ -50,5 +53,7 @@ def init(
     Prints the `make bench` target to add to the project's Makefile: bench run, then bench
     evaluate, whose exit code make passes on.
     """
+    from benchstone.project import scaffold
+
     result = scaffold.scaffold(path, language.value, name=name, benchmark=benchmark)
     dump(result) if as_json else echo_lines(init_lines(result, path))

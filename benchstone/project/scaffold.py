@@ -16,13 +16,13 @@ from pydantic import BaseModel
 
 from benchstone.errors import ScaffoldError
 from benchstone.paths import check_name
+from benchstone.project.defaults import DEFAULT_BENCHMARK
 from benchstone.project.manifest import MANIFEST_RELATIVE_PATH, parse_manifest
 
 Language = Literal["python", "shell"]
 LANGUAGES: tuple[Language, ...] = ("python", "shell")
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 RUNNERS: dict[str, str] = {"python": "runner.py", "shell": "run.sh"}
-DEFAULT_BENCHMARK = "speed"
 DEFAULT_BENCH_COMMAND = "bench"
 
 

@@ -7,7 +7,7 @@ from benchstone.gates.wording import confidence, percent
 from benchstone.kinds import VerdictKind
 from benchstone.project.history import Timeline
 from benchstone.project.summaries import ProjectSummary, RegisterResult
-from benchstone.store.records import ReferenceEvent, Run, RunSet
+from benchstone.store.records import Corpus, ReferenceEvent, Run, RunSet
 
 
 def short(sha: str | None, width: int = 10) -> str:
@@ -155,3 +155,21 @@ def reference_lines(events: list[ReferenceEvent]) -> list[str]:
         + (f"  reason: {e.reason}" if e.reason else "")
         for e in events
     ]
+
+
+def corpus_added_line(record: Corpus) -> str:
+    return f"corpus {record.name} = {record.sha256}"
+
+
+def corpus_replaced_warning(name: str, before: Corpus) -> str:
+    """What ``corpus add`` warns when NAME now names other content than it did."""
+    return (f"warning: {name} named {before.sha256[:19]} until now: runs from here on "
+            "read the new content, so baselines measured on the old one are not "
+            f"comparable (bench baseline establish P B for each benchmark with "
+            f'corpus = "{name}")')
+
+
+def corpus_lines(records: list[Corpus]) -> list[str]:
+    lines = [] if records else ["no harness-owned corpora (bench corpus add NAME PATH)"]
+    return lines + [f"{record.name:<24} {record.sha256[:19]}  added {when(record.added_at)}"
+                    f"  from {record.source}" for record in records]

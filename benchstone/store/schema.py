@@ -10,7 +10,7 @@ setting), so without it ``REPLACE INTO runs ...`` would rewrite history.
 
 from __future__ import annotations
 
-from sqlite_utils import Database, Migrations
+from benchstone.store.database import Database, Migrations
 
 migrations = Migrations("benchstone")
 

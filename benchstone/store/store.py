@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlite_utils import Database
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from benchstone.errors import StoreError
 from benchstone.paths import FILE_MODE, private_dir
+from benchstone.store.database import Database
 from benchstone.store.records import (
     BaselinePointer,
     Comparison,

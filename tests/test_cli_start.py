@@ -1,0 +1,64 @@
+"""The command line starts without loading what the command does not need.
+
+What each command loads is checked in a fresh interpreter, through ``sys.modules``, and not timed
+here: the start time itself is measured by ``make perf`` (tests/perf/perf_start.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("numpy", "scipy", "docker", "sqlite_utils")
+
+LOADED_BY = """
+import contextlib, io, json, sys
+from benchstone.cli import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    code = main(sys.argv[1:])
+roots = sorted({name.split(".")[0] for name in sys.modules})
+print(json.dumps({"code": code, "output": out.getvalue(), "roots": roots,
+                  "benchstone": sorted(n for n in sys.modules if n.startswith("benchstone"))}))
+"""
+
+
+def loaded_by(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", LOADED_BY, *args], capture_output=True,
+                          text=True, check=True, timeout=120)
+    return json.loads(done.stdout)
+
+
+def test_help_loads_neither_the_api_nor_numpy_scipy_docker_or_sqlite_utils() -> None:
+    loaded = loaded_by("--help")
+    assert loaded["code"] == 0 and "evaluate" in loaded["output"]
+    assert [name for name in HEAVY if name in loaded["roots"]] == []
+    assert "benchstone.api" not in loaded["benchstone"]
+
+
+@pytest.mark.parametrize("command", [("evaluate", "--help"), ("doctor", "--help"),
+                                     ("corpus", "list", "--help")])
+def test_a_command_s_help_loads_nothing_heavy(command: tuple[str, ...]) -> None:
+    loaded = loaded_by(*command)
+    assert loaded["code"] == 0 and "Usage:" in loaded["output"]
+    assert [name for name in HEAVY if name in loaded["roots"]] == []
+
+
+def test_list_opens_the_store_but_loads_no_numpy_scipy_or_docker() -> None:
+    loaded = loaded_by("list")
+    assert loaded["code"] == 0
+    assert loaded["output"] == "no projects registered (bench register PATH)\n"
+    assert "sqlite_utils" in loaded["roots"]
+    assert [name for name in ("numpy", "scipy", "docker") if name in loaded["roots"]] == []
+
+
+def test_numpy_imports_as_usual_once_the_store_is_loaded() -> None:
+    script = ("import benchstone.store, sys\n"
+              "assert 'numpy' not in sys.modules\n"
+              "import numpy\n"
+              "print(numpy.add(1, 2))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.strip() == "3"
