@@ -69,4 +69,6 @@ def _dispatch(argv: list[str] | None) -> int:
         typer.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
         typer.echo("  (set BENCHSTONE_DEBUG=1 for the traceback, and please report it)", err=True)
         return ERROR_EXIT
+    if result == INTERRUPTED_EXIT:  # typer's own answer to a Ctrl-C inside a command
+        typer.echo("interrupted", err=True)
     return result if isinstance(result, int) else 0
