@@ -11,39 +11,96 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
 from benchstone.errors import AdmissionRefused
-from benchstone.evaluate import all_benchmarks, promotion, until_decided
-from benchstone.evaluate import compare as compare_module
-from benchstone.evaluate import explain as explain_module
-from benchstone.evaluate import single as evaluation
-from benchstone.evaluate.all_benchmarks import AllVerdict
-from benchstone.evaluate.compare import CompareRequest, CompareResult
-from benchstone.evaluate.explain import Explanation
-from benchstone.evaluate.promotion import PromoteResult
-from benchstone.evaluate.until_decided import UntilDecidedResult
-from benchstone.gates.verdict import Verdict
-from benchstone.jobs import dispatch as jobs
-from benchstone.jobs import execute as job_execution
-from benchstone.jobs import leases
-from benchstone.jobs.dispatch import JobStatus
 from benchstone.paths import Home
-from benchstone.project import corpus as corpus_module
-from benchstone.project import history as project_history
-from benchstone.project import references, registry, summaries
-from benchstone.project.corpora import add_corpus as _add_corpus
-from benchstone.project.history import Timeline, TimelineEntry
-from benchstone.project.manifest import BenchmarkSpec
-from benchstone.project.provenance import repository_root, resolve_commit
-from benchstone.project.summaries import BenchmarkSummary, ProjectSummary, RegisterResult
-from benchstone.run import baseline, runner
-from benchstone.run.baseline import BaselineResult
-from benchstone.run.runner import Progress, RunRequest, RunSetReport
+from benchstone.project import registry, summaries
 from benchstone.store import Store
-from benchstone.store.records import Corpus, ReferenceEvent, Run
+
+
+def _imported_on_first_use(name: str) -> ModuleType:
+    """``name`` as a module that loads at its first attribute access, so that a command pays
+    only for what it uses (``bench list`` needs neither the gates' numpy nor the runner)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+all_benchmarks = _imported_on_first_use("benchstone.evaluate.all_benchmarks")
+baseline = _imported_on_first_use("benchstone.run.baseline")
+compare_module = _imported_on_first_use("benchstone.evaluate.compare")
+corpora_module = _imported_on_first_use("benchstone.project.corpora")
+corpus_module = _imported_on_first_use("benchstone.project.corpus")
+evaluation = _imported_on_first_use("benchstone.evaluate.single")
+explain_module = _imported_on_first_use("benchstone.evaluate.explain")
+job_execution = _imported_on_first_use("benchstone.jobs.execute")
+jobs = _imported_on_first_use("benchstone.jobs.dispatch")
+leases = _imported_on_first_use("benchstone.jobs.leases")
+project_history = _imported_on_first_use("benchstone.project.history")
+promotion = _imported_on_first_use("benchstone.evaluate.promotion")
+provenance = _imported_on_first_use("benchstone.project.provenance")
+references = _imported_on_first_use("benchstone.project.references")
+runner = _imported_on_first_use("benchstone.run.runner")
+until_decided = _imported_on_first_use("benchstone.evaluate.until_decided")
+
+# The result types the API hands out, importable from here as before; each loads with its module.
+_RESULT_TYPES = {
+    "AllVerdict": "benchstone.evaluate.all_benchmarks",
+    "BaselineResult": "benchstone.run.baseline",
+    "BenchmarkSummary": "benchstone.project.summaries",
+    "CompareResult": "benchstone.evaluate.compare",
+    "Corpus": "benchstone.store.records",
+    "Explanation": "benchstone.evaluate.explain",
+    "JobStatus": "benchstone.jobs.dispatch",
+    "Progress": "benchstone.run.runner",
+    "ProjectSummary": "benchstone.project.summaries",
+    "PromoteResult": "benchstone.evaluate.promotion",
+    "ReferenceEvent": "benchstone.store.records",
+    "RegisterResult": "benchstone.project.summaries",
+    "Run": "benchstone.store.records",
+    "RunSetReport": "benchstone.run.runner",
+    "Timeline": "benchstone.project.history",
+    "TimelineEntry": "benchstone.project.history",
+    "UntilDecidedResult": "benchstone.evaluate.until_decided",
+    "Verdict": "benchstone.gates.verdict",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RESULT_TYPES:
+        value = getattr(importlib.import_module(_RESULT_TYPES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from benchstone.evaluate.all_benchmarks import AllVerdict
+    from benchstone.evaluate.compare import CompareResult
+    from benchstone.evaluate.explain import Explanation
+    from benchstone.evaluate.promotion import PromoteResult
+    from benchstone.evaluate.until_decided import UntilDecidedResult
+    from benchstone.gates.verdict import Verdict
+    from benchstone.jobs.dispatch import JobStatus
+    from benchstone.project.history import Timeline, TimelineEntry
+    from benchstone.project.manifest import BenchmarkSpec
+    from benchstone.project.summaries import BenchmarkSummary, ProjectSummary, RegisterResult
+    from benchstone.run.baseline import BaselineResult
+    from benchstone.run.runner import Progress, RunRequest, RunSetReport
+    from benchstone.store.records import Corpus, ReferenceEvent, Run
 
 __all__ = [
     "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",
@@ -96,7 +153,7 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
-        request = RunRequest(kind="run", revision=revision, repetitions=repetitions,
+        request = runner.RunRequest(kind="run", revision=revision, repetitions=repetitions,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
                              cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
@@ -117,7 +174,7 @@ def _under_lease(store: Store, project: str, bench: BenchmarkSpec, request: RunR
     if request.cpuset or request.gpus:
         raise ValueError("cpuset and gpus are granted by the scheduler: pass them only with "
                          "the job_id whose lease holds them")
-    progress = progress or Progress()
+    progress = progress or runner.Progress()
     count = runner.planned_repetitions(bench, request)
     with leases.foreground(store, project, bench, request.kind, count, wait=wait,
                            on_wait=progress.on_notice) as lease:
@@ -142,7 +199,7 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         until_decided.require_sequential(proj, bench)
 
         def execute(planned: int, stop: until_decided.StopRule) -> RunSetReport:
-            request = RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
+            request = runner.RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
                                  sandbox=sandbox)
             with _under_lease(store, proj.name, bench, request, wait, progress) as (leased,
                                                                                     lease):
@@ -171,7 +228,7 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
         on_wait = progress("candidate").on_notice if progress else (lambda message: None)
         with leases.foreground(store, proj.name, bench, "compare", planned, wait=wait,
                                on_wait=on_wait) as lease:
-            request = CompareRequest(against=against, pairs=pairs, until_decided=until_decided,
+            request = compare_module.CompareRequest(against=against, pairs=pairs, until_decided=until_decided,
                                      sandbox=sandbox, cpuset=lease.cpuset, gpus=lease.gpus,
                                      job_id=lease.job.id)
             result = compare_module.compare(store, place, proj, bench, request, progress,
@@ -226,7 +283,7 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
         baseline.require_seeds(proj, bench)
-        request = RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
+        request = runner.RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
                              sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             result = baseline.establish(store, place, proj, bench, leased, progress)
@@ -274,7 +331,7 @@ def timeline(project: str, benchmark: str, *, limit: int = 20,
 
 
 def _sha_for(proj: registry.Project, at_sha: str | None) -> str:
-    return resolve_commit(repository_root(proj.root), at_sha or "HEAD")
+    return provenance.resolve_commit(provenance.repository_root(proj.root), at_sha or "HEAD")
 
 
 def freeze_reference(project: str, benchmark: str, *, at_sha: str | None = None,
@@ -319,7 +376,7 @@ def corpus_hash(path: str | Path, corpus_type: str = "bytes") -> str:
 def add_corpus(name: str, path: str | Path, *, home: Path | None = None) -> Corpus:
     """Copy a corpus into the harness's store, read-only and content-addressed."""
     with session(home) as (place, store):
-        return _add_corpus(store, place, name, Path(path))
+        return corpora_module.add_corpus(store, place, name, Path(path))
 
 
 def corpora(*, home: Path | None = None) -> list[Corpus]:
