@@ -440,7 +440,7 @@ if TYPE_CHECKING:
     from benchstone.machine.doctor import Check
     from benchstone.sandbox.docker.image import ImageState
 
-__all__ += ["build_image", "demo", "doctor", "gc", "list_images"]
+__all__ += ["build_image", "doctor", "gc", "list_images"]
 
 
 def _ignore(message: str) -> None:
@@ -486,11 +486,3 @@ def list_images() -> list[ImageState]:
 
     return image.list_images()
 
-
-def demo(say: Callable[[str], None], progress: Progress, *, workdir: Path | None = None,
-         offline: bool | None = None) -> dict[str, str]:
-    """Run the whole loop on the bundled demo project in its own state directory; returns the
-    verdict of each candidate. ``workdir`` is kept afterwards, a temporary one is not."""
-    from benchstone.machine.demo import run_demo
-
-    return run_demo(say, progress, workdir=workdir, offline=offline)

@@ -103,11 +103,11 @@ def demo(
     Installs and starts the engine if needed (as root) and builds the runner image if missing.
     Uses its own temporary state directory: your store is not touched.
     """
-    from benchstone import api
+    from benchstone.demo.loop import run_demo
 
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-    verdicts = api.demo(typer.echo, progress_printer(False), workdir=keep,
+    verdicts = run_demo(typer.echo, progress_printer(False), workdir=keep,
                         offline=True if offline else None)
     if verdicts != {"wrong": VerdictKind.REJECT, "sieve": VerdictKind.PROMOTE}:
         typer.echo(f"unexpected verdicts: {verdicts}", err=True)

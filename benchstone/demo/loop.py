@@ -34,7 +34,7 @@ def _git(root: Path, *args: str) -> None:
 
 
 def _materialize(root: Path) -> None:
-    source = Path(__file__).resolve().parent / "demo_project"
+    source = Path(__file__).resolve().parent / "project"
     shutil.copytree(source, root, ignore=shutil.ignore_patterns("*.txt", "__pycache__"))
     _git(root, "init", "-q")
     _git(root, "add", "-A")
@@ -42,7 +42,7 @@ def _materialize(root: Path) -> None:
 
 
 def _commit_version(root: Path, variant: str, message: str) -> None:
-    source = Path(__file__).resolve().parent / "demo_project" / f"{variant}.py.txt"
+    source = Path(__file__).resolve().parent / "project" / f"{variant}.py.txt"
     (root / "primes.py").write_text(source.read_text())
     _git(root, "commit", "-q", "-am", message)
 

@@ -1,0 +1,1 @@
+"""The bundled demo: the whole loop on a small project, through the API, in containers."""
