@@ -103,12 +103,12 @@ if TYPE_CHECKING:
     from benchstone.store.records import Corpus, ReferenceEvent, Run
 
 __all__ = [
-    "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",
-    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline", "TimelineEntry",
+    "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation", "JobStatus",
+    "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline", "TimelineEntry",
     "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
     "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
-    "history", "list_projects", "promote", "reference_history", "register", "replace_reference",
-    "run", "run_job", "run_until_decided", "status", "timeline",
+    "history", "list_projects", "promote", "reference_diff", "reference_history", "register",
+    "replace_reference", "run", "run_job", "run_until_decided", "status", "timeline",
 ]
 
 
@@ -366,6 +366,17 @@ def reference_history(project: str, benchmark: str, *,
         if not events:
             references.require_correctness(bench)  # rather than "none frozen yet"
         return events
+
+
+def reference_diff(project: str, benchmark: str, *, at_sha: str | None = None,
+                   home: Path | None = None) -> list[str]:
+    """The diff between the frozen reference and the newest artifact at HEAD (or ``at_sha``).
+    It shows the reference's content: verdicts never carry it, so the code under test cannot
+    read the reference back from its FAILs."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return references.reference_diff(store, place, proj.name, bench, _sha_for(proj, at_sha))
 
 
 def corpus_hash(path: str | Path, corpus_type: str = "bytes") -> str:

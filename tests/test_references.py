@@ -13,7 +13,7 @@ from conftest import FIXTURES, commit_all, verdict_of
 
 from benchstone import api
 from benchstone.errors import ReferenceExists
-from benchstone.project.references import compare_artifacts
+from benchstone.project.references import compare_artifacts, diff_excerpt
 
 
 def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbox: str,
@@ -43,7 +43,13 @@ def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbo
     code, verdict = verdict_of(bench, "toy", "output")
     assert (code, verdict["kind"]) == (1, "FAIL")
     assert "first difference at byte 6 (reference 12 bytes, candidate 12 bytes)" in verdict["reason"]
-    assert "-world" in verdict["details"] and "+World" in verdict["details"]
+    # where and how much, never what: the reference's content stays out of every verdict
+    shown = json.dumps(verdict)
+    assert "world" not in shown and "World" not in shown
+    from benchstone import api
+
+    diff = api.reference_diff("toy", "output")  # a person asks for the content explicitly
+    assert "-world" in diff and "+World" in diff
 
     (root / "src" / "output.txt").write_text("hello\nworld\n")
     commit_all(root, "revert")
@@ -179,10 +185,15 @@ def test_a_fail_never_echoes_control_characters_or_whole_long_lines() -> None:
     result = compare_artifacts(b'{"a": "x"}', b'{"a": "\\u009b2J"}', "json_canonical")
     assert not result.equal and len(result.detail) == 1
     assert result.detail[0].startswith("canonical JSON differs at byte 6")
-    # text: a diff excerpt, each line clipped
-    result = compare_artifacts(b"a" * 10_000, b"b" * 10_000, "byte_equivalence")
-    assert "-" + "a" * 159 + "..." in result.detail
-    assert max(len(line) for line in result.detail) < 200
+    for reference, candidate in ((b"\x00\x01\x02" * 10, b"\x00\x01\x03" * 10),
+                                 (b"ok\n", b"ok\n\x1b]0;owned\x07\x1b[2J\n")):
+        assert diff_excerpt(reference, candidate, "byte_equivalence") == []
+    # text, asked for: a diff excerpt, each line clipped
+    excerpt = diff_excerpt(b"a" * 10_000, b"b" * 10_000, "byte_equivalence")
+    assert "-" + "a" * 159 + "..." in excerpt
+    assert max(len(line) for line in excerpt) < 200
+    assert compare_artifacts(b"a" * 10_000, b"b" * 10_000, "byte_equivalence").detail == [
+        "first difference at byte 0 (reference 10000 bytes, candidate 10000 bytes)"]
 
 
 def test_json_canonical_end_to_end(bench, make_project) -> None:

@@ -127,7 +127,10 @@ def replace_reference(store: Store, home: Home, project: str, bench: BenchmarkSp
 
 @dataclass(frozen=True)
 class ArtifactComparison:
-    """Whether a candidate artifact matches the reference, and where it first differs."""
+    """Whether a candidate artifact matches the reference, and where it first differs: the
+    offset and the sizes, never the reference's content, so that a run of FAILs cannot be read
+    back into the reference by the code under test. The content is shown only on request
+    (:func:`diff_excerpt`)."""
 
     equal: bool
     detail: list[str] = field(default_factory=list)
@@ -193,7 +196,6 @@ def compare_artifacts(reference: bytes, candidate: bytes, policy: str) -> Artifa
         return ArtifactComparison(False, [
             f"canonical JSON differs at byte {offset} (reference {len(canonical_ref)} bytes, "
             f"candidate {len(canonical_new)} bytes)",
-            *_text_excerpt(_pretty(reference), _pretty(candidate)),
         ])
     if reference == candidate:
         return ArtifactComparison(True)
@@ -201,9 +203,38 @@ def compare_artifacts(reference: bytes, candidate: bytes, policy: str) -> Artifa
     return ArtifactComparison(False, [
         f"first difference at byte {offset} (reference {len(reference)} bytes, "
         f"candidate {len(candidate)} bytes)",
-        *_text_excerpt(reference, candidate),
     ])
+
+
+def diff_excerpt(reference: bytes, candidate: bytes, policy: str) -> list[str]:
+    """A unified diff excerpt of the two artifacts (pretty-printed under ``json_canonical``),
+    for a person who asks for it: it shows the reference's content. Empty for binary data."""
+    if policy == "json_canonical":
+        if _canonical_json(reference) is None or _canonical_json(candidate) is None:
+            return []
+        return _text_excerpt(_pretty(reference), _pretty(candidate))
+    return _text_excerpt(reference, candidate)
 
 
 def artifact_path(home: Home, project: str, benchmark: str, digest: str) -> Path:
     return home.artifact_dir(project, benchmark) / f"{digest}.bin"
+
+
+def reference_diff(store: Store, home: Home, project: str, bench: BenchmarkSpec,
+                   git_sha: str) -> list[str]:
+    """The diff between the frozen reference and the newest artifact at ``git_sha``, for a
+    person who asked for it explicitly (a verdict never carries it)."""
+    require_correctness(bench)
+    reference = store.current_reference(project, bench.name)
+    if reference is None:
+        raise ReferenceStateError(f"no reference is frozen for {project}/{bench.name}")
+    run = newest_artifact_run(store, project, bench.name, git_sha)
+    if run is None or run.artifact_sha256 is None:
+        raise NoArtifact(f"no ok run with an artifact at {git_sha[:12]}",
+                         fix=f"run it first: bench run {project} {bench.name}")
+    old = load_artifact(home, project, bench.name, reference.new_sha256)
+    new = load_artifact(home, project, bench.name, run.artifact_sha256)
+    if old == new:
+        return []
+    lines = diff_excerpt(old, new, bench.reference_policy)
+    return lines or ["the artifacts differ, and are not text that can be shown as a diff"]
