@@ -94,13 +94,15 @@ def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]
 
     The view is a temporary git directory whose objects are the project's (through
     ``objects/info/alternates``), whose HEAD is the project's HEAD commit, whose configuration
-    holds nothing but the repository format, and, with ``worktree``, whose index is a copy of the
-    project's and whose work tree is ``root``. The user's own global configuration still applies.
+    holds nothing but the repository format, and, with ``worktree``, whose work tree is ``root``
+    and whose index is built afresh from HEAD: the project's own index is never trusted, since
+    its flags (``skip-worktree``, ``assume-unchanged``) or a hand-written one would hide edited
+    files from ``status``. The user's own global configuration still applies.
     """
-    listed = _git(root, "rev-parse", "--git-dir", "--git-common-dir", "--show-object-format",
+    listed = _git(root, "rev-parse", "--git-common-dir", "--show-object-format",
                   "HEAD").stdout.split("\n")
-    git_dir, common_dir = (root / listed[0]).resolve(), (root / listed[1]).resolve()
-    object_format, head = listed[2].strip() or "sha1", listed[3].strip()
+    common_dir = (root / listed[0]).resolve()
+    object_format, head = listed[1].strip() or "sha1", listed[2].strip()
     view = create_workdir(GIT_VIEW_PREFIX)  # marked with its owner: bench gc collects it
     try:
         (view / "objects" / "info").mkdir(parents=True)
@@ -114,13 +116,15 @@ def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]
                       f"[extensions]\n\tobjectformat = {object_format}\n")
         (view / "config").write_text(config)
         for name, source in (("shallow", common_dir / "shallow"),
-                             ("info/exclude", common_dir / "info" / "exclude"),
-                             ("index", git_dir / "index")):
-            if (name != "index" or worktree) and source.is_file():
+                             ("info/exclude", common_dir / "info" / "exclude")):
+            if source.is_file():
                 shutil.copyfile(source, view / name)
         variables = {"GIT_DIR": str(view), "GIT_CEILING_DIRECTORIES": str(view.parent)}
         if worktree:
             variables["GIT_WORK_TREE"] = str(root)
+            _git(root, "read-tree", head, view=variables)
+            # stat information for the fresh index, so that status compares contents once
+            _git(root, "update-index", "-q", "--refresh", check=False, view=variables)
         yield variables
     finally:
         remove_tree(view)
@@ -155,24 +159,74 @@ def _dirty_diff(root: Path, view: dict[str, str]) -> bytes:
 
 
 def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(mode, object id, path) of every blob and symlink committed at ``sha``."""
-    listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, text=False, view=view).stdout
-    entries = []
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, _, raw_path = record.partition(b"\t")
-        mode, kind, object_id = meta.decode().split()
-        path = raw_path.decode("utf-8", "surrogateescape")
-        parts = PurePosixPath(path).parts
-        if path.startswith("/") or ".." in parts or ".git" in parts:
-            raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}")
-        if len(parts) - 1 > MAX_PATH_DEPTH:
-            raise GitError(f"commit {sha[:12]} holds a path {len(parts) - 1} directories deep "
-                           f"(at most {MAX_PATH_DEPTH}): {path[:80]!r}...")
-        if kind == "blob":
-            entries.append((mode, object_id, path))
-    return entries
+    """(mode, object id, path) of every blob and symlink committed at ``sha``.
+
+    The trees are read object by object, name by name, rather than through ``ls-tree -r``,
+    whose paths cannot tell a directory ``bench`` holding ``json.py`` from a crafted entry named
+    ``bench/json.py``: every name must be a plain one, and every path must be named once."""
+    id_bytes = len(sha) // 2
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    process = subprocess.Popen(
+        ["git", "-c", f"safe.directory={root}", "-C", str(root), "cat-file", "--batch"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env={**environment, **_GIT_ENV, **view},
+    )
+    entries: list[tuple[str, str, str]] = []
+    try:
+        pending = [(f"{sha}^{{tree}}", "")]
+        while pending:
+            tree, prefix = pending.pop()
+            for mode, name, object_id in _tree_records(process, tree, id_bytes, sha):
+                path = f"{prefix}{name}"
+                if not _plain_component(name):
+                    raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}: every name "
+                                   "in a tree must be a plain file or directory name (not empty, "
+                                   "'.', '..', '.git' in any case, or holding '/')")
+                if mode == "40000":
+                    pending.append((object_id, f"{path}/"))
+                    continue
+                if path.count("/") > MAX_PATH_DEPTH:
+                    raise GitError(f"commit {sha[:12]} holds a path {path.count('/')} directories "
+                                   f"deep (at most {MAX_PATH_DEPTH}): {path[:80]!r}...")
+                if mode != "160000":  # a submodule's commit is not exported
+                    entries.append((mode.rjust(6, "0"), object_id, path))
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        process.kill()
+        process.wait()
+    names = [path for _mode, _id, path in entries]
+    if len(set(names)) != len(names):
+        twice = sorted({path for path in names if names.count(path) > 1})
+        raise GitError(f"commit {sha[:12]} names {twice[0]!r} twice in its tree")
+    return sorted(entries, key=lambda entry: entry[2])
+
+
+def _tree_records(process: subprocess.Popen, tree: str, id_bytes: int,
+                  sha: str) -> Iterator[tuple[str, str, str]]:
+    """(mode, name, object id) of each entry of one tree object, as git stores them."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(tree.encode() + b"\n")
+    process.stdin.flush()
+    header = process.stdout.readline().split()
+    if len(header) != 3 or header[1] != b"tree":
+        raise GitError(f"commit {sha[:12]}: cannot read tree {tree[:12]}")
+    data = process.stdout.read(int(header[2]))
+    process.stdout.read(1)
+    offset = 0
+    while offset < len(data):
+        space = data.index(b" ", offset)
+        end = data.index(b"\0", space)
+        mode = data[offset:space].decode()
+        name = data[space + 1:end].decode("utf-8", "surrogateescape")
+        object_id = data[end + 1:end + 1 + id_bytes].hex()
+        offset = end + 1 + id_bytes
+        yield mode, name, object_id
+
+
+def _plain_component(name: str) -> bool:
+    """A name that means itself in a file system: what is written is what is read back."""
+    return name not in ("", ".", "..") and name.casefold() != ".git" and "/" not in name
 
 
 def _read_object(process: subprocess.Popen, object_id: str) -> tuple[int, Iterator[bytes]]:
@@ -296,6 +350,7 @@ def protected_files(root: Path, sha: str, patterns: list[str]) -> ProtectedFiles
     """Hash the committed files at ``sha`` matching ``patterns`` (paths from the project root)."""
     regexes = [_glob_regex(pattern) for pattern in patterns]
     with clean_view(root) as view:
+        _tree_entries(root, sha, view)  # the same refusals as the export: these paths reach it
         listing = _git(root, "ls-tree", "-r", "-z", "--full-tree", sha, view=view).stdout
     files: dict[str, str] = {}
     for entry in listing.split("\0"):
