@@ -9,6 +9,7 @@ valid settings become warnings that travel with the loaded manifest.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
@@ -98,6 +99,9 @@ class ProjectSpec(_Strict):
         return value
 
 
+DEFAULT_METRIC_RANGE = (-1e15, 1e15)
+
+
 class BenchmarkSpec(_Strict):
     """One ``[[benchmarks]]`` entry."""
 
@@ -135,6 +139,9 @@ class BenchmarkSpec(_Strict):
     result_max_bytes: int = Field(default=DEFAULT_RESULT_MAX, ge=1024)
     artifact_max_bytes: int = Field(default=DEFAULT_ARTIFACT_MAX, ge=1)
     metric_source: MetricSource = "runner"
+    # A runner's metric outside this range is an error row: no value a runner reports can then
+    # overflow a gate's arithmetic or stand for an improvement by sheer size.
+    metric_range: tuple[float, float] = DEFAULT_METRIC_RANGE
     protected_paths: list[str] = Field(default_factory=lambda: ["bench/**"])
     requires: list[str] = Field(default_factory=list)
 
@@ -142,6 +149,14 @@ class BenchmarkSpec(_Strict):
     @classmethod
     def _safe_name(cls, value: str) -> str:
         return _safe(value, "benchmark name")
+
+    @field_validator("metric_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"must be [low, high] with finite low < high (got [{low}, {high}])")
+        return value
 
     @field_validator("corpus")
     @classmethod

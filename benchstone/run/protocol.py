@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from benchstone.errors import ProtocolError
 
@@ -50,6 +50,19 @@ class ProjectResult(BaseModel):
     wall_clock_seconds: float | None = None
     metadata: dict[str, Any] | None = None
     message: str | None = None
+
+    @field_validator("metric", "wall_clock_seconds", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        """A JSON number, nothing else: ``true`` and ``"1.5"`` are not metrics."""
+        if value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a JSON number (got {type(value).__name__})")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("must be a finite number") from None
 
     @model_validator(mode="after")
     def _status_rules(self) -> ProjectResult:

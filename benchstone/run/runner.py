@@ -288,6 +288,11 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
         return {**row, **fields, "failure": "runner_error",
                 "message": _one_line(result.message or "")}
     message = printable(result.message) if result.message is not None else None
+    low, high = bench.metric_range
+    assert result.metric is not None
+    if not low <= result.metric <= high:
+        return {**row, **fields, "failure": "invalid_result", "message": _one_line(
+            f"the metric {result.metric:.6g} is outside metric_range [{low:g}, {high:g}]")}
     row = {**row, **fields, "status": "ok", "metric": result.metric, "message": message}
     if bench.tier == "correctness":
         try:
