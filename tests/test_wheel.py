@@ -5,6 +5,7 @@ environment, with the runner image recipes and the sandbox files inside it. The 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,9 +16,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# the fresh environment must see only what it installed, never a checkout on PYTHONPATH
+CLEAN_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+
+
 def run(*command: str | Path, cwd: Path, timeout: float = 900) -> str:
     done = subprocess.run([str(part) for part in command], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, check=False)
+                          cwd=cwd, timeout=timeout, check=False, env=CLEAN_ENV)
     assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
