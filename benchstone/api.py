@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import importlib
 import importlib.util
 import sys
@@ -53,6 +54,7 @@ project_history = _imported_on_first_use("benchstone.project.history")
 promotion = _imported_on_first_use("benchstone.evaluate.promotion")
 provenance = _imported_on_first_use("benchstone.project.provenance")
 references = _imported_on_first_use("benchstone.project.references")
+runlist = _imported_on_first_use("benchstone.run.runlist")
 runner = _imported_on_first_use("benchstone.run.runner")
 until_decided = _imported_on_first_use("benchstone.evaluate.until_decided")
 
@@ -60,6 +62,7 @@ until_decided = _imported_on_first_use("benchstone.evaluate.until_decided")
 _RESULT_TYPES = {
     "AllVerdict": "benchstone.evaluate.all_benchmarks",
     "BaselineResult": "benchstone.run.baseline",
+    "BaselineRuns": "benchstone.run.runlist",
     "BenchmarkSummary": "benchstone.project.summaries",
     "CompareResult": "benchstone.evaluate.compare",
     "Corpus": "benchstone.store.records",
@@ -71,6 +74,7 @@ _RESULT_TYPES = {
     "ReferenceEvent": "benchstone.store.records",
     "RegisterResult": "benchstone.project.summaries",
     "Run": "benchstone.store.records",
+    "RunList": "benchstone.run.runlist",
     "RunSetReport": "benchstone.run.runner",
     "Timeline": "benchstone.project.history",
     "TimelineEntry": "benchstone.project.history",
@@ -99,12 +103,14 @@ if TYPE_CHECKING:
     from benchstone.project.manifest import BenchmarkSpec
     from benchstone.project.summaries import BenchmarkSummary, ProjectSummary, RegisterResult
     from benchstone.run.baseline import BaselineResult
+    from benchstone.run.runlist import BaselineRuns, RunList
     from benchstone.run.runner import Progress, RunRequest, RunSetReport
     from benchstone.store.records import Corpus, ReferenceEvent, Run
 
 __all__ = [
-    "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation", "JobStatus",
-    "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline", "TimelineEntry",
+    "AllVerdict", "BaselineResult", "BaselineRuns", "BenchmarkSummary", "CompareResult", "Explanation",
+    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "RunList", "Timeline",
+    "TimelineEntry",
     "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
     "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
     "history", "list_projects", "promote", "reference_diff", "reference_history", "register",
@@ -141,9 +147,12 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
         job_id: str | None = None, progress: Progress | None = None,
         home: Path | None = None, wait: bool = False,
-        revision: str | None = None) -> RunSetReport:
+        revision: str | None = None) -> RunList:
     """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
     repetition.
+
+    Returns the rows as a list of Run, in order; the list also carries the report
+    (``.run_set``, ``.runs``, ``.ok``, ``.report``).
 
     The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; with
     ``wait`` it queues for them instead of raising AdmissionRefused. ``cpuset``, ``gpus`` and
@@ -159,7 +168,7 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             report = runner.execute(store, place, proj, bench, leased, progress)
             leases.finish_run(lease, report)
-            return report
+            return runlist.RunList(report)
 
 
 @contextlib.contextmanager
@@ -273,10 +282,12 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
                        force_foreground: bool = False, cpuset: str | None = None,
                        gpus: tuple[int, ...] = (), job_id: str | None = None,
                        progress: Progress | None = None,
-                       home: Path | None = None, wait: bool = False) -> BaselineResult:
+                       home: Path | None = None, wait: bool = False) -> BaselineRuns:
     """Run the manifest's ``baseline_seeds`` at HEAD (or ``at_sha``) and point the baseline there.
 
     The pointer moves only when at least one repetition succeeded. Admission as for :func:`run`.
+    Returns the rows as a list of Run; the list also carries ``.pointer`` (None when the
+    baseline was not set), ``.report``, ``.run_set`` and ``.ok``.
     """
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
@@ -288,7 +299,7 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             result = baseline.establish(store, place, proj, bench, leased, progress)
             leases.finish_baseline(lease, result)
-            return result
+            return runlist.BaselineRuns(result)
 
 
 def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
@@ -314,11 +325,20 @@ def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force
                                  include_dirty=include_dirty)
 
 
-def history(project: str, benchmark: str, *, limit: int = 20,
-            home: Path | None = None) -> list[Run]:
-    """The newest ``limit`` repetitions of a benchmark, newest first."""
-    return [run for entry in timeline(project, benchmark, limit=limit, home=home).entries
-            for run in reversed(entry.runs)][:limit]
+def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
+            since: str | datetime.datetime | datetime.date | None = None,
+            limit: int | None = None, home: Path | None = None) -> list[Run]:
+    """A benchmark's repetitions in id order (oldest first), as the original returns them.
+
+    ``git_sha_prefix`` keeps the rows whose commit starts with it; ``since`` (an ISO 8601 date
+    or time; without a zone it is UTC) the rows that started at or after it; ``limit`` keeps the
+    newest ``limit`` rows once the other filters apply. ``timeline`` groups them by run set.
+    """
+    with session(home) as (_place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        return project_history.runs(store, proj, bench, limit=limit,
+                                    git_sha_prefix=git_sha_prefix, since=since)
 
 
 def timeline(project: str, benchmark: str, *, limit: int = 20,

@@ -43,8 +43,11 @@ class ProjectNotRegistered(BenchstoneError, LookupError):
     fix = "register it first: bench register PATH"
 
 
-class UnknownBenchmark(BenchstoneError, LookupError):
-    """The registered manifest has no benchmark of that name."""
+class UnknownBenchmark(BenchstoneError, KeyError):
+    """The registered manifest has no benchmark of that name (a KeyError, as in the original)."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return BenchstoneError.__str__(self)
 
 
 class GitError(BenchstoneError):
@@ -102,12 +105,12 @@ class ImageError(SandboxError):
     """The runner image is missing or could not be built."""
 
 
-class NothingToPromote(BenchstoneError):
-    """``promote`` has no candidate run set, or the gate did not say PROMOTE."""
+class NothingToPromote(BenchstoneError, ValueError):
+    """``promote`` has no candidate run set, or the gate did not say PROMOTE (a ValueError)."""
 
 
-class AmbiguousRunSet(BenchstoneError):
-    """More than one run set matches and benchstone will not choose silently."""
+class AmbiguousRunSet(BenchstoneError, ValueError):
+    """More than one run set matches and benchstone will not choose silently (a ValueError)."""
 
 
 class ReferenceStateError(BenchstoneError):

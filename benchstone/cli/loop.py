@@ -138,7 +138,7 @@ def run(
                      allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
                      progress=progress_printer(as_json), wait=wait)
     if as_json:
-        dump(report)
+        dump(report.model)
     _run_exit(report)
 
 
@@ -172,7 +172,7 @@ def baseline_establish(
                                     sandbox=sandbox, force_foreground=foreground,
                                     progress=progress_printer(as_json), wait=wait)
     if as_json:
-        dump(result)
+        dump(result.model)
     elif result.pointer is not None:
         typer.echo(f"baseline set: {project}/{benchmark} -> {render.short(result.pointer.git_sha)}"
                    f" ({result.report.ok} run(s))")

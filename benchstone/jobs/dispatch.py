@@ -32,6 +32,7 @@ from benchstone.paths import FILE_MODE, Home, private_dir, write_private
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
 from benchstone.run import runner
+from benchstone.run.environment import passed_variables
 from benchstone.run.runner import RunRequest
 from benchstone.sandbox import choose_backend, create_backend
 from benchstone.store import Store, host_name
@@ -228,6 +229,8 @@ def dispatch(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     """Check the commit, then start a worker for it and record its lease (or its place in the
     queue with ``wait``); raises AdmissionRefused, recording nothing, when there is no room."""
     backend = create_backend(choose_backend(sandbox, bench.sandbox))
+    # the worker inherits this environment: a variable env names must be set here already
+    passed_variables(bench.env, f"{project.name}/{bench.name}")
     checked = runner.check_commit(store, home, project, bench, at_sha, allow_dirty)
     count = runner.planned_repetitions(bench, RunRequest(kind=kind, repetitions=repetitions))
     fields = leases.job_fields(project.name, bench, kind, count)

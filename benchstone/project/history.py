@@ -3,6 +3,8 @@ named them. Read-only."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, Field
 
 from benchstone.project.manifest import BenchmarkSpec
@@ -37,3 +39,36 @@ def timeline(store: Store, project: Project, bench: BenchmarkSpec, limit: int) -
     ]
     return Timeline(project=project.name, benchmark=bench.name,
                     current_baseline=pointers[-1] if pointers else None, entries=entries)
+
+
+def since_bound(since: str | dt.datetime | dt.date) -> str:
+    """``since`` as the rows store times (UTC, ISO 8601 with microseconds), to compare with
+    ``started_at``. A date means its midnight; a time without a zone is UTC, as every stored
+    time is. Raises ValueError for text that is not an ISO 8601 date or time."""
+    if isinstance(since, dt.datetime):
+        moment = since
+    elif isinstance(since, dt.date):
+        moment = dt.datetime.combine(since, dt.time())
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(since.strip())
+        except ValueError:
+            raise ValueError(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
+                             f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def runs(store: Store, project: Project, bench: BenchmarkSpec, *, limit: int | None = None,
+         git_sha_prefix: str | None = None,
+         since: str | dt.datetime | dt.date | None = None) -> list[Run]:
+    """A benchmark's rows in id order (oldest first), as the original's ``history`` returns
+    them: those at a commit starting with ``git_sha_prefix``, started at or after ``since``;
+    with ``limit``, the newest ``limit`` of those."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be at least 0 (got {limit})")
+    prefix = git_sha_prefix.strip().lower() if git_sha_prefix else None
+    return store.benchmark_runs(project.name, bench.name, git_sha_prefix=prefix,
+                                started_since=None if since is None else since_bound(since),
+                                limit=limit)

@@ -49,6 +49,24 @@ DEFAULT_RESULT_MAX = 1024**2
 DEFAULT_ARTIFACT_MAX = 64 * 1024**2
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_OLLAMA_ADDRESS = "127.0.0.1:11434"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Set by the sandbox itself (or the harness's own): a manifest cannot pass the host's value.
+RESERVED_ENV = frozenset({"HOME", "PATH", "TMPDIR", "OLLAMA_HOST"})
+RESERVED_ENV_PREFIX = "BENCHSTONE_"
+MAX_ENV_NAMES = 256
+
+
+def check_env_names(names: list[str]) -> list[str]:
+    """``names`` if every one is a plain variable name that the manifest may pass through."""
+    for name in names:
+        if not ENV_NAME.match(name):
+            raise ValueError(f"must list variable names ([A-Za-z_][A-Za-z0-9_]*), got {name!r}")
+        if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(f"cannot pass {name}: the sandbox sets it (HOME, PATH, TMPDIR, "
+                             "OLLAMA_HOST) or it is benchstone's own (BENCHSTONE_*)")
+        if names.count(name) > 1:
+            raise ValueError(f"lists {name} twice")
+    return names
 
 
 def parse_size(value: str | int, what: str = "size") -> int:
@@ -85,6 +103,12 @@ class ProjectSpec(_Strict):
     memory: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     ollama_address: str = DEFAULT_OLLAMA_ADDRESS
+    env: list[str] = Field(default_factory=list, max_length=MAX_ENV_NAMES)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return check_env_names(value)
 
     @field_validator("name")
     @classmethod
@@ -144,6 +168,13 @@ class BenchmarkSpec(_Strict):
     metric_range: tuple[float, float] = DEFAULT_METRIC_RANGE
     protected_paths: list[str] = Field(default_factory=lambda: ["bench/**"])
     requires: list[str] = Field(default_factory=list)
+    # Names of host variables passed to the runner; joined to the [project] ones.
+    env: list[str] = Field(default_factory=list, max_length=MAX_ENV_NAMES)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return check_env_names(value)
 
     @field_validator("name")
     @classmethod
@@ -428,9 +459,12 @@ def load_manifest(project_root: Path) -> Manifest:
 
 
 def resolved(bench: BenchmarkSpec, project: ProjectSpec) -> BenchmarkSpec:
-    """``bench`` with its image, sandbox, memory and timeout filled from the project table."""
+    """``bench`` with its image, sandbox, memory and timeout filled from the project table, and
+    the project's ``env`` names before its own."""
     updates: dict[str, Any] = {}
     for key in ("image", "sandbox", "memory", "timeout_seconds"):
         if getattr(bench, key) is None and getattr(project, key) is not None:
             updates[key] = getattr(project, key)
+    if project.env:
+        updates["env"] = list(dict.fromkeys([*project.env, *bench.env]))
     return bench.model_copy(update=updates) if updates else bench

@@ -3,7 +3,9 @@ baselines, references and corpus status."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, computed_field
 
 from benchstone.project import registry
 from benchstone.store import Store
@@ -29,9 +31,18 @@ class ProjectSummary(BaseModel):
 
 
 class RegisterResult(ProjectSummary):
+    """What ``register`` pinned. ``name``, ``path`` (a Path) and ``manifest_hash`` are the
+    original's field names; ``manifest_hash`` is ``manifest_sha256`` under its original name."""
+
+    path: Path  # type: ignore[assignment]  # a Path here, as in the original; JSON keeps the string
     changed: bool
     previous_manifest_sha256: str | None = None
     warnings: list[str] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def manifest_hash(self) -> str:
+        return self.manifest_sha256
 
 
 def benchmark_summaries(store: Store, project: registry.Project) -> list[BenchmarkSummary]:

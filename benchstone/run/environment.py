@@ -9,9 +9,11 @@ import os
 import platform
 import secrets
 import socket
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from benchstone.errors import InvalidSetting
 from benchstone.system.cpus import parse_cpuset
 
 SEED_MASK = 0x7FFF_FFFF
@@ -60,12 +62,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def fingerprint(backend_parts: dict[str, Any], cpuset: str | None) -> tuple[str, dict[str, Any]]:
+def passed_variables(names: Sequence[str], what: str,
+                     environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The values of the manifest's ``env`` names in this process's environment, to hand to
+    the runner. A listed name that is not set is an error: the runner would run differently."""
+    environ = os.environ if environ is None else environ
+    missing = [name for name in names if name not in environ]
+    if missing:
+        listed = ", ".join(missing)
+        raise InvalidSetting(
+            f"{what} passes {listed} to the runner (env in bench/manifest.toml), but "
+            f"{'it is' if len(missing) == 1 else 'they are'} not set in this environment",
+            fix=f"set {listed} where bench runs, or take {'it' if len(missing) == 1 else 'them'} "
+                "out of env in bench/manifest.toml, commit and bench register again")
+    return {name: environ[name] for name in names}
+
+
+def fingerprint(backend_parts: dict[str, Any], cpuset: str | None,
+                env_names: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
     """The environment fingerprint of a run set and its hash.
 
     It holds how many cores the run set was pinned to, not which: the scheduler hands out
     whichever cores are free, and cores of one machine are alike, so a baseline pinned to core 0
     and a candidate pinned to core 1 are comparable. (The cpuset itself is on every row.)
+
+    It holds the names of the variables passed through (``env``), never their values, which
+    may be secrets; a run set that passes none has no ``env`` key, as before there was one.
     """
     environment = {
         "host": socket.gethostname(),
@@ -75,6 +97,8 @@ def fingerprint(backend_parts: dict[str, Any], cpuset: str | None) -> tuple[str,
         "pinned_cores": len(parse_cpuset(cpuset)) if cpuset else None,
         **backend_parts,
     }
+    if env_names:
+        environment["env"] = sorted(env_names)
     digest = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest}", environment
 

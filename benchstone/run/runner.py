@@ -53,6 +53,7 @@ from benchstone.run.environment import (
     derive_seeds,
     fingerprint,
     new_meta_seed,
+    passed_variables,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
 from benchstone.sandbox import choose_backend, create_backend
@@ -336,6 +337,7 @@ class RunSetSession:
         if request.checked_dirty:
             prepared = dataclasses.replace(prepared, dirty=True,
                                            diff_path=request.checked_diff_path)
+        passed = passed_variables(bench.env, f"{project.name}/{bench.name}")
         self.backend = create_backend(choose_backend(request.sandbox, bench.sandbox))
         if not self.backend.isolated:
             from benchstone.sandbox.process import WARNING
@@ -348,10 +350,11 @@ class RunSetSession:
             project_dir=self.workdir / "project", corpus=prepared.corpus,
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
-            model_server=project.manifest.project.ollama_address,
+            model_server=project.manifest.project.ollama_address, env=passed,
         )
         self.backend.prepare(self.spec, self.progress.on_notice)
-        env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset)
+        env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset,
+                                            list(passed))
         self.run_set = store.add_run_set(
             project=project.name, benchmark=bench.name, kind=request.kind,
             git_sha=prepared.git_sha, git_dirty=prepared.dirty, diff_path=prepared.diff_path,

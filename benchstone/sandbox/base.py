@@ -92,6 +92,7 @@ class RunSetSpec:
     image: str | None = None
     gpu: str = "none"
     model_server: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # the manifest's env, with their values
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class ProcessSandbox(Sandbox):
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=project_copy,
-            env=_clean_environment(),
+            env={**_clean_environment(), **spec.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

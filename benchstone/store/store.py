@@ -248,6 +248,24 @@ class Store:
             [project, benchmark, git_sha],
         )
 
+    def benchmark_runs(self, project: str, benchmark: str, *, git_sha_prefix: str | None = None,
+                       started_since: str | None = None, limit: int | None = None) -> list[Run]:
+        """Rows of one benchmark in id order: those whose commit starts with ``git_sha_prefix``
+        and that started at or after ``started_since`` (a UTC time as the rows store it); with
+        ``limit``, only the newest ``limit`` of them."""
+        clauses = ["project = ?", "benchmark = ?"]
+        params: list[Any] = [project, benchmark]
+        if git_sha_prefix:
+            clauses.append("substr(git_sha, 1, ?) = ?")
+            params += [len(git_sha_prefix), git_sha_prefix]
+        if started_since is not None:
+            clauses.append("started_at >= ?")
+            params.append(started_since)
+        sql = f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._many(Run, sql, params)[::-1]
+
     def run(self, run_id: int) -> Run | None:
         return self._one(Run, "SELECT * FROM runs WHERE id = ?", [run_id])
 

@@ -173,7 +173,7 @@ class DockerSandbox(Sandbox):
         self._grant_scratch(repetition.scratch_dir, uid, gid)
         token = f"{spec.run_token}-{repetition.index}"
         forward = None
-        environment = {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+        environment = {**spec.env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
         if spec.gpu == "ollama" and spec.model_server:
             forward_dir = repetition.scratch_dir.parent / "forward"
             forward_dir.mkdir(mode=0o755)
