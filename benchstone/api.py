@@ -106,7 +106,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AllVerdict", "BaselineResult", "BenchmarkSummary", "CompareResult", "Explanation",
     "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "Timeline", "TimelineEntry",
-    "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
+    "UntilDecidedResult", "Verdict", "add_corpus", "background_required", "cancel", "compare",
+    "corpora", "corpus_hash",
     "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
     "history", "list_projects", "promote", "reference_history", "register", "replace_reference",
     "run", "run_job", "run_until_decided", "status", "timeline", "unregister",
