@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from benchstone.errors import AdmissionRefused
+from benchstone.errors import AdmissionRefused, InvalidArgument
 from benchstone.paths import Home
 from benchstone.project import registry, summaries
 from benchstone.store import Store
@@ -78,6 +78,7 @@ _RESULT_TYPES = {
     "RunSetReport": "benchstone.run.runner",
     "Timeline": "benchstone.project.history",
     "TimelineEntry": "benchstone.project.history",
+    "Unregistration": "benchstone.store.records",
     "UntilDecidedResult": "benchstone.evaluate.until_decided",
     "Verdict": "benchstone.gates.verdict",
 }
@@ -105,16 +106,16 @@ if TYPE_CHECKING:
     from benchstone.run.baseline import BaselineResult
     from benchstone.run.runlist import BaselineRuns, RunList
     from benchstone.run.runner import Progress, RunRequest, RunSetReport
-    from benchstone.store.records import Corpus, ReferenceEvent, Run
+    from benchstone.store.records import Corpus, ReferenceEvent, Run, Unregistration
 
 __all__ = [
-    "AllVerdict", "BaselineResult", "BaselineRuns", "BenchmarkSummary", "CompareResult", "Explanation",
-    "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "RunList", "Timeline",
-    "TimelineEntry",
-    "UntilDecidedResult", "Verdict", "add_corpus", "cancel", "compare", "corpora", "corpus_hash",
-    "dispatch", "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference",
-    "history", "list_projects", "promote", "reference_diff", "reference_history", "register",
-    "replace_reference", "run", "run_job", "run_until_decided", "status", "timeline",
+    "AllVerdict", "BaselineResult", "BaselineRuns", "BenchmarkSummary", "CompareResult",
+    "Explanation", "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "RunList",
+    "Timeline", "TimelineEntry", "UntilDecidedResult", "Verdict", "add_corpus",
+    "background_required", "cancel", "compare", "corpora", "corpus_hash", "dispatch",
+    "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference", "history",
+    "list_projects", "promote", "reference_diff", "reference_history", "register",
+    "replace_reference", "run", "run_job", "run_until_decided", "status", "timeline", "unregister",
 ]
 
 
@@ -135,40 +136,74 @@ def register(path: str | Path, *, home: Path | None = None) -> RegisterResult:
         return summaries.register_result(store, registry.register(store, place, Path(path)))
 
 
-def list_projects(*, home: Path | None = None) -> list[ProjectSummary]:
-    """Every registered project with its benchmarks, baselines and corpus status."""
+def list_projects(*, project: str | None = None,
+                  home: Path | None = None) -> list[ProjectSummary]:
+    """Every registered project (or only ``project``, which must be registered) with its
+    benchmarks, baselines and corpus status. Unregistered projects are left out."""
     with session(home) as (_place, store):
+        if project is not None:
+            return [summaries.project_summary(store, registry.load_project(store, project))]
+        gone = store.unregistered()
         return [summaries.project_summary(store, registry.load_project(store, r.project))
-                for r in store.registrations()]
+                for r in store.registrations() if r.project not in gone]
+
+
+def unregister(project: str, *, home: Path | None = None) -> Unregistration:
+    """Stop listing and running ``project``. Nothing is deleted: the unregistration is an event
+    of its own, its history stays readable (:func:`history`), and :func:`register` brings it
+    back."""
+    with session(home) as (_place, store):
+        return registry.unregister(store, project)
+
+
+def background_required(project: str, benchmark: str, *, home: Path | None = None) -> bool:
+    """Whether the manifest says ``benchmark`` runs as a background job (``bench run`` then
+    dispatches it unless told --foreground)."""
+    with session(home) as (_place, store):
+        return registry.load_project(store, project).benchmark(benchmark).background_required
 
 
 def run(project: str, benchmark: str, *, repetitions: int | None = None,
         meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
         job_id: str | None = None, progress: Progress | None = None,
-        home: Path | None = None, wait: bool = False,
-        revision: str | None = None) -> RunList:
+        home: Path | None = None, wait: bool = True,
+        revision: str | None = None,
+        seed_set: Literal["fresh", "baseline"] = "fresh") -> RunList:
     """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
-    repetition.
+    repetition: on fresh seeds derived from ``meta_seed``, or with ``seed_set="baseline"`` on
+    the manifest's ``baseline_seeds`` (the first ``repetitions`` of them).
 
     Returns the rows as a list of Run, in order; the list also carries the report
     (``.run_set``, ``.runs``, ``.ok``, ``.report``).
 
-    The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; with
-    ``wait`` it queues for them instead of raising AdmissionRefused. ``cpuset``, ``gpus`` and
-    ``job_id`` are for a caller that already holds job ``job_id``'s lease.
+    The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; when
+    they are taken it waits for them (``progress.on_notice`` hears whom it waits for), or with
+    ``wait=False`` raises AdmissionRefused. ``cpuset``, ``gpus`` and ``job_id`` are for a caller
+    that already holds job ``job_id``'s lease.
     """
+    _check_seed_set(seed_set, meta_seed)
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
+        if seed_set == "baseline":
+            baseline.require_seeds(proj, bench)
         request = runner.RunRequest(kind="run", revision=revision, repetitions=repetitions,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
-                             cpuset=cpuset, gpus=gpus, job_id=job_id)
+                             cpuset=cpuset, gpus=gpus, job_id=job_id, seed_set=seed_set)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             report = runner.execute(store, place, proj, bench, leased, progress)
             leases.finish_run(lease, report)
             return runlist.RunList(report)
+
+
+def _check_seed_set(seed_set: str, meta_seed: int | None) -> None:
+    if seed_set not in ("fresh", "baseline"):
+        raise InvalidArgument(f"seed_set must be 'fresh' or 'baseline' (got {seed_set!r})")
+    if seed_set == "baseline" and meta_seed is not None:
+        raise InvalidArgument("the baseline seed set is the manifest's baseline_seeds: a meta "
+                              "seed derives fresh ones, so pass one or the other")
 
 
 @contextlib.contextmanager
@@ -195,7 +230,7 @@ def _under_lease(store: Store, project: str, bench: BenchmarkSpec, request: RunR
 
 def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | None = None,
                       allow_dirty: bool = False, sandbox: str | None = None,
-                      force_foreground: bool = False, wait: bool = False,
+                      force_foreground: bool = False, wait: bool = True,
                       progress: Progress | None = None,
                       home: Path | None = None) -> UntilDecidedResult:
     """Run candidate repetitions at HEAD one at a time, evaluating after each with the
@@ -223,7 +258,7 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
 
 def compare(project: str, benchmark: str, *, against: str | None = None,
             pairs: int | None = None, until_decided: bool = False,
-            max_repetitions: int | None = None, sandbox: str | None = None, wait: bool = False,
+            max_repetitions: int | None = None, sandbox: str | None = None, wait: bool = True,
             progress: Callable[[str], Progress] | None = None,
             home: Path | None = None) -> CompareResult:
     """Run the baseline commit (the pointer's, or ``against``) and HEAD alternately, pair by
@@ -273,7 +308,8 @@ def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
     if bench.background_required and not force_foreground:
         raise AdmissionRefused(
             f"benchmark {bench.name} has background_required = true",
-            fix="run it with --background, or pass --foreground to run it here anyway",
+            fix="run it with --background (bench run does so by itself), or pass --foreground "
+            "(force_foreground=True) to run it here anyway",
         )
 
 
@@ -282,8 +318,11 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
                        force_foreground: bool = False, cpuset: str | None = None,
                        gpus: tuple[int, ...] = (), job_id: str | None = None,
                        progress: Progress | None = None,
-                       home: Path | None = None, wait: bool = False) -> BaselineRuns:
-    """Run the manifest's ``baseline_seeds`` at HEAD (or ``at_sha``) and point the baseline there.
+                       home: Path | None = None, wait: bool = True,
+                       repetitions: int | None = None,
+                       notes: str | None = None) -> BaselineRuns:
+    """Run the manifest's ``baseline_seeds`` (the first ``repetitions`` of them) at HEAD (or
+    ``at_sha``) and point the baseline there, with ``notes`` on the pointer.
 
     The pointer moves only when at least one repetition succeeded. Admission as for :func:`run`.
     Returns the rows as a list of Run; the list also carries ``.pointer`` (None when the
@@ -295,9 +334,10 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         _refuse_foreground(bench, force_foreground)
         baseline.require_seeds(proj, bench)
         request = runner.RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
-                             sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id)
+                             sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id,
+                             repetitions=repetitions)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
-            result = baseline.establish(store, place, proj, bench, leased, progress)
+            result = baseline.establish(store, place, proj, bench, leased, progress, notes)
             leases.finish_baseline(lease, result)
             return runlist.BaselineRuns(result)
 
@@ -316,13 +356,15 @@ def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
 
 
 def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force: bool = False,
-            include_dirty: bool = False, home: Path | None = None) -> PromoteResult:
-    """Move the baseline pointer to the candidate run set when the gate says PROMOTE."""
+            include_dirty: bool = False, notes: str | None = None,
+            home: Path | None = None) -> PromoteResult:
+    """Move the baseline pointer to the candidate run set when the gate says PROMOTE, with
+    ``notes`` on the pointer."""
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         return promotion.promote(store, place, proj, bench, meta_seed=meta_seed, force=force,
-                                 include_dirty=include_dirty)
+                                 include_dirty=include_dirty, notes=notes)
 
 
 def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
@@ -341,39 +383,59 @@ def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
                                     git_sha_prefix=git_sha_prefix, since=since)
 
 
-def timeline(project: str, benchmark: str, *, limit: int = 20,
-             home: Path | None = None) -> Timeline:
-    """The newest ``limit`` run sets, newest first, with the baseline moves that named them."""
+def timeline(project: str, benchmark: str, *, limit: int = 20, git_sha_prefix: str | None = None,
+             since: str | None = None, home: Path | None = None) -> Timeline:
+    """The newest ``limit`` run sets, newest first, with the baseline moves and reference events
+    that named them: only those at a commit starting with ``git_sha_prefix``, and recorded at
+    or after ``since`` (an ISO 8601 date or date and time; UTC unless it has an offset). An
+    unregistered project's history is still read."""
     with session(home) as (_place, store):
-        proj = registry.load_project(store, project)
+        proj = registry.load_project(store, project, unregistered_too=True)
         bench = proj.benchmark(benchmark)
-        return project_history.timeline(store, proj, bench, limit)
+        return project_history.timeline(store, proj, bench, limit, project_history.Filters(
+            git_sha_prefix=git_sha_prefix, since=since))
 
 
 def _sha_for(proj: registry.Project, at_sha: str | None) -> str:
     return provenance.resolve_commit(provenance.repository_root(proj.root), at_sha or "HEAD")
 
 
-def freeze_reference(project: str, benchmark: str, *, at_sha: str | None = None,
-                     home: Path | None = None) -> ReferenceEvent:
-    """Freeze the newest ok artifact at ``at_sha`` (default HEAD) as the reference.
+def _artifact_source(proj: registry.Project, at_sha: str | None,
+                     run_id: int | None) -> str | None:
+    if run_id is None:
+        return _sha_for(proj, at_sha)
+    if at_sha is not None:
+        raise InvalidArgument("at_sha and run_id both name the artifact: pass one of them")
+    return None
 
-    Raises ValueError for a non-correctness benchmark and ReferenceExists when one is frozen.
+
+def freeze_reference(project: str, benchmark: str, *, at_sha: str | None = None,
+                     run_id: int | None = None, notes: str | None = None,
+                     home: Path | None = None) -> ReferenceEvent:
+    """Freeze the newest ok artifact at ``at_sha`` (default HEAD), or the artifact of run
+    ``run_id``, as the reference, with ``notes`` on the event.
+
+    Raises ValueError for a non-correctness benchmark, ReferenceExists when one is frozen and
+    ReferenceStateError for a run without an artifact or of another benchmark.
     """
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        return references.freeze_reference(store, place, proj.name, bench, _sha_for(proj, at_sha))
+        return references.freeze_reference(store, place, proj.name, bench,
+                                            _artifact_source(proj, at_sha, run_id),
+                                            run_id=run_id, notes=notes)
 
 
 def replace_reference(project: str, benchmark: str, *, reason: str, at_sha: str | None = None,
-                      home: Path | None = None) -> ReferenceEvent:
-    """Replace the frozen reference; ``reason`` is required and logged."""
+                      run_id: int | None = None, home: Path | None = None) -> ReferenceEvent:
+    """Replace the frozen reference by the newest ok artifact at ``at_sha`` (default HEAD) or
+    run ``run_id``'s; ``reason`` is required and logged."""
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         return references.replace_reference(store, place, proj.name, bench,
-                                            _sha_for(proj, at_sha), reason)
+                                            _artifact_source(proj, at_sha, run_id), reason,
+                                            run_id=run_id)
 
 
 def reference_history(project: str, benchmark: str, *,
@@ -421,23 +483,27 @@ def corpora(*, home: Path | None = None) -> list[Corpus]:
 def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] = "run",
              at_sha: str | None = None, repetitions: int | None = None,
              meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
-             wait: bool = False, home: Path | None = None) -> JobStatus:
+             wait: bool = False, seed_set: Literal["fresh", "baseline"] = "fresh",
+             notes: str | None = None, home: Path | None = None) -> JobStatus:
     """Start ``run`` (or ``baseline`` establish) as a background job and return at once.
 
     The commit (HEAD, or ``at_sha`` for a baseline) is checked and pinned now. The job is
     admitted on cores of its own, or, with ``wait``, queued until they free up; without room
     and without ``wait`` it raises AdmissionRefused naming the jobs that hold the capacity.
+    ``seed_set`` is as for :func:`run`; ``notes`` go on a baseline's pointer.
     """
     if kind not in ("run", "baseline"):
         raise ValueError(f"kind must be 'run' or 'baseline' (got {kind!r})")
+    _check_seed_set(seed_set, meta_seed)
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        if kind == "baseline":
+        if kind == "baseline" or seed_set == "baseline":
             baseline.require_seeds(proj, bench)
         return jobs.dispatch(store, place, proj, bench, kind, at_sha=at_sha,
                              repetitions=repetitions, meta_seed=meta_seed,
-                             allow_dirty=allow_dirty, sandbox=sandbox, wait=wait)
+                             allow_dirty=allow_dirty, sandbox=sandbox, wait=wait,
+                             seed_set=seed_set, notes=notes)
 
 
 def status(job_id: str | None = None, *, limit: int = 20, include_foreground: bool = False,

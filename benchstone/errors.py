@@ -149,6 +149,10 @@ class InvalidSetting(BenchstoneError, ValueError):
     """An environment variable benchstone reads holds a value it cannot use."""
 
 
+class InvalidArgument(BenchstoneError, ValueError):
+    """A value given to a command (or an API function) cannot be used, e.g. a date or a count."""
+
+
 class NotSequential(BenchstoneError, ValueError):
     """--until-decided needs a gate that stays valid under repeated looks."""
 

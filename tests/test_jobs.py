@@ -182,7 +182,7 @@ def test_no_capacity_is_refused_naming_the_holder(bench, cpuproj, docker_client,
         "error: no capacity now: needs 1 thread(s), but 1 of the 1 in the budget are held: "
         f"job {holder['id']} (cpuproj/pinned, background run, core {FIRST})")
     assert "fix: pass --wait to queue" in refused.stderr
-    in_foreground = bench("run", "cpuproj", "other", env=one_thread)
+    in_foreground = bench("run", "cpuproj", "other", "--no-wait", env=one_thread)
     assert in_foreground.returncode == 5 and f"job {holder['id']}" in in_foreground.stderr
     # a refusal records nothing: the holder is the only job
     assert [job.id for job in api.status(include_foreground=True, home=home)] == [holder["id"]]
@@ -305,24 +305,32 @@ def test_cancel_stops_a_running_job_and_keeps_its_finished_repetitions(bench, cp
     assert unknown.returncode == 5 and "no job 'ffffffffffff'" in unknown.stderr
 
 
-def test_background_required_refuses_the_foreground_and_runs_in_the_background(
+def test_background_required_goes_to_the_background_unless_told_foreground(
         bench, cpuproj, home) -> None:
-    refused = bench("run", "cpuproj", "heavy", "--sandbox", "process")
-    assert refused.returncode == 5
-    assert "background_required" in refused.stderr and "--background" in refused.stderr
+    plain = bench("run", "cpuproj", "heavy", "--sandbox", "process")
+    assert plain.returncode == 0, plain.stderr
+    assert "background_required" in plain.stderr and "--foreground" in plain.stderr
+    assert plain.stdout.startswith("job ")
+    implicit = _ended(home, plain.stdout.split()[1])
+    assert (implicit.mode, implicit.state, implicit.kind) == ("background", "done", "run")
+    here = bench("run", "cpuproj", "heavy", "--foreground", "--sandbox", "process")
+    assert here.returncode == 0 and "dispatched 1 run(s)" in here.stdout, here.stderr
     both = bench("run", "cpuproj", "heavy", "--background", "--foreground")
     assert both.returncode != 0 and "exclude each other" in both.stderr
     job = _dispatch(bench, "heavy", "--sandbox", "process")
     assert _ended(home, job["id"]).state == "done"
-    baseline = bench("baseline", "establish", "cpuproj", "heavy", "--background", "--sandbox",
-                     "process")
+    # a plain baseline establish goes to the background too, its notes carried by the job
+    baseline = bench("baseline", "establish", "cpuproj", "heavy", "--sandbox", "process",
+                     "--notes", "nightly")
     assert baseline.returncode == 0, baseline.stderr
+    assert "background_required" in baseline.stderr
     assert "WITHOUT isolation" in baseline.stderr  # said at dispatch, not only in the job's log
     baseline_job = _ended(home, baseline.stdout.split()[1])
     assert (baseline_job.state, baseline_job.kind, baseline_job.repetitions_done) == (
         "done", "baseline", 2)
-    assert "baseline: " + git(cpuproj, "rev-parse", "HEAD")[:10] in bench(
-        "history", "cpuproj", "heavy").stdout
+    shown = bench("history", "cpuproj", "heavy").stdout
+    assert "baseline: " + git(cpuproj, "rev-parse", "HEAD")[:10] in shown
+    assert "notes: nightly" in shown
     text = bench("status")
     assert text.returncode == 0 and baseline_job.id in text.stdout and " done " in text.stdout
 

@@ -53,7 +53,9 @@ def db_path(tmp_path: Path) -> Path:
 def filled(db_path: Path) -> Path:
     """A store with at least one row in every history table."""
     with Store(db_path) as store:
-        store.add_registration(project="p", path="/p", manifest_sha256="m", manifest_file="/m")
+        registration = store.add_registration(project="p", path="/p", manifest_sha256="m",
+                                              manifest_file="/m")
+        store.add_unregistration(registration)
         store.add_job(id="job1", project="p", benchmark="b", command="bench run p b",
                       spec_path="/s", threads=1, gpu="none", repetitions=2)
         store.add_job_event(job_id="job1", state="queued")
@@ -188,7 +190,7 @@ TAMPERING = [
 TEXT_COLUMN = {"registrations": "path", "run_sets": "git_sha", "runs": "git_sha",
                "baseline_pointers": "git_sha", "reference_events": "new_sha256", "jobs": "command",
                "job_events": "state", "comparisons": "candidate_sha", "corpora": "sha256",
-               "job_marks": "at"}
+               "job_marks": "at", "unregistrations": "at"}
 
 
 def test_text_column_map_covers_every_history_table() -> None:

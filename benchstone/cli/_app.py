@@ -20,6 +20,18 @@ if TYPE_CHECKING:
     from benchstone.run.runner import Progress
     from benchstone.store.records import Run, RunSet
 
+
+def _usage_name(argument: Any) -> str:
+    """A positional in a usage line as click writes it: ``PROJECT`` when required,
+    ``[BENCHMARK]`` when optional (typer would write ``{PROJECT}``)."""
+    name = argument.metavar or argument.name.upper()
+    name = name if argument.required else f"[{name}]"
+    return f"{name}..." if argument.nargs != 1 else name
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="bench",
     help="Trustworthy benchmark gating: did this commit make the benchmark meaningfully better?",
@@ -39,15 +51,40 @@ corpus_app = typer.Typer(help="Harness-owned corpora: held-out data the project 
 image_app = typer.Typer(help="The runner image the docker sandbox runs benchmarks in.",
                         epilog="Example: bench image build --offline",
                         no_args_is_help=True, rich_markup_mode=None)
+reference_app = typer.Typer(
+    help="Correctness references: freeze a run's artifact, replace it (logged), list the events. "
+    "The original's names freeze-reference, replace-reference and references still work.",
+    epilog="Example: bench reference freeze myproject output", no_args_is_help=True,
+    rich_markup_mode=None)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(image_app, name="image")
+app.add_typer(reference_app, name="reference")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from benchstone import __version__
+
+        typer.echo(f"bench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.")] = False) -> None:
+    pass
+
 
 ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Registered project name.",
                                            show_default=False)]
 BenchmarkArg = Annotated[str, typer.Argument(metavar="BENCHMARK",
                                              help="Benchmark name from the manifest.",
                                              show_default=False)]
+NotesOpt = Annotated[str | None, typer.Option(
+    "--notes", metavar="TEXT", help="A free-form note stored with the baseline move or reference "
+    "and shown by bench history.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SandboxOpt = Annotated[str | None, typer.Option(
     "--sandbox", metavar="NAME",

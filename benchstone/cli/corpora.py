@@ -18,7 +18,7 @@ from benchstone.cli._app import (
 
 @app.command("corpus-hash", epilog="Example: bench corpus-hash bench/corpus/data --type tree")
 def corpus_hash(
-    path: Annotated[Path, typer.Argument(help="The corpus file or directory.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The corpus file or directory.")],
     corpus_type: Annotated[str, typer.Option(
         "--type", help="bytes (one file), spec (directory with corpus_spec.toml) or tree "
         "(whole directory).")] = "bytes",
@@ -36,8 +36,10 @@ def corpus_hash(
 
 @corpus_app.command("add", epilog="Example: bench corpus add heldout ~/data/heldout")
 def corpus_add(
-    name: Annotated[str, typer.Argument(help="Name a manifest refers to with corpus = NAME.")],
-    path: Annotated[Path, typer.Argument(help="A directory (or one file) to copy.")],
+    name: Annotated[str, typer.Argument(
+        metavar="NAME", help="Name a manifest refers to with corpus = NAME.")],
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", help="A directory (or one file) to copy.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a corpus into the harness's store: read-only, content-addressed, hashed as tree."""

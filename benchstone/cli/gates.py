@@ -60,8 +60,9 @@ def compare(
         "--max-repetitions", min=1, help="With --until-decided: at most this many pairs "
         "(default: up to the manifest's max_repetitions for these two commits).")] = None,
     wait: Annotated[bool, typer.Option(
-        "--wait", help="When the cores it needs are taken, queue until they free up instead of "
-        "refusing.")] = False,
+        "--wait/--no-wait", help="When the cores it needs are taken: wait for them, saying on "
+        "stderr whose job holds them (the default), or with --no-wait fail at once "
+        "(exit 5).")] = True,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

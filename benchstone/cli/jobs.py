@@ -70,6 +70,7 @@ def report_dispatch(status: JobStatus, as_json: bool) -> None:
 @app.command(epilog="Example: bench status --json")
 def status(
     job: Annotated[str | None, typer.Argument(
+        metavar="JOB",
         help="Show this job only (an unambiguous prefix of its id will do).",
         show_default=False)] = None,
     every: Annotated[bool, typer.Option(
@@ -97,7 +98,7 @@ def status(
 
 @app.command(epilog="Example: bench cancel 3f9a1c2b7d4e")
 def cancel(
-    job: Annotated[str, typer.Argument(help="Job id (an unambiguous prefix will do).",
+    job: Annotated[str, typer.Argument(metavar="JOB", help="Job id (an unambiguous prefix will do).",
                                        show_default=False)],
     as_json: JsonOpt = False,
 ) -> None:

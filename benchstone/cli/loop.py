@@ -11,6 +11,7 @@ import typer
 from benchstone.cli._app import (
     BenchmarkArg,
     JsonOpt,
+    NotesOpt,
     ProjectArg,
     SandboxOpt,
     app,
@@ -24,9 +25,15 @@ from benchstone.cli._app import (
 from benchstone.kinds import EXPECT_MISMATCH_EXIT, VerdictKind, exit_code_for
 
 
+class SeedSet(StrEnum):
+    fresh = "fresh"
+    baseline = "baseline"
+
+
 @app.command(epilog="Example: bench register ~/src/myproject")
 def register(
-    path: Annotated[Path, typer.Argument(help="Project directory holding bench/manifest.toml.")],
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", help="Project directory holding bench/manifest.toml.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Register a project: pin a copy of its manifest as the trusted one.
@@ -43,13 +50,32 @@ def register(
     dump(result) if as_json else echo_lines(render.register_lines(result))
 
 
+@app.command(epilog="Example: bench unregister myproject")
+def unregister(project: ProjectArg, as_json: JsonOpt = False) -> None:
+    """Stop listing and running a project; its history is kept.
+
+    Nothing is deleted: the unregistration is recorded as an event of its own, bench history
+    still shows the project's runs, and bench register PATH brings it back.
+    """
+    from benchstone import api
+
+    event = api.unregister(project)
+    dump(event) if as_json else typer.echo(
+        f"unregistered {project} (its history is kept; bench register brings it back)")
+
+
 @app.command("list", epilog="Example: bench list --json")
-def list_command(as_json: JsonOpt = False) -> None:
+def list_command(
+    project: Annotated[str | None, typer.Option(
+        "--project", "-p", metavar="NAME", help="Only this project (it must be "
+        "registered).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List registered projects: benchmarks, tier, gate, baseline and corpus status."""
     from benchstone import api
     from benchstone.report import render
 
-    projects = api.list_projects()
+    projects = api.list_projects(project=project)
     if as_json:
         dump(projects)
         return
@@ -67,18 +93,38 @@ def _run_exit(report: Any) -> None:
 
 
 ForegroundOpt = Annotated[bool, typer.Option(
-    "--foreground", help="Run here even if the benchmark has background_required.")]
+    "--foreground", help="Run here although the benchmark has background_required (which "
+    "otherwise starts it as a background job).")]
 BackgroundOpt = Annotated[bool, typer.Option(
     "--background", help="Start it as a background job and print the job id at once "
     "(bench status, bench cancel).")]
-WaitOpt = Annotated[bool, typer.Option(
-    "--wait", help="When the cores or GPU it needs are taken, queue until they free up instead "
-    "of refusing.")]
+WaitOpt = Annotated[bool | None, typer.Option(
+    "--wait/--no-wait", help="When the cores or GPU it needs are taken: wait for them, saying on "
+    "stderr whose job holds them (the default in the foreground), or with --no-wait fail at once "
+    "(exit 5). With --background, --wait queues the job; without it a full machine refuses it.",
+    show_default=False)]
+SeedSetOpt = Annotated[SeedSet, typer.Option(
+    "--seed-set", help="fresh: seeds derived from a meta seed (a candidate); baseline: the "
+    "manifest's baseline_seeds (the first --repetitions of them).", case_sensitive=False)]
 
 
 def _only_one_mode(foreground: bool, background: bool) -> None:
     if foreground and background:
         raise typer.BadParameter("--foreground and --background exclude each other")
+
+
+def _waits(wait: bool | None, background: bool) -> bool:
+    """A foreground run waits for its cores unless --no-wait; a background one only with --wait."""
+    return not background if wait is None else wait
+
+
+def _goes_to_background(api: Any, project: str, benchmark: str, foreground: bool) -> bool:
+    """A benchmark with background_required runs as a background job unless --foreground."""
+    if foreground or not api.background_required(project, benchmark):
+        return False
+    typer.echo(f"{project}/{benchmark} has background_required = true: starting it as a "
+               "background job (--foreground runs it here)", err=True)
+    return True
 
 
 @app.command(epilog="Example: bench run myproject solve_speed --repetitions 10 --background")
@@ -89,12 +135,13 @@ def run(
         "--repetitions", "-n", min=1, help="Repetitions (default: the manifest's).")] = None,
     meta_seed: Annotated[int | None, typer.Option(
         "--meta-seed", min=0, help="Seed the run set's seeds derive from (default: random).")] = None,
+    seed_set: SeedSetOpt = SeedSet.fresh,
     allow_dirty: Annotated[bool, typer.Option(
         "--allow-dirty", help="Run although the tree has uncommitted changes; the committed tree "
         "is still what runs, the diff is saved and the rows are marked dirty.")] = False,
     foreground: ForegroundOpt = False,
     background: BackgroundOpt = False,
-    wait: WaitOpt = False,
+    wait: WaitOpt = None,
     until_decided: Annotated[bool, typer.Option(
         "--until-decided", help="Run one repetition at a time and evaluate after each with the "
         "sequential gate (gate_policy welch or rank); stop as soon as it decides.")] = False,
@@ -106,37 +153,46 @@ def run(
 ) -> None:
     """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
 
-    Runs on cores of its own, granted by the scheduler. Exits 0 when at least one repetition
-    succeeded, 1 when every one failed (the error rows are still recorded), 5 on a harness error
-    or when there is no capacity (see --wait). With --background, exits 0 once the job started.
-    With --until-decided it exits like evaluate.
+    Runs on cores of its own, granted by the scheduler; when they are taken it waits for them
+    (see --no-wait). Exits 0 when at least one repetition succeeded, 1 when every one failed
+    (the error rows are still recorded), 5 on a harness error, or with --no-wait when there is
+    no capacity. With --background, or for a benchmark with background_required, exits 0 once
+    the job started. With --until-decided it exits like evaluate.
     """
     from benchstone import api
     from benchstone.report import render_gates
 
     _only_one_mode(foreground, background)
+    if seed_set is SeedSet.baseline and meta_seed is not None:
+        raise usage_error("--seed-set baseline runs the manifest's baseline_seeds: leave out "
+                          "--meta-seed")
     if until_decided:
-        if repetitions is not None or meta_seed is not None or background:
+        if (repetitions is not None or meta_seed is not None or background
+                or seed_set is not SeedSet.fresh):
             raise usage_error("--until-decided chooses the repetitions itself and runs in the "
-                              "foreground: leave out --repetitions, --meta-seed and --background")
+                              "foreground: leave out --repetitions, --meta-seed, --seed-set and "
+                              "--background")
         decided = api.run_until_decided(project, benchmark, max_repetitions=max_repetitions,
                                         allow_dirty=allow_dirty, sandbox=sandbox,
-                                        force_foreground=foreground, wait=wait,
+                                        force_foreground=foreground, wait=_waits(wait, False),
                                         progress=progress_printer(as_json))
         dump(decided) if as_json else echo_lines(render_gates.until_decided_lines(decided))
         raise typer.Exit(exit_code_for(decided.verdict.kind))
     if max_repetitions is not None:
         raise usage_error("--max-repetitions only applies with --until-decided")
-    if background:
+    implicit = not background and _goes_to_background(api, project, benchmark, foreground)
+    if background or implicit:
         from benchstone.cli.jobs import report_dispatch
 
         report_dispatch(api.dispatch(project, benchmark, kind="run", repetitions=repetitions,
                                      meta_seed=meta_seed, allow_dirty=allow_dirty,
-                                     sandbox=sandbox, wait=wait), as_json)
+                                     sandbox=sandbox, wait=_waits(wait, background),
+                                     seed_set=seed_set.value), as_json)
         return
     report = api.run(project, benchmark, repetitions=repetitions, meta_seed=meta_seed,
                      allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
-                     progress=progress_printer(as_json), wait=wait)
+                     progress=progress_printer(as_json), wait=_waits(wait, False),
+                     seed_set=seed_set.value)
     if as_json:
         dump(report.model)
     _run_exit(report)
@@ -150,27 +206,39 @@ def baseline_establish(
     at_sha: Annotated[str | None, typer.Option(
         "--at-sha", metavar="REV", help="Measure this commit instead of HEAD; the working tree "
         "and index are not touched.")] = None,
+    repetitions: Annotated[int | None, typer.Option(
+        "--repetitions", "-n", min=1, help="Run only the first N of the manifest's "
+        "baseline_seeds (default: all of them; more than it lists is refused).")] = None,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="As for run.")] = False,
+    notes: NotesOpt = None,
     foreground: ForegroundOpt = False,
     background: BackgroundOpt = False,
-    wait: WaitOpt = False,
+    wait: WaitOpt = None,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the manifest's baseline_seeds and point the baseline at that run set."""
+    """Run the manifest's baseline_seeds and point the baseline at that run set.
+
+    Waits for its cores as run does (--no-wait fails at once); a benchmark with
+    background_required starts as a background job unless --foreground.
+    """
     from benchstone import api
     from benchstone.report import render
 
     _only_one_mode(foreground, background)
-    if background:
+    implicit = not background and _goes_to_background(api, project, benchmark, foreground)
+    if background or implicit:
         from benchstone.cli.jobs import report_dispatch
 
         report_dispatch(api.dispatch(project, benchmark, kind="baseline", at_sha=at_sha,
-                                     allow_dirty=allow_dirty, sandbox=sandbox, wait=wait), as_json)
+                                     repetitions=repetitions, allow_dirty=allow_dirty,
+                                     sandbox=sandbox, wait=_waits(wait, background),
+                                     notes=notes), as_json)
         return
     result = api.establish_baseline(project, benchmark, at_sha=at_sha, allow_dirty=allow_dirty,
                                     sandbox=sandbox, force_foreground=foreground,
-                                    progress=progress_printer(as_json), wait=wait)
+                                    progress=progress_printer(as_json), wait=_waits(wait, False),
+                                    repetitions=repetitions, notes=notes)
     if as_json:
         dump(result.model)
     elif result.pointer is not None:
@@ -179,6 +247,18 @@ def baseline_establish(
     if result.pointer is None:
         typer.echo("baseline not set: every repetition failed", err=True)
         raise typer.Exit(1)
+
+
+_KIND_NAMES = ", ".join(VerdictKind)
+
+
+def _verdict_kind(value: str | None) -> str | None:
+    """``--expect``'s value as a verdict kind, whatever its case."""
+    if value is None:
+        return None
+    if value.upper() not in VerdictKind.__members__:
+        raise typer.BadParameter(f"{value!r} is not a verdict kind: use one of {_KIND_NAMES}")
+    return VerdictKind[value.upper()].value
 
 
 class OutputFormat(StrEnum):
@@ -191,6 +271,7 @@ class OutputFormat(StrEnum):
 def evaluate(
     project: ProjectArg,
     benchmark: Annotated[str | None, typer.Argument(
+        metavar="BENCHMARK",
         help="Benchmark name from the manifest (leave out with --all).",
         show_default=False)] = None,
     every: Annotated[bool, typer.Option(
@@ -204,8 +285,10 @@ def evaluate(
     meta_seed: Annotated[int | None, typer.Option(
         "--meta-seed", help="Evaluate this candidate run set (default: the newest at HEAD; "
         "sigma and mann_whitney only).")] = None,
-    expect: Annotated[VerdictKind | None, typer.Option(
-        "--expect", help="Exit 4 unless the verdict is this kind.", case_sensitive=False)] = None,
+    expect: Annotated[str | None, typer.Option(
+        "--expect", metavar="KIND", callback=_verdict_kind,
+        help="Exit 0 when the verdict is this kind, 4 when it is not: " + _KIND_NAMES + " "
+        "(any case).")] = None,
     include_dirty: Annotated[bool, typer.Option(
         "--include-dirty", help="Let rows recorded on a dirty tree into the gate.")] = False,
     allow_cross_env: Annotated[bool, typer.Option(
@@ -218,9 +301,10 @@ def evaluate(
 ) -> None:
     """Say PROMOTE, REJECT or NEEDS_MORE_DATA (PASS/FAIL for correctness). Read-only.
 
-    Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2 NEEDS_MORE_DATA/NO_BASELINE/
-    NO_REFERENCE, 3 unknown verdict, 4 --expect mismatch. With --all the overall verdict
-    decides: PROMOTE only when at least one benchmark improves and none regresses or fails.
+    Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2
+    NEEDS_MORE_DATA/NO_BASELINE/NO_REFERENCE, 3 unknown verdict. With --expect KIND: 0 when the
+    verdict is KIND, 4 when it is not. With --all the overall verdict decides: PROMOTE only when
+    at least one benchmark improves and none regresses or fails.
     """
     from benchstone import api
     from benchstone.evaluate.explain import explanation_lines
@@ -258,9 +342,11 @@ def evaluate(
             kind = verdict.kind
     if output_format is OutputFormat.github:
         echo_lines(github.publish(verdicts))
-    if expect is not None and kind != expect.value:
-        typer.echo(f"expected {expect.value}, got {kind}", err=True)
-        raise typer.Exit(EXPECT_MISMATCH_EXIT)
+    if expect is not None:
+        if kind != expect:
+            typer.echo(f"expected {expect}, got {kind}", err=True)
+            raise typer.Exit(EXPECT_MISMATCH_EXIT)
+        raise typer.Exit(0)  # the script asked for this verdict and got it
     raise typer.Exit(exit_code_for(kind))
 
 
@@ -273,13 +359,14 @@ def promote(
     force: Annotated[bool, typer.Option(
         "--force", help="Promote although the gate did not say PROMOTE (recorded as forced; "
         "never for TAMPERED).")] = False,
+    notes: NotesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Move the baseline pointer to the candidate run set the gate promoted."""
     from benchstone import api
     from benchstone.report import render
 
-    result = api.promote(project, benchmark, meta_seed=meta_seed, force=force)
+    result = api.promote(project, benchmark, meta_seed=meta_seed, force=force, notes=notes)
     if as_json:
         dump(result)
         return
@@ -288,23 +375,52 @@ def promote(
                f"  (baseline meta_seed={result.pointer.meta_seed}){forced}")
 
 
+def _hex_prefix(value: str | None) -> str | None:
+    if value is not None and not (0 < len(value) <= 40
+                                  and all(ch in "0123456789abcdefABCDEF" for ch in value)):
+        raise typer.BadParameter(f"{value!r} is not the start of a commit's hex sha")
+    return value
+
+
+def _time(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from benchstone.system.host import TIME_FORMATS, stored_time
+
+    try:
+        stored_time(value)
+    except ValueError:
+        raise typer.BadParameter(f"cannot read {value!r} as a date or time; write one of: "
+                                 f"{TIME_FORMATS}") from None
+    return value
+
+
 @app.command(epilog="Example: bench history myproject solve_speed --limit 5 --plot history.svg")
 def history(
     project: ProjectArg,
     benchmark: BenchmarkArg,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Run sets to show.")] = 20,
+    git_sha: Annotated[str | None, typer.Option(
+        "--git-sha", metavar="PREFIX", callback=_hex_prefix,
+        help="Only run sets at a commit whose sha starts with PREFIX.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="WHEN", callback=_time,
+        help="Only run sets recorded at or after WHEN: an ISO 8601 date or date and time, e.g. "
+        "2025-03-01, 2025-03-01T14:30 or 2025-03-01 14:30:00, with an optional offset (+02:00) "
+        "or Z; without one it is UTC, as the times shown here are.")] = None,
     plot_file: Annotated[Path | None, typer.Option(
         "--plot", metavar="FILE.png|FILE.svg", help="Also draw the metric per run set over time, "
         "with the baseline pointer's moves (needs matplotlib: benchstone's plot extra).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A textual timeline: run sets by time and commit, their metrics, and baseline moves."""
+    """A textual timeline: run sets by time and commit, their metrics, and the baseline moves
+    and reference freezes that named them, with their notes."""
     from benchstone import api
     from benchstone.report import plot, render
 
     if plot_file is not None:
         plot.check_plot_path(plot_file)
-    timeline = api.timeline(project, benchmark, limit=limit)
+    timeline = api.timeline(project, benchmark, limit=limit, git_sha_prefix=git_sha, since=since)
     dump(timeline) if as_json else echo_lines(render.timeline_lines(timeline))
     if plot_file is not None:
         typer.echo(f"plot written: {plot.write_plot(timeline, plot_file)}", err=as_json)

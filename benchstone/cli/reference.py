@@ -37,8 +37,8 @@ def _contexts(command: Any, ctx: Any) -> Iterator[Any]:
         return
     for name in command.list_commands(ctx):
         sub = command.get_command(ctx, name)
-        if sub is None or sub.hidden:
-            continue
+        if sub is None:
+            continue  # hidden ones are aliases kept for the original's scripts: listed here too
         sub_ctx = sub.make_context(name, [], parent=ctx, resilient_parsing=True)
         yield from _contexts(sub, sub_ctx)
 

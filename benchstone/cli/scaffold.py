@@ -38,7 +38,7 @@ def init_lines(result: ScaffoldResult, path: Path) -> list[str]:
 
 @app.command(epilog="Example: bench init ~/src/myproject --language shell")
 def init(
-    path: Annotated[Path, typer.Argument(help="The project's directory.")] = Path("."),
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The project's directory.")] = Path("."),
     language: Annotated[LanguageChoice, typer.Option(
         "--language", "-l", help="The runner: a Python script, or a POSIX sh script that needs "
         "no Python.")] = LanguageChoice.python,

@@ -41,7 +41,8 @@ def _candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: s
 
 
 def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
-            meta_seed: int | None, force: bool, include_dirty: bool) -> PromoteResult:
+            meta_seed: int | None, force: bool, include_dirty: bool,
+            notes: str | None = None) -> PromoteResult:
     if not bench.is_stochastic:
         raise NothingToPromote(
             f"{project.name}/{bench.name} is a correctness benchmark: it has a reference, not a "
@@ -74,6 +75,6 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
     new_pointer = store.add_pointer(
         project=project.name, benchmark=bench.name, run_set_id=chosen.id,
         git_sha=chosen.git_sha, meta_seed=chosen.meta_seed, action="promote",
-        forced=verdict.kind != VerdictKind.PROMOTE, verdict=verdict.kind,
+        forced=verdict.kind != VerdictKind.PROMOTE, verdict=verdict.kind, notes=notes,
     )
     return PromoteResult(pointer=new_pointer, verdict=verdict)

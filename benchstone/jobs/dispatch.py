@@ -39,7 +39,7 @@ from benchstone.store import Store, host_name
 from benchstone.store.records import Job, JobEvent
 from benchstone.system.procs import is_alive, own_identity, start_time
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2 added seed_set and notes; a version 1 spec reads as their defaults
 WORKER_MODULE = "benchstone.cli.worker"
 WORKER_START_TIMEOUT = 60.0
 CANCEL_TIMEOUT = 60.0
@@ -53,7 +53,7 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Literal[1] = SPEC_VERSION
+    version: Literal[1, 2] = SPEC_VERSION
     job_id: str
     home: str
     kind: Literal["run", "baseline"]
@@ -65,12 +65,14 @@ class JobSpec(BaseModel):
     repetitions: int | None = None
     meta_seed: int | None = None
     sandbox: str | None = None
+    seed_set: Literal["fresh", "baseline"] = "fresh"
+    notes: str | None = None  # a baseline pointer's
 
     def request(self, lease: Lease) -> RunRequest:
         return RunRequest(kind=self.kind, revision=self.git_sha, repetitions=self.repetitions,
                           meta_seed=self.meta_seed, sandbox=self.sandbox, job_id=self.job_id,
                           cpuset=lease.cpuset, gpus=lease.gpus, checked_dirty=self.dirty,
-                          checked_diff_path=self.diff_path)
+                          checked_diff_path=self.diff_path, seed_set=self.seed_set)
 
 
 def read_spec(path: Path) -> JobSpec:
@@ -225,19 +227,21 @@ def dispatch(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
              kind: Literal["run", "baseline"], *, at_sha: str | None = None,
              repetitions: int | None = None, meta_seed: int | None = None,
              allow_dirty: bool = False, sandbox: str | None = None,
-             wait: bool = False) -> JobStatus:
+             wait: bool = False, seed_set: Literal["fresh", "baseline"] = "fresh",
+             notes: str | None = None) -> JobStatus:
     """Check the commit, then start a worker for it and record its lease (or its place in the
     queue with ``wait``); raises AdmissionRefused, recording nothing, when there is no room."""
     backend = create_backend(choose_backend(sandbox, bench.sandbox))
     # the worker inherits this environment: a variable env names must be set here already
     passed_variables(bench.env, f"{project.name}/{bench.name}")
+    count = runner.planned_repetitions(bench, RunRequest(kind=kind, repetitions=repetitions,
+                                                         seed_set=seed_set))
     checked = runner.check_commit(store, home, project, bench, at_sha, allow_dirty)
-    count = runner.planned_repetitions(bench, RunRequest(kind=kind, repetitions=repetitions))
     fields = leases.job_fields(project.name, bench, kind, count)
     spec = JobSpec(job_id=fields["id"], home=str(home.root), kind=kind, project=project.name,
                    benchmark=bench.name, git_sha=checked.git_sha, dirty=checked.dirty,
                    diff_path=checked.diff_path, repetitions=repetitions, meta_seed=meta_seed,
-                   sandbox=sandbox)
+                   sandbox=sandbox, seed_set=seed_set, notes=notes)
     spec_path = write_private(home.jobs_dir / f"{spec.job_id}.json", spec.model_dump_json(indent=2))
     fields["spec_path"] = str(spec_path)
     try:

@@ -28,7 +28,7 @@ def run_job(spec_file: Path, progress: Progress | None = None) -> JobStatus:
             request = spec.request(lease)
             if spec.kind == "baseline":
                 leases.finish_baseline(lease, baseline.establish(store, place, project, bench,
-                                                                 request, progress))
+                                                                 request, progress, spec.notes))
             else:
                 leases.finish_run(lease, runner.execute(store, place, project, bench, request,
                                                         progress))

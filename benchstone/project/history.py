@@ -1,22 +1,27 @@
-"""A benchmark's history: its newest run sets, newest first, with the baseline moves that
-named them. Read-only."""
+"""A benchmark's history: its newest run sets, newest first, with the baseline moves and the
+reference events that named them. Read-only."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from benchstone.errors import InvalidArgument
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
 from benchstone.store import Store
-from benchstone.store.records import BaselinePointer, Run, RunSet
+from benchstone.store.records import BaselinePointer, ReferenceEvent, Run, RunSet
+from benchstone.system.host import TIME_FORMATS, stored_time
 
 
 class TimelineEntry(BaseModel):
     run_set: RunSet
     runs: list[Run]
     baseline_events: list[BaselinePointer] = Field(default_factory=list)
+    reference_events: list[ReferenceEvent] = Field(default_factory=list)
 
 
 class Timeline(BaseModel):
@@ -24,40 +29,66 @@ class Timeline(BaseModel):
     benchmark: str
     current_baseline: BaselinePointer | None
     entries: list[TimelineEntry]
+    git_sha_prefix: str | None = None  # the filters it was read with, if any
+    since: str | None = None
 
 
-def timeline(store: Store, project: Project, bench: BenchmarkSpec, limit: int) -> Timeline:
-    sets = store.run_sets(project.name, bench.name, limit=limit)
+@dataclass(frozen=True)
+class Filters:
+    """Which run sets a history shows: a commit prefix, and a time (``since``) they were recorded
+    at or after (any form :data:`benchstone.system.host.TIME_FORMATS` names)."""
+
+    git_sha_prefix: str | None = None
+    since: str | None = None
+
+    def checked(self) -> Filters:
+        """These filters in the store's terms; raises InvalidArgument for a bad one."""
+        prefix = self.git_sha_prefix
+        if prefix is not None and not re.fullmatch(r"[0-9a-fA-F]{1,40}", prefix):
+            raise InvalidArgument(f"--git-sha takes a commit's hex prefix (got {prefix!r})")
+        since = self.since
+        if since is not None:
+            try:
+                since = stored_time(since)
+            except ValueError:
+                raise InvalidArgument(f"--since: cannot read {since!r} as a date or time",
+                                      fix=f"write it as one of: {TIME_FORMATS}") from None
+        return Filters(prefix.lower() if prefix else None, since)
+
+
+def timeline(store: Store, project: Project, bench: BenchmarkSpec, limit: int,
+             filters: Filters = Filters()) -> Timeline:
+    filters = filters.checked()
+    sets = store.run_sets(project.name, bench.name, limit=limit,
+                          git_sha_prefix=filters.git_sha_prefix, since=filters.since)
     runs = store.runs_of([rs.id for rs in sets])
     pointers = store.pointers(project.name, bench.name)
-    entries = [
-        TimelineEntry(
-            run_set=rs, runs=[run for run in runs if run.run_set_id == rs.id],
-            baseline_events=[p for p in pointers if p.run_set_id == rs.id],
-        )
-        for rs in sets
-    ]
+    references = store.reference_events(project.name, bench.name)
+    entries = []
+    for rs in sets:
+        own = [run for run in runs if run.run_set_id == rs.id]
+        ids = {run.id for run in own}
+        entries.append(TimelineEntry(
+            run_set=rs, runs=own, baseline_events=[p for p in pointers if p.run_set_id == rs.id],
+            reference_events=[event for event in references if event.run_id in ids]))
     return Timeline(project=project.name, benchmark=bench.name,
-                    current_baseline=pointers[-1] if pointers else None, entries=entries)
+                    current_baseline=pointers[-1] if pointers else None, entries=entries,
+                    git_sha_prefix=filters.git_sha_prefix, since=filters.since)
+
 
 
 def since_bound(since: str | dt.datetime | dt.date) -> str:
     """``since`` as the rows store times (UTC, ISO 8601 with microseconds), to compare with
     ``started_at``. A date means its midnight; a time without a zone is UTC, as every stored
     time is. Raises ValueError for text that is not an ISO 8601 date or time."""
-    if isinstance(since, dt.datetime):
-        moment = since
-    elif isinstance(since, dt.date):
-        moment = dt.datetime.combine(since, dt.time())
-    else:
-        try:
-            moment = dt.datetime.fromisoformat(since.strip())
-        except ValueError:
-            raise ValueError(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
-                             f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if isinstance(since, dt.datetime | dt.date):
+        since = (since if isinstance(since, dt.datetime)
+                 else dt.datetime.combine(since, dt.time())).isoformat()
+    try:
+        return stored_time(since)
+    except ValueError:
+        raise ValueError(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
+                         f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
 
 
 def runs(store: Store, project: Project, bench: BenchmarkSpec, *, limit: int | None = None,

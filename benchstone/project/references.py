@@ -62,23 +62,56 @@ def newest_artifact_run(store: Store, project: str, benchmark: str, git_sha: str
     return runs[-1] if runs else None
 
 
+def artifact_run(store: Store, project: str, bench: BenchmarkSpec, git_sha: str | None,
+                 run_id: int | None) -> Run:
+    """The run whose artifact to freeze: the run ``run_id`` when given (it must be an ok run of
+    this benchmark with an artifact), else the newest ok run at ``git_sha`` that made one."""
+    if run_id is None:
+        assert git_sha is not None
+        run = newest_artifact_run(store, project, bench.name, git_sha)
+        if run is None:
+            raise NoArtifact(
+                f"no ok run of {project}/{bench.name} at {git_sha[:12]} has produced an artifact",
+                fix=f"run it first: bench run {project} {bench.name}",
+            )
+        return run
+    run = store.run(run_id)
+    if run is None:
+        raise NoArtifact(f"there is no run {run_id}",
+                         fix=f"bench history {project} {bench.name} --json lists its runs and ids")
+    if (run.project, run.benchmark) != (project, bench.name):
+        raise ReferenceStateError(
+            f"run {run_id} belongs to {run.project}/{run.benchmark}, not {project}/{bench.name}",
+            fix=f"name a run of {project}/{bench.name} (bench history {project} {bench.name} "
+            "--json lists them)")
+    if run.status != "ok" or not run.artifact_sha256:
+        why = f"it failed: {run.message}" if run.status != "ok" else "it produced none"
+        raise NoArtifact(f"run {run_id} of {project}/{bench.name} has no artifact ({why})",
+                         fix="name an ok run that wrote its artifact")
+    return run
+
+
 def _record(store: Store, home: Home, *, project: str, bench: BenchmarkSpec, action: str,
-            git_sha: str, run: Run, old: str | None, reason: str | None) -> ReferenceEvent:
+            run: Run, old: str | None, reason: str | None,
+            notes: str | None = None) -> ReferenceEvent:
     event = store.add_reference_event(
-        project=project, benchmark=bench.name, action=action, git_sha=git_sha, run_id=run.id,
-        old_sha256=old, new_sha256=run.artifact_sha256, reason=reason,
+        project=project, benchmark=bench.name, action=action, git_sha=run.git_sha, run_id=run.id,
+        old_sha256=old, new_sha256=run.artifact_sha256, reason=reason, notes=notes,
     )
     append_private(home.references_log, json.dumps({
         "time": event.created_at, "user": event.user, "host": event.host,
-        "project": project, "benchmark": bench.name, "action": action, "sha": git_sha,
-        "old_hash": old, "new_hash": event.new_sha256, "reason": reason,
+        "project": project, "benchmark": bench.name, "action": action, "sha": run.git_sha,
+        "run": run.id, "old_hash": old, "new_hash": event.new_sha256, "reason": reason,
+        "notes": notes,
     }, sort_keys=True))
     return event
 
 
 def freeze_reference(store: Store, home: Home, project: str, bench: BenchmarkSpec,
-                     git_sha: str) -> ReferenceEvent:
-    """Freeze the newest ok artifact at ``git_sha`` as the reference of ``bench``."""
+                     git_sha: str | None, *, run_id: int | None = None,
+                     notes: str | None = None) -> ReferenceEvent:
+    """Freeze the newest ok artifact at ``git_sha`` (or run ``run_id``'s) as the reference of
+    ``bench``, with an optional note."""
     require_correctness(bench)
     with store.exclusive():
         current = store.current_reference(project, bench.name)
@@ -88,19 +121,16 @@ def freeze_reference(store: Store, home: Home, project: str, bench: BenchmarkSpe
                 fix=f"replacing it is a separate, logged act: "
                 f"bench replace-reference {project} {bench.name} --reason \"...\"",
             )
-        run = newest_artifact_run(store, project, bench.name, git_sha)
-        if run is None:
-            raise NoArtifact(
-                f"no ok run of {project}/{bench.name} at {git_sha[:12]} has produced an artifact",
-                fix=f"run it first: bench run {project} {bench.name}",
-            )
-        return _record(store, home, project=project, bench=bench, action="freeze",
-                       git_sha=git_sha, run=run, old=None, reason=None)
+        run = artifact_run(store, project, bench, git_sha, run_id)
+        return _record(store, home, project=project, bench=bench, action="freeze", run=run,
+                       old=None, reason=None, notes=notes)
 
 
 def replace_reference(store: Store, home: Home, project: str, bench: BenchmarkSpec,
-                      git_sha: str, reason: str) -> ReferenceEvent:
-    """Replace the reference by the newest ok artifact at ``git_sha``; the old one stays on disk."""
+                      git_sha: str | None, reason: str, *,
+                      run_id: int | None = None) -> ReferenceEvent:
+    """Replace the reference by the newest ok artifact at ``git_sha`` (or run ``run_id``'s); the
+    old one stays on disk."""
     require_correctness(bench)
     if not reason or not reason.strip():
         raise ReferenceStateError("replacing a reference needs a non-empty --reason")
@@ -111,18 +141,14 @@ def replace_reference(store: Store, home: Home, project: str, bench: BenchmarkSp
                 f"{project}/{bench.name} has no reference to replace",
                 fix=f"freeze one first: bench freeze-reference {project} {bench.name}",
             )
-        run = newest_artifact_run(store, project, bench.name, git_sha)
-        if run is None:
-            raise NoArtifact(
-                f"no ok run of {project}/{bench.name} at {git_sha[:12]} has produced an artifact",
-                fix=f"run it first: bench run {project} {bench.name}",
-            )
+        run = artifact_run(store, project, bench, git_sha, run_id)
         if run.artifact_sha256 == current.new_sha256:
             raise ReferenceStateError(
-                f"the artifact at {git_sha[:12]} is already the reference of {project}/{bench.name}"
+                f"the artifact of run {run.id} at {run.git_sha[:12]} is already the reference of "
+                f"{project}/{bench.name}"
             )
-        return _record(store, home, project=project, bench=bench, action="replace",
-                       git_sha=git_sha, run=run, old=current.new_sha256, reason=reason.strip())
+        return _record(store, home, project=project, bench=bench, action="replace", run=run,
+                       old=current.new_sha256, reason=reason.strip())
 
 
 @dataclass(frozen=True)

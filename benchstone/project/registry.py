@@ -24,7 +24,7 @@ from benchstone.project.manifest import (
 )
 from benchstone.project.provenance import repository_root
 from benchstone.store import Store
-from benchstone.store.records import Registration
+from benchstone.store.records import Registration, Unregistration
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     if not _intact(pinned, manifest.sha256):
         # new, or a pinned copy that was deleted or altered: registering again repairs it
         write_private(pinned, raw)
-    if previous and previous.manifest_sha256 == manifest.sha256 and previous.path == str(root):
+    if (previous and previous.manifest_sha256 == manifest.sha256 and previous.path == str(root)
+            and name not in store.unregistered()):
         registration = previous
         changed = False
     else:
@@ -97,12 +98,32 @@ def _intact(pinned: Path, sha256: str) -> bool:
         return False
 
 
-def load_project(store: Store, name: str) -> Project:
-    """The registered project ``name`` with its pinned manifest, verified against its hash."""
+def unregister(store: Store, name: str) -> Unregistration:
+    """End the registration of ``name``: it is no longer listed or run. Nothing is deleted; its
+    history stays readable (bench history), and registering it again brings it back."""
+    check_name(name, "project")
+    with store.exclusive():
+        registration = store.latest_registration(name)
+        if registration is None:
+            raise ProjectNotRegistered(f"project {name!r} is not registered")
+        if name in store.unregistered():
+            raise ProjectNotRegistered(f"project {name!r} is already unregistered",
+                                       fix=f"register it again: bench register {registration.path}")
+        return store.add_unregistration(registration)
+
+
+def load_project(store: Store, name: str, *, unregistered_too: bool = False) -> Project:
+    """The registered project ``name`` with its pinned manifest, verified against its hash.
+
+    An unregistered project is refused, unless ``unregistered_too`` (to read its history)."""
     check_name(name, "project")
     registration = store.latest_registration(name)
     if registration is None:
         raise ProjectNotRegistered(f"project {name!r} is not registered")
+    if not unregistered_too and name in store.unregistered():
+        raise ProjectNotRegistered(
+            f"project {name!r} was unregistered (its history is kept: bench history)",
+            fix=f"register it again: bench register {registration.path}")
     try:
         raw = Path(registration.manifest_file).read_bytes()
     except OSError as exc:

@@ -123,12 +123,17 @@ def register_lines(result: RegisterResult) -> list[str]:
     return lines
 
 
+def _notes(notes: str | None) -> str:
+    return f" notes: {' '.join(notes.split())}" if notes else ""
+
+
 def timeline_lines(timeline: Timeline) -> list[str]:
     current = timeline.current_baseline
     lines = [f"{timeline.project}/{timeline.benchmark}  baseline: "
              + (f"{short(current.git_sha)} (run set {current.run_set_id})" if current else "none")]
+    filtered = timeline.git_sha_prefix is not None or timeline.since is not None
     if not timeline.entries:
-        lines.append("  no runs yet")
+        lines.append("  no run set matches --git-sha/--since" if filtered else "  no runs yet")
     for entry in timeline.entries:
         rs = entry.run_set
         ok = [run.metric for run in entry.runs if run.status == "ok" and run.metric is not None]
@@ -136,7 +141,10 @@ def timeline_lines(timeline: Timeline) -> list[str]:
         flags = " dirty" if rs.git_dirty else ""
         marks = "".join(
             f"  <- baseline ({event.action}{', forced' if event.forced else ''} "
-            f"{when(event.created_at)})" for event in entry.baseline_events
+            f"{when(event.created_at)}){_notes(event.notes)}" for event in entry.baseline_events
+        ) + "".join(
+            f"  <- reference ({event.action} {when(event.created_at)}, run {event.run_id})"
+            f"{_notes(event.notes)}" for event in entry.reference_events
         )
         lines.append(
             f"  {when(rs.created_at)}  set {rs.id:<5} {rs.kind:<8} {short(rs.git_sha)}  "
@@ -152,7 +160,7 @@ def reference_lines(events: list[ReferenceEvent]) -> list[str]:
     return [
         f"{when(e.created_at)}  {e.action:<7} {short(e.git_sha)}  "
         f"{short(e.old_sha256, 12)} -> {short(e.new_sha256, 12)}  by {e.user}@{e.host}"
-        + (f"  reason: {e.reason}" if e.reason else "")
+        + (f"  reason: {e.reason}" if e.reason else "") + (f" {_notes(e.notes)}" if e.notes else "")
         for e in events
     ]
 

@@ -30,14 +30,15 @@ def require_seeds(project: Project, bench: BenchmarkSpec) -> None:
 
 
 def establish(store: Store, place: Home, project: Project, bench: BenchmarkSpec,
-              request: RunRequest, progress: Progress | None) -> BaselineResult:
+              request: RunRequest, progress: Progress | None,
+              notes: str | None = None) -> BaselineResult:
     report = runner.execute(store, place, project, bench, request, progress)
     pointer = None
     if report.ok:
         pointer = store.add_pointer(
             project=project.name, benchmark=bench.name, run_set_id=report.run_set.id,
             git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
-            action="establish",
+            action="establish", notes=notes,
         )
     return BaselineResult(report=report, pointer=pointer)
 

@@ -25,6 +25,7 @@ from benchstone.errors import (
     CorpusError,
     DirtyTreeError,
     Interrupted,
+    InvalidArgument,
     ManifestChanged,
     ProtocolError,
     RepetitionLost,
@@ -86,6 +87,8 @@ class RunRequest:
     repetitions: int | None = None
     meta_seed: int | None = None
     seeds: list[int] | None = None
+    # "baseline": the manifest's baseline_seeds rather than fresh ones (a baseline always is)
+    seed_set: Literal["fresh", "baseline"] = "fresh"
     allow_dirty: bool = False
     sandbox: str | None = None
     job_id: str | None = None
@@ -235,22 +238,42 @@ def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) 
     )
 
 
+def baseline_seed_list(bench: BenchmarkSpec, repetitions: int | None) -> list[int]:
+    """The manifest's ``baseline_seeds``, or the first ``repetitions`` of them. More than it
+    lists are refused: repeating a seed would understate the spread the gate measures."""
+    seeds = list(bench.baseline_seeds)
+    if repetitions is None:
+        return seeds
+    if repetitions > len(seeds):
+        raise InvalidArgument(
+            f"{bench.name} lists {len(seeds)} baseline_seeds: it cannot run {repetitions} "
+            "repetitions on them",
+            fix=f"pass --repetitions {len(seeds)} or fewer, or list more baseline_seeds in "
+            "bench/manifest.toml, commit it and bench register again")
+    return seeds[:repetitions]
+
+
+def _uses_baseline_seeds(request: RunRequest) -> bool:
+    return request.kind == "baseline" or request.seed_set == "baseline"
+
+
 def _seeds_for(bench: BenchmarkSpec, request: RunRequest) -> tuple[int | None, list[int]]:
     if request.seeds is not None:
         return request.meta_seed, list(request.seeds)
-    if request.kind == "baseline":
-        return None, list(bench.baseline_seeds)
+    if _uses_baseline_seeds(request):
+        return None, baseline_seed_list(bench, request.repetitions)
     meta_seed = request.meta_seed if request.meta_seed is not None else new_meta_seed()
     count = request.repetitions if request.repetitions is not None else bench.run_repetitions
     return meta_seed, derive_seeds(meta_seed, count)
 
 
 def planned_repetitions(bench: BenchmarkSpec, request: RunRequest) -> int:
-    """How many repetitions ``request`` will run."""
+    """How many repetitions ``request`` will run; raises InvalidArgument for more baseline
+    seeds than the manifest lists."""
     if request.seeds is not None:
         return len(request.seeds)
-    if request.kind == "baseline":
-        return len(bench.baseline_seeds)
+    if _uses_baseline_seeds(request):
+        return len(baseline_seed_list(bench, request.repetitions))
     return request.repetitions if request.repetitions is not None else bench.run_repetitions
 
 

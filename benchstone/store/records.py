@@ -35,6 +35,17 @@ class Registration(_Record):
     user: str
 
 
+class Unregistration(_Record):
+    """``bench unregister``: the registration it ended. Registering again starts a new one."""
+
+    id: int
+    project: str
+    registration_id: int
+    at: str
+    user: str
+    host: str
+
+
 class RunSet(_Record):
     """One invocation of ``run``, ``baseline establish`` or one side of ``compare``."""
 
@@ -131,6 +142,7 @@ class BaselinePointer(_Record):
     action: Literal["establish", "promote"]
     forced: bool = False
     verdict: str | None = None
+    notes: str | None = None
     created_at: str
     user: str
     host: str
@@ -146,6 +158,7 @@ class ReferenceEvent(_Record):
     old_sha256: str | None = None
     new_sha256: str
     reason: str | None = None
+    notes: str | None = None
     created_at: str
     user: str
     host: str

@@ -25,7 +25,7 @@ INITIAL_TABLES = (
     "comparisons",
     "corpora",
 )
-HISTORY_TABLES = (*INITIAL_TABLES, "job_marks")
+HISTORY_TABLES = (*INITIAL_TABLES, "job_marks", "unregistrations")
 
 _TABLES = """
 CREATE TABLE registrations (
@@ -244,3 +244,19 @@ def job_marks(db: Database) -> None:
         "event_id INTEGER NOT NULL, at TEXT NOT NULL)"
     )
     _append_only(db, "job_marks", _UNIQUE_KEYS["job_marks"])
+
+
+@migration("0003_notes_and_unregistrations")
+def notes_and_unregistrations(db: Database) -> None:
+    """A free-form note on a baseline move and on a reference event (``--notes``), and
+    ``bench unregister``: an event that ends a registration, which a later registration undoes.
+    A project's rows stay; only the event is added."""
+    db.execute("ALTER TABLE baseline_pointers ADD COLUMN notes TEXT")
+    db.execute("ALTER TABLE reference_events ADD COLUMN notes TEXT")
+    db.execute(
+        "CREATE TABLE unregistrations (id INTEGER PRIMARY KEY, project TEXT NOT NULL, "
+        "registration_id INTEGER NOT NULL REFERENCES registrations(id), at TEXT NOT NULL, "
+        "user TEXT NOT NULL, host TEXT NOT NULL)"
+    )
+    db["unregistrations"].create_index(["project", "id"], find_unique_name=True)
+    _append_only(db, "unregistrations", _UNIQUE_KEYS["unregistrations"])

@@ -31,6 +31,7 @@ from benchstone.store.records import (
     Registration,
     Run,
     RunSet,
+    Unregistration,
 )
 from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES, migrations
 from benchstone.system.host import host_name, now, user_name
@@ -190,6 +191,22 @@ class Store:
             "(SELECT MAX(id) FROM registrations GROUP BY project) ORDER BY project",
         )
 
+    def add_unregistration(self, registration: Registration) -> Unregistration:
+        row_id = self._insert("unregistrations", {
+            "project": registration.project, "registration_id": registration.id, "at": now(),
+            "host": host_name(), "user": user_name()})
+        return self._one(Unregistration, "SELECT * FROM unregistrations WHERE id = ?",  # type: ignore[return-value]
+                         [row_id])
+
+    def unregistered(self) -> dict[str, Unregistration]:
+        """The projects whose latest registration was ended by ``unregister``, by name."""
+        found = self._many(
+            Unregistration,
+            "SELECT * FROM unregistrations WHERE registration_id IN "
+            "(SELECT MAX(id) FROM registrations GROUP BY project) ORDER BY id",
+        )
+        return {record.project: record for record in found}
+
     # ---- run sets and runs -----------------------------------------------------------------
 
     def add_run_set(self, **fields: Any) -> RunSet:
@@ -210,13 +227,22 @@ class Store:
         kinds: Sequence[str] = ("run", "baseline", "compare"),
         comparison_id: int | None = None,
         limit: int | None = None,
+        git_sha_prefix: str | None = None,
+        since: str | None = None,
     ) -> list[RunSet]:
-        """Run sets of one benchmark, newest first, optionally narrowed."""
+        """Run sets of one benchmark, newest first, optionally narrowed (``since``: recorded at
+        or after this UTC time, in the form :func:`now` writes)."""
         clauses = ["project = ?", "benchmark = ?", f"kind IN ({', '.join('?' for _ in kinds)})"]
         params: list[Any] = [project, benchmark, *kinds]
         if git_sha is not None:
             clauses.append("git_sha = ?")
             params.append(git_sha)
+        if git_sha_prefix is not None:
+            clauses.append("substr(git_sha, 1, ?) = ?")
+            params += [len(git_sha_prefix), git_sha_prefix.lower()]
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
         if meta_seed is not None:
             clauses.append("meta_seed = ?")
             params.append(meta_seed)

@@ -13,6 +13,19 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
+TIME_FORMATS = ("2025-03-01, 2025-03-01T14:30, 2025-03-01 14:30:00, with an optional offset "
+                "(+02:00) or Z; without one, UTC, as bench history shows times")
+
+
+def stored_time(text: str) -> str:
+    """An ISO 8601 date or date and time (see TIME_FORMATS) in the form :func:`now` writes, so
+    that stored times compare with it as strings. Raises ValueError for anything else."""
+    moment = dt.datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
 def host_name() -> str:
     return socket.gethostname()
 
