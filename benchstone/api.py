@@ -377,7 +377,7 @@ def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
     newest ``limit`` rows once the other filters apply. ``timeline`` groups them by run set.
     """
     with session(home) as (_place, store):
-        proj = registry.load_project(store, project)
+        proj = registry.load_project(store, project, unregistered_too=True)
         bench = proj.benchmark(benchmark)
         return project_history.runs(store, proj, bench, limit=limit,
                                     git_sha_prefix=git_sha_prefix, since=since)

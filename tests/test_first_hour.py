@@ -111,14 +111,15 @@ def test_a_bad_state_directory_is_one_line_with_its_fix(bench, tmp_path: Path) -
 
 
 # SIGINT from a timer inside the process, so that it lands after the interpreter's own start-up
-# (which no program can guard) and while the CLI loads or runs.
+# and the console script's one-line import (which no program can guard), while the CLI loads or
+# runs.
 INTERRUPT_AFTER = """
 import os, signal, sys, threading
+from benchstone.__main__ import main  # what the console script imports before calling main
 timer = threading.Timer(float(sys.argv[1]), os.kill, (os.getpid(), signal.SIGINT))
 timer.daemon = True
-timer.start()
 sys.argv = ["bench", "list"]
-from benchstone.__main__ import main
+timer.start()
 sys.exit(main())
 """
 

@@ -87,8 +87,8 @@ def since_bound(since: str | dt.datetime | dt.date) -> str:
     try:
         return stored_time(since)
     except ValueError:
-        raise ValueError(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
-                         f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
+        raise InvalidArgument(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
+                              f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
 
 
 def runs(store: Store, project: Project, bench: BenchmarkSpec, *, limit: int | None = None,
