@@ -141,9 +141,10 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
         job_id: str | None = None, progress: Progress | None = None,
         home: Path | None = None, wait: bool = False,
-        revision: str | None = None) -> RunSetReport:
+        revision: str | None = None,
+        stop: Callable[[RunSetReport], bool] | None = None) -> RunSetReport:
     """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
-    repetition.
+    repetition; ``stop``, asked after each repetition with the rows so far, may end it early.
 
     The scheduler grants the cores (and GPU) it runs on, recorded as a foreground job; with
     ``wait`` it queues for them instead of raising AdmissionRefused. ``cpuset``, ``gpus`` and
@@ -157,7 +158,7 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
                              cpuset=cpuset, gpus=gpus, job_id=job_id)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
-            report = runner.execute(store, place, proj, bench, leased, progress)
+            report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
             leases.finish_run(lease, report)
             return report
 
