@@ -169,10 +169,12 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         job_id: str | None = None, progress: Progress | None = None,
         home: Path | None = None, wait: bool = True,
         revision: str | None = None,
-        seed_set: Literal["fresh", "baseline"] = "fresh") -> RunList:
+        seed_set: Literal["fresh", "baseline"] = "fresh",
+        stop: Callable[[RunSetReport], bool] | None = None) -> RunList:
     """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
     repetition: on fresh seeds derived from ``meta_seed``, or with ``seed_set="baseline"`` on
-    the manifest's ``baseline_seeds`` (the first ``repetitions`` of them).
+    the manifest's ``baseline_seeds`` (the first ``repetitions`` of them). ``stop``, asked after
+    each repetition with the rows so far, may end it early.
 
     Returns the rows as a list of Run, in order; the list also carries the report
     (``.run_set``, ``.runs``, ``.ok``, ``.report``).
@@ -193,7 +195,7 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
                              cpuset=cpuset, gpus=gpus, job_id=job_id, seed_set=seed_set)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
-            report = runner.execute(store, place, proj, bench, leased, progress)
+            report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
             leases.finish_run(lease, report)
             return runlist.RunList(report)
 

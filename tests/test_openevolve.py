@@ -98,8 +98,10 @@ def test_openevolve_calls_the_evaluator_and_gets_gated_metrics(
 
     broken, artifacts = _evaluate(evaluator, program("raise RuntimeError('typo')"), "broken")
     assert artifacts["verdict"] == "NEEDS_MORE_DATA"
-    assert broken["combined_score"] == 0.0 and broken["runs_failed"] == 3.0
+    # a candidate that cannot run stops at its first failed repetition (fail_fast)
+    assert broken["combined_score"] == 0.0 and broken["runs_failed"] == 1.0
     assert "RuntimeError: typo" in artifacts["errors"]
+    assert artifacts["stopped"].startswith("the first repetition failed, so the other 2")
 
     assert _user_state(root) == before  # working tree, index, HEAD and main untouched
     commits = git(root, "rev-list", f"{base}..{BRANCH}").splitlines()

@@ -108,7 +108,9 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
     assert body in text
     runner.write_text(text.replace(body, "    import solve\n\n    solve.solve()\n"))
     (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
-    target = scaffolded.stdout[scaffolded.stdout.index("# benchstone: measure HEAD"):]
+    assert "created Makefile" in scaffolded.stdout  # the project had no make file
+    target = (root / "Makefile").read_text()
+    assert target.startswith("# benchstone: measure HEAD")
     (root / "Makefile").write_text("all:\n\t@true\n\n" + target)
     commit_all(root, "benchmark the solver")
     assert bench("register", str(root)).returncode == 0

@@ -113,8 +113,30 @@ def dump(value: Any) -> None:
         typer.echo(json.dumps(value, indent=2))
 
 
+PROGRESS_VARIABLE = "BENCHSTONE_PROGRESS_SECONDS"
+RUNNING_EVERY_TERMINAL = 10.0
+RUNNING_EVERY_LOG = 60.0
+
+
+def running_every() -> float:
+    """How often a running repetition says so on stderr: ``$BENCHSTONE_PROGRESS_SECONDS`` (0:
+    never), else every 10 s on a terminal and every 60 s into a log or a pipe."""
+    import os
+    import sys
+
+    value = os.environ.get(PROGRESS_VARIABLE, "").strip()
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            warn(f"${PROGRESS_VARIABLE} is not a number of seconds: {value!r}; ignored")
+    return RUNNING_EVERY_TERMINAL if sys.stderr.isatty() else RUNNING_EVERY_LOG
+
+
 def progress_printer(quiet: bool) -> Progress:
-    """Prints the run set header and one line per repetition, with a count and an estimate."""
+    """Prints the run set header and one line per repetition, with a count and an estimate
+    (stdout, left out with ``quiet``); an error row's log files; and, on stderr, a line while a
+    long repetition runs."""
     from benchstone.report import render
     from benchstone.run.runner import Progress
 
@@ -128,12 +150,18 @@ def progress_printer(quiet: bool) -> Progress:
         remaining = (elapsed / done) * (total - done)
         eta = f", about {remaining:.0f}s left" if done < total else ""
         typer.echo(f"{render.run_line(run)}  [{done}/{total}{eta}]")
+        if logs := render.log_line(run):
+            typer.echo(logs)
+
+    def on_running(index: int, total: int, seed: int, elapsed: float) -> None:
+        typer.echo(render.running_line(index, total, seed, elapsed), err=True)
 
     def on_notice(message: str) -> None:
         typer.echo(message, err=True)
 
     return Progress(on_warning=warn, on_notice=on_notice, on_start=on_start,
-                    on_repetition=on_repetition)
+                    on_repetition=on_repetition, on_running=on_running,
+                    running_every=running_every())
 
 
 def usage_error(message: str) -> Exception:

@@ -14,6 +14,7 @@ from benchstone.cli._app import (
     app,
     dump,
     echo_lines,
+    running_every,
     usage_error,
     warn,
 )
@@ -37,9 +38,16 @@ def _side_printer(quiet: bool):
         def on_repetition(run: Run, done: int, total: int, elapsed: float) -> None:
             if not quiet:
                 typer.echo(f"{side:<9} {render.run_line(run).strip()}  [pair {done}/{total}]")
+                if logs := render.log_line(run, indent=" " * 10):
+                    typer.echo(logs)
+
+        def on_running(index: int, total: int, seed: int, elapsed: float) -> None:
+            typer.echo(f"{side:<9} {render.running_line(index, total, seed, elapsed).strip()}",
+                       err=True)
 
         return Progress(on_warning=warn, on_notice=lambda message: typer.echo(message, err=True),
-                        on_start=on_start, on_repetition=on_repetition)
+                        on_start=on_start, on_repetition=on_repetition, on_running=on_running,
+                        running_every=running_every())
 
     return for_side
 

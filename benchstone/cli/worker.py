@@ -13,6 +13,7 @@ import sys
 import traceback
 
 from benchstone import api
+from benchstone.cli._app import running_every
 from benchstone.errors import BenchstoneError, Interrupted
 from benchstone.report import render
 from benchstone.run.runner import Progress
@@ -30,12 +31,18 @@ def _say(message: str) -> None:
 def _log_progress() -> Progress:
     def on_repetition(run: Run, done: int, total: int, _elapsed: float) -> None:
         _say(f"{render.run_line(run)}  [{done}/{total}]")
+        if logs := render.log_line(run):
+            _say(logs)
 
     def on_start(run_set: RunSet) -> None:
         _say(render.run_set_header(run_set))
 
+    def on_running(index: int, total: int, seed: int, elapsed: float) -> None:
+        _say(render.running_line(index, total, seed, elapsed))
+
     return Progress(on_warning=lambda message: _say(f"warning: {message}"), on_notice=_say,
-                    on_start=on_start, on_repetition=on_repetition)
+                    on_start=on_start, on_repetition=on_repetition, on_running=on_running,
+                    running_every=running_every())
 
 
 def main(argv: list[str] | None = None) -> int:

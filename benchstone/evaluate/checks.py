@@ -4,13 +4,14 @@ then what it does after: failed repetitions withhold PROMOTE. No store access, n
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 from typing import Any
 
 from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.policies import GateDecision, GateSettings
 from benchstone.gates.verdict import SequentialSummary, Verdict, VerdictKind
-from benchstone.project.manifest import BenchmarkSpec
+from benchstone.project.manifest import MANIFEST_RELATIVE_PATH, BenchmarkSpec
 from benchstone.project.registry import Project
 from benchstone.run.environment import fingerprint_differences
 from benchstone.store.records import BaselinePointer, RunSet
@@ -51,12 +52,18 @@ def tampered(project: Project, bench: BenchmarkSpec, changed: list[str], headlin
              new_baseline_advice: bool = True, **extra: Any) -> Verdict:
     """TAMPERED: the ``changed`` protected files, after ``headline`` (what changed since when)."""
     details = [f"changed: {name}" for name in changed]
-    if new_baseline_advice:
+    reason = f"{headline}: {', '.join(changed)}"
+    if new_baseline_advice and str(MANIFEST_RELATIVE_PATH) in changed:
+        # a benchmark added (bench init does that) or a setting changed: a deliberate change
+        which = "only the manifest" if len(changed) == 1 else "the manifest among them"
+        reason += (f" ({which}: a benchmark added by bench init, or a setting changed). If the "
+                   f"change is intended, pin it (bench register {shlex.quote(str(project.root))}),"
+                   f" then measure a new baseline (bench baseline establish {project.name} "
+                   f"{bench.name})")
+    elif new_baseline_advice:
         details.append("a new baseline is the deliberate way forward: "
                        f"bench baseline establish {project.name} {bench.name}")
-    return verdict_for(project, bench, VerdictKind.TAMPERED,
-                       f"{headline}: {', '.join(changed)}",
-                       details=details, **extra)
+    return verdict_for(project, bench, VerdictKind.TAMPERED, reason, details=details, **extra)
 
 
 def comparability(baseline: RunSet, candidate: RunSet, bench: BenchmarkSpec,

@@ -15,11 +15,18 @@ An evaluation file is two lines::
 
 or, with ``evaluator.evaluator_args: {project: ..., benchmark: ..., target: ...}`` in the
 OpenEvolve config, one: ``from benchstone.integrations.openevolve import evaluate``.
+
+A candidate that cannot run (an import error, a crash, a timeout) costs one repetition, not
+all of them: with ``fail_fast`` (the default) a run set stops when its first repetition fails.
+Each repetition's line, the files its failure's output was kept in, and a line every
+``progress_every`` seconds while a long one runs, go to stderr (``progress``).
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +40,16 @@ from benchstone.project import registry
 from benchstone.project.candidates import check_branch, commit_candidate, tree_path
 from benchstone.project.manifest import CALIBRATED_POLICIES
 from benchstone.project.provenance import protected_files, resolve_commit
+from benchstone.report import render
+from benchstone.run.runner import Progress, RunSetReport
+from benchstone.store.records import Run, RunSet
 
 __all__ = ["DEFAULT_BRANCH", "BenchstoneEvaluator", "CandidateResult", "evaluate"]
 
 DEFAULT_BRANCH = "benchstone/openevolve"
 MAX_PROGRAM_BYTES = 16 * 1024**2
 ERRORS_SHOWN = 5
+PROGRESS_EVERY = 30.0
 
 
 class CandidateResult(BaseModel):
@@ -51,6 +62,8 @@ class CandidateResult(BaseModel):
     runs_ok: int
     runs_failed: int
     errors: list[str]
+    # fail_fast stopped a run set after its first repetition failed: how many were not run
+    runs_skipped: int = 0
 
     @property
     def improvement(self) -> float | None:
@@ -95,7 +108,41 @@ class CandidateResult(BaseModel):
                "commit": f"{self.commit} on {self.branch}"}
         if self.errors:
             out["errors"] = "\n".join(self.errors[:ERRORS_SHOWN])
+        if self.runs_skipped:
+            out["stopped"] = (f"the first repetition failed, so the other {self.runs_skipped} "
+                              "were not run: the candidate does not run as it is")
         return out
+
+
+def _first_failed(report: RunSetReport) -> bool:
+    """Stop a run set whose first repetition failed: a candidate that cannot run (an import
+    error, a crash, a timeout) fails every repetition alike, each at full cost."""
+    return len(report.runs) == 1 and report.ok == 0
+
+
+def _say_on_stderr(message: str) -> None:
+    print(f"benchstone: {message}", file=sys.stderr, flush=True)
+
+
+def _progress(say: Callable[[str], None], every: float) -> Progress:
+    """The evaluator's progress: each run set, each repetition (with an error row's log files),
+    and, every ``every`` seconds, a repetition still running."""
+
+    def on_start(run_set: RunSet) -> None:
+        say(f"{run_set.project}/{run_set.benchmark} at {run_set.git_sha[:10]}: "
+            f"{run_set.repetitions} repetition(s)")
+
+    def on_repetition(run: Run, done: int, total: int, _elapsed: float) -> None:
+        say(f"{render.run_line(run).strip()}  [{done}/{total}]")
+        if logs := render.log_line(run, indent=""):
+            say(logs)
+
+    def on_running(index: int, total: int, seed: int, elapsed: float) -> None:
+        say(render.running_line(index, total, seed, elapsed).strip())
+
+    return Progress(on_warning=lambda message: say(f"warning: {message}"), on_notice=say,
+                    on_start=on_start, on_repetition=on_repetition, on_running=on_running,
+                    running_every=every)
 
 
 class BenchstoneEvaluator:
@@ -107,11 +154,18 @@ class BenchstoneEvaluator:
     must exist (``bench baseline establish``). ``repetitions`` and ``sandbox`` default to the
     manifest's. Construction checks all of this, so OpenEvolve fails at start-up, not per
     candidate.
+
+    ``fail_fast`` stops a run set whose first repetition failed (the rows recorded stay; the
+    verdict then has no successful run to judge). ``progress`` says what runs: True writes
+    lines to stderr, False nothing, a callable receives each line; ``progress_every`` is how
+    often (seconds) a repetition still running says so, 0 never.
     """
 
     def __init__(self, project: str, benchmark: str, target: str, *, base: str = "baseline",
                  branch: str = DEFAULT_BRANCH, repetitions: int | None = None,
-                 sandbox: str | None = None, home: str | Path | None = None) -> None:
+                 sandbox: str | None = None, home: str | Path | None = None,
+                 fail_fast: bool = True, progress: bool | Callable[[str], None] = True,
+                 progress_every: float = PROGRESS_EVERY) -> None:
         self.project = project
         self.benchmark = benchmark
         self.target = tree_path(target)
@@ -120,6 +174,10 @@ class BenchstoneEvaluator:
         self.repetitions = repetitions
         self.sandbox = sandbox
         self.home = Path(home) if home is not None else None
+        self.fail_fast = fail_fast
+        say = _say_on_stderr if progress is True else progress or None
+        self._say = say
+        self._progress = _progress(say, progress_every) if say else None
         self._check()
 
     def __repr__(self) -> str:
@@ -165,22 +223,32 @@ class BenchstoneEvaluator:
                 branch=self.branch, message=f"openevolve candidate for {proj.name}/{bench.name}")
         # Through the API, so each run set holds a lease on its own cores like any other run;
         # a busy machine makes it queue rather than fail.
+        stop = _first_failed if self.fail_fast else None
         for name in bench.requires:  # faster but wrong must not pass: measure those too
             api.run(proj.name, name, revision=candidate.sha, sandbox=self.sandbox,
-                    force_foreground=True, wait=True, home=self.home)
+                    force_foreground=True, wait=True, home=self.home, stop=stop,
+                    progress=self._progress)
         report = api.run(proj.name, bench.name, revision=candidate.sha,
                          repetitions=self.repetitions, sandbox=self.sandbox,
-                         force_foreground=True, wait=True, home=self.home)
+                         force_foreground=True, wait=True, home=self.home, stop=stop,
+                         progress=self._progress)
         # the seed's gates judge this run set; the calibrated ones every run at the commit
         meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES
                      else report.run_set.meta_seed)
         verdict = api.evaluate(proj.name, bench.name, meta_seed=meta_seed,
                                git_sha=candidate.sha, home=self.home)
         failed = [run for run in report.runs if run.status != "ok"]
+        skipped = report.run_set.repetitions - len(report.runs)
+        if self._say:
+            stopped = (f"; stopped after the first repetition failed ({skipped} not run)"
+                       if skipped else "")
+            self._say(f"{render.short(candidate.sha)}: {verdict.kind} "
+                      f"({report.ok} ok, {len(failed)} failed{stopped})")
         return CandidateResult(
             commit=candidate.sha, branch=candidate.branch, base=candidate.base, verdict=verdict,
             runs_ok=report.ok, runs_failed=len(failed),
             errors=[f"repetition {run.repetition}: {run.message}" for run in failed],
+            runs_skipped=skipped,
         )
 
     def __call__(self, program_path: str) -> Any:
@@ -196,8 +264,11 @@ class BenchstoneEvaluator:
 def evaluate(program_path: str, *, project: str, benchmark: str, target: str,
              base: str = "baseline", branch: str = DEFAULT_BRANCH,
              repetitions: int | None = None, sandbox: str | None = None,
-             home: str | None = None) -> Any:
+             home: str | None = None, fail_fast: bool = True, progress: bool = True,
+             progress_every: float = PROGRESS_EVERY) -> Any:
     """``evaluate`` configured by OpenEvolve's ``evaluator.evaluator_args``."""
     evaluator = BenchstoneEvaluator(project, benchmark, target, base=base, branch=branch,
-                                    repetitions=repetitions, sandbox=sandbox, home=home)
+                                    repetitions=repetitions, sandbox=sandbox, home=home,
+                                    fail_fast=fail_fast, progress=progress,
+                                    progress_every=progress_every)
     return evaluator(program_path)

@@ -334,6 +334,11 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(out) + "(/.*)?$")
 
 
+def is_protected(path: str, patterns: list[str]) -> bool:
+    """Whether ``patterns`` (a benchmark's ``protected_paths``) cover the file ``path``."""
+    return any(_glob_regex(pattern).match(path) for pattern in patterns)
+
+
 @dataclass(frozen=True)
 class ProtectedFiles:
     """The files matched by ``protected_paths`` at one commit, with their git blob ids."""

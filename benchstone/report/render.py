@@ -41,6 +41,21 @@ def run_line(run: Run) -> str:
     return f"{head} error ({run.failure}): {run.message}"
 
 
+def log_line(run: Run, indent: str = "    ") -> str | None:
+    """Where the harness kept an error row's output (None for an ok row, or when nothing was
+    kept): the runner's stderr, then its stdout, each capped at its first 4 MiB and last 256 KiB."""
+    if run.status == "ok":
+        return None
+    kept = [f"{name} {path}" for name, path in (("stderr", run.stderr_path),
+                                                ("stdout", run.stdout_path)) if path]
+    return f"{indent}logs: {', '.join(kept)}" if kept else None
+
+
+def running_line(index: int, total: int, seed: int, elapsed: float) -> str:
+    """A repetition still running, ``elapsed`` seconds after it started."""
+    return f"  rep={index} seed={seed} running for {elapsed:.0f}s  [{index + 1}/{total}]"
+
+
 def _share(value: float) -> str:
     """A fraction as a percentage with one decimal; early intervals' far ends are not worth it."""
     if abs(value) >= 10:
@@ -151,6 +166,11 @@ def timeline_lines(timeline: Timeline) -> list[str]:
             f"meta_seed={rs.meta_seed}  {len(ok)}/{rs.repetitions} ok  mean={number(mean)}"
             f"{flags}{marks}"
         )
+        for run in entry.runs:
+            if run.status != "ok":
+                lines.append(f"    {run_line(run).strip()}")
+                if logs := log_line(run, indent="      "):
+                    lines.append(logs)
     return lines
 
 

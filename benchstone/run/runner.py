@@ -8,13 +8,15 @@ a sandbox failure stops the run set with the rows recorded so far kept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -110,6 +112,33 @@ class Progress:
     on_notice: Callable[[str], None] = lambda message: None
     on_start: Callable[[RunSet], None] = lambda run_set: None
     on_repetition: Callable[[Run, int, int, float], None] = lambda run, done, total, elapsed: None
+    # while a repetition runs, every ``running_every`` seconds (0: never): its index, the
+    # number planned, its seed and the seconds since it started
+    on_running: Callable[[int, int, int, float], None] = lambda index, total, seed, elapsed: None
+    running_every: float = 0.0
+
+
+@contextlib.contextmanager
+def running_ticks(progress: Progress, index: int, total: int, seed: int) -> Iterator[None]:
+    """Call ``progress.on_running`` every ``progress.running_every`` seconds until the block
+    ends, from a thread of its own (the repetition blocks this one)."""
+    if progress.running_every <= 0:
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(progress.running_every):
+            progress.on_running(index, total, seed, time.monotonic() - started)
+
+    thread = threading.Thread(target=tick, name="repetition-ticks", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
 
 
 class RunSetReport(BaseModel):
@@ -401,9 +430,10 @@ class RunSetSession:
         index = len(self.runs)
         if index >= len(self.seeds):
             raise IndexError("every repetition of this run set has run")
-        run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
-                          self.run_set, index, self.seeds[index], self.workdir,
-                          self.progress.on_notice)
+        with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
+            run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
+                              self.run_set, index, self.seeds[index], self.workdir,
+                              self.progress.on_notice)
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
