@@ -100,9 +100,10 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> 
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
     return replace(decision, kind=VerdictKind.NEEDS_MORE_DATA, reason=(
-        f"{failed} candidate repetition(s) at {git_sha[:10]} failed, and a gate that judged "
-        "only the runs that succeeded could be gamed by failing the slow ones: fix the failure "
-        f"and commit; the runs that succeeded alone say: {decision.reason}"))
+        f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished, and a "
+        "gate that judged only the runs that succeeded could be gamed by failing or stopping "
+        "the slow ones: fix the failure and commit a changed tree; the runs that succeeded "
+        f"alone say: {decision.reason}"))
 
 
 def sequential_summary(decision: GateDecision) -> SequentialSummary | None:

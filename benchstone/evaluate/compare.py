@@ -109,7 +109,8 @@ def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline
                               comparison_id=comparison.id)
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
         pairs.extend(complete_pairs(runs, bench.metric_source))
-        failed += candidate_failures(runs)
+        failed += candidate_failures(runs) + store.unfinished_repetitions(
+            [rs.id for rs in sets if rs.side == "candidate"])
     return pairs, failed
 
 

@@ -71,11 +71,12 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
         return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
                            warnings[0].split(": ", 1)[1], warnings=warnings, **common)
     runs = store.runs_of([rs.id for rs in usable])
-    candidate = sample_of(usable, runs, bench.metric_source)
+    candidate = sample_of(usable, runs, bench.metric_source,
+                          unfinished=store.unfinished_repetitions([rs.id for rs in usable]))
     common["candidate"] = candidate
     if candidate.n_errors:
         warnings.append(f"{candidate.n_errors} candidate repetition(s) failed and are not in "
-                        "the gate")
+                        "the gate (a repetition that started and was never recorded counts too)")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions)
     decision = withheld_for_failures(decision, candidate.n_errors, git_sha)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchstone.gates.verdict import Sample
-from benchstone.project.provenance import repository_root, resolve_commit
+from benchstone.project.provenance import repository_root, resolve_commit, tree_of
 from benchstone.project.registry import Project
 from benchstone.stats.basic import mean_se, median
 from benchstone.store import Store
@@ -25,8 +25,10 @@ def head_sha(project: Project) -> str:
     return resolve_commit(repository_root(project.root), "HEAD")
 
 
-def sample_of(run_sets: list[RunSet], runs: list[Run], source: str) -> Sample:
-    """The gated values of ``runs`` (from ``run_sets``, oldest first) as one sample."""
+def sample_of(run_sets: list[RunSet], runs: list[Run], source: str,
+              unfinished: int = 0) -> Sample:
+    """The gated values of ``runs`` (from ``run_sets``, oldest first) as one sample; its errors
+    are the failed rows and the ``unfinished`` repetitions (started, never recorded)."""
     values = [v for run in runs if (v := run.gated_value(source)) is not None]
     mean_value = se = None
     if len(values) >= 2:
@@ -38,7 +40,7 @@ def sample_of(run_sets: list[RunSet], runs: list[Run], source: str) -> Sample:
         run_set_ids=[rs.id for rs in run_sets],
         meta_seed=run_sets[0].meta_seed,
         n=len(values),
-        n_errors=sum(1 for run in runs if run.status != "ok"),
+        n_errors=sum(1 for run in runs if run.status != "ok") + unfinished,
         values=values,
         mean=mean_value,
         se=se,
@@ -81,7 +83,11 @@ def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
 
 def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,
                    options: EvaluateOptions, exclude: set[int]) -> list[RunSet]:
-    """Every candidate run set at ``git_sha`` a calibrated gate may use, oldest first."""
-    sets = [rs for rs in store.run_sets(project.name, benchmark, git_sha=git_sha, kinds=("run",))
+    """Every candidate run set a calibrated gate may use, oldest first: those of every commit
+    that holds ``git_sha``'s tree, so that an empty or message-only commit continues the same
+    sequential test instead of starting a fresh one."""
+    tree = tree_of(repository_root(project.root), git_sha)
+    sets = [rs for rs in store.run_sets_of_tree(project.name, benchmark, tree_sha=tree,
+                                                git_sha=git_sha)
             if rs.id not in exclude and (options.include_dirty or not rs.git_dirty)]
     return sorted(sets, key=lambda rs: rs.id)

@@ -63,7 +63,8 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
     if candidate_set is None:
         return (already_promoted(project, bench, pointer, git_sha, **common)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none, **common))
-    candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source)
+    candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source,
+                          unfinished=store.unfinished_repetitions([candidate_set.id]))
     common["candidate"] = candidate
     warnings = []
     if baseline_set.git_dirty:

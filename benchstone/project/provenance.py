@@ -88,6 +88,12 @@ def resolve_commit(root: Path, revision: str = "HEAD") -> str:
     return result.stdout.strip()
 
 
+def tree_of(root: Path, sha: str) -> str:
+    """The id of the tree committed at ``sha``: what a run measures, whatever the message, author
+    or parents of the commit that holds it."""
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{sha}^{{tree}}").stdout.strip()
+
+
 @contextlib.contextmanager
 def clean_view(root: Path, *, worktree: bool = False) -> Iterator[dict[str, str]]:
     """Environment variables for git to read ``root``'s repository without its configuration.

@@ -48,6 +48,7 @@ from benchstone.project.provenance import (
     protected_files,
     repository_root,
     resolve_commit,
+    tree_of,
 )
 from benchstone.project.references import store_artifact
 from benchstone.project.registry import Project, corpus_check
@@ -162,6 +163,7 @@ class Prepared:
     protected_hash: str
     protected: dict[str, str]
     corpus: CorpusMount | None
+    tree_sha: str | None = None
 
 
 def printable(text: str) -> str:
@@ -236,7 +238,8 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         unique = secrets.token_hex(4)
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
-    return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus)
+    return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus,
+                    tree_of(root, git_sha))
 
 
 def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
@@ -417,6 +420,7 @@ class RunSetSession:
             protected_hash=prepared.protected_hash, protected_files=prepared.protected,
             manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
             comparison_id=request.comparison_id, side=request.side,
+            tree_sha=prepared.tree_sha,
         )
         self.progress.on_start(self.run_set)
 
@@ -499,6 +503,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         repetition_total=run_set.repetitions,
         artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
     )
+    store.add_repetition_start(run_set.id, index, seed)  # on record before it can be stopped
     for attempt in range(LOST_REPETITION_RETRIES + 1):
         scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
         write_private(scratch / CONFIG_FILE, config.to_json())

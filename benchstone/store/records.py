@@ -75,6 +75,7 @@ class RunSet(_Record):
     host: str
     user: str
     created_at: str
+    tree_sha: str | None = None  # None for run sets recorded before trees were
 
 
 class Comparison(_Record):

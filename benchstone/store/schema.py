@@ -25,7 +25,7 @@ INITIAL_TABLES = (
     "comparisons",
     "corpora",
 )
-HISTORY_TABLES = (*INITIAL_TABLES, "job_marks", "unregistrations")
+HISTORY_TABLES = (*INITIAL_TABLES, "job_marks", "unregistrations", "repetition_starts")
 
 _TABLES = """
 CREATE TABLE registrations (
@@ -260,3 +260,20 @@ def notes_and_unregistrations(db: Database) -> None:
     )
     db["unregistrations"].create_index(["project", "id"], find_unique_name=True)
     _append_only(db, "unregistrations", _UNIQUE_KEYS["unregistrations"])
+
+
+@migration("0004_repetition_starts_and_trees")
+def repetition_starts_and_trees(db: Database) -> None:
+    """Every repetition is on record from the moment it starts (a start without its row never
+    finished: interrupted, or its harness killed), and every run set records its commit's tree,
+    so that the sequential budget belongs to the tree rather than to the commit's SHA."""
+    db.execute(
+        "CREATE TABLE repetition_starts (id INTEGER PRIMARY KEY, "
+        "run_set_id INTEGER NOT NULL REFERENCES run_sets(id), repetition INTEGER NOT NULL, "
+        "seed INTEGER NOT NULL, started_at TEXT NOT NULL, host TEXT NOT NULL, "
+        "pid INTEGER NOT NULL)"
+    )
+    db["repetition_starts"].create_index(["run_set_id"], find_unique_name=True)
+    _append_only(db, "repetition_starts", _UNIQUE_KEYS["repetition_starts"])
+    db.execute("ALTER TABLE run_sets ADD COLUMN tree_sha TEXT")
+    db["run_sets"].create_index(["project", "benchmark", "tree_sha", "id"], find_unique_name=True)

@@ -254,6 +254,37 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return self._many(RunSet, sql, params)
 
+    def add_repetition_start(self, run_set_id: int, repetition: int, seed: int) -> None:
+        """Put a repetition on record before it runs: one that never gets its row is unfinished."""
+        self._insert("repetition_starts", {
+            "run_set_id": run_set_id, "repetition": repetition, "seed": seed,
+            "started_at": now(), "host": host_name(), "pid": os.getpid()})
+
+    def unfinished_repetitions(self, run_set_ids: Sequence[int]) -> int:
+        """How many repetitions of these run sets started and have no row: still running,
+        interrupted, or their harness killed."""
+        if not run_set_ids:
+            return 0
+        marks = ", ".join("?" for _ in run_set_ids)
+        rows = self._rows(
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT s.run_set_id, s.repetition "
+            f"FROM repetition_starts s WHERE s.run_set_id IN ({marks}) AND NOT EXISTS ("
+            "SELECT 1 FROM runs r WHERE r.run_set_id = s.run_set_id "
+            "AND r.repetition = s.repetition))", list(run_set_ids))
+        return int(rows[0]["n"])
+
+    def run_sets_of_tree(self, project: str, benchmark: str, *, tree_sha: str, git_sha: str,
+                         kinds: Sequence[str] = ("run",)) -> list[RunSet]:
+        """Run sets whose commit holds the tree ``tree_sha`` (or, recorded before trees were,
+        at ``git_sha`` itself), newest first."""
+        kind_marks = ", ".join("?" for _ in kinds)
+        return self._many(
+            RunSet,
+            "SELECT * FROM run_sets WHERE project = ? AND benchmark = ? "
+            f"AND kind IN ({kind_marks}) AND (tree_sha = ? OR (tree_sha IS NULL AND git_sha = ?)) "
+            "ORDER BY id DESC",
+            [project, benchmark, *kinds, tree_sha, git_sha])
+
     def add_run(self, **fields: Any) -> Run:
         row_id = self._insert("runs", {**fields, "host": host_name()})
         return self._one(Run, "SELECT * FROM runs WHERE id = ?", [row_id])  # type: ignore[return-value]

@@ -1,0 +1,93 @@
+"""No censoring, one budget per tree: a repetition is on record from the moment it starts, so
+stopping the slow ones never leaves only the fast on record; and the sequential test belongs to
+the commit's tree, so an empty commit continues it rather than starting afresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import commit_all, git, verdict_of
+
+from benchstone.paths import Home
+from benchstone.store import Store
+
+SB = ("--sandbox", "process")
+# Seeds whose repetition index is 2 or more take a long time: the ones an agent would stop.
+SLOW_TAIL = '''
+if config["repetition_index"] >= 2 and Path("src/slow.txt").exists():
+    time.sleep(60)
+'''
+
+
+def welch_toy(make_project, bench) -> Path:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
+                                                     'gate_policy = "welch"\nmax_repetitions = 20'))
+    runner = root / "bench" / "runner.py"
+    text = runner.read_text()
+    runner.write_text(text.replace('started = time.perf_counter()\n',
+                                   'started = time.perf_counter()\n' + SLOW_TAIL))
+    commit_all(root, "welch, and a slow tail when src/slow.txt exists")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    return root
+
+
+def rows_recorded(home: Path) -> int:
+    store = Store(Home(home).database)
+    try:
+        return sum(len(store.runs_of([rs.id])) for rs in
+                   store.run_sets("toy", "speed", kinds=("run",)))
+    finally:
+        store.close()
+
+
+def test_stopping_a_run_before_its_slow_repetition_ends_withholds_promote(
+        bench, make_project, home: Path, tmp_path: Path) -> None:
+    root = welch_toy(make_project, bench)
+    (root / "src" / "speed.txt").write_text("0.5\n")  # a true gain on the fast repetitions...
+    (root / "src" / "slow.txt").write_text("x\n")  # ...and the slow ones it would hide
+    commit_all(root, "twice as fast, but for the slow seeds")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchstone", "run", "toy", "speed", *SB], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 120
+    while rows_recorded(home) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the third repetition has started
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert rows_recorded(home) == 2  # only the fast repetitions have rows...
+    code, verdict = verdict_of(bench, "toy", "speed")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA"), verdict["reason"]
+    assert "failed or never finished" in verdict["reason"]  # ...and the stopped one counts
+    assert verdict["candidate"]["n_errors"] == 1
+
+
+def test_an_empty_commit_continues_the_same_sequential_test(bench, make_project) -> None:
+    root = welch_toy(make_project, bench)
+    (root / "src" / "speed.txt").write_text("0.99\n")  # too small a change to decide at once
+    commit_all(root, "a hair faster")
+    assert bench("run", "toy", "speed", "-n", "2", *SB).returncode == 0
+    first = verdict_of(bench, "toy", "speed")[1]
+    assert first["kind"] == "NEEDS_MORE_DATA" and first["sequential"]["runs"] == 2
+    git(root, "commit", "-q", "--allow-empty", "-m", "nothing but a new SHA")
+    assert bench("run", "toy", "speed", "-n", "2", *SB).returncode == 0
+    again = verdict_of(bench, "toy", "speed")[1]
+    assert again["sequential"]["runs"] == 4, "the new SHA did not get a fresh budget"
+    assert len(again["candidate"]["run_set_ids"]) == 2
+    (root / "src" / "speed.txt").write_text("0.98\n")
+    commit_all(root, "a real change")
+    assert bench("run", "toy", "speed", "-n", "2", *SB).returncode == 0
+    changed = verdict_of(bench, "toy", "speed")[1]
+    assert changed["sequential"]["runs"] == 2, "another tree is another test"
+    runs = json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"]
+    assert all(entry["run_set"]["tree_sha"] for entry in runs)
