@@ -65,6 +65,7 @@ def filled(db_path: Path) -> Path:
         run_set = add_run_set(store, job_id="job1", comparison_id=comparison.id, side="baseline")
         run = add_run(store, run_set, 0)
         add_run(store, run_set, 1, metric=None)
+        store.add_repetition_start(run_set, 0, 1)
         store.add_pointer(project="p", benchmark="b", run_set_id=run_set, git_sha="a" * 40,
                           meta_seed=7, action="establish")
         store.add_reference_event(project="p", benchmark="b", action="freeze", git_sha="a" * 40,
@@ -190,7 +191,7 @@ TAMPERING = [
 TEXT_COLUMN = {"registrations": "path", "run_sets": "git_sha", "runs": "git_sha",
                "baseline_pointers": "git_sha", "reference_events": "new_sha256", "jobs": "command",
                "job_events": "state", "comparisons": "candidate_sha", "corpora": "sha256",
-               "job_marks": "at", "unregistrations": "at"}
+               "job_marks": "at", "unregistrations": "at", "repetition_starts": "started_at"}
 
 
 def test_text_column_map_covers_every_history_table() -> None:
