@@ -1,13 +1,19 @@
 """Shared fixtures: a private BENCHSTONE_HOME, fixture projects as real git repositories, the
-real CLI as a subprocess, and the Docker engine (required in CI, skipped elsewhere)."""
+real CLI (called in this process, or as a subprocess where a process of its own matters), and
+the Docker engine (required in CI, skipped elsewhere)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import locale
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,9 +35,25 @@ def commit_all(root: Path, message: str) -> str:
     return git(root, "rev-parse", "HEAD")
 
 
+@pytest.fixture(scope="session")
+def python_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory whose ``python3`` and ``python`` are the interpreter running the tests.
+
+    The fixture projects' invocations start ``python3`` once per repetition; found through a
+    version manager's shim (a shell script that starts several more) each start costs several
+    times the interpreter's own."""
+    directory = tmp_path_factory.mktemp("python-on-path")
+    for name in ("python3", "python"):
+        (directory / name).symlink_to(sys.executable)
+    return directory
+
+
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each test gets its own state directory and a git identity."""
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                         python_on_path: Path) -> None:
+    """Each test gets its own state directory, a git identity and this interpreter as
+    ``python3``."""
+    monkeypatch.setenv("PATH", f"{python_on_path}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("BENCHSTONE_HOME", str(tmp_path / "bshome"))
     monkeypatch.delenv("BENCHSTONE_SANDBOX", raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
@@ -62,24 +84,148 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-class BenchCLI:
-    """Runs ``python -m benchstone`` as a subprocess: the real CLI, end to end."""
+class _TimedOut(BaseException):
+    """Raised by the alarm of an in-process call; a BaseException so that the CLI's own
+    ``except Exception`` cannot swallow it."""
 
-    def __init__(self, cwd: Path) -> None:
+
+def _forget_process_state() -> None:
+    """What one ``bench`` process would have begun without: the Docker client (cached per process,
+    but ``$DOCKER_HOST`` may differ between calls) and the temporary directory (``$TMPDIR``)."""
+    tempfile.tempdir = None
+    engine = sys.modules.get("benchstone.sandbox.docker.engine")
+    if engine is not None:
+        engine.reset_client()
+
+
+@contextlib.contextmanager
+def _environment(overrides: dict[str, str]) -> Iterator[None]:
+    saved = os.environ.copy()
+    # a pipe has no terminal size: help text wraps at click's fallback width, as in a subprocess
+    os.environ.setdefault("COLUMNS", "80")
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _alarm(timeout: float) -> Iterator[None]:
+    def expire(_signum: int, _frame: object) -> None:
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _pipe() -> io.TextIOWrapper:
+    """A text stream like a subprocess's piped stdout: UTF-8, with a binary buffer beneath."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="surrogateescape",
+                            write_through=True)
+
+
+def _read_pipe(stream: io.TextIOWrapper) -> str:
+    """Decoded as ``subprocess.run(text=True)`` decodes a child's output."""
+    stream.flush()
+    data = stream.buffer.getvalue()  # type: ignore[attr-defined]
+    text = data.decode(locale.getpreferredencoding(False))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def click_commands_built_once() -> Iterator[None]:
+    """``benchstone.cli.main`` turns the typer app into click commands on every call, once per
+    process in real use; in-process tests would pay it (most of a short command's time) on every
+    call. The built command is stateless, so one per app serves every call."""
+    import typer.main
+
+    build = typer.main.get_command
+    built: dict[int, tuple[object, object]] = {}
+
+    def get_command(app: typer.Typer) -> object:
+        if id(app) not in built:
+            built[id(app)] = (app, build(app))  # the app is kept so its id is never reused
+        return built[id(app)][1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(typer.main, "get_command", get_command)
+        yield
+
+
+class BenchCLI:
+    """The real CLI, ``bench ARGS``, run in the test's directory with ``env`` added to the
+    environment; returns a ``subprocess.CompletedProcess``.
+
+    By default ``benchstone.cli.main`` is called in this process, which is fast. With
+    ``subprocess=True`` it is ``python -m benchstone`` as a process of its own: for what only a
+    process shows (its exit status, ``python -m``, signals sent to it)."""
+
+    def __init__(self, cwd: Path, *, subprocess: bool = False) -> None:
         self.cwd = cwd
+        self.subprocess = subprocess
 
     def __call__(self, *args: str, env: dict[str, str] | None = None,
                  timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "benchstone", *args],
-            capture_output=True, text=True, cwd=self.cwd, timeout=timeout,
-            env={**os.environ, **(env or {})},
-        )
+        if self.subprocess:
+            return subprocess.run(
+                [sys.executable, "-m", "benchstone", *args],
+                capture_output=True, text=True, cwd=self.cwd, timeout=timeout,
+                env={**os.environ, **(env or {})},
+            )
+        return self._in_process(list(args), env or {}, timeout)
+
+    def _in_process(self, args: list[str], env: dict[str, str],
+                    timeout: float) -> subprocess.CompletedProcess[str]:
+        from benchstone import cli
+
+        argv = ["bench", *args]
+        out, err = _pipe(), _pipe()
+        returncode: int | None = None
+        previous_cwd = os.getcwd()
+        saved_streams = sys.stdout, sys.stderr
+        saved_tempdir = tempfile.tempdir
+        try:
+            with _environment(env):
+                _forget_process_state()
+                os.chdir(self.cwd)
+                sys.stdout, sys.stderr = out, err
+                try:
+                    with _alarm(timeout):
+                        returncode = cli.main(args)
+                except SystemExit as exc:  # what ``python -m benchstone`` would exit with
+                    code = exc.code
+                    returncode = code if isinstance(code, int) else 0 if code is None else 1
+                    if isinstance(code, str):
+                        err.write(code + "\n")
+                except _TimedOut:
+                    pass
+                finally:
+                    sys.stdout, sys.stderr = saved_streams
+                    os.chdir(previous_cwd)
+                    _forget_process_state()
+        finally:
+            tempfile.tempdir = saved_tempdir
+        stdout, stderr = _read_pipe(out), _read_pipe(err)
+        if returncode is None:
+            raise subprocess.TimeoutExpired(argv, timeout, output=stdout, stderr=stderr)
+        return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> BenchCLI:
-    return BenchCLI(tmp_path)
+def bench(request: pytest.FixtureRequest, tmp_path: Path) -> BenchCLI:
+    """The CLI called in this process; ``python -m benchstone`` in a process of its own for a
+    test marked ``subprocess_cli``."""
+    return BenchCLI(tmp_path, subprocess=request.node.get_closest_marker("subprocess_cli") is not None)
 
 
 def verdict_of(bench: BenchCLI, *args: str) -> tuple[int, dict]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...], capsys) -
     assert len(help_text.splitlines()) >= 3  # usage, blank, a sentence at least
 
 
+@pytest.mark.subprocess_cli
 def test_help_through_the_real_entry_point(bench) -> None:
     result = bench("--help")
     assert result.returncode == 0 and "Usage: bench" in result.stdout
@@ -112,6 +115,7 @@ def assert_one_error_line(result, *fragments: str) -> str:
     ("run", "ghost", "speed"),
     ("baseline", "establish", "ghost", "speed"),
 ])
+@pytest.mark.subprocess_cli
 def test_unregistered_project(bench, args: tuple[str, ...]) -> None:
     result = bench(*args)
     assert_one_error_line(result, "project 'ghost' is not registered")
@@ -124,6 +128,22 @@ def registered(bench, make_project) -> Path:
     result = bench("register", str(root))
     assert result.returncode == 0, result.stderr
     return root
+
+
+@pytest.mark.subprocess_cli
+def test_a_verdict_is_the_exit_status_of_the_process(bench, registered: Path) -> None:
+    result = bench("evaluate", "toy", "speed")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout.startswith("verdict: NO_BASELINE")
+
+
+def test_the_bench_console_script_is_the_command_line() -> None:
+    script = Path(sys.executable).with_name("bench")
+    if not script.is_file():
+        pytest.skip("no bench console script beside this interpreter (the package is not installed)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: bench") and "Example: bench " in result.stdout
 
 
 def test_unknown_benchmark_lists_the_known_ones(bench, registered: Path) -> None:
@@ -180,6 +200,7 @@ def test_register_warnings_go_to_stderr(bench, make_project) -> None:
         "bench/manifest.toml: surprise is not a known key (ignored)"]
 
 
+@pytest.mark.subprocess_cli
 def test_usage_error_exits_64(bench) -> None:
     result = bench("evaluate", "toy")
     assert result.returncode == 64 and "Missing argument" in result.stderr

@@ -172,6 +172,7 @@ def test_an_unwritable_summary_file_is_a_one_line_error(bench, make_project,
     assert fix.startswith("  fix: point GITHUB_STEP_SUMMARY at a writable file")
 
 
+@pytest.mark.docker
 def test_the_workflow_gates_pull_requests(make_project, docker_client, tmp_path: Path) -> None:
     root = make_project("toy")
     base = git(root, "rev-parse", "HEAD")

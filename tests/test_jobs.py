@@ -305,6 +305,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_finished_repetitions(bench, cp
     assert unknown.returncode == 5 and "no job 'ffffffffffff'" in unknown.stderr
 
 
+@pytest.mark.subprocess_cli  # the worker must outlive the process that dispatched it
 def test_background_required_goes_to_the_background_unless_told_foreground(
         bench, cpuproj, home) -> None:
     plain = bench("run", "cpuproj", "heavy", "--sandbox", "process")
