@@ -18,10 +18,10 @@ from benchstone.run.protocol import parse_result
     ('"1.5"', "must be a JSON number (got str)"),
     ("1" + "0" * 400, "must be a finite number"),
 ])
-def test_only_a_json_number_is_a_metric(metric: str, why: str) -> None:
+def test_only_a_json_number_is_a_gated_metric(metric: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why.replace("(", r"\(").replace(")", r"\)")):
-        parse_result(f'{{"status": "ok", "metric": {metric}}}'.encode())
-    assert parse_result(b'{"status": "ok", "metric": 3}').metric == 3.0
+        parse_result(f'{{"status": "ok", "metric": {metric}}}'.encode(), strict_numbers=True)
+    assert parse_result(b'{"status": "ok", "metric": 3}', strict_numbers=True).metric == 3.0
 
 
 def test_metric_range_must_be_an_ordered_pair() -> None:

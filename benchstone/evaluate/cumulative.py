@@ -76,7 +76,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     common["candidate"] = candidate
     if candidate.n_errors:
         warnings.append(f"{candidate.n_errors} candidate repetition(s) failed and are not in "
-                        "the gate (a repetition that started and was never recorded counts too)")
+                        "the gate")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions)
     decision = withheld_for_failures(decision, candidate.n_errors, git_sha)

@@ -16,7 +16,14 @@ import stat
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from benchstone.errors import ProtocolError
 
@@ -53,9 +60,11 @@ class ProjectResult(BaseModel):
 
     @field_validator("metric", "wall_clock_seconds", mode="before")
     @classmethod
-    def _a_number(cls, value: Any) -> Any:
-        """A JSON number, nothing else: ``true`` and ``"1.5"`` are not metrics."""
-        if value is None:
+    def _a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """With ``strict_numbers`` (a gated metric), a JSON number and nothing else: ``true``
+        and ``"1.5"`` are not metrics. Without, the original's coercion (``float(value)``), which
+        correctness runners rely on (``"metric": true``)."""
+        if value is None or not (info.context or {}).get("strict_numbers"):
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"must be a JSON number (got {type(value).__name__})")
@@ -131,8 +140,9 @@ def _depth(document: Any) -> int:
     return deepest
 
 
-def parse_result(data: bytes) -> ProjectResult:
-    """Validate result bytes; every failure is a one-line ProtocolError."""
+def parse_result(data: bytes, *, strict_numbers: bool = False) -> ProjectResult:
+    """Validate result bytes; every failure is a one-line ProtocolError. ``strict_numbers``
+    refuses a metric that is not a JSON number (the harness asks it for gated metrics)."""
     if not data.strip():
         raise ProtocolError("the result file is empty")
     try:
@@ -149,7 +159,8 @@ def parse_result(data: bytes) -> ProjectResult:
     if _depth(document) > MAX_NESTING:
         raise ProtocolError(f"the result file nests more than {MAX_NESTING} levels deep")
     try:
-        return ProjectResult.model_validate(document)
+        return ProjectResult.model_validate(document,
+                                            context={"strict_numbers": strict_numbers})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -159,6 +170,6 @@ def parse_result(data: bytes) -> ProjectResult:
         ) from None
 
 
-def read_result(path: Path, limit: int) -> ProjectResult:
+def read_result(path: Path, limit: int, *, strict_numbers: bool = False) -> ProjectResult:
     """Read and validate the result file at ``path`` (at most ``limit`` bytes)."""
-    return parse_result(read_limited(path, limit, "result file"))
+    return parse_result(read_limited(path, limit, "result file"), strict_numbers=strict_numbers)

@@ -323,7 +323,10 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
         return {**row, "failure": "scratch_limit",
                 "message": f"wrote more than {bench.scratch_size} to scratch: killed"}
     try:
-        result = read_result(scratch / RESULT_FILE, bench.result_max_bytes)
+        # a gated metric must be a JSON number; a correctness runner's metric is not gated and
+        # keeps the original's coercion ("metric": true)
+        result = read_result(scratch / RESULT_FILE, bench.result_max_bytes,
+                             strict_numbers=bench.is_stochastic)
         problem = None
     except ProtocolError as exc:
         result, problem = None, exc
