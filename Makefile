@@ -1,10 +1,11 @@
 # benchstone: `make demo` sets everything up and runs the bundled demo in containers;
-# `make test` sets everything up and runs the whole test suite against the real engine.
+# `make test` sets everything up and runs the whole test suite against the real engine;
+# `make check` is the inner loop: lint and every test that needs no engine.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint perf redteam engine image clean
+.PHONY: demo test check lint perf redteam engine image clean
 
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,13 @@ test: engine
 
 lint: $(BIN)/bench
 	$(BIN)/ruff check benchstone tests
+
+# Temporary files go to memory where the system has it: the suite writes and syncs thousands
+# of small files (stores, logs, project copies).
+CHECK_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(or $(TMPDIR),/tmp))
+
+check: lint
+	TMPDIR=$(CHECK_TMPDIR) $(BIN)/pytest -q -m "not docker" -n auto
 
 perf: engine
 	$(BIN)/python tests/perf/run_all.py

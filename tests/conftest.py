@@ -274,16 +274,23 @@ collect_ignore = ["perf", "redteam/run.py"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After the suite, no container of a finished benchstone process may remain."""
+    """After the suite, no container of a finished benchstone process may remain: nor of this
+    one, whose in-process commands have all finished too."""
     if not engine_available():
         return
     import docker
 
     from benchstone.sandbox.docker.cleanup import is_orphan
+    from benchstone.store import host_name
+
+    def left_behind(labels: dict[str, str]) -> bool:
+        ours = (labels.get("benchstone.harness.host") == host_name()
+                and labels.get("benchstone.harness.pid") == str(os.getpid()))
+        return ours or is_orphan(labels)
 
     client = docker.from_env(timeout=30)
     left = [c.short_id for c in client.containers.list(all=True, filters={"label": "benchstone"})
-            if is_orphan(c.labels)]
+            if left_behind(c.labels)]
     client.close()
     if left:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
