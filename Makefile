@@ -1,10 +1,11 @@
 # benchstone: `make demo` sets everything up and runs the bundled demo in containers;
-# `make test` sets everything up and runs the whole test suite against the real engine.
+# `make test` sets everything up and runs the whole test suite against the real engine;
+# `make check` is the inner loop: lint and every test that needs no engine.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint docs perf redteam engine image clean
+.PHONY: demo test check lint docs perf redteam engine clean
 
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,13 @@ lint: $(BIN)/bench
 # The command reference, generated from every command's --help (tests/test_docs.py checks it).
 docs: $(BIN)/bench
 	$(BIN)/python -m benchstone.cli.reference > docs/cli.md
+
+# Temporary files go to memory where the system has it: the suite writes and syncs thousands
+# of small files (stores, logs, project copies).
+CHECK_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(or $(TMPDIR),/tmp))
+
+check: lint
+	TMPDIR=$(CHECK_TMPDIR) $(BIN)/pytest -q -m "not docker" -n auto
 
 perf: engine
 	$(BIN)/python tests/perf/run_all.py

@@ -35,25 +35,13 @@ def commit_all(root: Path, message: str) -> str:
     return git(root, "rev-parse", "HEAD")
 
 
-@pytest.fixture(scope="session")
-def python_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory whose ``python3`` and ``python`` are the interpreter running the tests.
-
-    The fixture projects' invocations start ``python3`` once per repetition; found through a
-    version manager's shim (a shell script that starts several more) each start costs several
-    times the interpreter's own."""
-    directory = tmp_path_factory.mktemp("python-on-path")
-    for name in ("python3", "python"):
-        (directory / name).symlink_to(sys.executable)
-    return directory
-
-
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                         python_on_path: Path) -> None:
-    """Each test gets its own state directory, a git identity and this interpreter as
-    ``python3``."""
-    monkeypatch.setenv("PATH", f"{python_on_path}{os.pathsep}{os.environ.get('PATH', '')}")
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test gets its own state directory, a git identity, and this interpreter's directory
+    first on PATH, as in an activated virtual environment: the fixture projects start ``python3``
+    once per repetition, and through a version manager's shim (a shell script starting several
+    more) each start would cost several times the interpreter's own."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("BENCHSTONE_HOME", str(tmp_path / "bshome"))
     monkeypatch.delenv("BENCHSTONE_SANDBOX", raising=False)
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
@@ -286,16 +274,23 @@ collect_ignore = ["perf", "redteam/run.py"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After the suite, no container of a finished benchstone process may remain."""
+    """After the suite, no container of a finished benchstone process may remain: nor of this
+    one, whose in-process commands have all finished too."""
     if not engine_available():
         return
     import docker
 
     from benchstone.sandbox.docker.cleanup import is_orphan
+    from benchstone.store import host_name
+
+    def left_behind(labels: dict[str, str]) -> bool:
+        ours = (labels.get("benchstone.harness.host") == host_name()
+                and labels.get("benchstone.harness.pid") == str(os.getpid()))
+        return ours or is_orphan(labels)
 
     client = docker.from_env(timeout=30)
     left = [c.short_id for c in client.containers.list(all=True, filters={"label": "benchstone"})
-            if is_orphan(c.labels)]
+            if left_behind(c.labels)]
     client.close()
     if left:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
