@@ -14,6 +14,18 @@ from conftest import commit_all, git, verdict_of
 SB = ("--sandbox", "process")
 
 
+def welch_toy(make_project, bench) -> Path:
+    """The toy project with its speed benchmark on the calibrated welch gate, baseline set."""
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
+                                                     'gate_policy = "welch"\nmax_repetitions = 12'))
+    commit_all(root, "welch")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    return root
+
+
 def one_error(result) -> tuple[str, str | None]:
     """The error line and its fix line, with no traceback."""
     assert result.returncode == 5, (result.stdout, result.stderr)
@@ -63,13 +75,7 @@ def test_evaluate_after_promote_rejects_and_promote_again_says_why(bench, make_p
 
 
 def test_a_calibrated_benchmark_rejects_after_promote_too(bench, make_project) -> None:
-    root = make_project("toy")
-    manifest = root / "bench" / "manifest.toml"
-    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
-                                                     'gate_policy = "welch"\nmax_repetitions = 12'))
-    commit_all(root, "welch")
-    assert bench("register", str(root)).returncode == 0
-    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    root = welch_toy(make_project, bench)
     (root / "src" / "speed.txt").write_text("0.5\n")
     faster = commit_all(root, "faster")
     assert bench("run", "toy", "speed", *SB).returncode == 0
@@ -140,13 +146,7 @@ def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) ->
 
 
 def test_a_sequential_verdict_reads_plainly_first(bench, make_project) -> None:
-    root = make_project("toy")
-    manifest = root / "bench" / "manifest.toml"
-    manifest.write_text(manifest.read_text().replace('promotion_sigma = 2.0',
-                                                     'gate_policy = "welch"\nmax_repetitions = 12'))
-    commit_all(root, "welch")
-    assert bench("register", str(root)).returncode == 0
-    assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0
+    root = welch_toy(make_project, bench)
     (root / "src" / "speed.txt").write_text("0.5\n")
     commit_all(root, "twice as fast")
     assert bench("run", "toy", "speed", *SB).returncode == 0
