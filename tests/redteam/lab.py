@@ -298,6 +298,8 @@ class Lab:
         attack's commands may legitimately append to."""
         self._armed = self.snapshot()
         self._may_add = set(may_add) | SCHEDULER_TABLES
+        if "runs" in self._may_add:  # a repetition is recorded as started before its row
+            self._may_add.add("repetition_starts")
         leaked = self.canary_hits()
         if leaked:
             raise RuntimeError(f"the canary is already in {leaked[0]} before the attack")
