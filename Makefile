@@ -17,7 +17,8 @@ $(BIN)/bench: pyproject.toml
 engine: $(BIN)/bench
 	$(BIN)/bench doctor --fix --offline
 
-demo: $(BIN)/bench
+# The engine target first: bench demo alone starts an engine but installs no host tools.
+demo: engine
 	$(BIN)/bench demo
 
 test: engine

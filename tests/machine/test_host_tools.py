@@ -53,3 +53,18 @@ def test_doctor_fix_names_and_installs_every_missing_host_tool(tmp_path: Path) -
     # installed for real: on the ordinary PATH every command is there now
     assert all(shutil.which(tool.command, path="/usr/bin:/usr/sbin:/bin:/sbin")
                for tool in HOST_TOOLS)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize(("target", "main_step"), [("demo", "bin/bench demo"),
+                                                  ("test", "bin/pytest -q")])
+def test_the_two_readme_commands_install_the_host_tools_first(target: str, main_step: str,
+                                                              tmp_path: Path) -> None:
+    """``make demo`` and ``make test`` on a fresh machine: make's own plan (``-n``, nothing
+    run) creates the venv, then ``doctor --fix``, then the command itself."""
+    root = Path(__file__).resolve().parents[2]
+    plan = subprocess.run(["make", "-n", "-C", str(root), target, f"VENV={tmp_path / 'venv'}"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    steps = [next(i for i, line in enumerate(plan) if needle in line)
+             for needle in ("-m venv", "doctor --fix", main_step)]
+    assert steps == sorted(steps), plan
