@@ -180,10 +180,23 @@ def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str,
     entries: list[tuple[str, str, str]] = []
     try:
         pending = [(f"{sha}^{{tree}}", "")]
+        links: set[PurePosixPath] = set()
         while pending:
             tree, prefix = pending.pop()
+            modes: dict[str, str] = {}
             for mode, name, object_id in _tree_records(process, tree, id_bytes, sha):
                 path = f"{prefix}{name}"
+                if any(parent in links for parent in PurePosixPath(path).parents):
+                    # a symlink and a directory of the same name ("a" -> /somewhere, then
+                    # "a/b"): writing "a/b" would follow the link out of the export
+                    raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r} (beneath "
+                                   "a symlink of the same commit)")
+                if name in modes and {modes[name], mode} != {"120000", "40000"}:
+                    raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}: it names "
+                                   "it twice in one tree")
+                modes[name] = mode
+                if mode == "120000":
+                    links.add(PurePosixPath(path))
                 if not _plain_component(name):
                     raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}: every name "
                                    "in a tree must be a plain file or directory name (not empty, "
@@ -201,10 +214,6 @@ def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str,
             process.stdin.close()
         process.kill()
         process.wait()
-    names = [path for _mode, _id, path in entries]
-    if len(set(names)) != len(names):
-        twice = sorted({path for path in names if names.count(path) > 1})
-        raise GitError(f"commit {sha[:12]} names {twice[0]!r} twice in its tree")
     return sorted(entries, key=lambda entry: entry[2])
 
 
@@ -258,6 +267,12 @@ def _read_object(process: subprocess.Popen, object_id: str) -> tuple[int, Iterat
         stdout.read(1)  # the newline after the content
 
     return size, chunks()
+
+
+def check_tree(root: Path, sha: str) -> None:
+    """Refuse a commit whose tree the export would refuse, before anything else reads it."""
+    with clean_view(root) as view:
+        _tree_entries(root, sha, view)
 
 
 def export_tree(root: Path, sha: str, destination: Path) -> Path:

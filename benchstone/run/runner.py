@@ -41,6 +41,7 @@ from benchstone.project.manifest import (
     parse_size,
 )
 from benchstone.project.provenance import (
+    check_tree,
     dirty_diff,
     export_tree,
     file_at,
@@ -199,6 +200,7 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
     diff_path: str | None = None
     if revision is None:
         git_sha = resolve_commit(root, "HEAD")
+        check_tree(root, git_sha)  # a crafted tree is refused before git reads it any further
         dirty = is_dirty(root)
         if dirty and not allow_dirty:
             raise DirtyTreeError(f"{root} has uncommitted changes")
