@@ -51,7 +51,7 @@ class Filters:
             try:
                 since = stored_time(since)
             except ValueError:
-                raise InvalidArgument(f"--since: cannot read {since!r} as a date or time",
+                raise InvalidArgument(f"--since: cannot read {since!r} as an ISO 8601 date or time",
                                       fix=f"write it as one of: {TIME_FORMATS}") from None
         return Filters(prefix.lower() if prefix else None, since)
 
@@ -77,20 +77,6 @@ def timeline(store: Store, project: Project, bench: BenchmarkSpec, limit: int,
 
 
 
-def since_bound(since: str | dt.datetime | dt.date) -> str:
-    """``since`` as the rows store times (UTC, ISO 8601 with microseconds), to compare with
-    ``started_at``. A date means its midnight; a time without a zone is UTC, as every stored
-    time is. Raises ValueError for text that is not an ISO 8601 date or time."""
-    if isinstance(since, dt.datetime | dt.date):
-        since = (since if isinstance(since, dt.datetime)
-                 else dt.datetime.combine(since, dt.time())).isoformat()
-    try:
-        return stored_time(since)
-    except ValueError:
-        raise InvalidArgument(f"since must be an ISO 8601 date or time such as 2024-05-01 or "
-                              f"2024-05-01T12:00:00+02:00 (got {since!r})") from None
-
-
 def runs(store: Store, project: Project, bench: BenchmarkSpec, *, limit: int | None = None,
          git_sha_prefix: str | None = None,
          since: str | dt.datetime | dt.date | None = None) -> list[Run]:
@@ -99,7 +85,9 @@ def runs(store: Store, project: Project, bench: BenchmarkSpec, *, limit: int | N
     with ``limit``, the newest ``limit`` of those."""
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be at least 0 (got {limit})")
-    prefix = git_sha_prefix.strip().lower() if git_sha_prefix else None
-    return store.benchmark_runs(project.name, bench.name, git_sha_prefix=prefix,
-                                started_since=None if since is None else since_bound(since),
-                                limit=limit)
+    if isinstance(since, dt.date) and not isinstance(since, dt.datetime):
+        since = dt.datetime.combine(since, dt.time())  # a date means its midnight
+    filters = Filters(git_sha_prefix.strip() if git_sha_prefix else None,
+                      since.isoformat() if isinstance(since, dt.datetime) else since).checked()
+    return store.benchmark_runs(project.name, bench.name, git_sha_prefix=filters.git_sha_prefix,
+                                started_since=filters.since, limit=limit)
