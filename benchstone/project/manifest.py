@@ -92,7 +92,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=False, allow_inf_nan=False)
 
 
-class ProjectSpec(_Strict):
+class _PassesEnv(_Strict):
+    """``env``: names of host variables given to the runner (a benchmark's are joined to the
+    ``[project]`` ones); names only, never values."""
+
+    env: list[str] = Field(default_factory=list, max_length=MAX_ENV_NAMES)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return check_env_names(value)
+
+
+class ProjectSpec(_PassesEnv):
     """The ``[project]`` table. ``image``, ``sandbox`` and the limits are defaults for benchmarks."""
 
     name: str
@@ -103,12 +115,6 @@ class ProjectSpec(_Strict):
     memory: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     ollama_address: str = DEFAULT_OLLAMA_ADDRESS
-    env: list[str] = Field(default_factory=list, max_length=MAX_ENV_NAMES)
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: list[str]) -> list[str]:
-        return check_env_names(value)
 
     @field_validator("name")
     @classmethod
@@ -126,7 +132,7 @@ class ProjectSpec(_Strict):
 DEFAULT_METRIC_RANGE = (-1e15, 1e15)
 
 
-class BenchmarkSpec(_Strict):
+class BenchmarkSpec(_PassesEnv):
     """One ``[[benchmarks]]`` entry."""
 
     name: str
@@ -168,14 +174,6 @@ class BenchmarkSpec(_Strict):
     metric_range: tuple[float, float] = DEFAULT_METRIC_RANGE
     protected_paths: list[str] = Field(default_factory=lambda: ["bench/**"])
     requires: list[str] = Field(default_factory=list)
-    # Names of host variables passed to the runner; joined to the [project] ones.
-    env: list[str] = Field(default_factory=list, max_length=MAX_ENV_NAMES)
-
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: list[str]) -> list[str]:
-        return check_env_names(value)
-
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
