@@ -269,12 +269,6 @@ def _read_object(process: subprocess.Popen, object_id: str) -> tuple[int, Iterat
     return size, chunks()
 
 
-def check_tree(root: Path, sha: str) -> None:
-    """Refuse a commit whose tree the export would refuse, before anything else reads it."""
-    with clean_view(root) as view:
-        _tree_entries(root, sha, view)
-
-
 def export_tree(root: Path, sha: str, destination: Path) -> Path:
     """Write exactly the tree committed at ``sha`` into ``destination``: every file with its
     committed bytes and executable bit, every symlink as its committed target."""

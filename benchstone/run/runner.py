@@ -41,7 +41,6 @@ from benchstone.project.manifest import (
     parse_size,
 )
 from benchstone.project.provenance import (
-    check_tree,
     dirty_diff,
     export_tree,
     file_at,
@@ -198,14 +197,14 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
     root = repository_root(project.root)
     dirty = False
     diff_path: str | None = None
+    git_sha = resolve_commit(root, revision or "HEAD")
+    # Hashing the protected files walks the committed tree name by name, so a crafted tree is
+    # refused here, before git reads the working tree against it.
+    protected = protected_files(root, git_sha, bench.protected_paths)
     if revision is None:
-        git_sha = resolve_commit(root, "HEAD")
-        check_tree(root, git_sha)  # a crafted tree is refused before git reads it any further
         dirty = is_dirty(root)
         if dirty and not allow_dirty:
             raise DirtyTreeError(f"{root} has uncommitted changes")
-    else:
-        git_sha = resolve_commit(root, revision)
     committed = file_at(root, git_sha, MANIFEST_RELATIVE_PATH)
     registered = project.registration.manifest_sha256
     if committed is None:
@@ -234,7 +233,6 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
     if check.path is not None:
         source = corpus_source(home, project, bench, check.path)
         corpus = CorpusMount(source, source.is_dir(), check.path.name)
-    protected = protected_files(root, git_sha, bench.protected_paths)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         unique = secrets.token_hex(4)
