@@ -29,7 +29,8 @@ GpuMode = Literal["none", "direct", "ollama"]
 CorpusType = Literal["bytes", "spec", "tree"]
 GatePolicy = Literal["sigma", "mann_whitney", "welch", "rank"]
 ReferencePolicy = Literal["byte_equivalence", "json_canonical"]
-MetricSource = Literal["runner", "harness_wall", "harness_cpu"]
+MetricSource = Literal["runner", "harness_wall", "harness_cpu", "harness_instructions"]
+InstructionScope = Literal["process_tree", "marked_region"]
 SandboxName = Literal["docker", "process"]
 
 STOCHASTIC_TIERS = frozenset({"performance", "quality"})
@@ -169,6 +170,9 @@ class BenchmarkSpec(_PassesEnv):
     result_max_bytes: int = Field(default=DEFAULT_RESULT_MAX, ge=1024)
     artifact_max_bytes: int = Field(default=DEFAULT_ARTIFACT_MAX, ge=1)
     metric_source: MetricSource = "runner"
+    # harness_instructions: count the whole process tree, or from where the runner marks its
+    # measured region (bench init's python template: instructions_region)
+    instructions_scope: InstructionScope = "process_tree"
     # A runner's metric outside this range is an error row: no value a runner reports can then
     # overflow a gate's arithmetic or stand for an improvement by sheer size.
     metric_range: tuple[float, float] = DEFAULT_METRIC_RANGE
@@ -406,6 +410,11 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                         )
         if bench.tier == "correctness" and bench.metric_source != "runner":
             warnings.append(f"{where}.metric_source has no effect on a correctness benchmark")
+        if bench.metric_source == "harness_instructions" and bench.metric_direction == "maximize":
+            raise ManifestError(
+                f"{where}: metric_source harness_instructions counts instructions, which a "
+                "faster program lowers",
+                fix='set metric_direction = "minimize" for it')
     return warnings
 
 

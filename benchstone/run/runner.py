@@ -85,7 +85,7 @@ CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 class RunRequest:
     """What to run. ``revision`` None means HEAD of the working tree (dirty check applies)."""
 
-    kind: Literal["run", "baseline", "compare"] = "run"
+    kind: Literal["run", "baseline", "compare", "calibrate"] = "run"
     revision: str | None = None
     repetitions: int | None = None
     meta_seed: int | None = None
@@ -352,6 +352,10 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
     if not low <= result.metric <= high:
         return {**row, **fields, "failure": "invalid_result", "message": _one_line(
             f"the metric {result.metric:.6g} is outside metric_range [{low:g}, {high:g}]")}
+    if bench.is_stochastic and bench.metric_source == "harness_instructions" \
+            and outcome.instructions is None:
+        return {**row, **fields, "failure": "instruction_count", "message": _one_line(
+            outcome.instructions_problem or "Valgrind reported no instruction count")}
     row = {**row, **fields, "status": "ok", "metric": result.metric, "message": message}
     if bench.tier == "correctness":
         try:
@@ -409,6 +413,8 @@ class RunSetSession:
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address, env=passed,
+            instructions=(bench.instructions_scope if bench.is_stochastic
+                          and bench.metric_source == "harness_instructions" else None),
         )
         self.backend.prepare(self.spec, self.progress.on_notice)
         env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset,
@@ -525,6 +531,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         run_set_id=run_set.id, project=run_set.project, benchmark=run_set.benchmark,
         git_sha=run_set.git_sha, git_dirty=run_set.git_dirty, seed=seed, repetition=index,
         harness_wall_seconds=outcome.wall_seconds, harness_cpu_seconds=outcome.cpu_seconds,
+        harness_instructions=outcome.instructions,
         stdout_path=str(outcome.stdout_path) if outcome.stdout_path else None,
         stderr_path=str(outcome.stderr_path) if outcome.stderr_path else None,
         sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,

@@ -93,6 +93,9 @@ class RunSetSpec:
     gpu: str = "none"
     model_server: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # the manifest's env, with their values
+    # metric_source = "harness_instructions": what Valgrind counts ("process_tree" or
+    # "marked_region"); None runs the invocation as it is
+    instructions: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class Outcome:
     stdout_path: Path | None = None
     stderr_path: Path | None = None
     stderr_tail: str = ""
+    instructions: int | None = None  # the process tree's count, read from Valgrind's own logs
+    instructions_problem: str | None = None  # why it is None when it was asked for
 
 
 class Sandbox(abc.ABC):

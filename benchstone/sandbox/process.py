@@ -64,6 +64,13 @@ class ProcessSandbox(Sandbox):
             from benchstone.errors import SandboxUnavailable
 
             raise SandboxUnavailable("the process backend needs /bin/sh")
+        if spec.instructions is not None:
+            from benchstone.errors import SandboxUnavailable
+
+            raise SandboxUnavailable(
+                'metric_source = "harness_instructions" needs the docker sandbox: the count is '
+                "collected where the code under test cannot reach it",
+                fix='run it with --sandbox docker (or drop sandbox = "process" for it)')
 
     def _project_copy(self, repetition: Repetition) -> Path:
         return repetition.scratch_dir.parent / "project"

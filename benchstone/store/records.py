@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 RunStatus = Literal["ok", "error"]
-RunSetKind = Literal["run", "baseline", "compare"]
+# "calibrate": bench calibrate's repetitions, on record but never a gate's evidence
+RunSetKind = Literal["run", "baseline", "compare", "calibrate"]
 FailureKind = Literal[
     "runner_exit",  # the invocation exited non-zero without a usable result
     "no_result",  # no result file
@@ -17,6 +18,7 @@ FailureKind = Literal[
     "out_of_memory",
     "scratch_limit",  # wrote more than the scratch budget
     "artifact",  # correctness artifact missing, unreadable or too large
+    "instruction_count",  # harness_instructions: Valgrind's count is missing or incomplete
 ]
 
 
@@ -111,6 +113,7 @@ class Run(_Record):
     wall_clock_seconds: float | None = None
     harness_wall_seconds: float | None = None
     harness_cpu_seconds: float | None = None
+    harness_instructions: int | None = None
     artifact_sha256: str | None = None
     artifact_size: int | None = None
     stdout_path: str | None = None
@@ -130,6 +133,8 @@ class Run(_Record):
             return self.harness_wall_seconds
         if source == "harness_cpu":
             return self.harness_cpu_seconds
+        if source == "harness_instructions":
+            return None if self.harness_instructions is None else float(self.harness_instructions)
         return self.metric
 
 

@@ -277,3 +277,29 @@ def repetition_starts_and_trees(db: Database) -> None:
     _append_only(db, "repetition_starts", _UNIQUE_KEYS["repetition_starts"])
     db.execute("ALTER TABLE run_sets ADD COLUMN tree_sha TEXT")
     db["run_sets"].create_index(["project", "benchmark", "tree_sha", "id"], find_unique_name=True)
+
+
+@migration("0005_instructions_and_calibration")
+def instructions_and_calibration(db: Database) -> None:
+    """Each run's instruction count (metric_source harness_instructions), and run sets of kind
+    ``calibrate`` (bench calibrate: on record, never a gate's evidence).
+
+    SQLite cannot alter a CHECK constraint. Widening one changes nothing stored, which is the
+    case SQLite documents for editing the table's definition in place (``writable_schema``,
+    then a new ``schema_version``) instead of rebuilding the table: a rebuild would drop the
+    table that every run references."""
+    db.execute("ALTER TABLE runs ADD COLUMN harness_instructions INTEGER")
+    old_check = "CHECK (kind IN ('run', 'baseline', 'compare'))"
+    new_check = "CHECK (kind IN ('run', 'baseline', 'compare', 'calibrate'))"
+    table_sql = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'run_sets'").fetchone()[0]
+    if old_check not in table_sql:
+        raise RuntimeError("run_sets has an unexpected definition: not migrated")
+    version = db.execute("PRAGMA schema_version").fetchone()[0]
+    db.execute("PRAGMA writable_schema = ON")
+    try:
+        db.execute("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'run_sets'",
+                   [table_sql.replace(old_check, new_check)])
+        db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")

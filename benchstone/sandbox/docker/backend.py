@@ -11,7 +11,9 @@ removed in every case.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -37,6 +39,7 @@ from benchstone.sandbox.docker.engine import (
 )
 from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
+from benchstone.sandbox.instructions import LOG_FILE, TOOL_OPTIONS, read_count
 from benchstone.system.host import host_name, now
 from benchstone.system.procs import own_identity
 
@@ -44,6 +47,8 @@ PROJECT_DIR = PurePosixPath("/benchstone/project")
 SCRATCH_DIR = PurePosixPath("/benchstone/scratch")
 CORPUS_DIR = PurePosixPath("/benchstone/corpus")
 FORWARD_DIR = PurePosixPath("/benchstone/forward")
+INSTRUCTIONS_DIR = PurePosixPath("/benchstone/instr")
+INSTRUCTIONS_MARKS = "/tmp/.benchstone-instructions"
 CONTAINER_UID = 10001
 LOG_MAX_SIZE = "8m"
 WAIT_FAILURES_ALLOWED = 5
@@ -80,7 +85,8 @@ def labels_for(spec: RunSetSpec, repetition: Repetition, token: str) -> dict[str
 
 
 def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineInfo,
-                        token: str, forward_dir: Path | None) -> dict[str, Any]:
+                        token: str, forward_dir: Path | None,
+                        instructions_dir: Path | None = None) -> dict[str, Any]:
     """The hardening and limits of one container, as docker-py host-config keywords."""
     limits = spec.limits
     mounts = [
@@ -95,6 +101,9 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
     if forward_dir is not None:
         mounts.append(docker.types.Mount(str(FORWARD_DIR), str(forward_dir), type="bind",
                                          read_only=True))
+    if instructions_dir is not None:
+        mounts.append(docker.types.Mount(str(INSTRUCTIONS_DIR), str(instructions_dir),
+                                         type="bind", read_only=False))
     options: dict[str, Any] = {
         "mounts": mounts,
         "network_mode": "none",
@@ -181,6 +190,16 @@ class DockerSandbox(Sandbox):
             environment["BENCHSTONE_FORWARD_PORT"] = str(forward.port)
             environment["BENCHSTONE_FORWARD_HELPER"] = bundled("sandbox", "forward.py").read_text()
             environment["OLLAMA_HOST"] = f"127.0.0.1:{forward.port}"
+        instructions_dir = None
+        if spec.instructions is not None:
+            instructions_dir = self._instructions_dir(repetition)
+            environment.update({
+                "BENCHSTONE_INSTRUCTIONS_PORT": str(20000 + secrets.randbelow(40000)),
+                "BENCHSTONE_INSTRUCTIONS_TOOL": TOOL_OPTIONS[spec.instructions],
+                # Python salts its string hashes per process, which moves its instruction
+                # count by several percent from run to run; a count must not move
+                "PYTHONHASHSEED": "0",
+            })
         layout = self.layout(spec, repetition)
         command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
                    render_invocation(spec.invocation, spec.entry_point, layout)]
@@ -189,14 +208,20 @@ class DockerSandbox(Sandbox):
         try:
             host_config = api.create_host_config(**host_config_options(
                 spec, repetition, self._info, token,
-                forward.path.parent if forward else None))
+                forward.path.parent if forward else None, instructions_dir))
             created = transient_retry(api.create_container)(
                 self._image, command, user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR),
                 environment=environment, labels=labels_for(spec, repetition, token),
                 host_config=host_config, network_disabled=True,
             )
             container_id = created["Id"]
-            return self._start_and_wait(api, container_id, spec, repetition, token)
+            outcome = self._start_and_wait(api, container_id, spec, repetition, token,
+                                           environment)
+            if instructions_dir is not None:
+                count = read_count(instructions_dir / LOG_FILE)
+                outcome = dataclasses.replace(outcome, instructions=count.total,
+                                              instructions_problem=count.problem)
+            return outcome
         except docker.errors.APIError as exc:
             raise SandboxError(f"the container could not run: {describe(exc)}") from None
         except requests.exceptions.RequestException as exc:
@@ -208,10 +233,25 @@ class DockerSandbox(Sandbox):
             if forward is not None:
                 forward.close()
 
+    @staticmethod
+    def _instructions_dir(repetition: Repetition) -> Path:
+        """Where the collector writes Valgrind's logs: a directory the benchmark's user can
+        neither write nor read when the harness runs as root (the benchmark then runs as
+        another user). A harness under its own user shares it with the benchmark: the
+        collector (root in the container, without capabilities) then writes as "other"."""
+        path = repetition.scratch_dir.parent / "instructions"
+        path.mkdir(mode=0o700)
+        if os.geteuid() != 0:
+            os.chmod(path, 0o733)
+        return path
+
     def _start_and_wait(self, api: Any, container_id: str, spec: RunSetSpec,
-                        repetition: Repetition, token: str) -> Outcome:
+                        repetition: Repetition, token: str,
+                        environment: dict[str, str]) -> Outcome:
         since = time.time() - 1
         transient_retry(api.start)(container_id)
+        if spec.instructions is not None:
+            self._start_collector(api, container_id, environment["BENCHSTONE_INSTRUCTIONS_PORT"])
         deadline = time.monotonic() + spec.limits.timeout_seconds
         timed_out = False
 
@@ -269,6 +309,17 @@ class DockerSandbox(Sandbox):
             stderr_path=stderr_log.path,
             stderr_tail=last_line(stderr_log.path),
         )
+
+    @staticmethod
+    def _start_collector(api: Any, container_id: str, port: str) -> None:
+        """Start the instruction-count collector in the container as root: the benchmark's
+        user can neither signal it nor write where it writes. The entry waits for it."""
+        source = bundled("sandbox", "instructions.py").read_text()
+        created = transient_retry(api.exec_create)(
+            container_id, ["python3", "-c", source, port,
+                           str(INSTRUCTIONS_DIR / LOG_FILE), INSTRUCTIONS_MARKS],
+            user="0", stdout=False, stderr=False)
+        transient_retry(api.exec_start)(created["Id"], detach=True)
 
     @staticmethod
     def _remove(api: Any, container_id: str) -> None:

@@ -26,7 +26,8 @@ from benchstone.sandbox.docker.engine import client, describe, transient_retry
 DEFAULT_IMAGE = "benchstone-runner:python"
 OFFLINE_BASE = "benchstone-base:bookworm"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = "python3"
+# valgrind: the harness counts instructions with it (metric_source = "harness_instructions")
+DEBIAN_PACKAGES = "python3,valgrind"
 RECIPE_LABEL = "benchstone.recipe"
 BASE_LABEL = "benchstone.base"
 Notify = Callable[[str], None]
@@ -148,7 +149,10 @@ def _docker_build(base: str, tag: str, notify: Notify) -> str:
     try:
         stream = client().api.build(
             path=str(recipe_dir()), tag=tag, buildargs={"BASE": base}, labels=labels,
-            rm=True, forcerm=True, decode=True, network_mode="none",
+            rm=True, forcerm=True, decode=True,
+            # a Debian base made offline carries every package; a registry base installs
+            # valgrind from its distribution's archive
+            network_mode="none" if base == OFFLINE_BASE else None,
         )
         for chunk in stream:
             if "error" in chunk:

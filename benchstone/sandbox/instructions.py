@@ -1,0 +1,98 @@
+"""The instruction count of a repetition's whole process tree, read from Valgrind's own logs.
+
+Under ``metric_source = "harness_instructions"`` the invocation runs under Valgrind with
+``--trace-children=yes``: every process of the tree is a Valgrind process that sends its log to
+a collector over its own connection, opened when the process starts, and reports its count
+(``I refs``) when it exits. The collector (``sandbox/instructions.py``, run as another user
+than the benchmark's) writes each line tagged with its connection into a file the benchmark
+cannot reach. Here the harness reads that file.
+
+The count is the sum of every process's ``I refs``: a line the code under test manages to
+inject can only add to it. A process that started but never reported (killed before it could)
+makes the count unknown, never smaller. The first connection is the invocation itself: it is
+opened before any code of the benchmark runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+InstructionScope = Literal["process_tree", "marked_region"]
+
+# process_tree: cachegrind, which counts every instruction and obeys no request of the code it
+# runs to stop counting. marked_region: callgrind, whose client requests let a runner zero the
+# count where its measured region starts and stop counting where it ends (the bench init
+# template's ``instructions_region``).
+TOOL_OPTIONS: dict[str, str] = {
+    "process_tree": "--tool=cachegrind --cache-sim=no --branch-sim=no "
+                    "--cachegrind-out-file=/dev/null",
+    "marked_region": "--tool=callgrind --callgrind-out-file=/dev/null",
+}
+LOG_FILE = "valgrind.log"
+LOG_LIMIT = 8 * 1024 * 1024
+_TAGGED = re.compile(r"^(\d{1,6}|\*)\t(.*)$")
+_PROCESS = re.compile(r"^==(\d{1,10})== (.*)$")
+_REFS = re.compile(r"^I\s+refs:\s+([\d,]{1,40})\s*$")
+
+
+@dataclass(frozen=True)
+class InstructionCount:
+    """The tree's count (None when it cannot be known, with the reason) and how many processes
+    reported one."""
+
+    total: int | None
+    processes: int = 0
+    problem: str | None = None
+
+
+def read_count(path: Path, limit: int = LOG_LIMIT) -> InstructionCount:
+    """The instruction count in the collector's file at ``path``."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        return InstructionCount(None, problem="the instruction-count collector wrote nothing")
+    if len(data) > limit:
+        return InstructionCount(None, problem="Valgrind's log was over its size limit")
+    return parse_count(data.decode("utf-8", "replace"))
+
+
+def parse_count(text: str) -> InstructionCount:
+    """The count in the collector's lines (``<connection>\\t<Valgrind log line>``)."""
+    started: dict[str, dict[str, str]] = defaultdict(dict)  # connection -> pid -> command
+    reported: dict[str, set[str]] = defaultdict(set)
+    total = processes = 0
+    for line in text.splitlines():
+        tagged = _TAGGED.match(line)
+        if tagged is None:
+            continue
+        connection, body = tagged.groups()
+        if body == "OVERFLOW":
+            return InstructionCount(None, problem="the processes sent more log than the "
+                                    "collector keeps: the count is unknown")
+        entry = _PROCESS.match(body)
+        if entry is None:
+            continue
+        pid, message = entry.groups()
+        if message.startswith("Command: "):
+            started[connection].setdefault(pid, message.removeprefix("Command: ")[:80])
+            continue
+        refs = _REFS.match(message.strip())
+        if refs is not None:
+            total += int(refs.group(1).replace(",", ""))
+            processes += 1
+            reported[connection].add(pid)
+    if "1" not in started or not reported.get("1"):
+        return InstructionCount(None, processes, "Valgrind sent no count for the invocation "
+                                "(it did not start, or the invocation was killed)")
+    for connection, commands in started.items():
+        for pid, command in commands.items():
+            if pid not in reported[connection]:
+                return InstructionCount(None, processes, (
+                    f"process {pid} ({command}) ended before Valgrind could count it "
+                    "(killed, or still running when the invocation ended)"))
+    return InstructionCount(total, processes)
