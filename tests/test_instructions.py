@@ -1,0 +1,160 @@
+"""metric_source = "harness_instructions": the count is Valgrind's, of the whole process tree,
+the same on every run, and out of the runner's reach."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchstone.sandbox.instructions import parse_count
+from tests.conftest import BenchCLI, commit_all
+
+# ---- reading Valgrind's logs (no engine) ----------------------------------------------------
+
+
+def _log(*lines: str) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+MAIN = ("1\t==10== Command: /bin/sh -c work", "1\t==10== I   refs:      1,000")
+CHILD = ("2\t==11== Command: python3 -c loop", "2\t==11== I   refs:      250,000", "2\tEOF")
+
+
+def test_the_count_is_the_sum_over_every_process() -> None:
+    count = parse_count(_log(*MAIN, *CHILD, "1\tEOF"))
+    assert (count.total, count.processes, count.problem) == (251_000, 2, None)
+
+
+def test_a_forked_child_reports_on_its_parents_connection() -> None:
+    count = parse_count(_log(*MAIN, "1\t==12== I   refs:      5", "1\tEOF"))
+    assert count.total == 1_005
+
+
+def test_injected_lines_can_only_add() -> None:
+    injected = ("3\t==10== I   refs:      7", "3\t==10== I   refs:      -900", "1\tI refs: 0")
+    count = parse_count(_log(*MAIN, *CHILD, *injected))
+    assert count.total == 251_007
+
+
+def test_a_process_that_never_reported_makes_the_count_unknown() -> None:
+    count = parse_count(_log(*MAIN, "2\t==11== Command: python3 -c loop", "2\tEOF"))
+    assert count.total is None
+    assert "process 11 (python3 -c loop) ended before Valgrind could count it" in count.problem
+
+
+def test_no_count_from_the_invocation_itself_is_unknown() -> None:
+    assert parse_count(_log(*CHILD)).total is None
+    assert parse_count("").total is None
+
+
+def test_an_overflowing_log_is_unknown() -> None:
+    count = parse_count(_log(*MAIN, "*\tOVERFLOW"))
+    assert count.total is None and "more log" in count.problem
+
+
+# ---- through the real CLI and engine ----------------------------------------------------------
+
+WORK = "python3 -c 'import sys\nt = 0\nfor i in range(int(sys.argv[1])): t += i * i' 200000"
+RUNNERS = {
+    # the work in a child of the runner's shell; an honest result
+    "honest": f"""
+        {WORK}
+        printf '{{"status": "ok", "metric": 2.5}}\\n' > "$3"
+        """,
+    # the same work; it claims a tiny metric and tries to write a count of its own where the
+    # collector writes (and where it keeps its marks)
+    "liar": f"""
+        {WORK}
+        forged=no
+        if echo '1\t==1== I   refs:      1' >> /benchstone/instr/valgrind.log 2>/dev/null; then
+            forged=yes; fi
+        if : > /tmp/.benchstone-instructions/idle 2>/dev/null; then forged=yes; fi
+        printf '{{"status": "ok", "metric": 0.000001, "metadata": {{"forged": "%s"}}}}\\n' \\
+            "$forged" > "$3"
+        """,
+    # the same work two processes further down the tree
+    "grandchild": """
+        sh -c 'sh bench/work.sh'
+        printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
+    # no work
+    "idle": """
+        python3 -c 'pass'
+        printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
+    # a child that is killed before Valgrind can report its count
+    "killed": """
+        python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'
+        printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
+}
+
+
+@pytest.fixture
+def instructions_project(make_project: Callable[..., Path]) -> Path:
+    root = make_project("shellproj")
+    benches = "".join(textwrap.dedent(f"""
+        [[benchmarks]]
+        name = "{name}"
+        entry_point = "{name}"
+        tier = "performance"
+        metric_direction = "minimize"
+        timeout_seconds = 300
+        repetitions = 2
+        baseline_seeds = [1, 2]
+        metric_source = "harness_instructions"
+        """) for name in RUNNERS)
+    (root / "bench" / "manifest.toml").write_text(textwrap.dedent("""\
+        [project]
+        name = "instr"
+        language = "shell"
+        invocation = "sh bench/run.sh {entry_point} {config_path} {output_path}"
+        """) + benches)
+    cases = "".join(f"{name})\n{textwrap.dedent(body)}\n;;\n" for name, body in RUNNERS.items())
+    (root / "bench" / "run.sh").write_text(f'set -u\ncase "$1" in\n{cases}esac\n')
+    (root / "bench" / "work.sh").write_text(WORK + "\n")
+    commit_all(root, "instruction benchmarks")
+    return root
+
+
+def _runs(bench: BenchCLI, name: str) -> list[dict]:
+    result = bench("run", "instr", name, "-n", "2", "--json", timeout=900)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["runs"]
+
+
+@pytest.mark.docker
+def test_the_count_is_deterministic_whole_tree_and_out_of_the_runners_reach(
+        bench: BenchCLI, instructions_project: Path, docker_client: object) -> None:
+    assert bench("register", str(instructions_project)).returncode == 0
+    counts = {}
+    for name in ("honest", "liar", "grandchild", "idle"):
+        runs = _runs(bench, name)
+        assert [run["status"] for run in runs] == ["ok", "ok"], runs
+        first, second = (run["harness_instructions"] for run in runs)
+        assert abs(first - second) <= 1e-4 * first, (name, first, second)
+        counts[name] = first
+        if name == "liar":
+            assert {run["metadata"]["forged"] for run in runs} == {"no"}
+            assert {run["metric"] for run in runs} == {0.000001}
+    # the work is 200,000 Python iterations (over 100 million instructions) in a child
+    assert counts["honest"] - counts["idle"] > 100_000_000
+    # the liar did the same work: its claim changes nothing, its failed writes a few thousand
+    assert abs(counts["liar"] - counts["honest"]) < 0.001 * counts["honest"]
+    # two processes further down the tree, the work is still counted (two more shells)
+    assert abs(counts["grandchild"] - counts["honest"]) < 0.02 * counts["honest"]
+    assert counts["grandchild"] > counts["honest"]
+
+
+@pytest.mark.docker
+def test_a_process_killed_before_its_count_makes_an_error_row(
+        bench: BenchCLI, instructions_project: Path, docker_client: object) -> None:
+    assert bench("register", str(instructions_project)).returncode == 0
+    result = bench("run", "instr", "killed", "-n", "1", "--json", timeout=900)
+    runs = json.loads(result.stdout)["runs"]
+    assert [(run["status"], run["failure"]) for run in runs] == [("error", "instruction_count")]
+    assert "ended before Valgrind could count it" in runs[0]["message"]
