@@ -42,6 +42,7 @@ def _imported_on_first_use(name: str) -> ModuleType:
 
 all_benchmarks = _imported_on_first_use("benchstone.evaluate.all_benchmarks")
 baseline = _imported_on_first_use("benchstone.run.baseline")
+calibration = _imported_on_first_use("benchstone.evaluate.calibrate")
 compare_module = _imported_on_first_use("benchstone.evaluate.compare")
 corpora_module = _imported_on_first_use("benchstone.project.corpora")
 corpus_module = _imported_on_first_use("benchstone.project.corpus")
@@ -64,6 +65,7 @@ _RESULT_TYPES = {
     "BaselineResult": "benchstone.run.baseline",
     "BaselineRuns": "benchstone.run.runlist",
     "BenchmarkSummary": "benchstone.project.summaries",
+    "CalibrationReport": "benchstone.evaluate.calibrate",
     "CompareResult": "benchstone.evaluate.compare",
     "Corpus": "benchstone.store.records",
     "Explanation": "benchstone.evaluate.explain",
@@ -94,6 +96,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from benchstone.evaluate.all_benchmarks import AllVerdict
+    from benchstone.evaluate.calibrate import CalibrationReport
     from benchstone.evaluate.compare import CompareResult
     from benchstone.evaluate.explain import Explanation
     from benchstone.evaluate.promotion import PromoteResult
@@ -161,6 +164,12 @@ def background_required(project: str, benchmark: str, *, home: Path | None = Non
     dispatches it unless told --foreground)."""
     with session(home) as (_place, store):
         return registry.load_project(store, project).benchmark(benchmark).background_required
+
+
+def metric_source(project: str, benchmark: str, *, home: Path | None = None) -> str:
+    """The metric source ``benchmark``'s gate uses (``runner`` or a ``harness_*`` one)."""
+    with session(home) as (_place, store):
+        return registry.load_project(store, project).benchmark(benchmark).metric_source
 
 
 def run(project: str, benchmark: str, *, repetitions: int | None = None,
@@ -281,6 +290,30 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
                                             budget=max_repetitions)
             lease.finish("done", f"{result.pairs_run} pair(s) run: {result.verdict.kind}")
             return result
+
+
+def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
+              instruction_repetitions: int | None = None, allow_dirty: bool = False,
+              sandbox: str | None = None, wait: bool = True, progress: Progress | None = None,
+              home: Path | None = None) -> CalibrationReport:
+    """Run the benchmark's HEAD ``repetitions`` times (and ``instruction_repetitions`` more
+    under Valgrind), and report the spread of every metric source and what the gate can detect
+    at it. The run sets are of kind ``calibrate``: on record, never a gate's evidence."""
+    with session(home) as (place, store):
+        proj = registry.load_project(store, project)
+        bench = proj.benchmark(benchmark)
+        count = repetitions or calibration.DEFAULT_REPETITIONS
+        counted = (calibration.INSTRUCTION_REPETITIONS if instruction_repetitions is None
+                   else instruction_repetitions)
+        progress = progress or runner.Progress()
+        request = runner.RunRequest(kind="calibrate", repetitions=count + counted,
+                                    allow_dirty=allow_dirty, sandbox=sandbox)
+        with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
+            report = calibration.calibrate(store, place, proj, bench, count, counted, leased,
+                                           progress, progress.on_notice)
+            if lease is not None:
+                lease.finish("done", f"calibrated on {len(report.run_set_ids)} run set(s)")
+            return report
 
 
 def evaluate_all(project: str, *, include_dirty: bool = False, allow_cross_env: bool = False,

@@ -133,10 +133,10 @@ def running_every() -> float:
     return RUNNING_EVERY_TERMINAL if sys.stderr.isatty() else RUNNING_EVERY_LOG
 
 
-def progress_printer(quiet: bool) -> Progress:
+def progress_printer(quiet: bool, source: str = "runner") -> Progress:
     """Prints the run set header and one line per repetition, with a count and an estimate
-    (stdout, left out with ``quiet``); an error row's log files; and, on stderr, a line while a
-    long repetition runs."""
+    (stdout, left out with ``quiet``; the gated value under a ``harness_*`` metric ``source``);
+    an error row's log files; and, on stderr, a line while a long repetition runs."""
     from benchstone.report import render
     from benchstone.run.runner import Progress
 
@@ -149,7 +149,7 @@ def progress_printer(quiet: bool) -> Progress:
             return
         remaining = (elapsed / done) * (total - done)
         eta = f", about {remaining:.0f}s left" if done < total else ""
-        typer.echo(f"{render.run_line(run)}  [{done}/{total}{eta}]")
+        typer.echo(f"{render.run_line(run, source)}  [{done}/{total}{eta}]")
         if logs := render.log_line(run):
             typer.echo(logs)
 

@@ -96,6 +96,47 @@ def compare(
     raise typer.Exit(exit_code_for(result.verdict.kind))
 
 
+@app.command(epilog="Example: bench calibrate myproject solve_speed --repetitions 20")
+def calibrate(
+    project: ProjectArg,
+    benchmark: BenchmarkArg,
+    repetitions: Annotated[int, typer.Option(
+        "--repetitions", "-n", min=2, help="Repetitions of HEAD to measure the spread on.")] = 10,
+    instruction_repetitions: Annotated[int, typer.Option(
+        "--instruction-repetitions", min=0, help="Further repetitions under Valgrind to measure "
+        "the instruction count's spread (0: none; each is several times slower).")] = 3,
+    allow_dirty: Annotated[bool, typer.Option(
+        "--allow-dirty", help="Run although the tree has uncommitted changes (the committed "
+        "tree is what runs).")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait/--no-wait", help="When the cores it needs are taken: wait for them (the "
+        "default), or fail at once (exit 5).")] = True,
+    sandbox: SandboxOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure how noisy a benchmark is here, and what its gate can detect at that noise.
+
+    Prints the coefficient of variation of every metric source (runner metric, harness wall
+    and CPU time, and the instruction count under Valgrind), the smallest gain the benchmark's
+    settings detect with 80 % power within its horizon, the runs a 2 % and a 5 % gain need, and
+    a recommended metric source, design and min_effect. Its run sets are on record as kind
+    calibrate and never enter a verdict.
+    """
+    from benchstone import api
+    from benchstone.cli._app import progress_printer
+    from benchstone.report.render_calibration import calibration_lines
+
+    report = api.calibrate(project, benchmark, repetitions=repetitions,
+                           instruction_repetitions=instruction_repetitions,
+                           allow_dirty=allow_dirty, sandbox=sandbox, wait=wait,
+                           progress=progress_printer(as_json))
+    if as_json:
+        dump(report)
+    else:
+        typer.echo("")
+        echo_lines(calibration_lines(report))
+
+
 @app.command(epilog="Example: bench explain myproject solve_speed")
 def explain(
     project: ProjectArg,

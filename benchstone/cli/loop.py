@@ -189,9 +189,10 @@ def run(
                                      sandbox=sandbox, wait=_waits(wait, background),
                                      seed_set=seed_set.value), as_json)
         return
+    source = api.metric_source(project, benchmark)
     report = api.run(project, benchmark, repetitions=repetitions, meta_seed=meta_seed,
                      allow_dirty=allow_dirty, sandbox=sandbox, force_foreground=foreground,
-                     progress=progress_printer(as_json), wait=_waits(wait, False),
+                     progress=progress_printer(as_json, source), wait=_waits(wait, False),
                      seed_set=seed_set.value)
     if as_json:
         dump(report.model)

@@ -34,10 +34,14 @@ def run_set_header(run_set: RunSet) -> str:
             f"sandbox={run_set.sandbox}")
 
 
-def run_line(run: Run) -> str:
+def run_line(run: Run, source: str = "runner") -> str:
+    """One repetition; under a ``harness_*`` metric source, with the value its gate uses."""
     head = f"  run={run.id} rep={run.repetition} seed={run.seed}"
     if run.status == "ok":
-        return f"{head} metric={number(run.metric)} wall={seconds(run.harness_wall_seconds)}"
+        line = f"{head} metric={number(run.metric)} wall={seconds(run.harness_wall_seconds)}"
+        if source != "runner":
+            line += f" gated={number(run.gated_value(source))} ({source})"
+        return line
     return f"{head} error ({run.failure}): {run.message}"
 
 

@@ -1,0 +1,132 @@
+"""What a benchmark's gate can see at a measured spread: pure functions, no I/O.
+
+The noise model is log-normal with the measured coefficient of variation (CV), the usual model
+of run times. A gain ``g`` makes the candidate's centre ``(1 - g)`` times the baseline's (for
+``maximize``, ``1 / (1 - g)`` times). A normal approximation of the one-sided test gives the
+smallest gain detected with 80 % power and the runs a gain needs; simulation through the
+project's own gate (``decide``, or ``decide_sequential`` for the calibrated policies, at the
+benchmark's settings) then measures the power actually reached, with its trial count and
+Monte Carlo error.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from benchstone.gates.policies import GateSettings, decide
+from benchstone.gates.sequential import decide_sequential
+from benchstone.kinds import VerdictKind
+
+POWER = 0.80
+SEQUENTIAL_POLICIES = frozenset({"welch", "rank"})
+MAX_RUNS = 1000  # beyond this a gain is reported as out of reach
+
+
+def _z(p: float) -> float:
+    """The standard normal quantile (no scipy needed at the CLI's start)."""
+    return _inverse_normal(p)
+
+
+def _inverse_normal(p: float) -> float:
+    # bisection on erf: exact to 1e-10, fast enough for a handful of calls
+    low, high = -10.0, 10.0
+    for _ in range(80):
+        middle = (low + high) / 2
+        if 0.5 * (1 + math.erf(middle / math.sqrt(2))) < p:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def log_sigma(cv: float) -> float:
+    """The standard deviation of log values whose CV is ``cv`` (log-normal)."""
+    return math.sqrt(math.log1p(cv * cv))
+
+
+def critical_z(settings: GateSettings) -> float:
+    """The z a fixed-sample version of the gate must reach."""
+    if settings.policy == "sigma":
+        return settings.promotion_sigma
+    if settings.policy == "mann_whitney":
+        return settings.rank_threshold
+    return _z(1 - settings.alpha)
+
+
+def _log_gain(gain: float) -> float:
+    return -math.log1p(-gain)
+
+
+def detectable_gain(cv: float, n_baseline: int, n_candidate: int, settings: GateSettings,
+                    power: float = POWER) -> float:
+    """The smallest relative gain detected with ``power`` by a fixed-sample test at these
+    sample sizes (normal approximation on log values), never below ``min_effect``."""
+    if n_baseline < 2 or n_candidate < 2:
+        return math.inf
+    spread = log_sigma(cv) * math.sqrt(1 / n_baseline + 1 / n_candidate)
+    shift = _log_gain(settings.min_effect) + (critical_z(settings) + _z(power)) * spread
+    return -math.expm1(-shift)
+
+
+def runs_needed(gain: float, cv: float, n_baseline: int, settings: GateSettings,
+                power: float = POWER) -> int | None:
+    """Candidate runs a fixed-sample test needs to detect ``gain`` with ``power`` against a
+    baseline of ``n_baseline`` runs; None when no number of candidate runs is enough (the
+    baseline, or ``min_effect``, is the bottleneck)."""
+    margin = _log_gain(gain) - _log_gain(settings.min_effect)
+    if margin <= 0:
+        return None
+    sigma = log_sigma(cv)
+    if sigma == 0:
+        return 2
+    room = (margin / ((critical_z(settings) + _z(power)) * sigma)) ** 2 - 1 / max(n_baseline, 1)
+    if room <= 0:
+        return None
+    needed = max(2, math.ceil(1 / room))
+    return needed if needed <= MAX_RUNS else None
+
+
+def balanced_runs_needed(gain: float, cv: float, settings: GateSettings,
+                         power: float = POWER) -> int | None:
+    """Runs a side (baseline and candidate alike) a fixed-sample test needs for ``gain``."""
+    margin = _log_gain(gain) - _log_gain(settings.min_effect)
+    if margin <= 0:
+        return None
+    sigma = log_sigma(cv)
+    if sigma == 0:
+        return 2
+    needed = max(2, math.ceil(2 * ((critical_z(settings) + _z(power)) * sigma / margin) ** 2))
+    return needed if needed <= MAX_RUNS else None
+
+
+@dataclass(frozen=True)
+class SimulatedPower:
+    """The share of simulated comparisons the gate promoted, with its Monte Carlo error."""
+
+    power: float
+    trials: int
+
+    @property
+    def error(self) -> float:
+        return math.sqrt(max(self.power * (1 - self.power), 1e-12) / self.trials)
+
+
+def simulate_power(gain: float, cv: float, n_baseline: int, n_candidate: int,
+                   settings: GateSettings, trials: int = 200, seed: int = 1) -> SimulatedPower:
+    """How often the project's gate promotes a true ``gain`` at this spread: ``decide_sequential``
+    over ``n_candidate`` runs (its horizon) for ``welch`` and ``rank``, ``decide`` otherwise."""
+    rng = random.Random(seed)
+    sigma = log_sigma(cv)
+    factor = 1 - gain if settings.direction == "minimize" else 1 / (1 - gain)
+    promoted = 0
+    for _ in range(trials):
+        baseline = [math.exp(rng.gauss(0.0, sigma)) for _ in range(n_baseline)]
+        candidate = [factor * math.exp(rng.gauss(0.0, sigma)) for _ in range(n_candidate)]
+        if settings.policy in SEQUENTIAL_POLICIES:
+            decision = decide_sequential(baseline, candidate, settings, n_candidate)
+        else:
+            decision = decide(baseline, candidate, settings)
+        promoted += decision.kind == VerdictKind.PROMOTE
+    return SimulatedPower(promoted / trials, trials)
