@@ -46,6 +46,16 @@ def test_a_process_that_never_reported_makes_the_count_unknown() -> None:
     assert "process 11 (python3 -c loop) ended before Valgrind could count it" in count.problem
 
 
+def test_a_shell_may_exec_its_last_command_but_no_other_program_may() -> None:
+    shell = ("1\t==10== Command: /usr/bin/sh bench/run.sh", "2\t==10== Command: /usr/bin/python3 x",
+             "2\t==10== I   refs:      900")
+    assert parse_count(_log(*shell)).total == 900
+    python = ("1\t==10== Command: /usr/bin/python3 work.py", "2\t==10== Command: /bin/true",
+              "2\t==10== I   refs:      9")
+    count = parse_count(_log(*python))
+    assert count.total is None and "replaced itself (exec)" in count.problem
+
+
 def test_no_count_from_the_invocation_itself_is_unknown() -> None:
     assert parse_count(_log(*CHILD)).total is None
     assert parse_count("").total is None
@@ -95,6 +105,14 @@ RUNNERS = {
         kill -9 "$child"
         wait "$child"
         printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
+    # the work, a result of its own, then exec: what ran before the exec would go uncounted
+    "execs": """
+        python3 -c 'import os, sys
+        t = 0
+        for i in range(200000): t += i * i
+        open(sys.argv[1], "w").write("{\\"status\\": \\"ok\\", \\"metric\\": 1}")
+        os.execv("/bin/true", ["true"])' "$3"
         """,
 }
 
@@ -156,10 +174,15 @@ def test_the_count_is_deterministic_whole_tree_and_out_of_the_runners_reach(
 
 
 @pytest.mark.docker
-def test_a_process_killed_before_its_count_makes_an_error_row(
-        bench: BenchCLI, instructions_project: Path, docker_client: object) -> None:
+@pytest.mark.parametrize(("name", "reason"), [
+    ("killed", "ended before Valgrind could count it"),
+    ("execs", "replaced itself (exec) before Valgrind could count it"),
+])
+def test_a_process_that_escapes_its_count_makes_an_error_row(
+        bench: BenchCLI, instructions_project: Path, docker_client: object, name: str,
+        reason: str) -> None:
     assert bench("register", str(instructions_project)).returncode == 0
-    result = bench("run", "instr", "killed", "-n", "1", "--json", timeout=900)
+    result = bench("run", "instr", name, "-n", "1", "--json", timeout=900)
     runs = json.loads(result.stdout)["runs"]
     assert [(run["status"], run["failure"]) for run in runs] == [("error", "instruction_count")]
-    assert "ended before Valgrind could count it" in runs[0]["message"]
+    assert reason in runs[0]["message"]

@@ -9,8 +9,10 @@ cannot reach. Here the harness reads that file.
 
 The count is the sum of every process's ``I refs``: a line the code under test manages to
 inject can only add to it. A process that started but never reported (killed before it could)
-makes the count unknown, never smaller. The first connection is the invocation itself: it is
-opened before any code of the benchmark runs.
+makes the count unknown, never smaller, and so does a program that replaced itself with
+``exec`` (Valgrind counts a program when it exits, not when it execs), except a shell ending in
+``exec program``. The first connection is the invocation itself: it is opened before any code
+of the benchmark runs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ TOOL_OPTIONS: dict[str, str] = {
     "marked_region": "--tool=callgrind --callgrind-out-file=/dev/null",
 }
 LOG_FILE = "valgrind.log"
+# The image's shells (its root file system is read-only): a script may end in ``exec program``
+SHELLS = frozenset({"/bin/sh", "/usr/bin/sh", "/bin/dash", "/usr/bin/dash", "/bin/bash",
+                    "/usr/bin/bash"})
 LOG_LIMIT = 8 * 1024 * 1024
 _TAGGED = re.compile(r"^(\d{1,6}|\*)\t(.*)$")
 _PROCESS = re.compile(r"^==(\d{1,10})== (.*)$")
@@ -63,36 +68,54 @@ def read_count(path: Path, limit: int = LOG_LIMIT) -> InstructionCount:
 
 def parse_count(text: str) -> InstructionCount:
     """The count in the collector's lines (``<connection>\\t<Valgrind log line>``)."""
-    started: dict[str, dict[str, str]] = defaultdict(dict)  # connection -> pid -> command
-    reported: dict[str, set[str]] = defaultdict(set)
+    started: dict[int, dict[str, str]] = defaultdict(dict)  # connection -> pid -> command
+    reported: dict[int, set[str]] = defaultdict(set)
     total = processes = 0
     for line in text.splitlines():
         tagged = _TAGGED.match(line)
         if tagged is None:
             continue
-        connection, body = tagged.groups()
+        tag, body = tagged.groups()
         if body == "OVERFLOW":
             return InstructionCount(None, problem="the processes sent more log than the "
                                     "collector keeps: the count is unknown")
         entry = _PROCESS.match(body)
-        if entry is None:
+        if entry is None or tag == "*":
             continue
+        connection = int(tag)
         pid, message = entry.groups()
         if message.startswith("Command: "):
-            started[connection].setdefault(pid, message.removeprefix("Command: ")[:80])
+            started[connection].setdefault(pid, message.removeprefix("Command: ")[:120])
             continue
         refs = _REFS.match(message.strip())
         if refs is not None:
             total += int(refs.group(1).replace(",", ""))
             processes += 1
             reported[connection].add(pid)
-    if "1" not in started or not reported.get("1"):
+    if 1 not in started:
         return InstructionCount(None, processes, "Valgrind sent no count for the invocation "
                                 "(it did not start, or the invocation was killed)")
-    for connection, commands in started.items():
-        for pid, command in commands.items():
-            if pid not in reported[connection]:
-                return InstructionCount(None, processes, (
-                    f"process {pid} ({command}) ended before Valgrind could count it "
-                    "(killed, or still running when the invocation ended)"))
+    for connection in sorted(started):
+        for pid, command in started[connection].items():
+            if pid in reported[connection]:
+                continue
+            if problem := _uncounted(pid, command, connection, started):
+                return InstructionCount(None, processes, problem)
     return InstructionCount(total, processes)
+
+
+def _uncounted(pid: str, command: str, connection: int,
+               started: dict[int, dict[str, str]]) -> str | None:
+    """Why a process that started without reporting a count makes the count unknown; None for
+    a shell that replaced itself with its last command (``exec python3 ...``), whose own few
+    instructions before the exec are the only ones left out."""
+    program = command.split(" ", 1)[0]
+    replaced = any(pid in started[later] for later in started if later > connection)
+    if not replaced:
+        return (f"process {pid} ({command[:80]}) ended before Valgrind could count it "
+                "(killed, or still running when the invocation ended)")
+    if program in SHELLS:
+        return None
+    return (f"process {pid} ({command[:80]}) replaced itself (exec) before Valgrind could count "
+            "it: Valgrind counts a program when it exits, so what ran before an exec would go "
+            "uncounted; run the next program as a child instead")
