@@ -43,6 +43,8 @@ def _imported_on_first_use(name: str) -> ModuleType:
 all_benchmarks = _imported_on_first_use("benchstone.evaluate.all_benchmarks")
 baseline = _imported_on_first_use("benchstone.run.baseline")
 calibration = _imported_on_first_use("benchstone.evaluate.calibrate")
+checks = _imported_on_first_use("benchstone.evaluate.checks")
+power = _imported_on_first_use("benchstone.evaluate.power")
 compare_module = _imported_on_first_use("benchstone.evaluate.compare")
 corpora_module = _imported_on_first_use("benchstone.project.corpora")
 corpus_module = _imported_on_first_use("benchstone.project.corpus")
@@ -387,7 +389,11 @@ def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
         bench = proj.benchmark(benchmark)
         options = evaluation.EvaluateOptions(meta_seed=meta_seed, include_dirty=include_dirty,
                                              allow_cross_env=allow_cross_env, git_sha=git_sha)
-        return evaluation.evaluate(store, place, proj, bench, options)
+        verdict = evaluation.evaluate(store, place, proj, bench, options)
+        if bench.is_stochastic and (warning := power.spread_warning(
+                verdict, checks.settings_for(bench), bench.min_effect)):
+            verdict.warnings.append(warning)
+        return verdict
 
 
 def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force: bool = False,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from benchstone.gates.policies import GateSettings, decide
 from benchstone.gates.sequential import decide_sequential
+from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
 
 POWER = 0.80
@@ -130,3 +131,24 @@ def simulate_power(gain: float, cv: float, n_baseline: int, n_candidate: int,
             decision = decide(baseline, candidate, settings)
         promoted += decision.kind == VerdictKind.PROMOTE
     return SimulatedPower(promoted / trials, trials)
+
+
+def spread_warning(verdict: Verdict, settings: GateSettings, min_effect: float) -> str | None:
+    """A warning when the spread ``verdict``'s samples show hides gains near ``min_effect``:
+    the smallest gain detected with 80 % power within the horizon (normal approximation) is
+    above twice ``min_effect`` and a point above it."""
+    baseline = verdict.baseline.values if verdict.baseline else []
+    candidate = verdict.candidate.values if verdict.candidate else []
+    values = baseline if len(baseline) >= 2 else candidate
+    if len(values) < 2 or min(values) <= 0:
+        return None
+    centre = sum(values) / len(values)
+    cv = math.sqrt(sum((v - centre) ** 2 for v in values) / (len(values) - 1)) / centre
+    horizon = verdict.sequential.horizon if verdict.sequential else max(len(candidate), 2)
+    gain = detectable_gain(cv, max(len(baseline), 2), horizon, settings)
+    if not gain > max(2 * min_effect, min_effect + 0.01):
+        return None
+    return (f"at this spread (CV {cv:.2%}) gains below {gain:.1%} are unlikely to be promoted "
+            f"within {horizon} candidate runs (80 % power, normal approximation), while "
+            f"min_effect is {min_effect:.1%}: reduce the noise (bench calibrate compares the "
+            "metric sources) or raise min_effect")
