@@ -3,10 +3,13 @@ the docker sandbox, measured in one run:
 
 - runner:       the runner's own perf_counter() around its work (what the original gates on),
 - harness_wall: the container's run time from the engine (StartedAt to FinishedAt),
-- harness_cpu:  the container's CPU time from its cgroup.
+- harness_cpu:  the container's CPU time from its cgroup,
+- harness_instructions: the instructions Valgrind counts in the whole process tree (a run set
+  of its own, fewer repetitions: each is several times slower).
 
 The harness sources include interpreter start-up, so their means are higher; what matters for a
-gate is the spread. No target: the figures tell a user which source to choose.
+gate is the spread. Target: the instruction count's CV at most 0.1 %; the other figures tell a
+user which source to choose.
 """
 
 from __future__ import annotations
@@ -18,9 +21,23 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPETITIONS = 20
+COUNTED_REPETITIONS = 8
+INSTRUCTIONS_CV_TARGET = 0.001
+COUNTED = """
+[[benchmarks]]
+name = "counted"
+entry_point = "probe"
+tier = "performance"
+metric_direction = "minimize"
+timeout_seconds = 600
+repetitions = 2
+baseline_seeds = [1, 2]
+metric_source = "harness_instructions"
+"""
 RUNNER = """import json, sys, time
 config, output = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
@@ -39,6 +56,8 @@ def main() -> int:
         shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "shellproj", project)
         (project / "bench" / "work.py").write_text(RUNNER)
         (project / "bench" / "run.sh").write_text('exec python3 bench/work.py "$2" "$3"\n')
+        manifest = project / "bench" / "manifest.toml"
+        manifest.write_text(manifest.read_text() + COUNTED)
         environment = {**os.environ, "BENCHSTONE_HOME": str(workdir / "home"),
                        "GIT_AUTHOR_NAME": "perf", "GIT_AUTHOR_EMAIL": "perf@example.invalid",
                        "GIT_COMMITTER_NAME": "perf", "GIT_COMMITTER_EMAIL": "perf@example.invalid"}
@@ -53,6 +72,13 @@ def main() -> int:
         history = subprocess.run([*bench, "history", "shellproj", "probe", "--json"], check=True,
                                  env=environment, capture_output=True, text=True)
         runs = json.loads(history.stdout)["entries"][0]["runs"]
+        started = time.monotonic()
+        subprocess.run([*bench, "run", "shellproj", "counted", "-n", str(COUNTED_REPETITIONS)],
+                       check=False, env=environment, capture_output=True)
+        counted_seconds = time.monotonic() - started
+        history = subprocess.run([*bench, "history", "shellproj", "counted", "--json"],
+                                 check=True, env=environment, capture_output=True, text=True)
+        counted = json.loads(history.stdout)["entries"][0]["runs"]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     columns = {"runner": "metric", "harness_wall": "harness_wall_seconds",
@@ -66,7 +92,21 @@ def main() -> int:
             continue
         mean, stdev = statistics.fmean(values), statistics.stdev(values)
         print(f"  {source:<14} {mean:8.4f}s {stdev:8.4f}s {stdev / mean:6.2%}")
-    return 0
+    values = [run["harness_instructions"] for run in counted
+              if run.get("status") == "ok" and run.get("harness_instructions") is not None]
+    if len(values) < 2:
+        problems = {run.get("message") for run in counted if run.get("status") != "ok"}
+        print(f"  harness_instructions not measured: {'; '.join(map(str, problems)) or 'no runs'}")
+        return 1
+    mean, stdev = statistics.fmean(values), statistics.stdev(values)
+    cv = stdev / mean
+    print(f"  {'harness_instructions':<14} {mean:,.0f} instructions, stdev {stdev:,.0f}, "
+          f"CV {cv:.4%} over {len(values)} repetitions (target <= {INSTRUCTIONS_CV_TARGET:.1%})")
+    wall = statistics.fmean(run["harness_wall_seconds"] for run in counted)
+    plain = statistics.fmean(run["harness_wall_seconds"] for run in runs)
+    print(f"  under Valgrind a repetition took {wall:.1f}s against {plain:.2f}s without "
+          f"({wall / plain:.0f}x; {counted_seconds:.0f}s for the run set)")
+    return 0 if cv <= INSTRUCTIONS_CV_TARGET else 1
 
 
 if __name__ == "__main__":

@@ -315,11 +315,17 @@ class DockerSandbox(Sandbox):
         """Start the instruction-count collector in the container as root: the benchmark's
         user can neither signal it nor write where it writes. The entry waits for it."""
         source = bundled("sandbox", "instructions.py").read_text()
-        created = transient_retry(api.exec_create)(
-            container_id, ["python3", "-c", source, port,
-                           str(INSTRUCTIONS_DIR / LOG_FILE), INSTRUCTIONS_MARKS],
-            user="0", stdout=False, stderr=False)
-        transient_retry(api.exec_start)(created["Id"], detach=True)
+        try:
+            created = transient_retry(api.exec_create)(
+                container_id, ["python3", "-c", source, port,
+                               str(INSTRUCTIONS_DIR / LOG_FILE), INSTRUCTIONS_MARKS],
+                user="0", stdout=False, stderr=False)
+            transient_retry(api.exec_start)(created["Id"], detach=True)
+        except docker.errors.APIError:
+            # The container already ended (an image without valgrind: its entry says so and
+            # exits) or cannot exec: without a collector the entry ends the repetition with a
+            # one-line reason, and the row records it.
+            pass
 
     @staticmethod
     def _remove(api: Any, container_id: str) -> None:
