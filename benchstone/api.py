@@ -305,6 +305,7 @@ def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         count = repetitions or calibration.DEFAULT_REPETITIONS
+        calibration.require_calibratable(bench, count)
         counted = (calibration.INSTRUCTION_REPETITIONS if instruction_repetitions is None
                    else instruction_repetitions)
         progress = progress or runner.Progress()

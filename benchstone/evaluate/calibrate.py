@@ -95,16 +95,21 @@ def horizon_of(bench: BenchmarkSpec) -> int:
     return max(bench.run_repetitions, 2)
 
 
-def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
-              repetitions: int, instruction_repetitions: int, request: RunRequest,
-              progress: Progress, notify: Notify, trials: int = TRIALS) -> CalibrationReport:
-    """Run the calibration run sets (``request`` carries the sandbox and the lease) and judge."""
+def require_calibratable(bench: BenchmarkSpec, repetitions: int) -> None:
+    """Refuse what calibrate cannot measure, before any lease is taken."""
     if not bench.is_stochastic:
         raise InvalidArgument(f"{bench.name} is a {bench.tier} benchmark: it has no metric to "
                               "calibrate", fix="calibrate a performance or quality benchmark")
     if repetitions < 2:
         raise InvalidArgument("calibrate needs at least 2 repetitions to see a spread",
                               fix="pass --repetitions 10 (or more)")
+
+
+def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+              repetitions: int, instruction_repetitions: int, request: RunRequest,
+              progress: Progress, notify: Notify, trials: int = TRIALS) -> CalibrationReport:
+    """Run the calibration run sets (``request`` carries the sandbox and the lease) and judge."""
+    require_calibratable(bench, repetitions)
     main = execute(store, home, project, bench,
                    _calibration(request, repetitions), progress)
     reports = [main]

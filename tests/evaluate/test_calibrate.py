@@ -126,3 +126,12 @@ def test_calibration_runs_never_enter_a_verdict(bench: BenchCLI, make_project) -
     assert verdict["kind"] == "NEEDS_MORE_DATA" and "no candidate run set" in verdict["reason"]
     history = json.loads(bench("history", "toy", "speed", "--json").stdout)
     assert {entry["run_set"]["kind"] for entry in history["entries"]} == {"baseline"}
+
+
+def test_calibrate_refuses_a_correctness_benchmark(bench: BenchCLI, make_project) -> None:
+    root = make_project("toy")
+    assert bench("register", str(root)).returncode == 0
+    result = bench("calibrate", "toy", "output", "--sandbox", "process")
+    assert result.returncode != 0
+    assert "output is a correctness benchmark: it has no metric to calibrate" in result.stderr
+    assert "Traceback" not in result.stderr
