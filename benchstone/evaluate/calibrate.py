@@ -231,7 +231,7 @@ def recommend(report: CalibrationReport) -> list[str]:
     quietest = min(measured, key=lambda s: s.cv or 0.0)
     own = next((s for s in measured if s.source == report.metric_source), None)
     if quietest.source == "harness_instructions" and (quietest.cv or 0) <= 0.001:
-        lines.append(f'metric_source = "harness_instructions": its count moves {quietest.cv:.3%} '
+        lines.append(f'metric_source = "harness_instructions": its count moves {quietest.cv:.4%} '
                      "run to run; it counts work, not time, and runs several times slower")
     elif own is None or quietest.source != own.source:
         lines.append(f'metric_source = "{quietest.source}": the quietest here '
