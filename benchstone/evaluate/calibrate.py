@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from benchstone.errors import InvalidArgument, SandboxUnavailable
 from benchstone.evaluate import power
 from benchstone.evaluate.checks import settings_for
+from benchstone.gates.policies import GateSettings
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
@@ -180,8 +181,8 @@ def _instruction_runs(store: Store, home: Home, project: Project, bench: Benchma
         return None, f"not measured: {exc}"
 
 
-def smallest_detectable(cv: float, n_baseline: int, horizon: int, settings, trials: int
-                        ) -> tuple[float, float | None]:
+def smallest_detectable(cv: float, n_baseline: int, horizon: int, settings: GateSettings,
+                        trials: int) -> tuple[float, float | None]:
     """The smallest gain the gate promotes in at least 80 % of simulated comparisons within
     its horizon (bisection between the normal approximation and 60 %); its simulated power."""
     low = max(power.detectable_gain(cv, n_baseline, horizon, settings) * 0.8, 1e-6)
@@ -200,7 +201,8 @@ def smallest_detectable(cv: float, n_baseline: int, horizon: int, settings, tria
     return high, reached
 
 
-def need_for(gain: float, cv: float, n_baseline: int, settings, trials: int) -> GainNeed:
+def need_for(gain: float, cv: float, n_baseline: int, settings: GateSettings,
+             trials: int) -> GainNeed:
     """The candidate runs ``gain`` needs: the normal approximation's first guess, raised until
     the simulated gate reaches 80 % power (at most the manifest's limit of 100)."""
     guess = power.runs_needed(gain, cv, n_baseline, settings)
