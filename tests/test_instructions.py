@@ -229,3 +229,12 @@ def test_bench_run_prints_the_gated_value_of_a_harness_source() -> None:
               finished_at="f")
     assert "gated=123456 (harness_instructions)" in run_line(run, "harness_instructions")
     assert "gated" not in run_line(run)
+
+
+def test_the_process_sandbox_refuses_to_count_instructions(
+        bench: BenchCLI, instructions_project: Path) -> None:
+    assert bench("register", str(instructions_project)).returncode == 0
+    result = bench("run", "instr", "honest", "-n", "1", "--sandbox", "process")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert 'harness_instructions" needs the docker sandbox' in result.stderr
+    assert "--sandbox docker" in result.stderr
