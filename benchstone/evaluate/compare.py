@@ -202,6 +202,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             sessions[side] = RunSetSession(
                 store, home, project, bench,
                 RunRequest(kind="compare", revision=revision, meta_seed=meta_seed, seeds=seeds,
+                           seeds_from="harness",
                            sandbox=request.sandbox, comparison_id=comparison.id, side=side,
                            cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id),
                 progress(side) if progress else None)

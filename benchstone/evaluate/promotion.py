@@ -28,7 +28,8 @@ def _candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: s
     exclude = {pointer.run_set_id} if pointer else set()
     candidates = [rs for rs in store.run_sets(project.name, bench.name, git_sha=git_sha,
                                               meta_seed=meta_seed, kinds=("run",))
-                  if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
+                  if rs.id not in exclude and (include_dirty or not rs.git_dirty)
+                  and not rs.caller_seeds]  # a reproduction is never gate evidence
     calibrated = bench.gate_policy in CALIBRATED_POLICIES
     if meta_seed is None and len(candidates) > 1 and not calibrated:
         seeds = ", ".join(str(rs.meta_seed) for rs in candidates)

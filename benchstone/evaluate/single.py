@@ -49,8 +49,9 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
         return no_baseline(project, bench)
     baseline_set = store.run_set(pointer.run_set_id)
     assert baseline_set is not None
+    left_out: list[str] = []
     candidate_set, why_none = newest_candidate_set(store, project, bench.name, git_sha, options,
-                                                   exclude={baseline_set.id})
+                                                   exclude={baseline_set.id}, notes=left_out)
     baseline = sample_of([baseline_set], store.runs_of([baseline_set.id]), bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
@@ -62,11 +63,12 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
                            "--include-dirty", **common)
     if candidate_set is None:
         return (already_promoted(project, bench, pointer, git_sha, **common)
-                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none, **common))
+                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none,
+                               warnings=left_out, **common))
     candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source,
                           unfinished=store.unfinished_repetitions([candidate_set.id]))
     common["candidate"] = candidate
-    warnings = []
+    warnings = left_out
     if baseline_set.git_dirty:
         warnings.append("the baseline was recorded on a dirty tree (--include-dirty)")
     if candidate_set.git_dirty:

@@ -229,6 +229,13 @@ class BenchmarkSpec(_PassesEnv):
         return 5 if self.is_stochastic else 1
 
     @property
+    def design_repetitions(self) -> int:
+        """The ``repetition_total`` every repetition of this benchmark sees, on either side of a
+        comparison: a number of the manifest, never of the run set (which would tell a baseline
+        from a candidate)."""
+        return max(self.run_repetitions, len(self.baseline_seeds), 1)
+
+    @property
     def timeout(self) -> float:
         if self.timeout_seconds is not None:
             return self.timeout_seconds

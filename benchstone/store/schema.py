@@ -277,3 +277,11 @@ def repetition_starts_and_trees(db: Database) -> None:
     _append_only(db, "repetition_starts", _UNIQUE_KEYS["repetition_starts"])
     db.execute("ALTER TABLE run_sets ADD COLUMN tree_sha TEXT")
     db["run_sets"].create_index(["project", "benchmark", "tree_sha", "id"], find_unique_name=True)
+
+
+@migration("0005_caller_seeds")
+def caller_seeds(db: Database) -> None:
+    """Whether the caller chose a run set's seeds (``--meta-seed``, explicit seeds, the public
+    ``baseline_seeds``): such a set reproduces one and is never gate evidence. Run sets recorded
+    before the column have NULL, read as harness-chosen (nothing else can be known of them)."""
+    db.execute("ALTER TABLE run_sets ADD COLUMN caller_seeds INTEGER")

@@ -40,7 +40,7 @@ __all__ = ["HISTORY_TABLES", "Store", "host_name", "now", "user_name"]
 
 BUSY_TIMEOUT_SECONDS = 60.0
 _JSON_COLUMNS = {"seeds", "environment", "protected_files", "metric_components", "metadata"}
-_BOOL_COLUMNS = {"git_dirty", "forced"}
+_BOOL_COLUMNS = {"git_dirty", "forced", "caller_seeds"}
 R = TypeVar("R", bound=BaseModel)
 
 
