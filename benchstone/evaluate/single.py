@@ -10,6 +10,7 @@ statistics. A verdict that cannot be trusted is never PROMOTE.
 
 from __future__ import annotations
 
+from benchstone.errors import SingleRunSetRefused
 from benchstone.evaluate.checks import (
     already_promoted,
     changed_protected,
@@ -19,6 +20,7 @@ from benchstone.evaluate.checks import (
     tampered,
     verdict_for,
 )
+from benchstone.evaluate.compare import evaluate_paired
 from benchstone.evaluate.correctness import apply_requirements, evaluate_correctness
 from benchstone.evaluate.cumulative import evaluate_cumulative
 from benchstone.evaluate.samples import EvaluateOptions, head_sha, newest_candidate_set, sample_of
@@ -36,6 +38,11 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     git_sha = options.git_sha or head_sha(project)
     if bench.tier == "correctness":
         return evaluate_correctness(store, home, project, bench, git_sha, options)
+    if bench.is_paired:
+        if options.meta_seed is not None:
+            raise SingleRunSetRefused(f"{bench.name} has design = paired: it is judged on its "
+                                      "pairs, not on a single run set (--meta-seed)")
+        return evaluate_paired(store, home, project, bench, git_sha)
     if bench.gate_policy in CALIBRATED_POLICIES:
         return evaluate_cumulative(store, home, project, bench, git_sha, options)
     return _evaluate_one_run_set(store, home, project, bench, git_sha, options)

@@ -442,6 +442,9 @@ class Store:
         row_id = self._insert("comparisons", {**fields, "created_at": now()})
         return self._one(Comparison, "SELECT * FROM comparisons WHERE id = ?", [row_id])  # type: ignore[return-value]
 
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        return self._one(Comparison, "SELECT * FROM comparisons WHERE id = ?", [comparison_id])
+
     def comparisons(self, project: str, benchmark: str, baseline_sha: str,
                     candidate_sha: str) -> list[Comparison]:
         """Every comparison of the same two commits, oldest first."""
