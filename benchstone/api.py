@@ -304,6 +304,10 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         if bench.is_paired:  # every paired gate is sequential
             _refuse_for_paired(proj, bench, meta_seed=None, seed_set="fresh",
                                allow_dirty=allow_dirty)
+            if store.current_pointer(proj.name, bench.name) is None:  # as evaluate says
+                return until_decided.UntilDecidedResult(
+                    report=None, verdict=evaluation.evaluate(store, place, proj, bench),
+                    repetitions=0, total=0)
             result = _paired(store, place, proj, bench, pairs=None, sandbox=sandbox, wait=wait,
                              progress=_same_for_both(progress), until_decided=True,
                              budget=max_repetitions)
