@@ -144,6 +144,7 @@ def test_the_paired_loop(bench, make_project, sandbox: str) -> None:
     ran = bench("run", "toy", "speed", *sb)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.count(" metric=") == 10  # 5 pairs: the baseline commit and HEAD
+    assert "side=baseline" in ran.stdout and "side=candidate" in ran.stdout
     timeline = json.loads(bench("history", "toy", "speed", "--json").stdout)
     sides = {entry["run_set"]["side"]: entry for entry in timeline["entries"]
              if entry["run_set"]["kind"] == "compare"}
@@ -195,6 +196,8 @@ def test_paired_api_shapes_and_refusals(bench, make_project) -> None:
 
     chosen = bench("run", "toy", "speed", "--meta-seed", "7", "--sandbox", "process")
     assert chosen.returncode == 5 and "design = paired" in chosen.stderr
+    reproduced = bench("run", "toy", "quality", "--meta-seed", "7", "--sandbox", "process")
+    assert reproduced.returncode == 0 and "never gate evidence" in reproduced.stdout
     (root / "src" / "speed.txt").write_text("0.4\n")
     dirty = bench("run", "toy", "speed", "--allow-dirty", "--sandbox", "process")
     assert dirty.returncode == 5 and "committed trees" in dirty.stderr
