@@ -1,12 +1,14 @@
-"""``compare``: the baseline tree and the candidate tree run side by side, pair by pair.
+"""``compare``: the baseline tree and the candidate tree run side by side, pair by pair; and the
+``design = "paired"`` benchmarks, whose ``run``, ``evaluate`` and ``promote`` are these pairs.
 
 Each pair runs both trees with the same fresh seed, each in a fresh sandbox, in an order drawn
 at random (from the comparison's meta seed, so it can be replayed). A shared machine that
 drifts, or a seed that makes one input harder, moves both halves of a pair alike, and the
 paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it.
 
-The evidence of earlier comparisons of the same two commits counts too: pairs accumulate into
-one sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
+The evidence of earlier comparisons of the same baseline commit with the candidate's tree (an
+empty or message-only commit holds the same tree) counts too: pairs accumulate into one
+sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
 as its horizon, so comparing again until green gains nothing either.
 """
 
