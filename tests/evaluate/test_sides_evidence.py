@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import pytest
+from conftest import git
 from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import NothingToPromote, SingleRunSetRefused
@@ -16,6 +17,7 @@ from benchstone.evaluate.explain import explain
 from benchstone.evaluate.promotion import promote
 from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.verdict import VerdictKind
+from benchstone.project.provenance import tree_of
 
 BASELINE = wobbled(10.0, 10)
 
@@ -88,13 +90,14 @@ def test_run_sets_from_before_the_column_count_as_harness_seeded(state: StoredRu
 
 def pairs(state: StoredRuns, shas: tuple[str, str], baseline: Sequence[float],
           candidate: Sequence[float], failed: int = 0) -> None:
+    """A finished comparison of ``shas``, each side's run set recording its commit's tree."""
     comparison = state.store.add_comparison(project="toy", benchmark="speedp",
                                             baseline_sha=shas[0], candidate_sha=shas[1],
                                             pairs=len(baseline))
     for side, sha, values, errors in (("baseline", shas[0], baseline, 0),
                                       ("candidate", shas[1], candidate, failed)):
         state.record("speedp", values, sha=sha, kind="compare", comparison_id=comparison.id,
-                     side=side, failed=errors)
+                     side=side, failed=errors, tree_sha=tree_of(state.root, sha))
 
 
 def test_evaluate_of_a_paired_benchmark_judges_its_pairs(state: StoredRuns) -> None:
@@ -152,3 +155,16 @@ def test_promote_moves_the_pointer_to_the_paired_candidate_and_the_next_pairs_st
     state.commit(text="0.7\n", message="faster still")
     fresh = state.evaluate("speedp")  # the old pairs judged another baseline: none count
     assert fresh.kind == VerdictKind.NEEDS_MORE_DATA and "no pairs" in fresh.reason
+
+
+def test_an_empty_commit_continues_the_paired_test(state: StoredRuns) -> None:
+    """The paired evidence belongs to the candidate's tree: an empty commit neither loses the
+    pairs so far nor gets a fresh alpha to spend."""
+    base = state.establish("speedp", wobbled(10.0, 5)).git_sha
+    head = state.commit()
+    pairs(state, (base, head), wobbled(10.0, 3), wobbled(9.9, 3))
+    before = state.evaluate("speedp")
+    git(state.root, "commit", "-q", "--allow-empty", "-m", "nothing changed")
+    after = state.evaluate("speedp")
+    assert after.candidate.n == before.candidate.n == 3
+    assert after.sequential.runs == before.sequential.runs == 3
