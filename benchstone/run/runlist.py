@@ -66,4 +66,3 @@ class BaselineRuns(RunList):
         moved = self.pointer.git_sha[:10] if self.pointer else None
         return f"BaselineRuns(run_set={self.run_set.id}, runs={len(self)}, ok={self.ok}, " \
                f"pointer={moved})"
-
