@@ -200,6 +200,13 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
+        if bench.is_paired:
+            _refuse_for_paired(proj, bench, meta_seed=meta_seed, seed_set=seed_set,
+                               allow_dirty=allow_dirty)
+            result = _paired(store, place, proj, bench, pairs=repetitions, sandbox=sandbox,
+                             wait=wait, progress=_same_for_both(progress), candidate=revision,
+                             stop=stop, cpuset=cpuset, gpus=gpus, job_id=job_id)
+            return compare_module.PairedRuns(result)
         if seed_set == "baseline":
             baseline.require_seeds(proj, bench)
         request = runner.RunRequest(kind="run", revision=revision, repetitions=repetitions,
@@ -209,6 +216,58 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
             report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
             leases.finish_run(lease, report)
             return runlist.RunList(report)
+
+
+def _same_for_both(progress: Progress | None) -> Callable[[str], Progress] | None:
+    return None if progress is None else (lambda side: progress)
+
+
+def _refuse_for_paired(proj: registry.Project, bench: BenchmarkSpec, *, meta_seed: int | None,
+                       seed_set: str, allow_dirty: bool) -> None:
+    """Under ``design = "paired"`` the harness chooses every seed and measures committed trees
+    only: the options that would choose seeds or run a dirty tree are refused."""
+    where = f"{proj.name}/{bench.name} has design = paired"
+    if meta_seed is not None or seed_set != "fresh":
+        raise InvalidArgument(f"{where}: the harness draws each pair's seed; a chosen one "
+                              "(--meta-seed, --seed-set baseline) would never be gate evidence",
+                              fix=f"bench run {proj.name} {bench.name}")
+    if allow_dirty:
+        raise InvalidArgument(f"{where}: both halves of a pair are committed trees",
+                              fix="commit or stash the changes, then bench run without "
+                              "--allow-dirty")
+
+
+def _paired(store: Store, place: Home, proj: registry.Project, bench: BenchmarkSpec, *,
+            pairs: int | None, sandbox: str | None, wait: bool,
+            progress: Callable[[str], Progress] | None, against: str | None = None,
+            until_decided: bool = False, budget: int | None = None,
+            candidate: str | None = None, stop: Callable[[RunSetReport], bool] | None = None,
+            cpuset: str | None = None, gpus: tuple[int, ...] = (),
+            job_id: str | None = None) -> CompareResult:
+    """Pairs of the baseline commit and the candidate on the cores of one lease: a new
+    foreground job's, or job ``job_id``'s, whose lease the caller holds."""
+    def request(cores: str | None, devices: tuple[int, ...], job: str | None
+                ) -> compare_module.CompareRequest:
+        return compare_module.CompareRequest(
+            against=against, pairs=pairs, until_decided=until_decided, sandbox=sandbox,
+            cpuset=cores, gpus=devices, job_id=job, candidate=candidate)
+
+    if job_id is not None:
+        return compare_module.compare(store, place, proj, bench, request(cpuset, gpus, job_id),
+                                      progress, budget=budget, stop=stop)
+    if cpuset or gpus:
+        raise ValueError("cpuset and gpus are granted by the scheduler: pass them only with "
+                         "the job_id whose lease holds them")
+    planned = 2 * (budget or bench.max_repetitions if until_decided
+                   else pairs or bench.run_repetitions)
+    on_wait = progress("candidate").on_notice if progress else (lambda message: None)
+    with leases.foreground(store, proj.name, bench, "compare", planned, wait=wait,
+                           on_wait=on_wait) as lease:
+        result = compare_module.compare(store, place, proj, bench,
+                                        request(lease.cpuset, lease.gpus, lease.job.id),
+                                        progress, budget=budget, stop=stop)
+        lease.finish("done", f"{result.pairs_run} pair(s) run: {result.verdict.kind}")
+        return result
 
 
 def _check_seed_set(seed_set: str, meta_seed: int | None) -> None:
@@ -253,6 +312,19 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
+        if bench.is_paired:  # every paired gate is sequential
+            _refuse_for_paired(proj, bench, meta_seed=None, seed_set="fresh",
+                               allow_dirty=allow_dirty)
+            if store.current_pointer(proj.name, bench.name) is None:  # as evaluate says
+                return until_decided.UntilDecidedResult(
+                    report=None, verdict=evaluation.evaluate(store, place, proj, bench),
+                    repetitions=0, total=0)
+            result = _paired(store, place, proj, bench, pairs=None, sandbox=sandbox, wait=wait,
+                             progress=_same_for_both(progress), until_decided=True,
+                             budget=max_repetitions)
+            return until_decided.UntilDecidedResult(
+                report=result.candidate, verdict=result.verdict, repetitions=result.pairs_run,
+                total=result.pairs_total)
         until_decided.require_sequential(proj, bench)
 
         def execute(planned: int, stop: until_decided.StopRule) -> RunSetReport:
@@ -280,18 +352,9 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
-        planned = 2 * (max_repetitions or bench.max_repetitions if until_decided
-                       else pairs or bench.run_repetitions)
-        on_wait = progress("candidate").on_notice if progress else (lambda message: None)
-        with leases.foreground(store, proj.name, bench, "compare", planned, wait=wait,
-                               on_wait=on_wait) as lease:
-            request = compare_module.CompareRequest(against=against, pairs=pairs, until_decided=until_decided,
-                                     sandbox=sandbox, cpuset=lease.cpuset, gpus=lease.gpus,
-                                     job_id=lease.job.id)
-            result = compare_module.compare(store, place, proj, bench, request, progress,
-                                            budget=max_repetitions)
-            lease.finish("done", f"{result.pairs_run} pair(s) run: {result.verdict.kind}")
-            return result
+        return _paired(store, place, proj, bench, pairs=pairs, sandbox=sandbox, wait=wait,
+                       progress=progress, against=against, until_decided=until_decided,
+                       budget=max_repetitions)
 
 
 def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
@@ -540,6 +603,9 @@ def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] =
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
+        if kind == "run" and bench.is_paired:
+            _refuse_for_paired(proj, bench, meta_seed=meta_seed, seed_set=seed_set,
+                               allow_dirty=allow_dirty)
         if kind == "baseline" or seed_set == "baseline":
             baseline.require_seeds(proj, bench)
         return jobs.dispatch(store, place, proj, bench, kind, at_sha=at_sha,
@@ -567,7 +633,18 @@ def cancel(job_id: str, *, home: Path | None = None) -> JobStatus:
 def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobStatus:
     """Run a dispatched background job in this process, as its worker does: wait in the queue if
     it is queued, run it on the cores it was granted, and record how it ended."""
-    return job_execution.run_job(Path(spec_file), progress)
+    return job_execution.run_job(Path(spec_file), progress, paired=_paired_job)
+
+
+def _paired_job(store: Store, place: Home, proj: registry.Project, bench: BenchmarkSpec,
+                request: RunRequest, progress: Progress | None) -> RunSetReport | None:
+    """A ``design = "paired"`` run's job: its pairs on the job's lease, the candidate pinned
+    to the commit checked when it was dispatched."""
+    result = _paired(store, place, proj, bench, pairs=request.repetitions,
+                     sandbox=request.sandbox, wait=True, progress=_same_for_both(progress),
+                     candidate=request.revision, cpuset=request.cpuset, gpus=request.gpus,
+                     job_id=request.job_id)
+    return result.candidate
 
 
 # ---- The machine: doctor, gc, runner images, demo ---------------------------------------------

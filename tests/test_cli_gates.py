@@ -285,7 +285,11 @@ def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: 
     ran = bench("run", "hiding", "speed", "--until-decided", "--sandbox", "process", "--json")
     result = _json(ran)
     assert ran.returncode == 2, ran.stderr
-    assert result["repetitions"] == 2  # no run after the first failure can lead to PROMOTE
+    # it stops at the first failure (where that falls follows the drawn slots): no run after
+    # it can lead to PROMOTE
+    runs = result["report"]["runs"]
+    assert result["repetitions"] == len(runs) and runs[-1]["status"] == "error"
+    assert all(run["status"] == "ok" for run in runs[:-1])
     for _ in range(2):
         assert bench("run", "hiding", "speed", "--sandbox", "process").returncode == 0
     evaluated = bench("evaluate", "hiding", "speed", "--json")

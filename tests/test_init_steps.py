@@ -65,8 +65,11 @@ def _fresh_repository(root: Path, makefile: str | None) -> None:
     commit_all(root, "initial")
 
 
-def _point_workload_at(root: Path, seconds: float) -> None:
-    (root / "solve.py").write_text(f"import time\n\ndef solve():\n    time.sleep({seconds})\n")
+def _point_workload_at(root: Path, steps: int) -> None:
+    """A solver that computes: the template gates on CPU seconds, which a sleep does not use."""
+    (root / "solve.py").write_text(
+        f"def solve():\n    total = 0\n    for i in range({steps}):\n        total += i * i\n"
+        "    return total\n")
 
 
 def follow(steps: list[tuple[str, list[str]]], root: Path, cwd: Path,
@@ -82,14 +85,14 @@ def follow(steps: list[tuple[str, list[str]]], root: Path, cwd: Path,
             assert body_of_workload in source
             runner.write_text(source.replace(body_of_workload, "    import solve\n\n"
                                              "    solve.solve()\n", 1))
-            _point_workload_at(root, 0.2)
+            _point_workload_at(root, 3_000_000)
             continue
         if text.startswith("add this target to "):
             makefile = root / text.removeprefix("add this target to ").split(";")[0]
             makefile.write_text(makefile.read_text() + "\n" + "\n".join(body) + "\n")
             continue
         if text.startswith("change your code and commit it"):
-            _point_workload_at(root, 0.02)  # ten times faster
+            _point_workload_at(root, 300_000)  # ten times faster
             commit_all(root, "solve it ten times faster")
         assert body, f"a step with nothing to run: {text}"
         for command in body:
@@ -119,7 +122,7 @@ def test_the_printed_next_steps_work_as_written(tmp_path: Path, shell_env: dict[
     assert commands[-1].endswith("bench") and "make" in commands[-1]
 
     done = follow(steps, root, cwd, shell_env)
-    gated = done[-1]  # make bench: bench run, then bench evaluate, whose exit code it passes
+    gated = done[-1]  # make bench: bench run --until-decided, then bench evaluate
     assert "verdict: PROMOTE" in gated.stdout, gated.stdout + gated.stderr
     assert git(root, "status", "--porcelain") == ""  # nothing was left uncommitted
     assert git(root, "ls-files", "Makefile") == "Makefile"

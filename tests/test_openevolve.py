@@ -155,6 +155,33 @@ def test_a_calibrated_gate_is_evaluated_over_the_candidates_runs(bench, evolve_p
     assert "statistic" not in metrics  # a p-value gate has no z or sigma
 
 
+def test_under_the_paired_design_a_candidate_is_gated_on_pairs(bench, evolve_project: Path,
+                                                                tmp_path: Path) -> None:
+    """design = "paired" (what `bench init` scaffolds): each candidate commit is measured in
+    pairs with the baseline commit, and the evaluator reads the verdict on those pairs."""
+    root = evolve_project
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        "promotion_sigma = 2.0", 'design = "paired"\ngate_policy = "welch"'))
+    git(root, "commit", "-qam", "the paired design")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "evolve", "cost", "--sandbox", "process").returncode == 0
+    base = git(root, "rev-parse", "HEAD")
+    evaluator = _load(tmp_path, """
+        from benchstone.integrations.openevolve import BenchstoneEvaluator
+
+        evaluate = BenchstoneEvaluator("evolve", "cost", target="program.py", sandbox="process")
+    """)
+    metrics, artifacts = _evaluate(evaluator, program("return 0.5"), "half")
+    assert "paired_t (sequential" in artifacts["reason"], artifacts
+    assert metrics["runs_ok"] == 3.0 and metrics["combined_score"] == pytest.approx(2.0, rel=0.04)
+    timeline = json.loads(bench("history", "evolve", "cost", "--json").stdout)["entries"]
+    halves = {entry["run_set"]["side"]: entry["run_set"]["git_sha"] for entry in timeline
+              if entry["run_set"]["kind"] == "compare"}
+    assert halves["baseline"] == base and halves["candidate"] != base
+    assert git(root, "rev-parse", "HEAD") == base  # the candidate ran pinned, off the user's HEAD
+
+
 def test_a_pickled_evaluator_works_through_run_evolutions_wrapper(bench, evolve_project: Path,
                                                                  tmp_path: Path) -> None:
     """run_evolution(evaluator=callable) pickles the callable into a generated evaluation file."""

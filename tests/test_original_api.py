@@ -18,6 +18,7 @@ from conftest import BenchCLI, commit_all
 from benchstone import api
 from benchstone.errors import AmbiguousRunSet, NothingToPromote, UnknownBenchmark
 from benchstone.run.baseline import BaselineResult
+from benchstone.run.environment import derive_seeds
 from benchstone.run.runner import RunSetReport
 from benchstone.store.records import Run
 
@@ -51,7 +52,8 @@ def test_establish_baseline_returns_runs_with_the_pointer(toy: Path, home: Path)
     runs = api.establish_baseline("toy", "speed", sandbox="process", home=home)
 
     assert isinstance(runs, list) and len(runs) == 5
-    assert [run.seed for run in runs] == [1, 2, 3, 4, 5]
+    # one per baseline_seeds entry, on seeds drawn as a candidate's are (not the listed values)
+    assert [run.seed for run in runs] == derive_seeds(runs.run_set.meta_seed, 5)
     assert runs.pointer is not None and runs.pointer.run_set_id == runs.run_set.id
     # code written for today's BaselineResult reads the same attributes
     assert isinstance(runs.model, BaselineResult)
@@ -81,12 +83,16 @@ def test_promote_refusals_are_value_errors(toy: Path, home: Path) -> None:
     assert isinstance(nothing.value, NothingToPromote)
 
     _faster(toy)
-    for meta_seed in (11, 12):
-        api.run("toy", "speed", meta_seed=meta_seed, sandbox="process", home=home)
+    seeds = [api.run("toy", "speed", sandbox="process", home=home).run_set.meta_seed
+             for _ in range(2)]
     with pytest.raises(ValueError, match="2 candidate run sets") as ambiguous:
         api.promote("toy", "speed", home=home)
     assert isinstance(ambiguous.value, AmbiguousRunSet)
-    assert api.promote("toy", "speed", meta_seed=12, home=home).verdict.kind == "PROMOTE"
+    assert api.promote("toy", "speed", meta_seed=seeds[1], home=home).verdict.kind == "PROMOTE"
+    # a run set whose seeds the caller chose is never a candidate
+    api.run("toy", "speed", meta_seed=11, sandbox="process", home=home)
+    with pytest.raises(ValueError, match="nothing new to promote"):
+        api.promote("toy", "speed", meta_seed=11, home=home)
 
 
 def test_history_is_in_id_order_with_the_original_filters(toy: Path, home: Path) -> None:

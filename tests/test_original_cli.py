@@ -25,6 +25,7 @@ from benchstone import api, cli
 from benchstone.errors import AdmissionRefused, InvalidArgument, ProjectNotRegistered
 from benchstone.jobs import leases
 from benchstone.project.manifest import BenchmarkSpec
+from benchstone.run.environment import derive_seeds
 from benchstone.store import Store
 
 SB = ("--sandbox", "process")
@@ -182,14 +183,22 @@ def test_seed_set_and_baseline_repetitions(bench, toy) -> None:
     with pytest.raises(InvalidArgument):
         api.run("toy", "speed", seed_set="baseline", meta_seed=7, sandbox="process")
 
-    three = _json(bench("baseline", "establish", "toy", "speed", "--repetitions", "3", "--json",
-                        *SB))
-    assert [run["seed"] for run in three["report"]["runs"]] == [1, 2, 3]
-    too_many = bench("baseline", "establish", "toy", "speed", "--repetitions", "6", *SB)
+    # the public seeds, as asked: a reproduction, recorded as caller-seeded (never gate evidence)
+    assert candidate["run_set"]["caller_seeds"] and fresh["run_set"]["caller_seeds"]
+    too_many = bench("run", "toy", "speed", "--seed-set", "baseline", "-n", "6", *SB)
     assert too_many.returncode == 5
     assert "lists 5 baseline_seeds" in too_many.stderr and "--repetitions 5" in too_many.stderr
-    by_api = api.establish_baseline("toy", "speed", repetitions=2, sandbox="process")
-    assert [run.seed for run in by_api.report.runs] == [1, 2]
+
+    # a baseline runs as many repetitions as baseline_seeds lists (or --repetitions), on fresh
+    # secret seeds like a candidate's, so the code under test cannot tell the sides apart
+    three = _json(bench("baseline", "establish", "toy", "speed", "--repetitions", "3", "--json",
+                        *SB))
+    run_set = three["report"]["run_set"]
+    assert len(three["report"]["runs"]) == 3 and not run_set["caller_seeds"]
+    assert [run["seed"] for run in three["report"]["runs"]] == derive_seeds(run_set["meta_seed"], 3)
+    all_five = api.establish_baseline("toy", "speed", sandbox="process")
+    assert len(all_five.report.runs) == 5
+    assert [run.seed for run in all_five.report.runs] != [1, 2, 3, 4, 5]
 
 
 def test_notes_are_stored_and_shown_in_history(bench, toy, home) -> None:

@@ -45,7 +45,8 @@ def test_a_scaffolded_project_registers_runs_and_gates(bench, tmp_path: Path, sa
     assert established.stdout.count(" metric=") == 5
     ran = bench("run", "my-project", "speed", env=env)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.count(" metric=") == 5 and " error " not in ran.stdout
+    # design = paired: 5 pairs, each the baseline commit and HEAD
+    assert ran.stdout.count(" metric=") == 10 and " error " not in ran.stdout
 
     evaluated = bench("evaluate", "my-project", "speed", "--json")
     verdict = json.loads(evaluated.stdout)
@@ -56,6 +57,7 @@ def test_a_scaffolded_project_registers_runs_and_gates(bench, tmp_path: Path, sa
     assert evaluated.returncode == codes[verdict["kind"]]
     assert verdict["baseline"]["n"] == verdict["candidate"]["n"] == 5
     assert all(value > 0 for value in verdict["candidate"]["values"])
+    assert verdict["metric_source"] == "harness_cpu"  # the kernel's count, not the runner's
     timeline = json.loads(bench("history", "my-project", "speed", "--json").stdout)
     assert {run["sandbox"] for entry in timeline["entries"] for run in entry["runs"]} == {sandbox}
 
@@ -94,6 +96,13 @@ def _make(root: Path) -> subprocess.CompletedProcess[str]:
                           cwd=root, capture_output=True, text=True, timeout=600)
 
 
+def _solve_in(root: Path, steps: int) -> None:
+    """A solver that computes (the template gates on CPU seconds, which a sleep does not use)."""
+    (root / "solve.py").write_text(
+        f"def solve():\n    total = 0\n    for i in range({steps}):\n        total += i * i\n"
+        "    return total\n")
+
+
 def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHSTONE_SANDBOX", "process")
@@ -107,7 +116,7 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
             "    sorted(rng.random() for _ in range(100_000))\n")
     assert body in text
     runner.write_text(text.replace(body, "    import solve\n\n    solve.solve()\n"))
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
+    _solve_in(root, 3_000_000)
     assert "created Makefile" in scaffolded.stdout  # the project had no make file
     target = (root / "Makefile").read_text()
     assert target.startswith("# benchstone: measure HEAD")
@@ -121,14 +130,14 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
     assert "] Error 2" in no_baseline.stderr, no_baseline.stderr
 
     assert bench("baseline", "establish", "solver", "speed").returncode == 0
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.02)\n")
+    _solve_in(root, 300_000)
     commit_all(root, "ten times faster")
     promoted = _make(root)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "verdict: PROMOTE" in promoted.stdout
     assert bench("promote", "solver", "speed").returncode == 0
 
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
+    _solve_in(root, 3_000_000)
     commit_all(root, "slow again")
     rejected = _make(root)
     assert rejected.returncode != 0

@@ -104,8 +104,9 @@ WaitOpt = Annotated[bool | None, typer.Option(
     "(exit 5). With --background, --wait queues the job; without it a full machine refuses it.",
     show_default=False)]
 SeedSetOpt = Annotated[SeedSet, typer.Option(
-    "--seed-set", help="fresh: seeds derived from a meta seed (a candidate); baseline: the "
-    "manifest's baseline_seeds (the first --repetitions of them).", case_sensitive=False)]
+    "--seed-set", help="fresh: seeds derived from a meta seed; baseline: the manifest's "
+    "baseline_seeds (the first --repetitions of them), which the caller chose, so the run set "
+    "reproduces and is never gate evidence.", case_sensitive=False)]
 
 
 def _only_one_mode(foreground: bool, background: bool) -> None:
@@ -134,7 +135,9 @@ def run(
     repetitions: Annotated[int | None, typer.Option(
         "--repetitions", "-n", min=1, help="Repetitions (default: the manifest's).")] = None,
     meta_seed: Annotated[int | None, typer.Option(
-        "--meta-seed", min=0, help="Seed the run set's seeds derive from (default: random).")] = None,
+        "--meta-seed", min=0, help="Seed the run set's seeds derive from (default: random, "
+        "from a secret source). A chosen one reproduces a run set, which is then never gate "
+        "evidence.")] = None,
     seed_set: SeedSetOpt = SeedSet.fresh,
     allow_dirty: Annotated[bool, typer.Option(
         "--allow-dirty", help="Run although the tree has uncommitted changes; the committed tree "
@@ -143,8 +146,9 @@ def run(
     background: BackgroundOpt = False,
     wait: WaitOpt = None,
     until_decided: Annotated[bool, typer.Option(
-        "--until-decided", help="Run one repetition at a time and evaluate after each with the "
-        "sequential gate (gate_policy welch or rank); stop as soon as it decides.")] = False,
+        "--until-decided", help="Run one repetition (a pair under design = paired) at a time "
+        "and evaluate after each with the sequential gate (gate_policy welch or rank, or any "
+        "policy under design = paired); stop as soon as it decides.")] = False,
     max_repetitions: Annotated[int | None, typer.Option(
         "--max-repetitions", min=1, help="With --until-decided: run at most this many "
         "(default: up to the manifest's max_repetitions at this commit).")] = None,
@@ -152,6 +156,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
+
+    Under design = "paired" it runs pairs instead: the baseline pointer's commit and HEAD, each
+    pair on one fresh seed in random order, and evaluate judges those pairs.
 
     Runs on cores of its own, granted by the scheduler; when they are taken it waits for them
     (see --no-wait). Exits 0 when at least one repetition succeeded, 1 when every one failed
@@ -208,8 +215,8 @@ def baseline_establish(
         "--at-sha", metavar="REV", help="Measure this commit instead of HEAD; the working tree "
         "and index are not touched.")] = None,
     repetitions: Annotated[int | None, typer.Option(
-        "--repetitions", "-n", min=1, help="Run only the first N of the manifest's "
-        "baseline_seeds (default: all of them; more than it lists is refused).")] = None,
+        "--repetitions", "-n", min=1, help="Repetitions (default: one per entry of the "
+        "manifest's baseline_seeds).")] = None,
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="As for run.")] = False,
     notes: NotesOpt = None,
     foreground: ForegroundOpt = False,
@@ -218,8 +225,10 @@ def baseline_establish(
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the manifest's baseline_seeds and point the baseline at that run set.
+    """Run a baseline run set and point the baseline at it.
 
+    It runs one repetition per entry of the manifest's baseline_seeds, on fresh seeds drawn by
+    the harness as a candidate's are, so that nothing tells the code which side it is on.
     Waits for its cores as run does (--no-wait fails at once); a benchmark with
     background_required starts as a background job unless --foreground.
     """

@@ -20,7 +20,8 @@ from benchstone.evaluate.checks import settings_for
 from benchstone.evaluate.correctness import apply_requirements
 from benchstone.evaluate.samples import EvaluateOptions, head_sha
 from benchstone.evaluate.single import evaluate
-from benchstone.gates.sequential import decide_sequential
+from benchstone.gates.policies import GateDecision, GateSettings
+from benchstone.gates.sequential import decide_paired_sequential, decide_sequential
 from benchstone.gates.verdict import Verdict, exit_code_for
 from benchstone.kinds import WAITING_KINDS, VerdictKind
 from benchstone.paths import Home
@@ -46,9 +47,17 @@ class AllVerdict(BaseModel):
         return exit_code_for(self.kind)
 
 
+def _decide(bench: BenchmarkSpec, baseline: list[float], candidate: list[float],
+            settings: GateSettings) -> GateDecision:
+    """The benchmark's own sequential test: on pairs under ``design = "paired"``."""
+    decide = decide_paired_sequential if bench.is_paired else decide_sequential
+    return decide(baseline, candidate, settings, bench.max_repetitions)
+
+
 def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
-    """In the Benjamini-Hochberg family: a calibrated policy with a test to repeat."""
-    return (bench.is_stochastic and bench.gate_policy in CALIBRATED_POLICIES
+    """In the Benjamini-Hochberg family: a calibrated policy (or the paired design) with a
+    test to repeat."""
+    return (bench.is_stochastic and (bench.gate_policy in CALIBRATED_POLICIES or bench.is_paired)
             and verdict.sequential is not None and verdict.baseline is not None
             and verdict.candidate is not None and verdict.candidate.n >= 2
             and verdict.kind in (VerdictKind.PROMOTE, VerdictKind.REJECT, VerdictKind.NEEDS_MORE_DATA))
@@ -56,8 +65,8 @@ def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
 
 def _promotes(verdict: Verdict, bench: BenchmarkSpec, level: float) -> bool:
     assert verdict.baseline is not None and verdict.candidate is not None
-    decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
-                                 settings_for(bench, alpha=level), bench.max_repetitions)
+    decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,
+                       settings_for(bench, alpha=level))
     return decision.kind == VerdictKind.PROMOTE
 
 
@@ -84,9 +93,8 @@ def regressed(verdict: Verdict, bench: BenchmarkSpec) -> bool:
     if _gateable(verdict, bench):
         assert verdict.baseline is not None and verdict.candidate is not None
         flipped = "maximize" if bench.metric_direction == "minimize" else "minimize"
-        decision = decide_sequential(verdict.baseline.values, verdict.candidate.values,
-                                     settings_for(bench, direction=flipped, min_effect=0.0),
-                                     bench.max_repetitions)
+        decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,
+                           settings_for(bench, direction=flipped, min_effect=0.0))
         return decision.kind == VerdictKind.PROMOTE
     if verdict.statistic is not None and verdict.threshold is not None:
         return verdict.statistic <= -verdict.threshold  # the seed gates' z or sigma
@@ -100,7 +108,8 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
     family = [i for i, (v, b) in enumerate(zip(verdicts, benches, strict=True)) if _gateable(v, b)]
     warnings = [f"{b.name}: gate_policy {b.gate_policy} has no p-value, so it is outside the "
                 "false-discovery-rate family" for b, v in zip(benches, verdicts, strict=True)
-                if b.is_stochastic and b.gate_policy not in CALIBRATED_POLICIES]
+                if b.is_stochastic and b.gate_policy not in CALIBRATED_POLICIES
+                and not b.is_paired]
     q = fdr if fdr is not None else min((benches[i].alpha for i in family), default=None)
     if family and q is not None:
         levels = [q * k / len(family) for k in range(1, len(family) + 1)]

@@ -1,12 +1,14 @@
-"""``compare``: the baseline tree and the candidate tree run side by side, pair by pair.
+"""``compare``: the baseline tree and the candidate tree run side by side, pair by pair; and the
+``design = "paired"`` benchmarks, whose ``run``, ``evaluate`` and ``promote`` are these pairs.
 
 Each pair runs both trees with the same fresh seed, each in a fresh sandbox, in an order drawn
 at random (from the comparison's meta seed, so it can be replayed). A shared machine that
 drifts, or a seed that makes one input harder, moves both halves of a pair alike, and the
 paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it.
 
-The evidence of earlier comparisons of the same two commits counts too: pairs accumulate into
-one sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
+The evidence of earlier comparisons of the same baseline commit with the candidate's tree (an
+empty or message-only commit holds the same tree) counts too: pairs accumulate into one
+sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
 as its horizon, so comparing again until green gains nothing either.
 """
 
@@ -20,6 +22,8 @@ from pydantic import BaseModel, Field
 
 from benchstone.errors import CompareError, DirtyTreeError, Interrupted
 from benchstone.evaluate.checks import (
+    already_promoted,
+    no_baseline,
     sequential_summary,
     settings_for,
     tampered,
@@ -33,12 +37,19 @@ from benchstone.gates.verdict import Sample, Verdict
 from benchstone.kinds import VerdictKind
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
-from benchstone.project.provenance import is_dirty, protected_files, repository_root, resolve_commit
+from benchstone.project.provenance import (
+    is_dirty,
+    protected_files,
+    repository_root,
+    resolve_commit,
+    tree_of,
+)
 from benchstone.project.registry import Project
 from benchstone.run.environment import derive_seeds, new_meta_seed
+from benchstone.run.runlist import RunList
 from benchstone.run.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
 from benchstone.store import Store
-from benchstone.store.records import Run
+from benchstone.store.records import Comparison, Run, RunSet
 
 SIDES = ("baseline", "candidate")
 
@@ -52,6 +63,9 @@ class CompareRequest:
     cpuset: str | None = None  # granted by the scheduler to the comparison's lease
     gpus: tuple[int, ...] = ()
     job_id: str | None = None
+    # the candidate commit, pinned when the work was requested (a background job, an evaluator's
+    # scratch commit); None: HEAD, which must be clean
+    candidate: str | None = None
 
 
 class CompareResult(BaseModel):
@@ -75,8 +89,8 @@ def _baseline_sha(store: Store, project: Project, bench: BenchmarkSpec,
         if pointer is None:
             raise CompareError(
                 f"{project.name}/{bench.name} has no baseline pointer to compare against",
-                fix="pass --against SHA, or establish one: "
-                f"bench baseline establish {project.name} {bench.name}")
+                fix=f"establish one: bench baseline establish {project.name} {bench.name} "
+                "(bench compare also takes --against SHA)")
         return pointer.git_sha
     return resolve_commit(root, against)
 
@@ -98,13 +112,26 @@ def candidate_failures(runs: dict[str, list[Run]]) -> int:
     return sum(1 for run in runs["candidate"] if run.status != "ok")
 
 
+def _comparisons_of_tree(store: Store, project: Project, bench: BenchmarkSpec,
+                         baseline_sha: str, candidate_sha: str) -> list[Comparison]:
+    """Every comparison of ``baseline_sha`` with a commit holding ``candidate_sha``'s tree,
+    oldest first: an empty or message-only commit continues the same sequential test."""
+    tree = tree_of(repository_root(project.root), candidate_sha)
+    ids = sorted({rs.comparison_id for rs in store.run_sets_of_tree(
+        project.name, bench.name, tree_sha=tree, git_sha=candidate_sha, kinds=("compare",))
+        if rs.side == "candidate" and rs.comparison_id is not None})
+    found = [store.comparison(comparison_id) for comparison_id in ids]
+    return [c for c in found if c is not None and c.baseline_sha == baseline_sha]
+
+
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
                   candidate_sha: str) -> tuple[list[tuple[float, float]], int]:
-    """The complete pairs of every earlier comparison of these two commits, oldest first, and
-    how many of their candidate halves failed."""
+    """The complete pairs of every earlier comparison of the baseline commit with the
+    candidate's tree, oldest first, and how many of their candidate halves failed or never
+    finished."""
     pairs: list[tuple[float, float]] = []
     failed = 0
-    for comparison in store.comparisons(project.name, bench.name, baseline_sha, candidate_sha):
+    for comparison in _comparisons_of_tree(store, project, bench, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
@@ -137,22 +164,54 @@ def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[flo
                        candidate_mean=samples[1].mean)
 
 
+def evaluate_paired(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
+                    git_sha: str) -> Verdict:
+    """``evaluate`` under ``design = "paired"``: the sequential paired gate on every pair
+    recorded so far of the baseline pointer's commit and ``git_sha``'s tree. Read-only."""
+    pointer = store.current_pointer(project.name, bench.name)
+    if pointer is None:
+        return no_baseline(project, bench)
+    shas = (pointer.git_sha, git_sha)
+    root = repository_root(project.root)
+    before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
+    if before.digest != after.digest:
+        return tampered(project, bench, before.changed_from(after),
+                        "protected files changed since the baseline")
+    pairs, failed = earlier_pairs(store, project, bench, *shas)
+    if not pairs and not failed:
+        return (already_promoted(project, bench, pointer, git_sha)
+                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
+                               f"no pairs of {git_sha[:10]} with the baseline "
+                               f"{pointer.git_sha[:10]} yet (design = paired): run them "
+                               f"(bench run {project.name} {bench.name})"))
+    warnings = ["design = paired: the baseline commit was measured again, interleaved with "
+                f"the candidate ({len(pairs)} complete pair(s))"]
+    if shas[0] == shas[1]:
+        warnings.append("the baseline and the candidate are the same commit (an A/A comparison)")
+    return _finish(store, home, project, bench,
+                   paired_verdict(project, bench, pairs, shas, warnings, failed), git_sha)
+
+
 def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             request: CompareRequest, progress: Callable[[str], Progress] | None = None,
-            budget: int | None = None) -> CompareResult:
-    """Run pairs of the baseline commit and HEAD, alternately, and gate them paired.
+            budget: int | None = None,
+            stop: Callable[[RunSetReport], bool] | None = None) -> CompareResult:
+    """Run pairs of the baseline commit and HEAD (or ``request.candidate``), alternately, and
+    gate them paired.
 
     ``progress`` makes the callbacks for one side; ``budget`` caps the pairs of an
-    ``until_decided`` comparison (default: up to the horizon)."""
+    ``until_decided`` comparison (default: up to the horizon); ``stop``, asked with the
+    candidate's report after every pair, may end it early."""
     if not bench.is_stochastic:
         raise CompareError(f"{bench.name} is a correctness benchmark: there is nothing to "
                            "compare statistically", fix=f"bench evaluate {project.name} "
                            f"{bench.name}")
     baseline_sha = _baseline_sha(store, project, bench, request.against)
-    candidate_sha = head_sha(project)
-    shas = (baseline_sha, candidate_sha)
     root = repository_root(project.root)
-    if is_dirty(root):  # checked before anything is recorded
+    candidate_sha = (resolve_commit(root, request.candidate) if request.candidate
+                     else head_sha(project))
+    shas = (baseline_sha, candidate_sha)
+    if request.candidate is None and is_dirty(root):  # checked before anything is recorded
         raise DirtyTreeError(f"{root} has uncommitted changes",
                              fix="commit or stash them: compare measures the committed HEAD")
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
@@ -177,15 +236,16 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
                              pairs_total=len(pairs), verdict=_finish(store, home, project, bench,
-                                                                     verdict))
+                                                                     verdict, candidate_sha))
     return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
-                      warnings, failed)
+                      warnings, failed, stop)
 
 
 def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                request: CompareRequest, progress: Callable[[str], Progress] | None,
                shas: tuple[str, str], pairs: list[tuple[float, float]], planned: int,
-               warnings: list[str], failed: int) -> CompareResult:
+               warnings: list[str], failed: int,
+               stop: Callable[[RunSetReport], bool] | None = None) -> CompareResult:
     check_commit(store, home, project, bench, shas[0], allow_dirty=False)  # before any row
     meta_seed = new_meta_seed()
     seeds = derive_seeds(meta_seed, planned)
@@ -198,10 +258,11 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     new_failed = 0
     verdict: Verdict | None = None
     try:
-        for side, revision in zip(SIDES, (shas[0], None), strict=True):
+        for side, revision in zip(SIDES, (shas[0], request.candidate), strict=True):
             sessions[side] = RunSetSession(
                 store, home, project, bench,
                 RunRequest(kind="compare", revision=revision, meta_seed=meta_seed, seeds=seeds,
+                           seeds_from="harness",
                            sandbox=request.sandbox, comparison_id=comparison.id, side=side,
                            cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id),
                 progress(side) if progress else None)
@@ -219,6 +280,8 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                                          failed + new_failed)
                 if verdict.kind != VerdictKind.NEEDS_MORE_DATA or verdict.failures_withhold_promotion:
                     break  # decided, or a failed candidate half: no pair can promote now
+            if stop is not None and stop(sessions["candidate"].report()):
+                break
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
                           f"{comparison.id} were recorded and kept") from None
@@ -233,11 +296,42 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         meta_seed=meta_seed, pairs_run=len(first_sides), pairs_total=len(pairs + new_pairs),
         first_sides=first_sides, baseline=sessions["baseline"].report(),
         candidate=sessions["candidate"].report(),
-        verdict=_finish(store, home, project, bench, verdict))
+        verdict=_finish(store, home, project, bench, verdict, shas[1]))
 
 
 def _finish(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
-            verdict: Verdict) -> Verdict:
+            verdict: Verdict, candidate_sha: str) -> Verdict:
     """Faster but wrong is still rejected: required correctness benchmarks must PASS."""
-    return apply_requirements(store, home, project, bench, verdict, head_sha(project),
-                              EvaluateOptions())
+    return apply_requirements(store, home, project, bench, verdict, candidate_sha,
+                              EvaluateOptions(git_sha=candidate_sha))
+
+
+class PairedRuns(RunList):
+    """Under ``design = "paired"``: the candidate halves' rows, in order, with the whole
+    comparison (both halves and the verdict on every pair so far) as ``.comparison`` and
+    ``.model``. Empty when no pair ran (protected files differ: ``evaluate`` says TAMPERED)."""
+
+    def __init__(self, comparison: CompareResult) -> None:
+        list.__init__(self, comparison.candidate.runs if comparison.candidate else [])
+        self.report = comparison.candidate  # type: ignore[assignment]
+        self.comparison = comparison
+
+    @property
+    def model(self) -> CompareResult:  # type: ignore[override]
+        return self.comparison
+
+    @property
+    def run_set(self) -> RunSet | None:  # type: ignore[override]
+        return self.report.run_set if self.report else None
+
+    @property
+    def runs(self) -> list[Run]:
+        return self.report.runs if self.report else []
+
+    @property
+    def ok(self) -> int:
+        return self.report.ok if self.report else 0
+
+    def __repr__(self) -> str:
+        return (f"PairedRuns(comparison={self.comparison.comparison_id}, runs={len(self)}, "
+                f"ok={self.ok}, verdict={self.comparison.verdict.kind})")

@@ -43,20 +43,20 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     baseline = sample_of(base_sets, store.runs_of([rs.id for rs in base_sets]), bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
+    warnings: list[str] = []
     sets = candidate_sets(store, project, bench.name, git_sha, options,
-                          exclude={rs.id for rs in base_sets})
+                          exclude={rs.id for rs in base_sets}, notes=warnings)
     if not sets:
         if verdict := already_promoted(project, bench, pointer, git_sha, **common):
             return verdict
         return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, "no clean candidate run "
                            f"set at {git_sha[:10]}: run it first (bench run {project.name} "
-                           f"{bench.name})", **common)
+                           f"{bench.name})", warnings=warnings, **common)
     reference = base_sets[0]
     changed_sets = [rs for rs in sets if rs.protected_hash != reference.protected_hash]
     if changed_sets:
         return tampered(project, bench, changed_protected(reference, changed_sets[0]),
                         "protected files changed since the baseline", **common)
-    warnings: list[str] = []
     usable = []
     for rs in sets:
         blocker, env_warnings = comparability(reference, rs, bench, options)

@@ -81,6 +81,11 @@ TEST_TEXT = {
                      "not calibrated at small samples, and cannot promote below 4 runs a side"],
 }
 
+PAIRED_TEXT = ("design = paired: the baseline commit is measured again, interleaved with the "
+               "candidate pair by pair on one lease and with one seed per pair, and the test "
+               "(signed-rank for rank or mann_whitney, else a t-test on log ratios) is on the "
+               "pairs, so a machine or a clock that drifts moves both halves alike")
+
 
 def method_lines(verdict: Verdict, bench: BenchmarkSpec) -> list[str]:
     if bench.tier == "correctness":
@@ -90,6 +95,8 @@ def method_lines(verdict: Verdict, bench: BenchmarkSpec) -> list[str]:
     scale = " of log values (log_scale)" if bench.log_scale else ""
     noise = " (log-normal)" if bench.log_scale else ""
     lines = [line.format(scale=scale, noise=noise) for line in TEST_TEXT.get(policy, [policy])]
+    if bench.is_paired:
+        lines = [PAIRED_TEXT]
     sequential = verdict.sequential
     if sequential is not None:
         boundary = (f"boundary p <= {sequential.boundary:.4g}" if sequential.boundary

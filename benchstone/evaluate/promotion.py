@@ -28,7 +28,8 @@ def _candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: s
     exclude = {pointer.run_set_id} if pointer else set()
     candidates = [rs for rs in store.run_sets(project.name, bench.name, git_sha=git_sha,
                                               meta_seed=meta_seed, kinds=("run",))
-                  if rs.id not in exclude and (include_dirty or not rs.git_dirty)]
+                  if rs.id not in exclude and (include_dirty or not rs.git_dirty)
+                  and not rs.caller_seeds]  # a reproduction is never gate evidence
     calibrated = bench.gate_policy in CALIBRATED_POLICIES
     if meta_seed is None and len(candidates) > 1 and not calibrated:
         seeds = ", ".join(str(rs.meta_seed) for rs in candidates)
@@ -40,6 +41,26 @@ def _candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: s
     return candidates
 
 
+def _paired_candidates(store: Store, project: Project, bench: BenchmarkSpec, git_sha: str,
+                       meta_seed: int | None) -> list[RunSet]:
+    """Under ``design = "paired"``: the candidate halves at ``git_sha`` of comparisons with the
+    baseline pointer's commit, newest first. The pointer then moves to the candidate commit,
+    and the next ``bench run`` measures that commit again as the baseline: no sample of a
+    sequential test that stopped is reused."""
+    if meta_seed is not None:
+        raise AmbiguousRunSet(f"{bench.name} has design = paired: promote moves the pointer to "
+                              "the commit its pairs judged, not to one run set (--meta-seed)",
+                              fix=f"bench promote {project.name} {bench.name}")
+    pointer = store.current_pointer(project.name, bench.name)
+    if pointer is None or pointer.git_sha == git_sha:
+        return []
+    return [rs for rs in store.run_sets(project.name, bench.name, git_sha=git_sha,
+                                        kinds=("compare",))
+            if rs.side == "candidate" and rs.comparison_id is not None
+            and (comparison := store.comparison(rs.comparison_id)) is not None
+            and comparison.baseline_sha == pointer.git_sha]
+
+
 def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
             meta_seed: int | None, force: bool, include_dirty: bool,
             notes: str | None = None) -> PromoteResult:
@@ -48,7 +69,10 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
             f"{project.name}/{bench.name} is a correctness benchmark: it has a reference, not a "
             "baseline (bench replace-reference)")
     git_sha = head_sha(project)
-    candidates = _candidates(store, project, bench, git_sha, meta_seed, include_dirty)
+    if bench.is_paired:
+        candidates = _paired_candidates(store, project, bench, git_sha, meta_seed)
+    else:
+        candidates = _candidates(store, project, bench, git_sha, meta_seed, include_dirty)
     if not candidates:
         pointer = store.current_pointer(project.name, bench.name)
         if pointer is not None and pointer.git_sha == git_sha:
@@ -58,8 +82,10 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
                 fix=f"commit a change, then bench run {project.name} {bench.name}")
         raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
                                fix=f"run it first: bench run {project.name} {bench.name}")
-    # a calibrated verdict uses every clean run set; the pointer names the newest
-    chosen_seed = None if bench.gate_policy in CALIBRATED_POLICIES else meta_seed
+    # a calibrated verdict uses every clean run set, a paired one every pair; the pointer
+    # names the newest
+    chosen_seed = (None if bench.gate_policy in CALIBRATED_POLICIES or bench.is_paired
+                   else meta_seed)
     verdict = evaluate(store, home, project, bench,
                        EvaluateOptions(meta_seed=chosen_seed, include_dirty=include_dirty))
     if verdict.kind == VerdictKind.TAMPERED:

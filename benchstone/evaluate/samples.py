@@ -49,13 +49,36 @@ def sample_of(run_sets: list[RunSet], runs: list[Run], source: str,
     )
 
 
+def caller_seeded_note(sets: list[RunSet]) -> str:
+    """What ``evaluate`` says of the run sets it left out because the caller chose their seeds."""
+    ids = ", ".join(str(rs.id) for rs in sorted(sets, key=lambda rs: rs.id))
+    return (f"run set(s) {ids} left out: their seeds were chosen by the caller (--meta-seed or "
+            "--seed-set baseline), so they reproduce a run set and are never gate evidence "
+            "(seeds searched offline could be the easy ones); bench run without them gives "
+            "evidence")
+
+
+def without_caller_seeds(sets: list[RunSet], notes: list[str] | None) -> list[RunSet]:
+    """``sets`` without the caller-seeded ones, noting in ``notes`` which were left out."""
+    left_out = [rs for rs in sets if rs.caller_seeds]
+    if left_out and notes is not None:
+        notes.append(caller_seeded_note(left_out))
+    return [rs for rs in sets if not rs.caller_seeds]
+
+
 def newest_candidate_set(store: Store, project: Project, benchmark: str, git_sha: str,
-                         options: EvaluateOptions, exclude: set[int]) -> tuple[RunSet | None, str]:
-    """The newest run set at ``git_sha`` (or the one with ``meta_seed``); why none, if none.
-    The seed's policies gate one run set against one run set."""
-    sets = [rs for rs in store.run_sets(project.name, benchmark, git_sha=git_sha,
-                                        meta_seed=options.meta_seed, kinds=("run",))
-            if rs.id not in exclude]
+                         options: EvaluateOptions, exclude: set[int],
+                         notes: list[str] | None = None) -> tuple[RunSet | None, str]:
+    """The newest run set at ``git_sha`` (or the one with ``meta_seed``) that is gate evidence;
+    why none, if none. The seed's policies gate one run set against one run set."""
+    found = [rs for rs in store.run_sets(project.name, benchmark, git_sha=git_sha,
+                                         meta_seed=options.meta_seed, kinds=("run",))
+             if rs.id not in exclude]
+    sets = without_caller_seeds(found, notes)
+    if found and not sets:
+        return None, (f"the only run sets at {git_sha[:10]} had their seeds chosen by the caller "
+                      "(--meta-seed or --seed-set baseline) and are never gate evidence: run "
+                      f"again without them (bench run {project.name} {benchmark})")
     if not sets:
         named = f" with meta_seed {options.meta_seed}" if options.meta_seed is not None else ""
         return None, (f"no candidate run set{named} at {git_sha[:10]}: "
@@ -77,17 +100,19 @@ def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
         return [first]
     sets = [rs for rs in store.run_sets(pointer.project, pointer.benchmark,
                                         git_sha=pointer.git_sha, kinds=("run",))
-            if rs.id <= pointer.run_set_id and not rs.git_dirty]
+            if rs.id <= pointer.run_set_id and not rs.git_dirty and not rs.caller_seeds]
     return sorted(sets, key=lambda rs: rs.id) or [first]
 
 
 def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,
-                   options: EvaluateOptions, exclude: set[int]) -> list[RunSet]:
+                   options: EvaluateOptions, exclude: set[int],
+                   notes: list[str] | None = None) -> list[RunSet]:
     """Every candidate run set a calibrated gate may use, oldest first: those of every commit
     that holds ``git_sha``'s tree, so that an empty or message-only commit continues the same
-    sequential test instead of starting a fresh one."""
+    sequential test instead of starting a fresh one. Caller-seeded run sets are left out (and
+    said so in ``notes``)."""
     tree = tree_of(repository_root(project.root), git_sha)
     sets = [rs for rs in store.run_sets_of_tree(project.name, benchmark, tree_sha=tree,
                                                 git_sha=git_sha)
             if rs.id not in exclude and (options.include_dirty or not rs.git_dirty)]
-    return sorted(sets, key=lambda rs: rs.id)
+    return sorted(without_caller_seeds(sets, notes), key=lambda rs: rs.id)

@@ -10,6 +10,7 @@ statistics. A verdict that cannot be trusted is never PROMOTE.
 
 from __future__ import annotations
 
+from benchstone.errors import SingleRunSetRefused
 from benchstone.evaluate.checks import (
     already_promoted,
     changed_protected,
@@ -19,6 +20,7 @@ from benchstone.evaluate.checks import (
     tampered,
     verdict_for,
 )
+from benchstone.evaluate.compare import evaluate_paired
 from benchstone.evaluate.correctness import apply_requirements, evaluate_correctness
 from benchstone.evaluate.cumulative import evaluate_cumulative
 from benchstone.evaluate.samples import EvaluateOptions, head_sha, newest_candidate_set, sample_of
@@ -36,6 +38,11 @@ def evaluate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     git_sha = options.git_sha or head_sha(project)
     if bench.tier == "correctness":
         return evaluate_correctness(store, home, project, bench, git_sha, options)
+    if bench.is_paired:
+        if options.meta_seed is not None:
+            raise SingleRunSetRefused(f"{bench.name} has design = paired: it is judged on its "
+                                      "pairs, not on a single run set (--meta-seed)")
+        return evaluate_paired(store, home, project, bench, git_sha)
     if bench.gate_policy in CALIBRATED_POLICIES:
         return evaluate_cumulative(store, home, project, bench, git_sha, options)
     return _evaluate_one_run_set(store, home, project, bench, git_sha, options)
@@ -49,8 +56,9 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
         return no_baseline(project, bench)
     baseline_set = store.run_set(pointer.run_set_id)
     assert baseline_set is not None
+    left_out: list[str] = []
     candidate_set, why_none = newest_candidate_set(store, project, bench.name, git_sha, options,
-                                                   exclude={baseline_set.id})
+                                                   exclude={baseline_set.id}, notes=left_out)
     baseline = sample_of([baseline_set], store.runs_of([baseline_set.id]), bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
@@ -62,11 +70,12 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
                            "--include-dirty", **common)
     if candidate_set is None:
         return (already_promoted(project, bench, pointer, git_sha, **common)
-                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none, **common))
+                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none,
+                               warnings=left_out, **common))
     candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source,
                           unfinished=store.unfinished_repetitions([candidate_set.id]))
     common["candidate"] = candidate
-    warnings = []
+    warnings = left_out
     if baseline_set.git_dirty:
         warnings.append("the baseline was recorded on a dirty tree (--include-dirty)")
     if candidate_set.git_dirty:

@@ -232,13 +232,14 @@ class BenchstoneEvaluator:
                          repetitions=self.repetitions, sandbox=self.sandbox,
                          force_foreground=True, wait=True, home=self.home, stop=stop,
                          progress=self._progress)
-        # the seed's gates judge this run set; the calibrated ones every run at the commit
-        meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES
-                     else report.run_set.meta_seed)
+        # the seed's gates judge this run set; the calibrated ones every run at the commit,
+        # the paired design every pair of the baseline commit and this one
+        meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES or bench.is_paired
+                     or report.run_set is None else report.run_set.meta_seed)
         verdict = api.evaluate(proj.name, bench.name, meta_seed=meta_seed,
                                git_sha=candidate.sha, home=self.home)
         failed = [run for run in report.runs if run.status != "ok"]
-        skipped = report.run_set.repetitions - len(report.runs)
+        skipped = report.run_set.repetitions - len(report.runs) if report.run_set else 0
         if self._say:
             stopped = (f"; stopped after the first repetition failed ({skipped} not run)"
                        if skipped else "")

@@ -236,6 +236,8 @@ def dispatch(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     passed_variables(bench.env, f"{project.name}/{bench.name}")
     count = runner.planned_repetitions(bench, RunRequest(kind=kind, repetitions=repetitions,
                                                          seed_set=seed_set))
+    if kind == "run" and bench.is_paired:
+        count *= 2  # each pair runs the baseline commit and the candidate
     checked = runner.check_commit(store, home, project, bench, at_sha, allow_dirty)
     fields = leases.job_fields(project.name, bench, kind, count)
     spec = JobSpec(job_id=fields["id"], home=str(home.root), kind=kind, project=project.name,

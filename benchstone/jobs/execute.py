@@ -3,18 +3,28 @@ while it is queued, run it on the cores it was granted, and record how it ended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from benchstone.jobs import leases
 from benchstone.jobs.dispatch import JobStatus, await_own_event, find_job, read_spec, status_of
 from benchstone.paths import Home
 from benchstone.project import registry
+from benchstone.project.manifest import BenchmarkSpec
+from benchstone.project.registry import Project
 from benchstone.run import baseline, runner
-from benchstone.run.runner import Progress
+from benchstone.run.runner import Progress, RunRequest, RunSetReport
 from benchstone.store import Store
 
+# Runs a ``design = "paired"`` benchmark's job (pairs of the baseline commit and the pinned
+# candidate, under the job's lease) and returns the candidate halves' report, if any ran. The
+# paired evaluation lives in a room above the jobs, so the caller (the API) supplies it.
+PairedRun = Callable[[Store, Home, Project, BenchmarkSpec, RunRequest, Progress | None],
+                     RunSetReport | None]
 
-def run_job(spec_file: Path, progress: Progress | None = None) -> JobStatus:
+
+def run_job(spec_file: Path, progress: Progress | None = None,
+            paired: PairedRun | None = None) -> JobStatus:
     spec = read_spec(spec_file)
     place = Home(Path(spec.home)).ensure()
     store = Store(place.database)
@@ -29,6 +39,12 @@ def run_job(spec_file: Path, progress: Progress | None = None) -> JobStatus:
             if spec.kind == "baseline":
                 leases.finish_baseline(lease, baseline.establish(store, place, project, bench,
                                                                  request, progress, spec.notes))
+            elif bench.is_paired:
+                if paired is None:
+                    raise RuntimeError("a design = paired job runs through benchstone.api.run_job")
+                report = paired(store, place, project, bench, request, progress)
+                if report is not None:
+                    leases.finish_run(lease, report)
             else:
                 leases.finish_run(lease, runner.execute(store, place, project, bench, request,
                                                         progress))

@@ -32,6 +32,11 @@ ReferencePolicy = Literal["byte_equivalence", "json_canonical"]
 MetricSource = Literal["runner", "harness_wall", "harness_cpu", "harness_instructions"]
 InstructionScope = Literal["process_tree", "marked_region"]
 SandboxName = Literal["docker", "process"]
+# classic: the original's baseline run set, measured once, against candidate run sets;
+# paired: every `bench run` measures the baseline pointer's commit again, interleaved with
+# the candidate pair by pair, and the gate judges those pairs (as `bench compare` does)
+Design = Literal["classic", "paired"]
+DEFAULT_DESIGN = "classic"
 
 STOCHASTIC_TIERS = frozenset({"performance", "quality"})
 CALIBRATED_POLICIES = frozenset({"welch", "rank"})
@@ -116,6 +121,7 @@ class ProjectSpec(_PassesEnv):
     memory: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     ollama_address: str = DEFAULT_OLLAMA_ADDRESS
+    design: Design | None = None
 
     @field_validator("name")
     @classmethod
@@ -173,6 +179,7 @@ class BenchmarkSpec(_PassesEnv):
     # harness_instructions: count the whole process tree, or from where the runner marks its
     # measured region (bench init's python template: instructions_region)
     instructions_scope: InstructionScope = "process_tree"
+    design: Design | None = None  # None: the [project] design, else classic
     # A runner's metric outside this range is an error row: no value a runner reports can then
     # overflow a gate's arithmetic or stand for an improvement by sheer size.
     metric_range: tuple[float, float] = DEFAULT_METRIC_RANGE
@@ -231,6 +238,18 @@ class BenchmarkSpec(_PassesEnv):
         if self.repetitions is not None:
             return self.repetitions
         return 5 if self.is_stochastic else 1
+
+    @property
+    def is_paired(self) -> bool:
+        """Gated on pairs of the baseline commit and the candidate measured in one time window."""
+        return self.is_stochastic and (self.design or DEFAULT_DESIGN) == "paired"
+
+    @property
+    def design_repetitions(self) -> int:
+        """The ``repetition_total`` every repetition of this benchmark sees, on either side of a
+        comparison: a number of the manifest, never of the run set (which would tell a baseline
+        from a candidate)."""
+        return max(self.run_repetitions, len(self.baseline_seeds), 1)
 
     @property
     def timeout(self) -> float:
@@ -408,6 +427,8 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                             f"ceiling {ceiling:.3f} for {n_b} baseline and {n_c} candidate runs: "
                             "this gate can never promote"
                         )
+        if bench.tier == "correctness" and bench.design == "paired":
+            warnings.append(f"{where}.design has no effect on a correctness benchmark")
         if bench.tier == "correctness" and bench.metric_source != "runner":
             warnings.append(f"{where}.metric_source has no effect on a correctness benchmark")
         if bench.metric_source == "harness_instructions" and bench.metric_direction == "maximize":
@@ -469,7 +490,7 @@ def resolved(bench: BenchmarkSpec, project: ProjectSpec) -> BenchmarkSpec:
     """``bench`` with its image, sandbox, memory and timeout filled from the project table, and
     the project's ``env`` names before its own."""
     updates: dict[str, Any] = {}
-    for key in ("image", "sandbox", "memory", "timeout_seconds"):
+    for key in ("image", "sandbox", "memory", "timeout_seconds", "design"):
         if getattr(bench, key) is None and getattr(project, key) is not None:
             updates[key] = getattr(project, key)
     if project.env:

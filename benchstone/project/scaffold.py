@@ -65,7 +65,8 @@ def project_name_for(directory: Path) -> str:
 
 
 def make_target(project: str, benchmark: str) -> str:
-    """The Makefile target: ``bench run`` then ``bench evaluate``, whose exit code make reports.
+    """The Makefile target: ``bench run --until-decided`` (pairs, or repetitions, until the
+    sequential gate decides), then ``bench evaluate``, whose exit code make reports.
 
     make stops at the first failing recipe line and prints its status (``Error 1`` for REJECT,
     ``Error 2`` for NEEDS_MORE_DATA); make itself then exits non-zero.
@@ -76,7 +77,7 @@ def make_target(project: str, benchmark: str) -> str:
         f"BENCHSTONE ?= {DEFAULT_BENCH_COMMAND}\n"
         ".PHONY: bench\n"
         "bench:\n"
-        f"\t$(BENCHSTONE) run {project} {benchmark}\n"
+        f"\t$(BENCHSTONE) run {project} {benchmark} --until-decided\n"
         f"\t$(BENCHSTONE) evaluate {project} {benchmark}\n"
     )
 

@@ -29,9 +29,13 @@ def when(timestamp: str) -> str:
 
 
 def run_set_header(run_set: RunSet) -> str:
+    # a side of a paired comparison says which; a reproduction says it is no gate evidence
+    side = f"  side={run_set.side}" if run_set.side else ""
+    chosen = ("  (seeds chosen by the caller: a reproduction, never gate evidence)"
+              if run_set.caller_seeds else "")
     return (f"dispatched {run_set.repetitions} run(s)  git_sha={short(run_set.git_sha)}  "
             f"dirty={run_set.git_dirty}  meta_seed={run_set.meta_seed}  "
-            f"sandbox={run_set.sandbox}")
+            f"sandbox={run_set.sandbox}{side}{chosen}")
 
 
 def run_line(run: Run, source: str = "runner") -> str:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import secrets
 import socket
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,26 @@ def derive_seed(meta_seed: int, index: int) -> int:
 
 def derive_seeds(meta_seed: int, count: int) -> list[int]:
     return [derive_seed(meta_seed, index) for index in range(count)]
+
+
+def protocol_slots(meta_seed: int, count: int, design: int) -> list[int]:
+    """The ``repetition_index`` each of ``count`` repetitions shows the code under test: a slot
+    in ``range(design)``, every slot once per ``design`` repetitions, in an order that follows
+    from the meta seed (so ``--meta-seed`` replays it).
+
+    A slot is not the repetition's position in its run set: a baseline and a candidate run set
+    of different sizes would otherwise show different indices (a baseline's 7th repetition
+    exists only on one side), and code that behaves differently on those would tell the sides
+    apart. Drawn like this, every repetition of either side sees one slot of the same range,
+    each equally likely.
+    """
+    order = random.Random(f"benchstone-slots:{meta_seed}")
+    slots: list[int] = []
+    while len(slots) < count:
+        cycle = list(range(max(1, design)))
+        order.shuffle(cycle)
+        slots.extend(cycle)
+    return slots[:count]
 
 
 def available_cores() -> list[int]:

@@ -58,6 +58,7 @@ from benchstone.run.environment import (
     fingerprint,
     new_meta_seed,
     passed_variables,
+    protocol_slots,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
 from benchstone.sandbox import choose_backend, create_backend
@@ -92,6 +93,9 @@ class RunRequest:
     seeds: list[int] | None = None
     # "baseline": the manifest's baseline_seeds rather than fresh ones (a baseline always is)
     seed_set: Literal["fresh", "baseline"] = "fresh"
+    # Who chose the seeds; None: the caller when it passed meta_seed, seeds or the baseline
+    # seed set, else the harness (see caller_chose_seeds). ``compare`` passes "harness".
+    seeds_from: Literal["harness", "caller"] | None = None
     allow_dirty: bool = False
     sandbox: str | None = None
     job_id: str | None = None
@@ -270,42 +274,54 @@ def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) 
     )
 
 
-def baseline_seed_list(bench: BenchmarkSpec, repetitions: int | None) -> list[int]:
-    """The manifest's ``baseline_seeds``, or the first ``repetitions`` of them. More than it
-    lists are refused: repeating a seed would understate the spread the gate measures."""
-    seeds = list(bench.baseline_seeds)
-    if repetitions is None:
-        return seeds
-    if repetitions > len(seeds):
-        raise InvalidArgument(
-            f"{bench.name} lists {len(seeds)} baseline_seeds: it cannot run {repetitions} "
-            "repetitions on them",
-            fix=f"pass --repetitions {len(seeds)} or fewer, or list more baseline_seeds in "
-            "bench/manifest.toml, commit it and bench register again")
-    return seeds[:repetitions]
+def baseline_count(bench: BenchmarkSpec, repetitions: int | None) -> int:
+    """How many repetitions a baseline-sized run set runs: ``repetitions``, or one per entry of
+    the manifest's ``baseline_seeds``."""
+    return repetitions if repetitions is not None else len(bench.baseline_seeds)
 
 
 def _uses_baseline_seeds(request: RunRequest) -> bool:
     return request.kind == "baseline" or request.seed_set == "baseline"
 
 
+def caller_chose_seeds(request: RunRequest) -> bool:
+    """Whether the caller chose the seeds (a meta seed, explicit seeds, or the manifest's public
+    ``baseline_seeds`` by --seed-set baseline): such a run set reproduces one, and is never gate
+    evidence, since seeds searched offline could be the easy ones."""
+    if request.seeds_from is not None:
+        return request.seeds_from == "caller"
+    return (request.meta_seed is not None or request.seeds is not None
+            or request.seed_set == "baseline")
+
+
 def _seeds_for(bench: BenchmarkSpec, request: RunRequest) -> tuple[int | None, list[int]]:
+    """The run set's meta seed and seeds. Every run set the harness seeds itself, a baseline as
+    much as a candidate, draws them from a fresh secret meta seed, so nothing about the seeds
+    tells the code under test which side it is on, and nothing can be precomputed for them."""
     if request.seeds is not None:
         return request.meta_seed, list(request.seeds)
-    if _uses_baseline_seeds(request):
-        return None, baseline_seed_list(bench, request.repetitions)
+    if request.seed_set == "baseline" and request.kind != "baseline":
+        # the manifest's public seeds, as the caller asked: a reproduction, not gate evidence
+        count = baseline_count(bench, request.repetitions)
+        return None, list(bench.baseline_seeds[:count])
     meta_seed = request.meta_seed if request.meta_seed is not None else new_meta_seed()
-    count = request.repetitions if request.repetitions is not None else bench.run_repetitions
-    return meta_seed, derive_seeds(meta_seed, count)
+    return meta_seed, derive_seeds(meta_seed, planned_repetitions(bench, request))
 
 
 def planned_repetitions(bench: BenchmarkSpec, request: RunRequest) -> int:
-    """How many repetitions ``request`` will run; raises InvalidArgument for more baseline
-    seeds than the manifest lists."""
+    """How many repetitions ``request`` will run; raises InvalidArgument when --seed-set
+    baseline asks for more seeds than the manifest lists."""
     if request.seeds is not None:
         return len(request.seeds)
     if _uses_baseline_seeds(request):
-        return len(baseline_seed_list(bench, request.repetitions))
+        count = baseline_count(bench, request.repetitions)
+        if request.kind != "baseline" and count > len(bench.baseline_seeds):
+            raise InvalidArgument(
+                f"{bench.name} lists {len(bench.baseline_seeds)} baseline_seeds: it cannot run "
+                f"{count} repetitions on them",
+                fix=f"pass --repetitions {len(bench.baseline_seeds)} or fewer, or leave out "
+                "--seed-set baseline")
+        return count
     return request.repetitions if request.repetitions is not None else bench.run_repetitions
 
 
@@ -380,6 +396,9 @@ class RunSetSession:
         self.request = request
         self.progress = progress or Progress()
         self.meta_seed, self.seeds = _seeds_for(bench, request)
+        # what repetition_index shows: a slot of the benchmark's design, not a position
+        self.slots = protocol_slots(self.meta_seed if self.meta_seed is not None else 0,
+                                    len(self.seeds), bench.design_repetitions)
         self.runs: list[Run] = []
         collect_workdirs()
         self.workdir = create_workdir()
@@ -429,7 +448,7 @@ class RunSetSession:
             protected_hash=prepared.protected_hash, protected_files=prepared.protected,
             manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
             comparison_id=request.comparison_id, side=request.side,
-            tree_sha=prepared.tree_sha,
+            tree_sha=prepared.tree_sha, caller_seeds=caller_chose_seeds(request),
         )
         self.progress.on_start(self.run_set)
 
@@ -446,7 +465,7 @@ class RunSetSession:
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
             run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
                               self.run_set, index, self.seeds[index], self.workdir,
-                              self.progress.on_notice)
+                              self.progress.on_notice, self.slots[index])
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
@@ -493,7 +512,7 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path, notify: Callable[[str], None]) -> Run:
+                workdir: Path, notify: Callable[[str], None], slot: int) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops."""
     rep_dir = workdir / f"rep-{index}"
@@ -508,8 +527,9 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         benchmark=bench.name,
         seed=seed,
         corpus_path=str(layout.corpus_path) if layout.corpus_path else "",
-        repetition_index=index,
-        repetition_total=run_set.repetitions,
+        # one rule on both sides of a comparison (see protocol_slots)
+        repetition_index=slot,
+        repetition_total=bench.design_repetitions,
         artifact_path=str(layout.artifact_path) if bench.tier == "correctness" else None,
     )
     store.add_repetition_start(run_set.id, index, seed)  # on record before it can be stopped

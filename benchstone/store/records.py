@@ -78,6 +78,9 @@ class RunSet(_Record):
     user: str
     created_at: str
     tree_sha: str | None = None  # None for run sets recorded before trees were
+    # the caller chose the seeds (--meta-seed): a reproduction, never gate evidence; NULL in
+    # a run set recorded before the column reads as False
+    caller_seeds: bool = False
 
 
 class Comparison(_Record):

@@ -279,7 +279,15 @@ def repetition_starts_and_trees(db: Database) -> None:
     db["run_sets"].create_index(["project", "benchmark", "tree_sha", "id"], find_unique_name=True)
 
 
-@migration("0005_instructions_and_calibration")
+@migration("0005_caller_seeds")
+def caller_seeds(db: Database) -> None:
+    """Whether the caller chose a run set's seeds (``--meta-seed``, explicit seeds, the public
+    ``baseline_seeds``): such a set reproduces one and is never gate evidence. Run sets recorded
+    before the column have NULL, read as harness-chosen (nothing else can be known of them)."""
+    db.execute("ALTER TABLE run_sets ADD COLUMN caller_seeds INTEGER")
+
+
+@migration("0006_instructions_and_calibration")
 def instructions_and_calibration(db: Database) -> None:
     """Each run's instruction count (metric_source harness_instructions), and run sets of kind
     ``calibrate`` (bench calibrate: on record, never a gate's evidence).

@@ -40,7 +40,7 @@ __all__ = ["HISTORY_TABLES", "Store", "host_name", "now", "user_name"]
 
 BUSY_TIMEOUT_SECONDS = 60.0
 _JSON_COLUMNS = {"seeds", "environment", "protected_files", "metric_components", "metadata"}
-_BOOL_COLUMNS = {"git_dirty", "forced"}
+_BOOL_COLUMNS = {"git_dirty", "forced", "caller_seeds"}
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -441,6 +441,9 @@ class Store:
     def add_comparison(self, **fields: Any) -> Comparison:
         row_id = self._insert("comparisons", {**fields, "created_at": now()})
         return self._one(Comparison, "SELECT * FROM comparisons WHERE id = ?", [row_id])  # type: ignore[return-value]
+
+    def comparison(self, comparison_id: int) -> Comparison | None:
+        return self._one(Comparison, "SELECT * FROM comparisons WHERE id = ?", [comparison_id])
 
     def comparisons(self, project: str, benchmark: str, baseline_sha: str,
                     candidate_sha: str) -> list[Comparison]:

@@ -84,7 +84,8 @@ class StoredRuns:
                kind: str = "run", dirty: bool = False, failed: int = 0,
                environment: dict[str, Any] | None = None, sandbox: str = "process",
                protected: dict[str, str] | None = None, comparison_id: int | None = None,
-               side: str | None = None, artifact: str | None = None) -> RunSet:
+               side: str | None = None, artifact: str | None = None,
+               caller_seeds: bool = False, tree_sha: str | None = None) -> RunSet:
         """One run set at ``sha`` (default HEAD) with an ok run per value, then ``failed``
         runs that errored, as the runner records them; ``artifact`` is the sha256 each ok run
         of a correctness benchmark produced."""
@@ -103,7 +104,10 @@ class StoredRuns:
             environment=environment or ENVIRONMENT, protected_hash=digest,
             protected_files=protected,
             manifest_sha256=self.project.registration.manifest_sha256,
-            comparison_id=comparison_id, side=side)
+            comparison_id=comparison_id, side=side,
+            # left out unless set: NULL, as in a run set stored before the column existed
+            **({"caller_seeds": True} if caller_seeds else {}),
+            **({"tree_sha": tree_sha} if tree_sha else {}))
         outcomes: list[tuple[str, float | None]] = [("ok", value) for value in values]
         outcomes += [("error", None)] * failed
         for index, (status, value) in enumerate(outcomes):

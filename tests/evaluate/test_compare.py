@@ -129,8 +129,8 @@ def test_without_a_baseline_pointer_it_needs_a_commit_to_compare_against(
     with pytest.raises(CompareError) as refused:
         run_compare(state)
     assert str(refused.value) == "toy/speedw has no baseline pointer to compare against"
-    assert refused.value.fix == ("pass --against SHA, or establish one: "
-                                 "bench baseline establish toy speedw")
+    assert refused.value.fix == ("establish one: bench baseline establish toy speedw "
+                                 "(bench compare also takes --against SHA)")
     first_sha = state.head
     second_sha = state.commit()
     earlier_comparison(state, (first_sha, second_sha), BEFORE, FASTER)

@@ -94,8 +94,9 @@ def hides_bad_repetitions(lab: Lab) -> None:
     lab.commit("fast sometimes", {"src/values": "0.80 1.50 0.81 1.60\n", "src/hide_above": "1.2\n"})
     lab.arm()
     lab.bench("run", lab.project_name, "probe", allow={0})
-    statuses = [row["status"] for row in lab.runs()]
-    lab.expect(statuses == ["ok", "error", "ok", "error"], f"unexpected rows {statuses}")
+    # repetition_index is a slot drawn in a secret order: two of the four hide, in any order
+    statuses = sorted(row["status"] for row in lab.runs())
+    lab.expect(statuses == ["error", "error", "ok", "ok"], f"unexpected rows {statuses}")
     verdict = expect_not_rewarded(lab, allowed=frozenset({"NEEDS_MORE_DATA"}))
     lab.expect("ok run(s), need 4" in verdict.get("reason", ""), f"reason: {verdict.get('reason')}")
 
@@ -252,15 +253,16 @@ SANDBAG = "# the program\ncase \"$1\" in 1|2|3) sleep 1.6 ;; *) sleep 1.0 ;; esa
 @attack("sandbag_the_baseline",
         "recognise the manifest's baseline_seeds and run slower only then, so an unchanged "
         "program looks faster as a candidate (metric_source = harness_wall)",
-        "write results that game the gate (baseline runs are recognisable)",
-        known_gap="baseline run sets use the manifest's baseline_seeds and candidates random "
-        "ones, so the code under test can tell them apart; the fix is to give both sides the "
-        "same seeds (or to interleave them in one comparison), which changes the seed contract")
+        "write results that game the gate (baseline runs are recognisable)")
 def sandbag_the_baseline(lab: Lab) -> None:
+    # a calibrated gate promoting only 10 % or more: noise alone cannot promote it by luck
     lab.make_project(SOLVES, files={"src/solve.sh": SANDBAG}, benchmarks=[
-        benchmark(metric_source="harness_wall", repetitions=3, baseline_seeds=[1, 2, 3])])
+        benchmark(metric_source="harness_wall", repetitions=3, baseline_seeds=[1, 2, 3],
+                  gate_policy="welch", min_effect=0.1)])
     lab.register()
     lab.setup("baseline", "establish", lab.project_name, "probe")
+    seeds = [row["seed"] for row in lab.runs()]
+    lab.expect(not set(seeds) & {1, 2, 3}, f"the baseline ran the public seeds: {seeds}")
     lab.commit("a comment, nothing else", {"src/solve.sh": SANDBAG.replace("the program", "tidied")})
     lab.arm()
     lab.bench("run", lab.project_name, "probe", allow={0})

@@ -15,6 +15,7 @@ from redteam import (  # noqa: F401  (importing an attack module adds its attack
     attacks_links,
     attacks_protocol,
     attacks_resources,
+    attacks_sides,
 )
 from redteam.attack import CATALOGUE, Attack
 from redteam.lab import Lab, unprivileged_user

@@ -27,6 +27,9 @@ REQUIRED = {
     "better metric claimed than measured": ["claims_better_than_measured"],
     "child sleeping past the timeout": ["child_outlives_parent"],
     "root, setuid": ["gain_privileges"],
+    "tell the sides apart, or choose what is measured": [
+        "side_from_repetition_total", "sandbag_the_baseline", "cost_falls_with_the_clock",
+        "chosen_meta_seed", "template_clock_patched"],
 }
 
 
