@@ -169,3 +169,7 @@ class CompareError(BenchstoneError):
 
 class EvaluatorSetupError(BenchstoneError):
     """The evaluator cannot measure candidates for this project as configured."""
+
+
+class ServiceOnly(BenchstoneError):
+    """A harness service is configured and this operation would open the local state."""

@@ -118,6 +118,12 @@ class Handler(socketserver.BaseRequestHandler):
                                                     "message": message, "fix": fix}})
         except OSError as exc:
             log(f"{peer.name} (uid {peer.uid}): connection lost: {exc}")
+        except Exception as exc:  # a bug here must not take the service down
+            log(f"{peer.name} (uid {peer.uid}): internal error: {type(exc).__name__}: {exc}")
+            with contextlib.suppress(OSError):
+                protocol.send_json(sock, {"error": {
+                    "type": "ServiceError", "fix": "see the service's log, and please report it",
+                    "message": f"internal error in the service: {type(exc).__name__}"}})
 
     def _read(self, sock: socket.socket) -> tuple[dict[str, Any], list[bytes]]:
         limit = self.server.settings.max_request_bytes
@@ -260,11 +266,10 @@ class Handler(socketserver.BaseRequestHandler):
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, start_new_session=True)
         assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-        child.stdin.write(stdin)
-        child.stdin.close()
         send_lock = threading.Lock()
         threading.Thread(target=_stop_when_gone, args=(sock, child, peer), daemon=True).start()
         if stream:
+            child.stdin.close()
             pumps = [threading.Thread(target=_pump, args=(pipe, name, sock, send_lock))
                      for pipe, name in ((child.stdout, "stdout"), (child.stderr, "stderr"))]
             for pump in pumps:
@@ -275,7 +280,7 @@ class Handler(socketserver.BaseRequestHandler):
             with send_lock, contextlib.suppress(OSError):
                 protocol.send_json(sock, {"exit": code})
             return
-        output, errors = child.communicate()
+        output, errors = child.communicate(stdin)
         if child.returncode != 0:
             log(f"api child failed ({child.returncode}): {errors.decode(errors='replace')[-2000:]}")
             raise Refused("the service could not complete the call (see the service's log)")
