@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -213,20 +214,18 @@ class Handler(socketserver.BaseRequestHandler):
         return argv
 
     def _unpack(self, archive: bytes) -> Path:
-        """The corpus archive unpacked into the upload area, named by its content's hash; a
-        copy the caller cannot change."""
+        """The corpus archive unpacked into the upload area (private to the service), named by
+        its content's hash: a copy the caller cannot change, which ``corpus add`` then copies
+        into the corpus store."""
         digest = hashlib.sha256(archive).hexdigest()
         target = private_dir(self.server.settings.uploads) / digest
         if not target.is_dir():
             staging = private_dir(self.server.settings.uploads / f".{digest}.{os.getpid()}"
                                   f".{threading.get_ident()}")
             try:
-                with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
-                    tar.extractall(staging, filter="data")
+                _unpack_plain(archive, staging)
             except (tarfile.TarError, OSError) as exc:
                 raise Refused(f"the corpus archive cannot be unpacked: {exc}") from None
-            for path in sorted(staging.rglob("*"), reverse=True):
-                path.chmod(0o500 if path.is_dir() else 0o400)
             with contextlib.suppress(OSError):
                 staging.rename(target)
         entries = list(target.iterdir())
@@ -285,6 +284,27 @@ class Handler(socketserver.BaseRequestHandler):
             log(f"api child failed ({child.returncode}): {errors.decode(errors='replace')[-2000:]}")
             raise Refused("the service could not complete the call (see the service's log)")
         protocol.send_frame(sock, output)
+
+
+def _unpack_plain(archive: bytes, target: Path) -> None:
+    """Unpack only directories and regular files whose names stay inside ``target``; a link,
+    a device or a name with ``..`` refuses the whole archive."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if (not parts or Path(member.name).is_absolute() or ".." in parts
+                    or not (member.isdir() or member.isfile())):
+                raise Refused(f"the corpus archive holds {member.name!r}, which is not a plain "
+                              "file or directory inside it", fix="send plain files")
+            path = target.joinpath(*parts)
+            if member.isdir():
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            with source, open(path, "xb") as handle:
+                shutil.copyfileobj(source, handle)
 
 
 def _pump(pipe: Any, name: str, sock: socket.socket, send_lock: threading.Lock) -> None:
