@@ -50,6 +50,16 @@ expected_runtime_seconds = 1
 repetitions = 3
 baseline_seeds = [1, 2, 3]
 promotion_sigma = 2.0
+
+[[benchmarks]]
+name = "steady"
+entry_point = "speed"
+tier = "performance"
+metric_direction = "minimize"
+expected_runtime_seconds = 1
+repetitions = 3
+baseline_seeds = [1, 2, 3, 4, 5]
+gate_policy = "welch"
 """
 
 RUNNER = """\
@@ -249,7 +259,7 @@ class ServiceLab:
 
     def commit(self, user: str, root: Path, message: str) -> str:
         self.git(user, root, "add", "-A")
-        self.git(user, root, "commit", "-q", "-m", message)
+        self.git(user, root, "commit", "-q", "--allow-empty", "-m", message)
         return self.git(user, root, "rev-parse", "HEAD")
 
     @staticmethod
@@ -326,6 +336,17 @@ def _pids_of(uid: int) -> list[int]:
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _container_pids() -> list[int]:
+    """Every process inside a container (the code under test among them)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if "docker" in (entry / "cgroup").read_text():
                     pids.append(int(entry.name))
     return pids
 
@@ -616,7 +637,7 @@ def signal_the_runs(lab: ServiceLab) -> Outcome:
     _slow_commit(lab, "1.0\n", "1\n")
     run = lab.bench_in_background(lab.owner, "run", "guarded", "speed", "-n", "3", cwd=lab.project)
     _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
-    pids = lab.service_pids()
+    pids = lab.service_pids() + _container_pids()
     done = lab.agent_python(f"""
         import os, signal
         for pid in {pids!r}:
@@ -637,7 +658,7 @@ def signal_the_runs(lab: ServiceLab) -> Outcome:
                  and any(line.startswith("refused") for line in lines))
     return Outcome(contained=contained, details=[
         f"{sum(line.startswith('refused') for line in lines)} signals refused to "
-        f"{len(pids)} service processes, "
+        f"{len(pids)} processes of the service and its containers, "
         f"{sum(line.startswith('SIGNALLED') for line in lines)} delivered",
         f"owner's run: exit {run.returncode}, rows {[row[0] for row in rows]}"])
 
@@ -645,12 +666,14 @@ def signal_the_runs(lab: ServiceLab) -> Outcome:
 def cancel_is_a_request(lab: ServiceLab) -> Outcome:
     """The agent cancels the owner's run through the service mid-repetition: recorded as the
     agent's request, the run stopped by the service itself, the unfinished repetition on record,
-    and a better commit's PROMOTE withheld."""
+    and a better commit's PROMOTE withheld (the sequential gate counts every run at the commit;
+    the one-run-set gates, sigma and mann_whitney, judge the newest run set alone)."""
     _slow_commit(lab, "1.0\n", "0\n")
-    lab.expect(lab.bench(lab.owner, "baseline", "establish", "guarded", "speed",
+    lab.expect(lab.bench(lab.owner, "baseline", "establish", "guarded", "steady",
                          cwd=lab.project), 0)
     _slow_commit(lab, "0.5\n", "1.5\n")
-    run = lab.bench_in_background(lab.owner, "run", "guarded", "speed", "-n", "6", cwd=lab.project)
+    run = lab.bench_in_background(lab.owner, "run", "guarded", "steady", "-n", "6",
+                                  cwd=lab.project)
     _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
     status = json.loads(lab.expect(lab.bench(lab.agent, "status", "--all", "--json"), 0))
     job = next(entry["id"] for entry in status if entry["state"] == "running")
@@ -662,10 +685,14 @@ def cancel_is_a_request(lab: ServiceLab) -> Outcome:
     starts, rows = lab.rows("SELECT (SELECT COUNT(*) FROM repetition_starts WHERE run_set_id = "
                             "s.id), (SELECT COUNT(*) FROM runs WHERE run_set_id = s.id) FROM "
                             "run_sets s WHERE job_id = ?", (job,))[0]
-    verdict = lab.bench(lab.owner, "evaluate", "guarded", "speed", cwd=lab.project)
-    contained = (cancel.returncode == 0 and requests == [(lab.agent,)] and state == [("cancelled",)]
-                 and starts > rows and verdict.returncode != 0 and "PROMOTE" not in
-                 verdict.stdout.splitlines()[0])
+    # a complete run set at the same commit: the gate alone would PROMOTE (0.5 against 1.0),
+    # but the cancelled repetition stays on record and withholds it
+    again = lab.bench(lab.owner, "run", "guarded", "steady", "-n", "3", cwd=lab.project)
+    verdict = lab.bench(lab.owner, "evaluate", "guarded", "steady", cwd=lab.project)
+    contained = (cancel.returncode == 0 and requests == [(lab.agent,)]
+                 and state == [("cancelled",)] and starts > rows and again.returncode == 0
+                 and verdict.returncode == 2 and "NEEDS_MORE_DATA" in verdict.stdout
+                 and "never finished" in verdict.stdout)
     return Outcome(contained=contained, details=[
         f"bench cancel by the agent: exit {cancel.returncode}; request on record by "
         f"{[row[0] for row in requests]}; job {state[0][0] if state else '?'}",
