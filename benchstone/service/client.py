@@ -50,8 +50,8 @@ def cli_request(argv: list[str], cwd: Path) -> tuple[dict[str, Any], list[bytes]
     if found is None:
         return None
     at, verb = found
-    if verb in LOCAL_VERBS:
-        return None
+    if verb in LOCAL_VERBS or (verb == "doctor" and "--service" in argv):
+        return None  # (installing the service is root's business on this host)
     refused = protocol.refused_option(argv)
     if refused is not None:
         raise ServiceError(f"{refused[0]} is refused through the benchstone service",
@@ -73,6 +73,9 @@ def cli_request(argv: list[str], cwd: Path) -> tuple[dict[str, Any], list[bytes]
         if commit is not None:
             request["commit"] = commit.as_json()
             attachments.append(commits.bundle(where))
+            if commits.dirty(where):
+                print(f"warning: uncommitted changes are not sent: the service reads commit "
+                      f"{commit.sha[:10]} (HEAD)", file=sys.stderr)
     if verb == "corpus":
         places = protocol.positionals(argv, at)
         if len(places) >= 3 and argv[places[0]] == "add":

@@ -60,6 +60,12 @@ def describe(path: Path) -> Commit | None:
     return Commit(sha=sha, root=sorted(roots)[0], subdir=subdir)
 
 
+def dirty(path: Path) -> bool:
+    """Whether the working tree holding ``path`` has changes not committed."""
+    directory = path if path.is_dir() else path.parent
+    return bool(_git(directory, "status", "--porcelain", check=False).stdout.strip())
+
+
 def bundle(path: Path) -> bytes:
     """A git bundle of ``HEAD`` (and its history) of the repository holding ``path``."""
     directory = path if path.is_dir() else path.parent
