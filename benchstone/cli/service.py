@@ -39,12 +39,17 @@ def install(
     client_config: Annotated[bool, typer.Option(
         "--client-config", help="Also write /etc/benchstone/client.toml, so that every bench "
         "on this host uses the service without BENCHSTONE_SERVICE.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the service's user and group, its state and socket directories, and put the user
     in the docker group (as root; running it again changes nothing)."""
     from benchstone.service.install import install as do_install
 
-    echo_lines(do_install(_layout(user, group, state_dir, socket), client_config=client_config))
+    steps = do_install(_layout(user, group, state_dir, socket), client_config=client_config)
+    if as_json:
+        dump({"steps": steps})
+        return
+    echo_lines(steps)
     typer.echo(f"add each user who may use it: usermod -aG {group} NAME; then start it: "
                "bench service run")
 
