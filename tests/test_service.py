@@ -81,6 +81,12 @@ def test_verbs_and_refused_options() -> None:
     assert protocol.refused_option(["run", "p", "b", "--allow-dirty"])[0] == "--allow-dirty"
     assert protocol.refused_option(["history", "p", "b", "--plot=x.png"])[0] == "--plot"
     assert protocol.refused_option(["run", "p", "b"]) is None
+    assert protocol.needs_admin(["promote", "p", "b", "--force"]) == "bench promote --force"
+    assert protocol.needs_admin(["reference", "replace", "p", "b"]) == "bench reference replace"
+    assert protocol.needs_admin(["gc", "--all"]) == "bench gc --all"
+    assert protocol.needs_admin(["unregister", "p"]) == "bench unregister"
+    assert protocol.needs_admin(["promote", "p", "b"]) is None
+    assert protocol.needs_admin(["status", "--all"]) is None
 
 
 def test_a_commit_claim_is_checked(make_project: Callable[..., Path], tmp_path: Path) -> None:

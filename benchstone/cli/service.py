@@ -18,22 +18,27 @@ app.add_typer(service_app, name="service")
 UserOpt = Annotated[str, typer.Option("--user", help="The service's system user.")]
 GroupOpt = Annotated[str, typer.Option(
     "--group", help="The group whose members may use the service's socket.")]
+AdminOpt = Annotated[str, typer.Option(
+    "--admin-group", help="The group whose members may also ask for what bypasses or undoes "
+    "the gate: promote --force, replace-reference, unregister, gc --all.")]
 StateOpt = Annotated[Path, typer.Option(
     "--state-dir", help="The service's state directory (only its user can read it).")]
 SocketOpt = Annotated[Path, typer.Option("--socket", help="The service's Unix socket.")]
 
 
-def _layout(user: str, group: str, state_dir: Path, socket: Path):
+def _layout(user: str, group: str, state_dir: Path, socket: Path,
+            admin_group: str = "benchstone-admins"):
     from benchstone.service.install import Layout
 
-    return Layout(user=user, group=group, state_dir=state_dir.absolute(),
-                  socket_path=socket.absolute())
+    return Layout(user=user, group=group, admin_group=admin_group,
+                  state_dir=state_dir.absolute(), socket_path=socket.absolute())
 
 
 @service_app.command("install", epilog="Example: bench service install")
 def install(
     user: UserOpt = "benchstone",
     group: GroupOpt = "benchstone-users",
+    admin_group: AdminOpt = "benchstone-admins",
     state_dir: StateOpt = Path("/var/lib/benchstone"),
     socket: SocketOpt = Path("/run/benchstone/bench.sock"),
     client_config: Annotated[bool, typer.Option(
@@ -45,7 +50,8 @@ def install(
     in the docker group (as root; running it again changes nothing)."""
     from benchstone.service.install import install as do_install
 
-    steps = do_install(_layout(user, group, state_dir, socket), client_config=client_config)
+    steps = do_install(_layout(user, group, state_dir, socket, admin_group),
+                       client_config=client_config)
     if as_json:
         dump({"steps": steps})
         return
@@ -58,6 +64,7 @@ def install(
 def run(
     user: UserOpt = "benchstone",
     group: GroupOpt = "benchstone-users",
+    admin_group: AdminOpt = "benchstone-admins",
     state_dir: StateOpt = Path("/var/lib/benchstone"),
     socket: SocketOpt = Path("/run/benchstone/bench.sock"),
     max_concurrent: Annotated[int, typer.Option(
@@ -73,7 +80,7 @@ def run(
     from benchstone.service import install as setup
     from benchstone.service import server
 
-    layout = _layout(user, group, state_dir, socket)
+    layout = _layout(user, group, state_dir, socket, admin_group)
     missing = setup.check(layout)
     if missing:
         raise BenchstoneError("the service is not installed: " + "; ".join(missing),
@@ -82,6 +89,7 @@ def run(
     setup.drop_to(layout)
     server.serve(server.Settings(socket_path=layout.socket_path, state_dir=layout.state_dir,
                                  max_concurrent=max_concurrent, max_per_caller=max_per_caller,
+                                 admin_group=admin_group,
                                  max_request_bytes=max_request_mib << 20))
 
 

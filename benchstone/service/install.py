@@ -18,6 +18,7 @@ from benchstone.service.config import CLIENT_CONFIG, DEFAULT_SOCKET
 
 DEFAULT_USER = "benchstone"
 DEFAULT_GROUP = "benchstone-users"
+DEFAULT_ADMIN_GROUP = "benchstone-admins"
 DEFAULT_STATE_DIR = Path("/var/lib/benchstone")
 SYSTEMD_UNIT = Path("/etc/systemd/system/benchstone.service")
 
@@ -30,6 +31,7 @@ class InstallError(BenchstoneError):
 class Layout:
     user: str = DEFAULT_USER
     group: str = DEFAULT_GROUP
+    admin_group: str = DEFAULT_ADMIN_GROUP
     state_dir: Path = DEFAULT_STATE_DIR
     socket_path: Path = DEFAULT_SOCKET
 
@@ -83,6 +85,12 @@ def install(layout: Layout, *, client_config: bool = False) -> list[str]:
     else:
         _run("groupadd", "--system", layout.group)
         done.append(f"created group {layout.group} (its members may use the service)")
+    if _group_exists(layout.admin_group):
+        done.append(f"group {layout.admin_group} exists")
+    else:
+        _run("groupadd", "--system", layout.admin_group)
+        done.append(f"created group {layout.admin_group} (its members may also force a "
+                    "promotion, replace a reference, unregister, gc --all)")
     if _user_exists(layout.user):
         done.append(f"user {layout.user} exists")
     else:
@@ -125,7 +133,8 @@ def systemd_unit(layout: Layout) -> str:
         "[Unit]\nDescription=benchstone harness service\nAfter=docker.service\n\n"
         "[Service]\n"
         f"ExecStart={sys.executable} -m benchstone service run --user {layout.user} "
-        f"--state-dir {layout.state_dir} --socket {layout.socket_path}\n"
+        f"--admin-group {layout.admin_group} --state-dir {layout.state_dir} "
+        f"--socket {layout.socket_path}\n"
         "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n"
     )
 

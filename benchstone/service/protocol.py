@@ -46,6 +46,25 @@ def positionals(argv: list[str], after: int) -> list[int]:
     return [index for index in range(after + 1, len(argv)) if not argv[index].startswith("-")]
 
 
+# What moves a baseline or a reference without the gate, or undoes another's work: through the
+# service only an administrator (root, the service user, a member of the administrators' group)
+# may ask for it. (verb, option or None for the verb itself)
+ADMIN_ONLY = (("promote", "--force"), ("replace-reference", None), ("reference", "replace"),
+              ("unregister", None), ("gc", "--all"))
+
+
+def needs_admin(argv: list[str]) -> str | None:
+    """What in ``argv`` only an administrator may ask the service for, or None."""
+    found = verb_of(argv)
+    if found is None:
+        return None
+    words = {word.split("=", 1)[0] for word in argv[found[0] + 1:]}
+    for verb, option in ADMIN_ONLY:
+        if found[1] == verb and (option is None or option in words):
+            return f"bench {verb}{' ' + option if option else ''}"
+    return None
+
+
 def refused_option(argv: list[str]) -> tuple[str, str] | None:
     """The first option of REFUSED_OPTIONS in ``argv`` and its fix, if any."""
     for word in argv:

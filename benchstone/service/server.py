@@ -11,10 +11,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import grp
 import hashlib
 import io
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -48,6 +50,7 @@ class Settings:
     max_request_bytes: int = protocol.DEFAULT_MAX_REQUEST_BYTES
     max_concurrent: int = 16
     max_per_caller: int = 4
+    admin_group: str = "benchstone-admins"
 
     @property
     def home(self) -> Path:
@@ -165,11 +168,11 @@ class Handler(socketserver.BaseRequestHandler):
                 argv = request.get("argv")
                 if not (isinstance(argv, list) and all(isinstance(word, str) for word in argv)):
                     raise Refused("argv must be a list of strings")
-                argv = self._rewrite(request, list(argv), project, attachments)
+                argv = self._rewrite(request, list(argv), project, peer, attachments)
                 self._run_child(sock, peer, [sys.executable, "-m", "benchstone", *argv],
                                 project, stdin=b"", stream=True)
             else:
-                call = self._api_call(request, project)
+                call = self._api_call(request, project, peer)
                 self._run_child(sock, peer, [sys.executable, "-m", "benchstone.cli.service_call"],
                                 project, stdin=json.dumps(call).encode(), stream=False)
 
@@ -186,13 +189,28 @@ class Handler(socketserver.BaseRequestHandler):
                                  attachments[0]) as project:
             yield project
 
-    def _rewrite(self, request: dict[str, Any], argv: list[str], project: Path | None,
+    def _is_admin(self, peer: Peer) -> bool:
+        if peer.uid in (0, os.getuid()):
+            return True
+        try:
+            admins = grp.getgrnam(self.server.settings.admin_group).gr_gid
+            account = pwd.getpwuid(peer.uid)
+        except KeyError:
+            return False
+        return admins in os.getgrouplist(account.pw_name, account.pw_gid)
+
+    def _rewrite(self, request: dict[str, Any], argv: list[str], project: Path | None, peer: Peer,
                  attachments: list[bytes]) -> list[str]:
         """The argv with the caller's paths replaced by the service's own copies."""
         refused = protocol.refused_option(argv)
         if refused is not None:
             raise Refused(f"{refused[0]} is refused through the benchstone service",
                           fix=refused[1])
+        privileged = protocol.needs_admin(argv)
+        if privileged and not self._is_admin(peer):
+            raise Refused(f"{privileged} through the service is for its administrators",
+                          fix=f"ask a member of the group {self.server.settings.admin_group} "
+                              "(or root)")
         found = protocol.verb_of(argv)
         verb = found[1] if found else None
         if verb in ("service", "init", "corpus-hash"):
@@ -233,12 +251,18 @@ class Handler(socketserver.BaseRequestHandler):
             raise Refused("the corpus archive must hold one file or directory")
         return entries[0]
 
-    def _api_call(self, request: dict[str, Any], project: Path | None) -> dict[str, Any]:
+    def _api_call(self, request: dict[str, Any], project: Path | None,
+                  peer: Peer) -> dict[str, Any]:
         function, args = request.get("function"), request.get("args")
         if function not in API_FUNCTIONS:
             raise Refused(f"the service does not offer the API function {function!r}")
         if not isinstance(args, dict) or "home" in args:
             raise Refused("the arguments must be an object of JSON values, without home")
+        privileged = function == "unregister" or (function == "promote" and args.get("force"))
+        if privileged and not self._is_admin(peer):
+            raise Refused(f"api.{function}{'(force=True)' if function == 'promote' else ''} "
+                          "through the service is for its administrators",
+                          fix=f"ask a member of the group {self.server.settings.admin_group}")
         if function == "register":
             if project is None:
                 raise Refused("register needs the project's commit")

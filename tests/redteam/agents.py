@@ -125,6 +125,7 @@ class ServiceLab:
 
     def __init__(self, base: Path, prefix: str = PREFIX) -> None:
         self.service_user, self.group = f"{prefix}-service", f"{prefix}-users"
+        self.admin_group = f"{prefix}-admins"
         self.owner, self.agent = f"{prefix}-owner", f"{prefix}-agent"
         self.base = base
         self.state = base / "state"
@@ -141,8 +142,9 @@ class ServiceLab:
 
     def start(self) -> None:
         os.chmod(self.base, 0o755)
-        if not _group_exists(self.group):
-            self.created_groups.append(self.group)  # install creates it
+        for group in (self.group, self.admin_group):
+            if not _group_exists(group):
+                self.created_groups.append(group)  # install creates it
         if not _user_exists(self.service_user):
             self.created_users.append(self.service_user)
         _root("bench service install", self.python, "-m", "benchstone", "service",
@@ -168,8 +170,8 @@ class ServiceLab:
         self._owner_project()
 
     def layout(self) -> list[str]:
-        return ["--user", self.service_user, "--group", self.group, "--state-dir", str(self.state),
-                "--socket", str(self.socket)]
+        return ["--user", self.service_user, "--group", self.group, "--admin-group",
+                self.admin_group, "--state-dir", str(self.state), "--socket", str(self.socket)]
 
     def _owner_project(self) -> None:
         files = {"bench/manifest.toml": MANIFEST, "bench/runner.py": RUNNER,
@@ -536,6 +538,30 @@ def paths_into_the_state(lab: ServiceLab) -> Outcome:
                             f"database unchanged: {unchanged}"])
 
 
+def bypass_the_gate(lab: ServiceLab) -> Outcome:
+    """What a person may do by hand but an agent must not: force a promotion, replace a
+    reference, unregister the project, stop every run with gc --all (CLI and API alike)."""
+    before = lab.snapshot()
+    attempts = [("promote", "guarded", "speed", "--force"),
+                ("reference", "replace", "guarded", "speed", "--reason", "mine"),
+                ("replace-reference", "guarded", "speed", "--reason", "mine"),
+                ("unregister", "guarded"), ("gc", "--all")]
+    results = [lab.bench(lab.agent, *argv) for argv in attempts]
+    api = [_raw(lab, {"version": 1, "kind": "api", "function": function, "args": args,
+                      "attachments": []})
+           for function, args in (("promote", {"project": "guarded", "benchmark": "speed",
+                                               "force": True}),
+                                  ("unregister", {"project": "guarded"}))]
+    refused = all(result.returncode == 5 and "for its administrators" in result.stderr
+                  for result in results) and all("for its administrators" in a for a in api)
+    unchanged = lab.snapshot() == before
+    return Outcome(contained=refused and unchanged, details=[
+        *(f"bench {' '.join(argv[:2])}: exit {result.returncode}: "
+          f"{result.stderr.strip().splitlines()[0] if result.stderr else ''}"
+          for argv, result in zip(attempts, results, strict=True)),
+        *(answer[:140] for answer in api), f"database unchanged: {unchanged}"])
+
+
 def flood_the_service(lab: ServiceLab) -> Outcome:
     """Many connections that send nothing, a length of 2 GiB, a 300 MiB attachment announced,
     garbage: each refused in one line; the owner is served meanwhile; the service stays up."""
@@ -711,6 +737,8 @@ ATTEMPTS = [
             forge_the_caller, engine=False),
     Attempt("agent_sends_paths_into_the_state", "make the service open its own files",
             paths_into_the_state),
+    Attempt("agent_bypasses_the_gate", "promote --force, replace a reference, unregister, "
+            "gc --all", bypass_the_gate),
     Attempt("agent_floods_the_service", "idle connections, huge frames, garbage",
             flood_the_service),
     Attempt("agent_swaps_after_submitting", "change code and corpus after handing them over",
