@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from benchstone.sandbox.docker.cgroups import PARENT as CONTAINERS_CGROUP
+
 REPO = Path(__file__).resolve().parents[2]
 # One set of users per pytest-xdist worker, so that two labs never share (or delete) a user.
 PREFIX = "bsx" + os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
@@ -71,7 +73,10 @@ for name in ("--entry", "--config", "--output"):
     parser.add_argument(name)
 args = parser.parse_args()
 config = json.loads(Path(args.config).read_text())
-time.sleep(float(Path("src/sleep.txt").read_text()))
+# "SECONDS" or "SECONDS UNTIL": sleep, or sleep while the clock is before UNTIL (epoch seconds)
+seconds, *until = Path("src/sleep.txt").read_text().split()
+if not until or time.time() < float(until[0]):
+    time.sleep(float(seconds))
 wobble = 1 + 0.005 * ((config["seed"] * 7919) % 7 - 3)
 metric = float(Path("src/speed.txt").read_text()) * wobble
 Path(args.output).write_text(json.dumps({"status": "ok", "metric": metric}))
@@ -348,7 +353,8 @@ def _container_pids() -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if "docker" in (entry / "cgroup").read_text():
+                cgroups = (entry / "cgroup").read_text()
+                if "docker" in cgroups or f"/{CONTAINERS_CGROUP}/" in cgroups:
                     pids.append(int(entry.name))
     return pids
 
@@ -697,7 +703,8 @@ def cancel_is_a_request(lab: ServiceLab) -> Outcome:
     _slow_commit(lab, "1.0\n", "0\n")
     lab.expect(lab.bench(lab.owner, "baseline", "establish", "guarded", "steady",
                          cwd=lab.project), 0)
-    _slow_commit(lab, "0.5\n", "1.5\n")
+    # slow for the next 25 s (long enough to cancel mid-repetition), fast afterwards
+    _slow_commit(lab, "0.5\n", f"1.5 {time.time() + 25:.0f}\n")
     run = lab.bench_in_background(lab.owner, "run", "guarded", "steady", "-n", "6",
                                   cwd=lab.project)
     _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
@@ -711,20 +718,28 @@ def cancel_is_a_request(lab: ServiceLab) -> Outcome:
     starts, rows = lab.rows("SELECT (SELECT COUNT(*) FROM repetition_starts WHERE run_set_id = "
                             "s.id), (SELECT COUNT(*) FROM runs WHERE run_set_id = s.id) FROM "
                             "run_sets s WHERE job_id = ?", (job,))[0]
-    # a complete run set at the same commit: the gate alone would PROMOTE (0.5 against 1.0),
-    # but the cancelled repetition stays on record and withholds it
-    again = lab.bench(lab.owner, "run", "guarded", "steady", "-n", "3", cwd=lab.project)
-    verdict = lab.bench(lab.owner, "evaluate", "guarded", "steady", cwd=lab.project)
+    # more complete runs at the same commit, until the sequential gate alone would PROMOTE
+    # (0.5 against 1.0: its p-value under its boundary); the cancelled repetition stays on
+    # record and withholds it
+    _wait_for(lambda: time.time() > float((lab.project / "src" / "sleep.txt").read_text()
+                                          .split()[1]), 60, "the slow window to end")
+    again = lab.bench(lab.owner, "run", "guarded", "steady", "-n", "12", cwd=lab.project)
+    verdict = lab.bench(lab.owner, "evaluate", "guarded", "steady", "--json", cwd=lab.project)
+    decided = json.loads(verdict.stdout) if verdict.stdout.startswith("{") else {}
+    gate_alone = (decided.get("p_value") is not None and decided.get("threshold") is not None
+                  and decided["p_value"] <= decided["threshold"])
     contained = (cancel.returncode == 0 and requests == [(lab.agent,)]
                  and state == [("cancelled",)] and starts > rows and again.returncode == 0
-                 and verdict.returncode == 2 and "NEEDS_MORE_DATA" in verdict.stdout
-                 and "never finished" in verdict.stdout)
+                 and verdict.returncode == 2 and decided.get("kind") == "NEEDS_MORE_DATA"
+                 and "never finished" in decided.get("reason", "") and gate_alone)
     return Outcome(contained=contained, details=[
         f"bench cancel by the agent: exit {cancel.returncode}; request on record by "
         f"{[row[0] for row in requests]}; job {state[0][0] if state else '?'}",
         f"owner's run: exit {run.returncode}, {rows} rows of {starts} started",
-        f"evaluate: exit {verdict.returncode}: "
-        f"{verdict.stdout.splitlines()[0] if verdict.stdout else verdict.stderr.strip()}"])
+        f"evaluate: exit {verdict.returncode}: {decided.get('kind')}: "
+        f"{decided.get('reason', verdict.stderr.strip())[:230]}",
+        f"the gate alone: p={decided.get('p_value')} against its boundary "
+        f"{decided.get('threshold')}: {'PROMOTE' if gate_alone else 'undecided'}"])
 
 
 ATTEMPTS = [
