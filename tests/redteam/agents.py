@@ -348,13 +348,14 @@ def _pids_of(uid: int) -> list[int]:
 
 
 def _container_pids() -> list[int]:
-    """Every process inside a container (the code under test among them)."""
+    """Every process inside a benchstone container (the code under test among them): those
+    under the containers' own parent cgroup, so that no other container is ever signalled."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
                 cgroups = (entry / "cgroup").read_text()
-                if "docker" in cgroups or f"/{CONTAINERS_CGROUP}/" in cgroups:
+                if f"/{CONTAINERS_CGROUP}/" in cgroups:
                     pids.append(int(entry.name))
     return pids
 
@@ -669,7 +670,8 @@ def signal_the_runs(lab: ServiceLab) -> Outcome:
     _slow_commit(lab, "1.0\n", "1\n")
     run = lab.bench_in_background(lab.owner, "run", "guarded", "speed", "-n", "3", cwd=lab.project)
     _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
-    pids = lab.service_pids() + _container_pids()
+    inside = _container_pids()
+    pids = lab.service_pids() + inside
     done = lab.agent_python(f"""
         import os, signal
         for pid in {pids!r}:
@@ -685,12 +687,12 @@ def signal_the_runs(lab: ServiceLab) -> Outcome:
     run.communicate(timeout=180)
     lines = done.stdout.splitlines()
     rows = lab.rows("SELECT status FROM runs WHERE run_set_id = (SELECT MAX(id) FROM run_sets)")
-    contained = (run.returncode == 0 and rows == [("ok",)] * 3
+    contained = (run.returncode == 0 and rows == [("ok",)] * 3 and bool(inside)
                  and not any(line.startswith("SIGNALLED") for line in lines)
                  and any(line.startswith("refused") for line in lines))
     return Outcome(contained=contained, details=[
         f"{sum(line.startswith('refused') for line in lines)} signals refused to "
-        f"{len(pids)} processes of the service and its containers, "
+        f"{len(pids)} processes of the service and ({len(inside)}) its containers, "
         f"{sum(line.startswith('SIGNALLED') for line in lines)} delivered",
         f"owner's run: exit {run.returncode}, rows {[row[0] for row in rows]}"])
 
