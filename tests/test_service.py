@@ -193,6 +193,48 @@ def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: 
 
 
 @pytest.mark.subprocess_cli
+def test_the_other_verbs_answer_as_locally(service: Settings, tmp_path: Path,
+                                           make_project: Callable[..., Path]) -> None:
+    """A correctness reference frozen and checked, explain, promote, compare, the reference's
+    events, corpora: the same exit codes through the service as locally, and the same verdicts.
+    (Paths and times differ: the service registers its own copy of the project.)"""
+    project = make_project()
+    bench = BenchCLI(project, subprocess=True)
+    modes = {"service": {"BENCHSTONE_SERVICE": str(service.socket_path),
+                         "BENCHSTONE_HOME": str(tmp_path / "client-home")},
+             "local": {"BENCHSTONE_SERVICE": "local",
+                       "BENCHSTONE_HOME": str(tmp_path / "local-home")}}
+    process = ("--sandbox", "process")
+    steps = [("register", "."), ("run", "toy", "output", *process),
+             ("reference", "freeze", "toy", "output"), ("evaluate", "toy", "output"),
+             ("reference", "list", "toy", "output"), ("references", "toy", "output"),
+             ("baseline", "establish", "toy", "speed", *process), "commit",
+             ("run", "toy", "speed", *process, "--meta-seed", "3"),
+             ("explain", "toy", "speed"), ("promote", "toy", "speed"),
+             ("compare", "toy", "speed", *process, "--pairs", "3"),
+             ("corpus", "list"), ("evaluate", "toy", "--all")]
+    results: dict[str, list[subprocess.CompletedProcess[str]]] = {mode: [] for mode in modes}
+    for step in steps:
+        if step == "commit":
+            (project / "src" / "speed.txt").write_text("0.5\n")
+            commit_all(project, "faster")
+            continue
+        for mode, env in modes.items():
+            results[mode].append(bench(*step, env=env))
+    codes = {mode: [result.returncode for result in done] for mode, done in results.items()}
+    assert 5 not in codes["service"] and 64 not in codes["service"], [
+        (result.args[3:], result.stderr[-300:]) for result in results["service"]]
+    assert codes["service"] == codes["local"], [
+        (result.args[3:], result.stderr[-300:]) for result in results["service"]]
+    verdict_lines = {mode: [result.stdout.splitlines()[0].split("  ")[0]
+                            for result in done if result.stdout.startswith("verdict:")]
+                     for mode, done in results.items()}
+    assert verdict_lines["service"] == verdict_lines["local"]
+    assert "verdict: PASS" in verdict_lines["service"]
+    assert not (tmp_path / "client-home").exists()
+
+
+@pytest.mark.subprocess_cli
 def test_the_api_is_a_client_too(service: Settings, make_project: Callable[..., Path],
                                   tmp_path: Path) -> None:
     project = make_project()

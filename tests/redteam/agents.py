@@ -744,6 +744,43 @@ def cancel_is_a_request(lab: ServiceLab) -> Outcome:
         f"{decided.get('threshold')}: {'PROMOTE' if gate_alone else 'undecided'}"])
 
 
+def abandon_a_run(lab: ServiceLab) -> Outcome:
+    """The client is killed (SIGKILL) mid-repetition: the service stops the run itself, the
+    repetition that was running stays on record as started and unfinished, the store is whole,
+    and the next run works."""
+    _slow_commit(lab, "1.0\n", f"1.5 {time.time() + 20:.0f}\n")
+    client = lab.bench_in_background(lab.owner, "run", "guarded", "speed", "-n", "6",
+                                     cwd=lab.project)
+    _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
+    run_set = lab.rows("SELECT MAX(id) FROM run_sets")[0][0]
+    client.kill()
+    client.communicate(timeout=30)
+    _wait_for(lambda: not any("benchstone run" in _cmdline(pid) for pid in lab.service_pids()),
+              60, "the service to stop the abandoned run")
+    starts, rows = lab.rows("SELECT (SELECT COUNT(*) FROM repetition_starts WHERE run_set_id = "
+                            "?), (SELECT COUNT(*) FROM runs WHERE run_set_id = ?)",
+                            (run_set, run_set))[0]
+    integrity = lab.rows("PRAGMA integrity_check")[0][0]
+    state = lab.rows("SELECT e.state FROM job_events e JOIN run_sets s ON s.job_id = e.job_id "
+                     "WHERE s.id = ? ORDER BY e.id DESC LIMIT 1", (run_set,))
+    _wait_for(lambda: time.time() > float((lab.project / "src" / "sleep.txt").read_text()
+                                          .split()[1]), 60, "the slow window to end")
+    again = lab.bench(lab.owner, "run", "guarded", "speed", "-n", "2", cwd=lab.project)
+    contained = (starts == rows + 1 and integrity == "ok" and again.returncode == 0
+                 and bool(state) and state[0][0] in ("failed", "cancelled") and lab.alive())
+    return Outcome(contained=contained, details=[
+        f"run set {run_set}: {rows} rows of {starts} started; its job ended "
+        f"{state[0][0] if state else '?'}", f"integrity_check: {integrity}",
+        f"next run: exit {again.returncode}"])
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 ATTEMPTS = [
     Attempt("agent_reads_the_state", "read the database, references, mirrors, corpora",
             read_the_state),
@@ -764,4 +801,6 @@ ATTEMPTS = [
             signal_the_runs, engine=True),
     Attempt("agent_cancels_a_run", "cancel another user's run mid-repetition",
             cancel_is_a_request, engine=True),
+    Attempt("client_killed_mid_run", "SIGKILL the client while its run is in a repetition",
+            abandon_a_run, engine=True),
 ]
