@@ -173,3 +173,8 @@ class EvaluatorSetupError(BenchstoneError):
 
 class ServiceOnly(BenchstoneError):
     """A harness service is configured and this operation would open the local state."""
+
+
+class NotYourProject(BenchstoneError):
+    """Through the harness service, a project registered by one caller is registered again by
+    another who is not an administrator."""

@@ -280,6 +280,7 @@ class Handler(socketserver.BaseRequestHandler):
             "HOME": str(settings.state_dir), "LANG": "C.UTF-8",
             "BENCHSTONE_HOME": str(private_dir(settings.home)),
             "BENCHSTONE_SERVICE": "local", "BENCHSTONE_CALLER": peer.name,
+            "BENCHSTONE_CALLER_IS_ADMIN": "1" if self._is_admin(peer) else "0",
             "COLUMNS": "100",
         }
         for name in ("PYTHONPATH", "DOCKER_HOST", "BENCHSTONE_DEBUG"):
