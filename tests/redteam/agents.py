@@ -686,9 +686,10 @@ def _slow_commit(lab: ServiceLab, speed: str, sleep: str) -> None:
 def signal_the_runs(lab: ServiceLab) -> Outcome:
     """SIGTERM, SIGKILL and SIGSTOP every process of the service while the owner's run is in a
     repetition: the kernel refuses each, and the run finishes with every row."""
-    _slow_commit(lab, "1.0\n", "1\n")
+    _slow_commit(lab, "1.0\n", "2\n")
     run = lab.bench_in_background(lab.owner, "run", "guarded", "speed", "-n", "3", cwd=lab.project)
-    _wait_for(lambda: _running_repetition(lab), 60, "a repetition to start")
+    _wait_for(lambda: _running_repetition(lab) and bool(_container_pids()), 60,
+              "a repetition's container to run")
     inside = _container_pids()
     pids = lab.service_pids() + inside
     done = lab.agent_python(f"""
