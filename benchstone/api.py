@@ -12,18 +12,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from benchstone import errors
 from benchstone.errors import AdmissionRefused, InvalidArgument
 from benchstone.paths import Home
 from benchstone.project import registry, summaries
+from benchstone.service.config import configured_socket
 from benchstone.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _imported_on_first_use(name: str) -> ModuleType:
@@ -124,9 +130,69 @@ __all__ = [
 ]
 
 
+def _served(project_from: Literal["cwd", "path"] | None = None) -> Callable[[F], F]:
+    """Call the harness service instead when one is configured (docs/service.md): the
+    arguments go as JSON, the result comes back as the same models; a function that reads a
+    project sends the commit at HEAD of the working directory (``cwd``) or of its ``path``."""
+
+    def wrap(function: F) -> F:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            socket_path = configured_socket()
+            if socket_path is None:
+                return function(*args, **kwargs)
+            from benchstone.service import client
+
+            arguments = signature.bind(*args, **kwargs).arguments
+            for name, value in arguments.items():
+                if callable(value) or name == "home":
+                    raise InvalidArgument(f"{name} does not cross to the benchstone service",
+                                          fix=f"call {function.__name__} without {name}")
+            arguments = {name: str(value) if isinstance(value, Path) else value
+                         for name, value in arguments.items()}
+            where = (Path(arguments["path"]).absolute() if project_from == "path"
+                     else Path.cwd() if project_from == "cwd" else None)
+            return _decoded(client.call_api(function.__name__, arguments, socket_path, where))
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+def _decoded(answer: dict[str, Any]) -> Any:
+    if "error" in answer:
+        error = answer["error"]
+        kind = getattr(errors, str(error.get("type")), None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.BenchstoneError)):
+            kind = errors.BenchstoneError
+        raise kind(error.get("message", "the service refused the call"), fix=error.get("fix"))
+    return _decoded_value(answer["result"])
+
+
+def _decoded_value(encoded: dict[str, Any]) -> Any:
+    if "list" in encoded:
+        return [_decoded_value(item) for item in encoded["list"]]
+    if "model" in encoded:
+        module, _, name = encoded["model"].partition(":")
+        if not module.startswith("benchstone."):
+            raise errors.BenchstoneError(f"the service answered with a foreign type {module}")
+        model = getattr(importlib.import_module(module), name)
+        return model.model_validate(encoded["data"])
+    return encoded["value"]
+
+
 @contextlib.contextmanager
 def session(home: Path | None = None) -> Iterator[tuple[Home, Store]]:
-    """The state directory and an open store, closed afterwards."""
+    """The state directory and an open store, closed afterwards. Never in a client of the
+    harness service: the state is the service's (the served functions forward their call)."""
+    if configured_socket() is not None:
+        raise errors.ServiceOnly(
+            "this API function is not offered through the benchstone service, and a client "
+            "never opens the state directory itself",
+            fix="use the bench command for it (every verb goes through the service), or set "
+                "BENCHSTONE_SERVICE=local to work on a local state directory")
     place = Home(home).ensure()
     store = Store(place.database)
     try:
@@ -135,12 +201,14 @@ def session(home: Path | None = None) -> Iterator[tuple[Home, Store]]:
         store.close()
 
 
+@_served("path")
 def register(path: str | Path, *, home: Path | None = None) -> RegisterResult:
     """Pin ``path/bench/manifest.toml`` as the project's trusted manifest."""
     with session(home) as (place, store):
         return summaries.register_result(store, registry.register(store, place, Path(path)))
 
 
+@_served()
 def list_projects(*, project: str | None = None,
                   home: Path | None = None) -> list[ProjectSummary]:
     """Every registered project (or only ``project``, which must be registered) with its
@@ -153,6 +221,7 @@ def list_projects(*, project: str | None = None,
                 for r in store.registrations() if r.project not in gone]
 
 
+@_served()
 def unregister(project: str, *, home: Path | None = None) -> Unregistration:
     """Stop listing and running ``project``. Nothing is deleted: the unregistration is an event
     of its own, its history stays readable (:func:`history`), and :func:`register` brings it
@@ -161,6 +230,7 @@ def unregister(project: str, *, home: Path | None = None) -> Unregistration:
         return registry.unregister(store, project)
 
 
+@_served()
 def background_required(project: str, benchmark: str, *, home: Path | None = None) -> bool:
     """Whether the manifest says ``benchmark`` runs as a background job (``bench run`` then
     dispatches it unless told --foreground)."""
@@ -168,12 +238,14 @@ def background_required(project: str, benchmark: str, *, home: Path | None = Non
         return registry.load_project(store, project).benchmark(benchmark).background_required
 
 
+@_served()
 def metric_source(project: str, benchmark: str, *, home: Path | None = None) -> str:
     """The metric source ``benchmark``'s gate uses (``runner`` or a ``harness_*`` one)."""
     with session(home) as (_place, store):
         return registry.load_project(store, project).benchmark(benchmark).metric_source
 
 
+@_served("cwd")
 def run(project: str, benchmark: str, *, repetitions: int | None = None,
         meta_seed: int | None = None, allow_dirty: bool = False, sandbox: str | None = None,
         force_foreground: bool = False, cpuset: str | None = None, gpus: tuple[int, ...] = (),
@@ -341,6 +413,7 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
             max_repetitions, execute)
 
 
+@_served("cwd")
 def compare(project: str, benchmark: str, *, against: str | None = None,
             pairs: int | None = None, until_decided: bool = False,
             max_repetitions: int | None = None, sandbox: str | None = None, wait: bool = True,
@@ -357,6 +430,7 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
                        budget=max_repetitions)
 
 
+@_served("cwd")
 def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
               instruction_repetitions: int | None = None, allow_dirty: bool = False,
               sandbox: str | None = None, wait: bool = True, progress: Progress | None = None,
@@ -382,6 +456,7 @@ def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
             return report
 
 
+@_served("cwd")
 def evaluate_all(project: str, *, include_dirty: bool = False, allow_cross_env: bool = False,
                  fdr: float | None = None, home: Path | None = None) -> AllVerdict:
     """One verdict per benchmark (Benjamini-Hochberg across the calibrated ones) and an
@@ -393,6 +468,7 @@ def evaluate_all(project: str, *, include_dirty: bool = False, allow_cross_env: 
         return all_benchmarks.evaluate_all(store, place, proj, options, fdr)
 
 
+@_served("cwd")
 def explain(project: str, benchmark: str, *, include_dirty: bool = False,
             allow_cross_env: bool = False, home: Path | None = None) -> Explanation:
     """The verdict with both samples plotted, the test, its assumptions and its power."""
@@ -414,6 +490,7 @@ def _refuse_foreground(bench: BenchmarkSpec, force_foreground: bool) -> None:
         )
 
 
+@_served("cwd")
 def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = None,
                        allow_dirty: bool = False, sandbox: str | None = None,
                        force_foreground: bool = False, cpuset: str | None = None,
@@ -443,6 +520,7 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
             return runlist.BaselineRuns(result)
 
 
+@_served("cwd")
 def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
              include_dirty: bool = False, allow_cross_env: bool = False,
              home: Path | None = None, git_sha: str | None = None) -> Verdict:
@@ -460,6 +538,7 @@ def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
         return verdict
 
 
+@_served("cwd")
 def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force: bool = False,
             include_dirty: bool = False, notes: str | None = None,
             home: Path | None = None) -> PromoteResult:
@@ -472,6 +551,7 @@ def promote(project: str, benchmark: str, *, meta_seed: int | None = None, force
                                  include_dirty=include_dirty, notes=notes)
 
 
+@_served()
 def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
             since: str | datetime.datetime | datetime.date | None = None,
             limit: int | None = None, home: Path | None = None) -> list[Run]:
@@ -488,6 +568,7 @@ def history(project: str, benchmark: str, *, git_sha_prefix: str | None = None,
                                     git_sha_prefix=git_sha_prefix, since=since)
 
 
+@_served()
 def timeline(project: str, benchmark: str, *, limit: int = 20, git_sha_prefix: str | None = None,
              since: str | None = None, home: Path | None = None) -> Timeline:
     """The newest ``limit`` run sets, newest first, with the baseline moves and reference events
@@ -543,6 +624,7 @@ def replace_reference(project: str, benchmark: str, *, reason: str, at_sha: str 
                                             run_id=run_id)
 
 
+@_served("cwd")
 def reference_history(project: str, benchmark: str, *,
                       home: Path | None = None) -> list[ReferenceEvent]:
     """Every freeze and replace of a benchmark's reference, oldest first."""
@@ -577,6 +659,7 @@ def add_corpus(name: str, path: str | Path, *, home: Path | None = None) -> Corp
         return corpora_module.add_corpus(store, place, name, Path(path))
 
 
+@_served()
 def corpora(*, home: Path | None = None) -> list[Corpus]:
     with session(home) as (_place, store):
         return store.corpora()
@@ -614,6 +697,7 @@ def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] =
                              seed_set=seed_set, notes=notes)
 
 
+@_served()
 def status(job_id: str | None = None, *, limit: int = 20, include_foreground: bool = False,
            home: Path | None = None) -> list[JobStatus]:
     """Every queued or running job and the newest ``limit`` finished background ones (finished
@@ -623,6 +707,7 @@ def status(job_id: str | None = None, *, limit: int = 20, include_foreground: bo
                              with_foreground=include_foreground)
 
 
+@_served()
 def cancel(job_id: str, *, home: Path | None = None) -> JobStatus:
     """Stop a queued or running job (an unambiguous prefix of its id will do): its container is
     removed, its finished repetitions are kept, and it is recorded as cancelled."""

@@ -169,3 +169,12 @@ class CompareError(BenchstoneError):
 
 class EvaluatorSetupError(BenchstoneError):
     """The evaluator cannot measure candidates for this project as configured."""
+
+
+class ServiceOnly(BenchstoneError):
+    """A harness service is configured and this operation would open the local state."""
+
+
+class NotYourProject(BenchstoneError):
+    """Through the harness service, a project registered by one caller is registered again by
+    another who is not an administrator."""

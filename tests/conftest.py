@@ -44,6 +44,8 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("BENCHSTONE_HOME", str(tmp_path / "bshome"))
     monkeypatch.delenv("BENCHSTONE_SANDBOX", raising=False)
+    # local mode, even on a host whose /etc/benchstone/client.toml names a harness service
+    monkeypatch.setenv("BENCHSTONE_SERVICE", "local")
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.invalid")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "test")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "benchstone"
 ORDER = ["errors", "kinds", "paths", "resources", "system", "stats", "gates", "store", "project",
-         "sandbox", "run", "jobs", "evaluate", "machine", "api", "report", "integrations", "demo",
+         "sandbox", "run", "jobs", "evaluate", "machine", "service", "api", "report", "integrations", "demo",
          "cli", "__main__"]
 FOUNDATION = {"errors", "kinds", "paths", "resources", "system"}
 BUNDLED = ("demo/project", "project/templates")  # code that runs inside the sandbox

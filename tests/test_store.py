@@ -16,6 +16,7 @@ from benchstone.errors import StoreError
 from benchstone.paths import private_dir
 from benchstone.store import Store
 from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES
+from benchstone.system.host import user_name
 
 SQLITE3_CLI = shutil.which("sqlite3")
 
@@ -60,6 +61,7 @@ def filled(db_path: Path) -> Path:
                       spec_path="/s", threads=1, gpu="none", repetitions=2)
         store.add_job_event(job_id="job1", state="queued")
         store.add_job_mark(1)
+        store.add_cancel_request("job1")
         comparison = store.add_comparison(project="p", benchmark="b", baseline_sha="a" * 40,
                                           candidate_sha="b" * 40, pairs=2)
         run_set = add_run_set(store, job_id="job1", comparison_id=comparison.id, side="baseline")
@@ -191,7 +193,8 @@ TAMPERING = [
 TEXT_COLUMN = {"registrations": "path", "run_sets": "git_sha", "runs": "git_sha",
                "baseline_pointers": "git_sha", "reference_events": "new_sha256", "jobs": "command",
                "job_events": "state", "comparisons": "candidate_sha", "corpora": "sha256",
-               "job_marks": "at", "unregistrations": "at", "repetition_starts": "started_at"}
+               "job_marks": "at", "unregistrations": "at", "repetition_starts": "started_at",
+               "cancel_requests": "caller"}
 
 
 def test_text_column_map_covers_every_history_table() -> None:
@@ -348,3 +351,19 @@ def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
     with Store(db_path) as store:
         assert store.count_all_runs() == 3 * 40 * 2
         assert store.integrity_check() == "ok"
+
+
+def test_every_row_records_its_caller(filled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local mode writes the local user as the caller; the harness service's child writes the
+    caller the kernel named (BENCHSTONE_CALLER), and a cancel request keeps who asked."""
+    conn = sqlite3.connect(filled)
+    try:
+        for table in HISTORY_TABLES:
+            callers = {row[0] for row in conn.execute(f"SELECT caller FROM {table}")}
+            assert callers == {user_name()}, table
+    finally:
+        conn.close()
+    monkeypatch.setenv("BENCHSTONE_CALLER", "alice")
+    with Store(filled) as store:
+        store.add_cancel_request("job1")
+        assert [row["caller"] for row in store.cancel_requests("job1")] == [user_name(), "alice"]

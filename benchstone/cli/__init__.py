@@ -12,16 +12,18 @@ interrupted.
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
 # Importing a command module registers its commands; this order is the order in --help.
 # isort: off
-from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, machine  # noqa: F401
+from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, machine, service  # noqa: F401
 # isort: on
 from benchstone.cli._app import app, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
 from benchstone.kinds import VERDICT_EXIT_CODES
+from benchstone.service.config import configured_socket
 from benchstone.system.signals import stopping_on_sigterm
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
@@ -32,9 +34,27 @@ INTERRUPTED_EXIT = 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bench`` console script."""
+    """Entry point of the ``bench`` console script; a client of the harness service when one is
+    configured (docs/service.md)."""
+    forwarded = _through_service(argv)
+    if forwarded is not None:
+        return forwarded
     with stopping_on_sigterm():
         return _dispatch(argv)
+
+
+def _through_service(argv: list[str] | None) -> int | None:
+    try:
+        socket_path = configured_socket()
+    except BenchstoneError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"  fix: {exc.fix}", err=True)
+        return ERROR_EXIT
+    if socket_path is None:
+        return None
+    from benchstone.service import client
+
+    return client.forward_cli(list(sys.argv[1:] if argv is None else argv), socket_path)
 
 
 def _dispatch(argv: list[str] | None) -> int:

@@ -14,6 +14,7 @@ from benchstone.cli._app import (
     echo_lines,
     image_app,
     progress_printer,
+    usage_error,
 )
 from benchstone.kinds import VerdictKind
 
@@ -26,6 +27,9 @@ def doctor(
     offline: Annotated[bool, typer.Option(
         "--offline", help="With --fix, build the image from Debian packages, without trying "
         "a registry.")] = False,
+    service: Annotated[bool, typer.Option(
+        "--service", help="With --fix, also install the harness service (as root; the same "
+        "as bench service install with its defaults).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the machine: engine, cgroups, runner image, NVIDIA runtime, state directory.
@@ -34,6 +38,14 @@ def doctor(
     """
     from benchstone import api
     from benchstone.report import render_machine
+
+    if service:
+        if not fix:
+            raise usage_error("--service installs the harness service: use it with --fix")
+        from benchstone.service.install import Layout, install
+
+        for line in install(Layout()):
+            typer.echo(f"service: {line}", err=True)
 
     checks = api.doctor(repair=fix, offline=True if offline else None,
                         notify=lambda message: typer.echo(message, err=True))

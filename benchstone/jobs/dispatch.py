@@ -293,6 +293,7 @@ def cancel(store: Store, job_id: str, timeout: float = CANCEL_TIMEOUT) -> JobSta
         raise JobNotActive(f"job {job.id} is already {status.state}")
     if job.host != host_name():
         raise JobNotActive(f"job {job.id} runs on host {job.host}", fix="cancel it there")
+    store.add_cancel_request(job.id)
     # Workers and foreground runs alike turn SIGTERM into a clean stop (benchstone.system.signals).
     latest = store.job_events(job.id)[-1]
     _signal(latest, signal.SIGTERM)

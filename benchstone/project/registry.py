@@ -11,7 +11,13 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchstone.errors import GitError, ManifestError, ProjectNotRegistered, StoreError
+from benchstone.errors import (
+    GitError,
+    ManifestError,
+    NotYourProject,
+    ProjectNotRegistered,
+    StoreError,
+)
 from benchstone.paths import Home, check_name, write_private
 from benchstone.project.corpus import CorpusCheck, check_corpus
 from benchstone.project.manifest import (
@@ -25,6 +31,7 @@ from benchstone.project.manifest import (
 from benchstone.project.provenance import repository_root
 from benchstone.store import Store
 from benchstone.store.records import Registration, Unregistration
+from benchstone.system.host import served_caller
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
                             "register again")
     name = check_name(manifest.project.name, "project")
     previous = store.latest_registration(name)
+    _refuse_another_callers(previous, store)
     pinned = home.project_dir(name) / f"manifest-{manifest.sha256}.toml"
     if not _intact(pinned, manifest.sha256):
         # new, or a pinned copy that was deleted or altered: registering again repairs it
@@ -89,6 +97,20 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     project = Project(registration, manifest)
     checks = {bench.name: corpus_check(store, project, bench) for bench in manifest.benchmarks}
     return RegisterOutcome(project, changed, previous if changed else None, checks)
+
+
+def _refuse_another_callers(previous: Registration | None, store: Store) -> None:
+    """Under the harness service, registering a project again points every later run at the new
+    registration's code: only the caller who registered it (or an administrator) may."""
+    asking = served_caller()
+    if (previous is None or asking is None or previous.caller in (None, asking)
+            or previous.project in store.unregistered()):
+        return
+    raise NotYourProject(
+        f"project {previous.project!r} was registered by {previous.caller}: only they or an "
+        "administrator of the benchstone service may register it again",
+        fix="name your project differently in bench/manifest.toml, or ask "
+            f"{previous.caller} or an administrator")
 
 
 def _intact(pinned: Path, sha256: str) -> bool:

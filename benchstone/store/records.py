@@ -35,6 +35,7 @@ class Registration(_Record):
     registered_at: str
     host: str
     user: str
+    caller: str | None = None  # who asked (migration 0005); None on older rows
 
 
 class Unregistration(_Record):

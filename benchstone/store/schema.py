@@ -25,7 +25,10 @@ INITIAL_TABLES = (
     "comparisons",
     "corpora",
 )
-HISTORY_TABLES = (*INITIAL_TABLES, "job_marks", "unregistrations", "repetition_starts")
+HISTORY_TABLES = (*INITIAL_TABLES, "job_marks", "unregistrations", "repetition_starts",
+                  "cancel_requests")
+# The tables before 0005, which gained the caller column then (cancel_requests has it from birth).
+CALLER_TABLES = HISTORY_TABLES[:-1]
 
 _TABLES = """
 CREATE TABLE registrations (
@@ -311,3 +314,18 @@ def instructions_and_calibration(db: Database) -> None:
         db.execute(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
         db.execute("PRAGMA writable_schema = OFF")
+@migration("0007_callers_and_cancel_requests")
+def callers_and_cancel_requests(db: Database) -> None:
+    """Who asked for every row: the harness service writes the caller the kernel named on its
+    socket (a client's own user is the ``user`` column's service user then); local mode writes
+    the local user. And ``bench cancel`` as a request on record: who asked to stop which job,
+    written before the job is signalled. Rows from before this migration have no caller."""
+    for table in CALLER_TABLES:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN caller TEXT")
+    db.execute(
+        "CREATE TABLE cancel_requests (id INTEGER PRIMARY KEY, "
+        "job_id TEXT NOT NULL REFERENCES jobs(id), at TEXT NOT NULL, host TEXT NOT NULL, "
+        "caller TEXT NOT NULL)"
+    )
+    db["cancel_requests"].create_index(["job_id"], find_unique_name=True)
+    _append_only(db, "cancel_requests", _UNIQUE_KEYS["cancel_requests"])

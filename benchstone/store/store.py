@@ -34,7 +34,7 @@ from benchstone.store.records import (
     Unregistration,
 )
 from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES, migrations
-from benchstone.system.host import host_name, now, user_name
+from benchstone.system.host import caller_name, host_name, now, user_name
 
 __all__ = ["HISTORY_TABLES", "Store", "host_name", "now", "user_name"]
 
@@ -135,6 +135,7 @@ class Store:
                   else int(value) if isinstance(value, bool) else value)
             for key, value in row.items()
         }
+        payload["caller"] = caller_name()
         target = self.db.table(table)
         target.insert(payload)
         return int(target.last_rowid or 0)
@@ -396,6 +397,15 @@ class Store:
     def add_job_event(self, **fields: Any) -> JobEvent:
         row_id = self._insert("job_events", {**fields, "at": now()})
         return self._one(JobEvent, "SELECT * FROM job_events WHERE id = ?", [row_id])  # type: ignore[return-value]
+
+    def add_cancel_request(self, job_id: str) -> None:
+        """``bench cancel`` asked to stop ``job_id``: on record, with who asked, before the
+        job is signalled."""
+        self._insert("cancel_requests", {"job_id": job_id, "at": now(), "host": host_name()})
+
+    def cancel_requests(self, job_id: str) -> list[dict[str, Any]]:
+        return self._rows("SELECT * FROM cancel_requests WHERE job_id = ? ORDER BY id",
+                          [job_id])
 
     def job_events(self, job_id: str) -> list[JobEvent]:
         return self._many(JobEvent, "SELECT * FROM job_events WHERE job_id = ? ORDER BY id",

@@ -35,3 +35,24 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+CALLER_VARIABLE = "BENCHSTONE_CALLER"
+
+
+def caller_name() -> str:
+    """Who asked for what this process records: the harness service names the caller from its
+    socket's peer credentials in ``$BENCHSTONE_CALLER`` for the child that runs the request;
+    otherwise the local user (who owns the local store, so may write what they like anyway)."""
+    return os.environ.get(CALLER_VARIABLE) or user_name()
+
+
+ADMIN_VARIABLE = "BENCHSTONE_CALLER_IS_ADMIN"
+
+
+def served_caller() -> str | None:
+    """The caller the harness service named for this process, when it runs one's request for
+    a caller who is not one of its administrators; None in local mode or for an administrator."""
+    if os.environ.get(ADMIN_VARIABLE) == "1":
+        return None
+    return os.environ.get(CALLER_VARIABLE) or None

@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -23,7 +24,7 @@ REPO = TESTS.parent
 sys.path[:0] = [str(REPO), str(TESTS)]
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
-from redteam import concurrency, crash, engine_faults, fuzzing  # noqa: E402
+from redteam import agents, concurrency, crash, engine_faults, fuzzing  # noqa: E402
 from redteam.catalogue import attacks, play  # noqa: E402
 from redteam.private_engine import PrivateEngine  # noqa: E402
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attacks-only", action="store_true", help="skip the campaigns")
     parser.add_argument("--fuzz-examples", type=int, default=2000, help="examples per fuzz target")
     parser.add_argument("--crash-points", type=int, default=20)
+    parser.add_argument("--agents-only", action="store_true",
+                        help="play only the hostile agents against the harness service")
     args = parser.parse_args(argv)
 
     version = engine_version()
@@ -62,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[tuple[str, str]] = []
     started = time.monotonic()
 
+    if args.agents_only:
+        failed, line = play_agents(say)
+        say()
+        say("| figure | value |")
+        say("|---|---|")
+        say(f"| {line[0]} | {line[1]} |")
+        return 1 if failed else 0
     chosen = [attack for attack in attacks() if not args.only or attack.name in args.only]
     say(f"redteam: {len(chosen)} attacks through the real CLI on Docker Engine {version}")
     contained = skipped = 0
@@ -139,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
                         f"{sum(counts.values())} ({described})" + ("" if fuzz_ok else " FAILED")))
 
         say()
+        agents_failed, line = play_agents(say)
+        failed |= agents_failed
+        figures.append(line)
+
+        say()
         reason = PrivateEngine.why_not()
         if reason:
             say(f"engine faults: not run: {reason}")
@@ -165,6 +180,33 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(OSError):
         base.rmdir()
     return 1 if failed else 0
+
+
+def play_agents(say: Callable[[str], None]) -> tuple[bool, tuple[str, str]]:
+    """The hostile agents against the harness service: (any not contained, the figure)."""
+    name = "hostile-agent attempts contained (a non-root user with a shell, against the service)"
+    reason = agents.why_not()
+    if reason:
+        say(f"hostile agents: not run: {reason}")
+        return False, (name, f"not run: {reason}")
+    say(f"hostile agents: a non-root user with a shell against the harness service, "
+        f"{len(agents.ATTEMPTS)} attempts")
+    contained = 0
+    with agents.lab_running() as lab:
+        for attempt in agents.ATTEMPTS:
+            try:
+                outcome = attempt.play(lab)
+            except Exception as exc:  # a broken attempt counts as not contained, and says why
+                outcome = agents.Outcome(False, [f"{type(exc).__name__}: {exc}"])
+            outcome.contained &= lab.alive()
+            contained += outcome.contained
+            mark = "CONTAINED    " if outcome.contained else "NOT CONTAINED"
+            say(f"  {mark}  {attempt.name:<40} {attempt.tries}")
+            for detail in outcome.details:
+                say(f"      ({detail})")
+    total = len(agents.ATTEMPTS)
+    say(f"hostile agents: {contained} of {total} contained")
+    return contained != total, (name, f"{contained} / {total}")
 
 
 if __name__ == "__main__":

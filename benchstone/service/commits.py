@@ -1,0 +1,122 @@
+"""Commits across the socket: the client bundles its ``HEAD``; the service fetches the bundle
+into its own mirror of the repository and checks the commit out there.
+
+The mirror is keyed by the repository's first commit, so every clone of one project lands in
+one mirror; its working tree belongs to the service user and holds exactly the commit asked
+for (checked out by force, untracked files removed), never the caller's files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchstone.errors import GitError
+from benchstone.paths import private_dir
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, **_GIT_ENV}
+    done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, env=env)
+    if check and done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {reason[-1] if reason else done.returncode}")
+    return done
+
+
+@dataclasses.dataclass(frozen=True)
+class Commit:
+    """What the client says about the commit it sends: checked by the service, never trusted."""
+
+    sha: str
+    root: str
+    subdir: str
+
+    def as_json(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+def describe(path: Path) -> Commit | None:
+    """The commit at ``HEAD`` of the repository holding ``path``, or None outside one."""
+    if not path.exists():
+        return None
+    directory = path if path.is_dir() else path.parent
+    done = _git(directory, "rev-parse", "HEAD", "--show-prefix", check=False)
+    if done.returncode != 0:
+        return None
+    sha, *rest = done.stdout.decode().splitlines()
+    subdir = rest[0].strip("/") if rest else ""
+    roots = _git(directory, "rev-list", "--max-parents=0", "HEAD").stdout.decode().split()
+    return Commit(sha=sha, root=sorted(roots)[0], subdir=subdir)
+
+
+def dirty(path: Path) -> bool:
+    """Whether the working tree holding ``path`` has changes not committed."""
+    directory = path if path.is_dir() else path.parent
+    return bool(_git(directory, "status", "--porcelain", check=False).stdout.strip())
+
+
+def bundle(path: Path) -> bytes:
+    """A git bundle of ``HEAD`` (and its history) of the repository holding ``path``."""
+    directory = path if path.is_dir() else path.parent
+    with tempfile.TemporaryDirectory(prefix="benchstone-bundle-") as tmp:
+        target = Path(tmp) / "head.bundle"
+        _git(directory, "bundle", "create", "--quiet", str(target), "HEAD")
+        return target.read_bytes()
+
+
+def parse(claim: object) -> Commit:
+    """The client's claim as a Commit, refusing anything that is not a plain SHA and subdir."""
+    if not isinstance(claim, dict):
+        raise GitError("the commit must be an object with sha, root and subdir")
+    sha, root, subdir = claim.get("sha"), claim.get("root"), claim.get("subdir", "")
+    if not (isinstance(sha, str) and SHA.match(sha) and isinstance(root, str)
+            and SHA.match(root) and isinstance(subdir, str)):
+        raise GitError("the commit's sha and root must be 40 hexadecimal digits")
+    parts = Path(subdir).parts
+    if subdir and (Path(subdir).is_absolute() or ".." in parts or ".git" in parts):
+        raise GitError(f"the project's directory {subdir!r} is not inside the repository")
+    return Commit(sha=sha, root=root, subdir=subdir)
+
+
+@contextlib.contextmanager
+def checked_out(mirrors: Path, claim: Commit, bundle_bytes: bytes) -> Iterator[Path]:
+    """Fetch the bundle into the mirror of ``claim.root``, check that it holds ``claim.sha``
+    whose first commit is ``claim.root``, check it out, and hold the mirror's lock while the
+    caller uses the returned project directory."""
+    mirror = private_dir(mirrors / claim.root)
+    with open(private_dir(mirrors / ".locks") / claim.root, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (mirror / ".git").is_dir():
+            _git(mirror, "init", "--quiet")
+            _git(mirror, "config", "fetch.fsckObjects", "true")
+            _git(mirror, "config", "core.hooksPath", "/dev/null")
+        with tempfile.NamedTemporaryFile(dir=mirrors, prefix=".incoming-",
+                                         suffix=".bundle") as handle:
+            handle.write(bundle_bytes)
+            handle.flush()
+            _git(mirror, "fetch", "--quiet", "--no-tags", handle.name,
+                 f"+HEAD:refs/benchstone/{claim.sha}")
+        fetched = _git(mirror, "rev-parse", "--verify", "--quiet",
+                       f"refs/benchstone/{claim.sha}^{{commit}}").stdout.decode().strip()
+        if fetched != claim.sha:
+            raise GitError(f"the bundle holds {fetched or 'no commit'}, not the commit "
+                           f"{claim.sha} it was sent for")
+        roots = _git(mirror, "rev-list", "--max-parents=0", claim.sha).stdout.decode().split()
+        if claim.root not in roots:
+            raise GitError(f"commit {claim.sha} does not descend from {claim.root}")
+        _git(mirror, "checkout", "--quiet", "--force", "--detach", claim.sha)
+        _git(mirror, "clean", "--quiet", "-ffdx")
+        project = mirror / claim.subdir if claim.subdir else mirror
+        yield project
+
