@@ -160,7 +160,7 @@ def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: 
     through = {"BENCHSTONE_SERVICE": str(service.socket_path), "BENCHSTONE_HOME": str(client_home)}
     locally = {"BENCHSTONE_SERVICE": "local", "BENCHSTONE_HOME": str(local_home)}
     steps = [("register", "."), ("baseline", "establish", "toy", "speed", "--sandbox", "process"),
-             "commit 0.5", ("run", "toy", "speed", "--sandbox", "process", "--meta-seed", "7"),
+             "commit 0.5", ("run", "toy", "speed", "--sandbox", "process"),
              ("evaluate", "toy", "speed"), ("list",), ("status", "--all"),
              ("history", "toy", "speed"), ("evaluate", "nosuch", "speed")]
     served, local = [], []
@@ -209,7 +209,7 @@ def test_the_other_verbs_answer_as_locally(service: Settings, tmp_path: Path,
              ("reference", "freeze", "toy", "output"), ("evaluate", "toy", "output"),
              ("reference", "list", "toy", "output"), ("references", "toy", "output"),
              ("baseline", "establish", "toy", "speed", *process), "commit",
-             ("run", "toy", "speed", *process, "--meta-seed", "3"),
+             ("run", "toy", "speed", *process),
              ("explain", "toy", "speed"), ("promote", "toy", "speed"),
              ("compare", "toy", "speed", *process, "--pairs", "3"),
              ("corpus", "list"), ("evaluate", "toy", "--all")]
