@@ -267,6 +267,8 @@ def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) 
         scratch_bytes=parse_size(bench.scratch_size),
         cpuset=cpuset or default_cpuset(bench.threads),
         gpus=gpus,
+        result_bytes=bench.result_max_bytes,
+        artifact_bytes=bench.artifact_max_bytes,
     )
 
 
