@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -33,7 +33,7 @@ from benchstone.errors import (
     RepetitionLost,
 )
 from benchstone.paths import Home, write_private
-from benchstone.project.corpus import mount_source
+from benchstone.project.corpus import check_corpus, mount_source
 from benchstone.project.manifest import (
     DEFAULT_MEMORY,
     MANIFEST_RELATIVE_PATH,
@@ -44,6 +44,7 @@ from benchstone.project.provenance import (
     dirty_diff,
     export_tree,
     file_at,
+    in_commit,
     is_dirty,
     protected_files,
     repository_root,
@@ -52,6 +53,13 @@ from benchstone.project.provenance import (
 )
 from benchstone.project.references import store_artifact
 from benchstone.project.registry import Project, corpus_check
+from benchstone.project.snapshots import (
+    Fingerprint,
+    Snapshot,
+    corpus_fingerprint,
+    require_unchanged,
+    take_snapshot,
+)
 from benchstone.run.environment import (
     default_cpuset,
     derive_seeds,
@@ -164,6 +172,8 @@ class Prepared:
     protected: dict[str, str]
     corpus: CorpusMount | None
     tree_sha: str | None = None
+    # a project-relative corpus committed at git_sha: it is read from the exported commit
+    corpus_in_commit: PurePosixPath | None = None
 
 
 def printable(text: str) -> str:
@@ -227,19 +237,73 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
             f"copy (sha256:{registered[:12]}...)",
             fix=fix,
         )
-    check = corpus_check(store, project, bench)
-    check.require()
+    committed = _committed_corpus(root, git_sha, bench)
     corpus = None
-    if check.path is not None:
-        source = corpus_source(home, project, bench, check.path)
-        corpus = CorpusMount(source, source.is_dir(), check.path.name)
+    if committed is None:  # else verified in the exported commit (open_corpus)
+        check = corpus_check(store, project, bench)
+        check.require()
+        if check.path is not None:
+            source = corpus_source(home, project, bench, check.path)
+            corpus = CorpusMount(source, source.is_dir(), check.path.name)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         unique = secrets.token_hex(4)
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus,
-                    tree_of(root, git_sha))
+                    tree_of(root, git_sha), committed)
+
+
+def _committed_corpus(root: Path, git_sha: str, bench: BenchmarkSpec) -> PurePosixPath | None:
+    """``corpus_path`` when it is relative and part of the commit being run, else None."""
+    if bench.corpus or not bench.corpus_path or Path(bench.corpus_path).is_absolute():
+        return None
+    relative = PurePosixPath(bench.corpus_path)
+    return relative if in_commit(root, git_sha, relative) else None
+
+
+@dataclass(frozen=True)
+class OpenCorpus:
+    """The corpus a run set mounts, and what it looked like once verified."""
+
+    mount: CorpusMount
+    verified: Fingerprint
+    snapshot: Snapshot | None = None
+
+
+def open_corpus(home: Home, bench: BenchmarkSpec, prepared: Prepared,
+                export: Path) -> OpenCorpus | None:
+    """What the sandbox mounts as ``bench``'s corpus: never a path the caller can still change.
+
+    A corpus committed at the run's commit is read from its export, and verified there; a
+    harness-owned corpus is its own content-addressed copy (verified by check_commit); any other
+    corpus is mounted from its snapshot (snapshots.take_snapshot)."""
+    if prepared.corpus_in_commit is not None:
+        path = export / prepared.corpus_in_commit
+        source = mount_source(path, forbidden=home.root, confined_to=export)
+        seen = corpus_fingerprint(source)
+        check = check_corpus(source, bench.corpus_type, bench.corpus_hash)
+        if check.status != "ok":
+            raise CorpusError(
+                f"corpus {bench.corpus_path} as committed at {prepared.git_sha[:12]} "
+                + ("does not match the manifest: expected "
+                   f"{check.expected}, found {check.actual}" if check.status == "drift"
+                   else f"cannot be used: {check.detail}"),
+                fix="commit the corpus the manifest pins (bench corpus-hash PATH gives its hash), "
+                "or pin the committed one and bench register again")
+        return OpenCorpus(CorpusMount(source, source.is_dir(), path.name), seen)
+    if prepared.corpus is None:
+        return None
+    if bench.corpus:
+        mount = prepared.corpus
+        return OpenCorpus(mount, corpus_fingerprint(mount.host_path))
+    snapshot = take_snapshot(home, prepared.corpus.host_path, bench.corpus_type, bench.corpus_hash)
+    try:
+        mount = CorpusMount(snapshot.path, snapshot.path.is_dir(), prepared.corpus.file_name)
+        return OpenCorpus(mount, corpus_fingerprint(snapshot.path), snapshot)
+    except BaseException:
+        snapshot.release()
+        raise
 
 
 def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
@@ -250,12 +314,14 @@ def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path
     return mount_source(path, forbidden=home.root, confined_to=project.root if relative else None)
 
 
-def check_mount_unchanged(corpus: CorpusMount | None) -> None:
+def check_mount_unchanged(corpus: CorpusMount | None, verified: Fingerprint | None = None) -> None:
     """Refuse to mount a corpus whose real path turned into something else since the check (a
-    directory on the way swapped for a symlink)."""
+    directory on the way swapped for a symlink), or whose files changed since it was verified."""
     if corpus is not None and os.path.realpath(corpus.host_path) != str(corpus.host_path):
         raise CorpusError(f"corpus {corpus.host_path} changed during the run: a directory on its "
                           "path is now a symlink; the run stops")
+    if corpus is not None and verified is not None:
+        require_unchanged(corpus.host_path, verified)
 
 
 def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
@@ -323,7 +389,8 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
                 "message": f"killed: out of memory (limit {bench.memory or DEFAULT_MEMORY})"}
     if outcome.scratch_exceeded:
         return {**row, "failure": "scratch_limit",
-                "message": f"wrote more than {bench.scratch_size} to scratch: killed"}
+                "message": f"used up its scratch space (scratch_size = {bench.scratch_size}): "
+                "writes past it were refused or the sandbox was killed"}
     try:
         # a gated metric must be a JSON number; a correctness runner's metric is not gated and
         # keeps the original's coercion ("metric": true)
@@ -382,6 +449,7 @@ class RunSetSession:
         collect_workdirs()
         self.workdir = create_workdir()
         self.backend: Sandbox | None = None
+        self.corpus: OpenCorpus | None = None
         self.run_set: RunSet | None = None
         self._started = time.monotonic()
         try:
@@ -405,9 +473,11 @@ class RunSetSession:
             self.progress.on_warning(WARNING)
         limits = limits_for(bench, request.cpuset, request.gpus)
         export_tree(project.root, prepared.git_sha, self.workdir / "project")
+        self.corpus = open_corpus(self.home, bench, prepared, self.workdir / "project")
         self.spec = RunSetSpec(
             project=project.name, benchmark=bench.name, run_token=self.workdir.name,
-            project_dir=self.workdir / "project", corpus=prepared.corpus,
+            project_dir=self.workdir / "project",
+            corpus=self.corpus.mount if self.corpus else None,
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address, env=passed,
@@ -442,7 +512,8 @@ class RunSetSession:
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
             run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
                               self.run_set, index, self.seeds[index], self.workdir,
-                              self.progress.on_notice)
+                              self.progress.on_notice,
+                              self.corpus.verified if self.corpus else None)
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
@@ -457,6 +528,8 @@ class RunSetSession:
         if self.backend is not None:
             self.backend.cleanup()
             self.backend = None
+        if self.corpus is not None and self.corpus.snapshot is not None:
+            self.corpus.snapshot.release()
         remove_tree(self.workdir)
 
     def __enter__(self) -> RunSetSession:
@@ -489,7 +562,8 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path, notify: Callable[[str], None]) -> Run:
+                workdir: Path, notify: Callable[[str], None],
+                corpus_verified: Fingerprint | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops."""
     rep_dir = workdir / f"rep-{index}"
@@ -513,7 +587,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
-            check_mount_unchanged(spec.corpus)
+            check_mount_unchanged(spec.corpus, corpus_verified)
             outcome = backend.run(spec, repetition)
             fields = classify(bench, outcome, scratch, home, run_set.project)
             break
