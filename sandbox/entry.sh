@@ -46,10 +46,12 @@ while kill -KILL -1 2>/dev/null; do
     fi
 done
 {
-    # A page that cannot be written (no byte or no inode left) means the bound was reached.
-    if ! printf x 2>/dev/null > "$scratch/.benchstone-probe"; then
+    # Less room left than $4 bytes (or no inode left) means the bound was reached: a write of
+    # a few bytes would still fit after an fallocate that was refused whole.
+    if ! head -c "$4" /dev/zero 2>/dev/null > "$scratch/.benchstone-probe"; then
         echo "full"
     fi
+    rm -f "$scratch/.benchstone-probe"
     hand() {  # $1 file name, $2 pipe, $3 limit: the file, at most limit + 1 bytes of it
         if [ -L "$scratch/$1" ]; then
             echo "$1 link"

@@ -27,6 +27,11 @@ REQUIRED = {
     "better metric claimed than measured": ["claims_better_than_measured"],
     "child sleeping past the timeout": ["child_outlives_parent"],
     "root, setuid": ["gain_privileges"],
+    "corpus changed after verification": [
+        "rewrite_project_corpus_mid_run", "swap_corpus_after_verification", "skip_worktree_corpus"],
+    "scratch past its kernel bound": [
+        "scratch_flood_many_files", "scratch_flood_sparse", "scratch_flood_fallocate",
+        "scratch_flood_background_writer"],
 }
 
 

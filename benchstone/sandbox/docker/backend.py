@@ -78,6 +78,12 @@ def scratch_tmpfs_options(size: int) -> str:
             f"uid={uid},gid={gid}")
 
 
+def scratch_reserve(size: int) -> int:
+    """Free scratch below which the bound counts as reached: 1 MiB, or a sixteenth of a smaller
+    scratch (the code's last write may have been refused whole, leaving a little room)."""
+    return max(4096, min(1 << 20, size // 16))
+
+
 def labels_for(spec: RunSetSpec, repetition: Repetition, token: str) -> dict[str, str]:
     pid, started = own_identity()
     return {
@@ -203,7 +209,8 @@ class DockerSandbox(Sandbox):
         layout = self.layout(spec, repetition)
         command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
                    render_invocation(spec.invocation, spec.entry_point, layout),
-                   str(limits.result_bytes), str(limits.artifact_bytes)]
+                   str(limits.result_bytes), str(limits.artifact_bytes),
+                   str(scratch_reserve(limits.scratch_bytes))]
         api = client().api
         container_id: str | None = None
         try:
