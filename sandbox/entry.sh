@@ -45,6 +45,9 @@ while kill -KILL -1 2>/dev/null; do
         exit "$status"
     fi
 done
+# The code may have taken its own permissions away from the scratch directory.
+chmod u+rwx "$scratch" 2>/dev/null
+rm -rf "$scratch/.benchstone-probe"
 {
     # Less room left than $4 bytes (or no inode left) means the bound was reached: a write of
     # a few bytes would still fit after an fallocate that was refused whole.

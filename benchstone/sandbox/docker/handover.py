@@ -61,6 +61,10 @@ class Handover:
             # Opened for reading and writing: the open does not wait for a writer, and reads
             # never see an end of file while the container opens and closes its end.
             fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            # Write-only from now on: code that walks the sandbox cannot open a pipe to read
+            # it (it would block, and could take what the trusted step hands over). The mount
+            # is read-only, so the mode cannot be changed back from inside.
+            os.chmod(path, 0o200)
             self._pipes.append(_Pipe(name, limit, fd, bytearray()))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="handover", daemon=True)
