@@ -60,10 +60,11 @@ if [ -e "$probe" ] || [ -L "$probe" ]; then
     rm -rf "$probe"
 fi
 {
+    # (`true`, not `:`: a failed redirection of a special builtin ends the shell.)
     # No inode left, or less room left than $4 bytes, means the bound was reached (a few bytes
     # may still fit after an fallocate that was refused whole). POSIX df says how much room is
     # left (KiB, fourth field of its second line); without df, a write of $4 bytes tries it.
-    if ! { : > "$probe"; } 2>/dev/null; then
+    if ! { true > "$probe"; } 2>/dev/null; then
         echo "full"
     elif command -v df >/dev/null 2>&1; then
         df -Pk "$scratch" 2>/dev/null | {
@@ -72,7 +73,7 @@ fi
     elif ! { printf "%${4}s" "" > "$probe"; } 2>/dev/null; then
         echo "full"
     fi
-    { : > "$probe"; } 2>/dev/null  # its pages back; the file goes with the container
+    { true > "$probe"; } 2>/dev/null  # its pages back; the file goes with the container
     hand() {  # $1 file name, $2 pipe, $3 limit: the file, at most limit + 1 bytes of it
         if [ -L "$scratch/$1" ]; then
             echo "$1 link"

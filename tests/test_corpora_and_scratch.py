@@ -162,3 +162,25 @@ def test_oversized_and_symlinked_results_are_still_refused(bench, tmp_path: Path
     messages = sorted(row["message"] for row in history)
     assert any("over the" in message and "limit" in message for message in messages), messages
     assert any("symlink" in message for message in messages), messages
+
+
+EMPTY_FILES = """\
+import json, os, sys
+out = sys.argv[2]
+scratch = os.path.dirname(out)
+json.dump({"status": "ok", "metric": 1.0}, open(out, "w"))
+try:
+    for index in range(1_000_000):  # empty files take no page, only an inode each
+        open(os.path.join(scratch, "f%d" % index), "w").close()
+except OSError:
+    pass
+"""
+
+
+def test_empty_files_are_bounded_by_inodes(bench, tmp_path: Path, home: Path,
+                                           docker_client) -> None:
+    root = _project(tmp_path, EMPTY_FILES, "", {})
+    assert bench("register", str(root)).returncode == 0
+    run = bench("run", "corpora", "probe", "--sandbox", "docker", "--repetitions", "1")
+    assert run.returncode == 1
+    assert [(row["status"], row["failure"]) for row in _rows(home)] == [("error", "scratch_limit")]
