@@ -103,7 +103,7 @@ def _expect_verified_reads(lab: Lab, benchmark_name: str, count: int) -> None:
 @attack("rewrite_project_corpus_mid_run",
         "pin an untracked corpus inside the project, then rewrite it in place from the host "
         "while slow repetitions run",
-        "change the corpus after it was verified")
+        "change the corpus after it was verified", as_user_too=True)
 def rewrite_project_corpus_mid_run(lab: Lab) -> None:
     pinned = _verified_hash(lab)
     lab.make_project(READS_CORPUS, python=True, files={
@@ -129,7 +129,7 @@ def rewrite_project_corpus_mid_run(lab: Lab) -> None:
 @attack("swap_corpus_after_verification",
         "pin a corpus outside the project (by path, and by name with bench corpus add), then "
         "swap its directory for another and rewrite the original while repetitions run",
-        "change the corpus after it was verified")
+        "change the corpus after it was verified", as_user_too=True)
 def swap_corpus_after_verification(lab: Lab) -> None:
     corpus = lab.make_corpus({"input.txt": VERIFIED})
     lab.make_project(READS_CORPUS, python=True, benchmarks=[
