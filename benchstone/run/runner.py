@@ -33,7 +33,7 @@ from benchstone.errors import (
     RepetitionLost,
 )
 from benchstone.paths import Home, write_private
-from benchstone.project.corpus import check_corpus, mount_source
+from benchstone.project.corpus import mount_source
 from benchstone.project.manifest import (
     DEFAULT_MEMORY,
     MANIFEST_RELATIVE_PATH,
@@ -44,7 +44,6 @@ from benchstone.project.provenance import (
     dirty_diff,
     export_tree,
     file_at,
-    in_commit,
     is_dirty,
     protected_files,
     repository_root,
@@ -53,13 +52,8 @@ from benchstone.project.provenance import (
 )
 from benchstone.project.references import store_artifact
 from benchstone.project.registry import Project, corpus_check
-from benchstone.project.snapshots import (
-    Fingerprint,
-    Snapshot,
-    corpus_fingerprint,
-    require_unchanged,
-    take_snapshot,
-)
+from benchstone.project.snapshots import Fingerprint, require_unchanged
+from benchstone.run.corpus_mount import OpenCorpus, committed_corpus, open_corpus
 from benchstone.run.environment import (
     default_cpuset,
     derive_seeds,
@@ -237,7 +231,7 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
             f"copy (sha256:{registered[:12]}...)",
             fix=fix,
         )
-    committed = _committed_corpus(root, git_sha, bench)
+    committed = committed_corpus(root, git_sha, bench)
     corpus = None
     if committed is None:  # else verified in the exported commit (open_corpus)
         check = corpus_check(store, project, bench)
@@ -252,58 +246,6 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus,
                     tree_of(root, git_sha), committed)
-
-
-def _committed_corpus(root: Path, git_sha: str, bench: BenchmarkSpec) -> PurePosixPath | None:
-    """``corpus_path`` when it is relative and part of the commit being run, else None."""
-    if bench.corpus or not bench.corpus_path or Path(bench.corpus_path).is_absolute():
-        return None
-    relative = PurePosixPath(bench.corpus_path)
-    return relative if in_commit(root, git_sha, relative) else None
-
-
-@dataclass(frozen=True)
-class OpenCorpus:
-    """The corpus a run set mounts, and what it looked like once verified."""
-
-    mount: CorpusMount
-    verified: Fingerprint
-    snapshot: Snapshot | None = None
-
-
-def open_corpus(home: Home, bench: BenchmarkSpec, prepared: Prepared,
-                export: Path) -> OpenCorpus | None:
-    """What the sandbox mounts as ``bench``'s corpus: never a path the caller can still change.
-
-    A corpus committed at the run's commit is read from its export, and verified there; a
-    harness-owned corpus is its own content-addressed copy (verified by check_commit); any other
-    corpus is mounted from its snapshot (snapshots.take_snapshot)."""
-    if prepared.corpus_in_commit is not None:
-        path = export / prepared.corpus_in_commit
-        source = mount_source(path, forbidden=home.root, confined_to=export)
-        seen = corpus_fingerprint(source)
-        check = check_corpus(source, bench.corpus_type, bench.corpus_hash)
-        if check.status != "ok":
-            raise CorpusError(
-                f"corpus {bench.corpus_path} as committed at {prepared.git_sha[:12]} "
-                + ("does not match the manifest: expected "
-                   f"{check.expected}, found {check.actual}" if check.status == "drift"
-                   else f"cannot be used: {check.detail}"),
-                fix="commit the corpus the manifest pins (bench corpus-hash PATH gives its hash), "
-                "or pin the committed one and bench register again")
-        return OpenCorpus(CorpusMount(source, source.is_dir(), path.name), seen)
-    if prepared.corpus is None:
-        return None
-    if bench.corpus:
-        mount = prepared.corpus
-        return OpenCorpus(mount, corpus_fingerprint(mount.host_path))
-    snapshot = take_snapshot(home, prepared.corpus.host_path, bench.corpus_type, bench.corpus_hash)
-    try:
-        mount = CorpusMount(snapshot.path, snapshot.path.is_dir(), prepared.corpus.file_name)
-        return OpenCorpus(mount, corpus_fingerprint(snapshot.path), snapshot)
-    except BaseException:
-        snapshot.release()
-        raise
 
 
 def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
@@ -473,7 +415,8 @@ class RunSetSession:
             self.progress.on_warning(WARNING)
         limits = limits_for(bench, request.cpuset, request.gpus)
         export_tree(project.root, prepared.git_sha, self.workdir / "project")
-        self.corpus = open_corpus(self.home, bench, prepared, self.workdir / "project")
+        self.corpus = open_corpus(self.home, bench, prepared.git_sha, self.workdir / "project",
+                                  prepared.corpus_in_commit, prepared.corpus)
         self.spec = RunSetSpec(
             project=project.name, benchmark=bench.name, run_token=self.workdir.name,
             project_dir=self.workdir / "project",
