@@ -24,7 +24,7 @@ if [ -n "${BENCHSTONE_FORWARD_PORT:-}" ]; then
 fi
 cd /benchstone/project || exit 96
 if [ ! -p /benchstone/io/status ]; then
-    exec /bin/sh -c "$1"
+    exec /bin/sh -c "$1"  # no pipes: a harness that hands nothing over (benchmarks its cost)
 fi
 # The scratch directory is a size-limited tmpfs, gone with the container: the harness's config
 # comes in through the read-only /benchstone/io, and the protocol's files go out through its
