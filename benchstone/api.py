@@ -760,12 +760,13 @@ def doctor(*, repair: bool = False, offline: bool | None = None,
     return run_checks(Home(home), repair=repair, offline=offline, notify=notify)
 
 
-def gc(*, include_live: bool = False) -> Leftovers:
+def gc(*, include_live: bool = False, home: Path | None = None) -> Leftovers:
     """Remove the sandbox containers and work directories of benchstone processes that are gone
-    (with ``include_live``, also the containers of this host's live ones)."""
+    (with ``include_live``, also the containers of this host's live ones), and the corpus
+    snapshots no live run set uses."""
     from benchstone.machine.cleanup import collect_leftovers
 
-    return collect_leftovers(include_live=include_live)
+    return collect_leftovers(include_live=include_live, home=Home(home))
 
 
 def build_image(*, offline: bool | None = None, force: bool = False, mirror: str | None = None,

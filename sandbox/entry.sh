@@ -40,16 +40,90 @@ if [ -n "${BENCHSTONE_INSTRUCTIONS_PORT:-}" ]; then
         echo "benchstone: the instruction-count collector did not start" >&2
         exit 95
     fi
-    # shellcheck disable=SC2086  # the tool's options are words
-    valgrind $BENCHSTONE_INSTRUCTIONS_TOOL --trace-children=yes --vgdb=no \
-        "--log-socket=127.0.0.1:$BENCHSTONE_INSTRUCTIONS_PORT" /bin/sh -c "$1"
-    status=$?
-    # The last count arrives as the process exits: let the collector write it down.
-    waited=0
-    while [ ! -e "$marks/idle" ] && [ "$waited" -lt 200 ]; do
-        sleep 0.05 2>/dev/null || sleep 1
-        waited=$((waited + 1))
-    done
-    exit "$status"
+    invoke() {
+        # shellcheck disable=SC2086  # the tool's options are words
+        valgrind $BENCHSTONE_INSTRUCTIONS_TOOL --trace-children=yes --vgdb=no \
+            "--log-socket=127.0.0.1:$BENCHSTONE_INSTRUCTIONS_PORT" /bin/sh -c "$1"
+        counted=$?
+        # The last count arrives as the process exits: let the collector write it down.
+        waited=0
+        while [ ! -e "$marks/idle" ] && [ "$waited" -lt 200 ]; do
+            sleep 0.05 2>/dev/null || sleep 1
+            waited=$((waited + 1))
+        done
+        return "$counted"
+    }
+else
+    invoke() {
+        /bin/sh -c "$1"
+    }
 fi
-exec /bin/sh -c "$1"
+if [ ! -p /benchstone/io/status ]; then
+    invoke "$1"  # no pipes: a harness that hands nothing over (benchmarks its cost)
+    exit $?
+fi
+# The scratch directory is a size-limited tmpfs, gone with the container: the harness's config
+# comes in through the read-only /benchstone/io, and the protocol's files go out through its
+# pipes (a pipe holds no data on disk; the harness reads each one up to its limit).
+scratch=/benchstone/scratch
+io=/benchstone/io
+# Shell builtins only, here and in the trusted step where they suffice: a process started in the
+# container costs its measured time. (The config is JSON text: copied line by line, exactly.)
+{
+    while IFS= read -r line; do printf '%s\n' "$line"; done
+    [ -z "$line" ] || printf '%s' "$line"
+} < "$io/config.json" > "$scratch/config.json" || exit 95
+invoke "$1"
+status=$?
+# The trusted step. Every process of the invocation is killed first (kill -1 reaches all but
+# pid 1 and this shell, and fails once none is left), so no background writer can change or
+# swap a file while it is handed over.
+tries=0
+while kill -KILL -1 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -gt 20000 ]; then
+        echo "stragglers" > "$io/status"
+        exit "$status"
+    fi
+done
+# The code may have taken its own permissions away from the scratch directory, or left
+# something where the probe goes.
+probe="$scratch/.benchstone-probe"
+if [ ! -w "$scratch" ] || [ ! -x "$scratch" ]; then
+    chmod u+rwx "$scratch" 2>/dev/null
+fi
+if [ -e "$probe" ] || [ -L "$probe" ]; then
+    rm -rf "$probe"
+fi
+{
+    # (`true`, not `:`: a failed redirection of a special builtin ends the shell.)
+    # No inode left, or less room left than $4 bytes, means the bound was reached (a few bytes
+    # may still fit after an fallocate that was refused whole). POSIX df says how much room is
+    # left (KiB, fourth field of its second line); without df, a write of $4 bytes tries it.
+    if ! { true > "$probe"; } 2>/dev/null; then
+        echo "full"
+    elif command -v df >/dev/null 2>&1; then
+        df -Pk "$scratch" 2>/dev/null | {
+            read -r _ && read -r _ _ _ room _ && [ "$room" -lt $(($4 / 1024)) ] 2>/dev/null && echo "full"
+        }
+    elif ! { printf "%${4}s" "" > "$probe"; } 2>/dev/null; then
+        echo "full"
+    fi
+    { true > "$probe"; } 2>/dev/null  # its pages back; the file goes with the container
+    hand() {  # $1 file name, $2 pipe, $3 limit: the file, at most limit + 1 bytes of it
+        if [ -L "$scratch/$1" ]; then
+            echo "$1 link"
+        elif [ -f "$scratch/$1" ]; then
+            echo "$1 file"
+            head -c "$(($3 + 1))" < "$scratch/$1" > "$io/$2"
+        elif [ -e "$scratch/$1" ]; then
+            echo "$1 other"
+        else
+            echo "$1 none"
+        fi
+    }
+    hand result.json result "$2"
+    hand artifact.bin artifact "$3"
+    echo "done"
+} > "$io/status"
+exit "$status"

@@ -316,12 +316,18 @@ def test_drift_is_shown_by_register_and_list_and_stops_a_run(bench, make_project
     assert {b["name"]: b["corpus"] for b in json.loads(listed.stdout)[0]["benchmarks"]}["speed"] == "drift"
     assert "corpus drift" in bench("list").stdout
 
-    run = bench("run", "toy", "speed", "--sandbox", "process", "--allow-dirty")
+    # The corpus is committed: a run reads it from the commit, so the working tree's edit never
+    # reaches it. Committing the edit without pinning it stops the run.
+    run = bench("run", "toy", "speed", "--sandbox", "process", "--allow-dirty",
+                "--repetitions", "1")
+    assert run.returncode == 0, run.stderr
+    commit_all(root, "change the corpus, not its pin")
+    run = bench("run", "toy", "speed", "--sandbox", "process")
     assert run.returncode == 5
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: corpus "), run.stderr
-    assert "does not match the manifest" in run.stderr
-    assert json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"] == []
+    assert "as committed at" in run.stderr and "does not match the manifest" in run.stderr
+    assert len(json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"]) == 1
 
     (corpus / "data.txt").unlink()
     (corpus).rmdir()

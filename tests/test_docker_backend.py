@@ -107,9 +107,12 @@ def test_hardening_options(tmp_path: Path) -> None:
     assert options["cgroup_parent"] == "/benchstone/t-0"
     mounts = {m["Target"]: m for m in options["mounts"]}
     assert mounts["/benchstone/project"]["ReadOnly"] is True
-    assert mounts["/benchstone/scratch"]["ReadOnly"] is False
+    assert mounts["/benchstone/io"]["ReadOnly"] is True
     assert mounts["/benchstone/corpus/data.bin"]["ReadOnly"] is True
-    assert set(mounts) == {"/benchstone/project", "/benchstone/scratch", "/benchstone/corpus/data.bin"}
+    assert set(mounts) == {"/benchstone/project", "/benchstone/io", "/benchstone/corpus/data.bin"}
+    # the scratch directory is a tmpfs the kernel bounds: no bind of a host directory is writable
+    scratch = options["tmpfs"]["/benchstone/scratch"]
+    assert f"size={1 << 20}," in scratch and "nr_inodes=" in scratch
     assert not any("docker.sock" in m["Source"] for m in options["mounts"])
 
 

@@ -50,9 +50,14 @@ class Harness:
     count: int = 0
 
     def run(self, script: str) -> tuple[Outcome, Path]:
-        """Run ``script`` (sh) as one repetition; returns the outcome and the scratch dir,
-        which is kept until the test ends."""
-        (self.spec.project_dir / "bench" / "run.sh").write_text(script)
+        """Run ``script`` (sh) as one repetition; returns the outcome and the host's scratch dir,
+        which is kept until the test ends.
+
+        A backend whose scratch directory is not on the host (docker: a tmpfs gone with the
+        container) hands over only the result and the artifact, so what the script leaves in
+        its scratch directory when it ends is listed on its stdout and written back here."""
+        (self.spec.project_dir / "bench" / "run.sh").write_text(
+            f"(\n{script}\n)\nstatus=$?\n{_LIST_SCRATCH}\nexit $status\n")
         scratch = self.workdir / f"rep-{self.count}" / "scratch"
         scratch.mkdir(parents=True, mode=0o700)
         repetition = Repetition(index=self.count, scratch_dir=scratch,
@@ -64,7 +69,27 @@ class Harness:
                                   corpus_path=str(layout.corpus_path or ""))
         (scratch / CONFIG_FILE).write_text(config.to_json())
         os.chmod(scratch / CONFIG_FILE, 0o600)
-        return self.backend.run(self.spec, repetition), scratch
+        outcome = self.backend.run(self.spec, repetition)
+        _write_back(outcome, scratch)
+        return outcome, scratch
+
+
+_MARK = "@@benchstone-test-file "
+_LIST_SCRATCH = (
+    'for f in "$(dirname "$2")"/*; do [ -f "$f" ] && [ ! -L "$f" ] || continue; '
+    f'printf "\\n{_MARK}%s\\n" "${{f##*/}}"; cat "$f"; done; printf "\\n{_MARK}\\n"'
+)
+
+
+def _write_back(outcome: Outcome, scratch: Path) -> None:
+    if outcome.stdout_path is None or not outcome.stdout_path.exists():
+        return
+    parts = outcome.stdout_path.read_text(errors="replace").split("\n" + _MARK)
+    for part in parts[1:]:
+        name, _, content = part.partition("\n")
+        target = scratch / name
+        if name and not os.path.lexists(target):
+            target.write_text(content)
 
 
 def _expect(request: pytest.FixtureRequest, backend: str, prop: str) -> None:

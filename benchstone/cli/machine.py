@@ -61,7 +61,7 @@ def gc(
         "host (stops their repetitions).")] = False,
 ) -> None:
     """Remove sandbox containers and work directories left behind by a benchstone process that
-    is gone."""
+    is gone, and the corpus snapshots no running benchmark uses (made again when needed)."""
     from benchstone import api
     from benchstone.report import render_machine
 

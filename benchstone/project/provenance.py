@@ -328,6 +328,16 @@ def file_at(root: Path, sha: str, relative: PurePosixPath) -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def in_commit(root: Path, sha: str, relative: PurePosixPath) -> bool:
+    """Whether ``relative`` (a file, link or directory) is part of the tree committed at ``sha``."""
+    if not relative.parts or ".." in relative.parts or relative.is_absolute():
+        return False
+    with clean_view(root) as view:
+        result = _git(root, "cat-file", "-e", f"{sha}:{relative.as_posix()}", check=False,
+                      view=view)
+    return result.returncode == 0
+
+
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     """``**`` crosses directories, ``*`` and ``?`` do not; a plain name also covers its subtree."""
     pattern = pattern.strip("/")

@@ -25,6 +25,9 @@ def leftovers_lines(removed: Leftovers) -> list[str]:
     if removed.workdirs:
         count = len(removed.workdirs)
         lines.append(f"removed {count} work director{'y' if count == 1 else 'ies'} of a harness that is gone")
+    if removed.snapshots:
+        count = len(removed.snapshots)
+        lines.append(f"removed {count} corpus snapshot{'' if count == 1 else 's'} no run uses")
     return lines
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -52,6 +52,8 @@ from benchstone.project.provenance import (
 )
 from benchstone.project.references import store_artifact
 from benchstone.project.registry import Project, corpus_check
+from benchstone.project.snapshots import Fingerprint, require_unchanged
+from benchstone.run.corpus_mount import OpenCorpus, committed_corpus, open_corpus
 from benchstone.run.environment import (
     default_cpuset,
     derive_seeds,
@@ -168,6 +170,8 @@ class Prepared:
     protected: dict[str, str]
     corpus: CorpusMount | None
     tree_sha: str | None = None
+    # a project-relative corpus committed at git_sha: it is read from the exported commit
+    corpus_in_commit: PurePosixPath | None = None
 
 
 def printable(text: str) -> str:
@@ -231,19 +235,21 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
             f"copy (sha256:{registered[:12]}...)",
             fix=fix,
         )
-    check = corpus_check(store, project, bench)
-    check.require()
+    committed = committed_corpus(root, git_sha, bench)
     corpus = None
-    if check.path is not None:
-        source = corpus_source(home, project, bench, check.path)
-        corpus = CorpusMount(source, source.is_dir(), check.path.name)
+    if committed is None:  # else verified in the exported commit (open_corpus)
+        check = corpus_check(store, project, bench)
+        check.require()
+        if check.path is not None:
+            source = corpus_source(home, project, bench, check.path)
+            corpus = CorpusMount(source, source.is_dir(), check.path.name)
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         unique = secrets.token_hex(4)
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus,
-                    tree_of(root, git_sha))
+                    tree_of(root, git_sha), committed)
 
 
 def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
@@ -254,12 +260,14 @@ def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path
     return mount_source(path, forbidden=home.root, confined_to=project.root if relative else None)
 
 
-def check_mount_unchanged(corpus: CorpusMount | None) -> None:
+def check_mount_unchanged(corpus: CorpusMount | None, verified: Fingerprint | None = None) -> None:
     """Refuse to mount a corpus whose real path turned into something else since the check (a
-    directory on the way swapped for a symlink)."""
+    directory on the way swapped for a symlink), or whose files changed since it was verified."""
     if corpus is not None and os.path.realpath(corpus.host_path) != str(corpus.host_path):
         raise CorpusError(f"corpus {corpus.host_path} changed during the run: a directory on its "
                           "path is now a symlink; the run stops")
+    if corpus is not None and verified is not None:
+        require_unchanged(corpus.host_path, verified)
 
 
 def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) -> Limits:
@@ -271,6 +279,8 @@ def limits_for(bench: BenchmarkSpec, cpuset: str | None, gpus: tuple[int, ...]) 
         scratch_bytes=parse_size(bench.scratch_size),
         cpuset=cpuset or default_cpuset(bench.threads),
         gpus=gpus,
+        result_bytes=bench.result_max_bytes,
+        artifact_bytes=bench.artifact_max_bytes,
     )
 
 
@@ -337,7 +347,8 @@ def classify(bench: BenchmarkSpec, outcome: Outcome, scratch: Path, home: Home,
                 "message": f"killed: out of memory (limit {bench.memory or DEFAULT_MEMORY})"}
     if outcome.scratch_exceeded:
         return {**row, "failure": "scratch_limit",
-                "message": f"wrote more than {bench.scratch_size} to scratch: killed"}
+                "message": f"used up its scratch space (scratch_size = {bench.scratch_size}): "
+                "writes past it were refused or the sandbox was killed"}
     try:
         # a gated metric must be a JSON number; a correctness runner's metric is not gated and
         # keeps the original's coercion ("metric": true)
@@ -403,6 +414,7 @@ class RunSetSession:
         collect_workdirs()
         self.workdir = create_workdir()
         self.backend: Sandbox | None = None
+        self.corpus: OpenCorpus | None = None
         self.run_set: RunSet | None = None
         self._started = time.monotonic()
         try:
@@ -426,9 +438,12 @@ class RunSetSession:
             self.progress.on_warning(WARNING)
         limits = limits_for(bench, request.cpuset, request.gpus)
         export_tree(project.root, prepared.git_sha, self.workdir / "project")
+        self.corpus = open_corpus(self.home, bench, prepared.git_sha, self.workdir / "project",
+                                  prepared.corpus_in_commit, prepared.corpus)
         self.spec = RunSetSpec(
             project=project.name, benchmark=bench.name, run_token=self.workdir.name,
-            project_dir=self.workdir / "project", corpus=prepared.corpus,
+            project_dir=self.workdir / "project",
+            corpus=self.corpus.mount if self.corpus else None,
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address, env=passed,
@@ -465,7 +480,8 @@ class RunSetSession:
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
             run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
                               self.run_set, index, self.seeds[index], self.workdir,
-                              self.progress.on_notice, self.slots[index])
+                              self.progress.on_notice, self.slots[index],
+                              self.corpus.verified if self.corpus else None)
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
@@ -480,6 +496,8 @@ class RunSetSession:
         if self.backend is not None:
             self.backend.cleanup()
             self.backend = None
+        if self.corpus is not None and self.corpus.snapshot is not None:
+            self.corpus.snapshot.release()
         remove_tree(self.workdir)
 
     def __enter__(self) -> RunSetSession:
@@ -512,7 +530,8 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path, notify: Callable[[str], None], slot: int) -> Run:
+                workdir: Path, notify: Callable[[str], None], slot: int,
+                corpus_verified: Fingerprint | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops."""
     rep_dir = workdir / f"rep-{index}"
@@ -537,7 +556,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         scratch.mkdir(parents=True, mode=0o700, exist_ok=True)
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
-            check_mount_unchanged(spec.corpus)
+            check_mount_unchanged(spec.corpus, corpus_verified)
             outcome = backend.run(spec, repetition)
             fields = classify(bench, outcome, scratch, home, run_set.project)
             break

@@ -41,6 +41,10 @@ class Limits:
     scratch_bytes: int
     cpuset: str | None = None
     gpus: tuple[int, ...] = ()
+    # the most the harness keeps of the result and the artifact (a backend that hands them over
+    # itself reads no more than one byte past these; the runner refuses what is over)
+    result_bytes: int = 1024**2
+    artifact_bytes: int = 64 * 1024**2
 
 
 @dataclass(frozen=True)

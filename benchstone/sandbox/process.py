@@ -34,7 +34,7 @@ from benchstone.system.host import now
 
 WARNING = (
     "sandbox 'process' runs the benchmark on the host WITHOUT isolation: it can read and write "
-    "anything your user can, and reach the network"
+    "anything your user can, and reach the network; scratch_size is only watched, not enforced"
 )
 
 

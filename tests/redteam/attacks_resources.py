@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from benchstone.sandbox.capture import POLL_SECONDS, disk_usage
+from benchstone.sandbox.capture import disk_usage
 from redteam.attack import attack, benchmark, expect_failures
 from redteam.lab import Lab
 
@@ -52,7 +52,7 @@ def flood_scratch(lab: Lab) -> None:
     lab.expect(call.seconds < 60, f"the flood was not cut off early ({call.seconds:.0f} s)")
     lab.expect(peak.bytes < 4096 * MiB, f"scratch reached {peak.bytes // MiB} MiB of the 8192 written")
     lab.notes.append(f"peak scratch usage seen from the host: {peak.bytes / MiB:.0f} MiB "
-                     f"(scratch_size 64 MiB, watchdog polling every {POLL_SECONDS} s)")
+                     f"(scratch_size 64 MiB: a tmpfs the kernel bounds)")
 
 
 DEEP_SCRATCH = """\

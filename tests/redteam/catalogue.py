@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from redteam import (  # noqa: F401  (importing an attack module adds its attacks)
+    attacks_corpora,
     attacks_escape,
     attacks_gaming,
     attacks_links,

@@ -327,6 +327,15 @@ class Lab:
             rf"logs/{p}/[^/]+/\d{{8}}T\d{{6}}-[0-9a-f]{{12}}-[0-9a-f]{{8}}\.diff",
             rf"artifacts/{p}/[^/]+/[0-9a-f]{{64}}\.bin",
         ]
+        # corpus snapshots: the store (0o700), its lock (0o600) and read-only copies keyed by
+        # their hash (their files keep only the executable bit: 0o444 or 0o555)
+        key = r"snapshots/(bytes|spec|tree)-[0-9a-f]{64}"
+        if relative in ("snapshots", "snapshots/.leases"):
+            return state == "dir:700"
+        if relative == "snapshots/.lock":
+            return state.startswith("file:600:")
+        if re.fullmatch(rf"{key}(/data(/.*)?)?", relative):
+            return state == "dir:555" or state.startswith(("file:444:", "file:555:", "link:"))
         if state.startswith("dir:"):
             return state == "dir:700" and re.fullmatch(rf"(logs|artifacts)(/{p}(/[^/]+)?)?",
                                                        relative) is not None

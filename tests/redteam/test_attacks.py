@@ -30,6 +30,11 @@ REQUIRED = {
     "tell the sides apart, or choose what is measured": [
         "side_from_repetition_total", "sandbag_the_baseline", "cost_falls_with_the_clock",
         "chosen_meta_seed", "template_clock_patched"],
+    "corpus changed after verification": [
+        "rewrite_project_corpus_mid_run", "swap_corpus_after_verification", "skip_worktree_corpus"],
+    "scratch past its kernel bound": [
+        "scratch_flood_many_files", "scratch_flood_sparse", "scratch_flood_fallocate",
+        "scratch_flood_background_writer"],
 }
 
 

@@ -1,7 +1,9 @@
 """The ``docker`` backend: every repetition in a fresh, throwaway container.
 
 What the container gets: the exported commit read-only at /benchstone/project, a fresh
-scratch directory at /benchstone/scratch (the only writable bind), the corpus read-only at
+scratch directory at /benchstone/scratch (a tmpfs of ``scratch_size``: the kernel refuses a
+write past it), the repetition's host directory read-only at /benchstone/io (the config in, the
+result and artifact out through pipes: see handover.py), the corpus read-only at
 /benchstone/corpus, a bounded tmpfs at /tmp, no network interface but ``lo``, no capabilities,
 no-new-privileges, an unprivileged user, pids and memory limits, pinned cores, and a wall-clock
 timeout. Nothing from ``$BENCHSTONE_HOME`` and never the engine's socket. The container is
@@ -26,7 +28,7 @@ import requests.exceptions
 from benchstone.errors import RepetitionLost, SandboxError, SandboxUnavailable
 from benchstone.resources import bundled
 from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
-from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
+from benchstone.sandbox.capture import MAX_SCRATCH_ENTRIES, CappedLog, last_line
 from benchstone.sandbox.docker import cgroups
 from benchstone.sandbox.docker.cleanup import collect_orphans
 from benchstone.sandbox.docker.engine import (
@@ -38,6 +40,7 @@ from benchstone.sandbox.docker.engine import (
     transient_retry,
 )
 from benchstone.sandbox.docker.forward import ModelServerForward
+from benchstone.sandbox.docker.handover import Handed, Handover
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
 from benchstone.sandbox.instructions import LOG_FILE, TOOL_OPTIONS, read_count
 from benchstone.system.host import host_name, now
@@ -45,6 +48,7 @@ from benchstone.system.procs import own_identity
 
 PROJECT_DIR = PurePosixPath("/benchstone/project")
 SCRATCH_DIR = PurePosixPath("/benchstone/scratch")
+IO_DIR = PurePosixPath("/benchstone/io")
 CORPUS_DIR = PurePosixPath("/benchstone/corpus")
 FORWARD_DIR = PurePosixPath("/benchstone/forward")
 INSTRUCTIONS_DIR = PurePosixPath("/benchstone/instr")
@@ -69,6 +73,21 @@ def gpu_request(gpus: tuple[int, ...]) -> list[docker.types.DeviceRequest]:
                                        capabilities=[["gpu"]])]
 
 
+def scratch_tmpfs_options(size: int) -> str:
+    """The scratch directory's tmpfs: ``size`` bytes of pages and a bounded number of inodes
+    (empty files take no page), owned by the container's user. Its pages are charged to the
+    container's memory limit."""
+    uid, gid = container_user()
+    return (f"rw,exec,nosuid,nodev,size={size},nr_inodes={MAX_SCRATCH_ENTRIES},mode=0700,"
+            f"uid={uid},gid={gid}")
+
+
+def scratch_reserve(size: int) -> int:
+    """Free scratch below which the bound counts as reached: 1 MiB, or a sixteenth of a smaller
+    scratch (the code's last write may have been refused whole, leaving a little room)."""
+    return max(4096, min(1 << 20, size // 16))
+
+
 def labels_for(spec: RunSetSpec, repetition: Repetition, token: str) -> dict[str, str]:
     pid, started = own_identity()
     return {
@@ -91,8 +110,8 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
     limits = spec.limits
     mounts = [
         docker.types.Mount(str(PROJECT_DIR), str(spec.project_dir), type="bind", read_only=True),
-        docker.types.Mount(str(SCRATCH_DIR), str(repetition.scratch_dir), type="bind",
-                           read_only=False),
+        docker.types.Mount(str(IO_DIR), str(repetition.scratch_dir), type="bind",
+                           read_only=True),
     ]
     if spec.corpus is not None:
         target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
@@ -110,7 +129,8 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777"},
+        "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777",
+                  str(SCRATCH_DIR): scratch_tmpfs_options(limits.scratch_bytes)},
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
@@ -179,6 +199,10 @@ class DockerSandbox(Sandbox):
     def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
         assert self._info is not None, "prepare() first"
         uid, gid = container_user()
+        limits = spec.limits
+        handover = Handover(repetition.scratch_dir,
+                            {"result": limits.result_bytes, "artifact": limits.artifact_bytes},
+                            None)
         self._grant_scratch(repetition.scratch_dir, uid, gid)
         token = f"{spec.run_token}-{repetition.index}"
         forward = None
@@ -202,7 +226,9 @@ class DockerSandbox(Sandbox):
             })
         layout = self.layout(spec, repetition)
         command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
-                   render_invocation(spec.invocation, spec.entry_point, layout)]
+                   render_invocation(spec.invocation, spec.entry_point, layout),
+                   str(limits.result_bytes), str(limits.artifact_bytes),
+                   str(scratch_reserve(limits.scratch_bytes))]
         api = client().api
         container_id: str | None = None
         try:
@@ -215,13 +241,15 @@ class DockerSandbox(Sandbox):
                 host_config=host_config, network_disabled=True,
             )
             container_id = created["Id"]
-            outcome = self._start_and_wait(api, container_id, spec, repetition, token,
-                                           environment)
+            with handover:
+                outcome = self._start_and_wait(api, container_id, spec, repetition, token,
+                                               environment)
+                handed = handover.finish()
             if instructions_dir is not None:
                 count = read_count(instructions_dir / LOG_FILE)
                 outcome = dataclasses.replace(outcome, instructions=count.total,
                                               instructions_problem=count.problem)
-            return outcome
+            return _with_handover(outcome, handed)
         except docker.errors.APIError as exc:
             raise SandboxError(f"the container could not run: {describe(exc)}") from None
         except requests.exceptions.RequestException as exc:
@@ -232,6 +260,7 @@ class DockerSandbox(Sandbox):
             cgroups.remove_parent(token)
             if forward is not None:
                 forward.close()
+            handover.close()
 
     @staticmethod
     def _instructions_dir(repetition: Repetition) -> Path:
@@ -260,30 +289,29 @@ class DockerSandbox(Sandbox):
                 api.kill(container_id)
 
         failures = 0
-        with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes, kill) as watch:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    kill()
-                    transient_retry(api.wait)(container_id, timeout=60)
-                    break
-                try:
-                    api.wait(container_id, timeout=remaining)
-                    break
-                except requests.exceptions.ConnectionError as exc:
-                    if deadline - time.monotonic() <= 0.05:
-                        continue
-                    failures += 1
-                    if failures > WAIT_FAILURES_ALLOWED:
-                        raise engine_error("waiting for a repetition", exc) from None
-                    time.sleep(0.2 * failures)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                kill()
+                transient_retry(api.wait)(container_id, timeout=60)
+                break
+            try:
+                api.wait(container_id, timeout=remaining)
+                break
+            except requests.exceptions.ConnectionError as exc:
+                if deadline - time.monotonic() <= 0.05:
+                    continue
+                failures += 1
+                if failures > WAIT_FAILURES_ALLOWED:
+                    raise engine_error("waiting for a repetition", exc) from None
+                time.sleep(0.2 * failures)
         try:
             state = api.inspect_container(container_id)["State"]
         except requests.exceptions.ConnectionError:  # the engine is going away, or coming back
             failures += 1
             state = transient_retry(api.inspect_container)(container_id)["State"]
-        if state.get("ExitCode") != 0 and not timed_out and not watch.exceeded and (
+        if state.get("ExitCode") != 0 and not timed_out and (
                 failures or _stopped_from_outside(api, container_id, since)):
             # The engine stopped the container (a restart stops them all) or someone else did:
             # the status is theirs, so it is never recorded as the benchmark's failure.
@@ -304,7 +332,6 @@ class DockerSandbox(Sandbox):
             cpu_seconds=cpu,
             timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")) and not timed_out,
-            scratch_exceeded=watch.exceeded,
             stdout_path=stdout_log.path,
             stderr_path=stderr_log.path,
             stderr_tail=last_line(stderr_log.path),
@@ -338,6 +365,12 @@ class DockerSandbox(Sandbox):
 
     def cleanup(self) -> None:
         return None
+
+
+def _with_handover(outcome: Outcome, handed: Handed) -> Outcome:
+    """The outcome, knowing what the entry script's trusted step reported after the invocation:
+    a scratch tmpfs with no page or inode left means the code reached ``scratch_size``."""
+    return dataclasses.replace(outcome, scratch_exceeded=handed.scratch_full)
 
 
 def _stopped_from_outside(api: Any, container_id: str, since: float) -> bool:
