@@ -60,7 +60,7 @@ from benchstone.run.environment import (
     passed_variables,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
-from benchstone.sandbox import choose_backend, create_backend
+from benchstone.sandbox import choose_backend, choose_runtime, create_backend
 from benchstone.sandbox.base import (
     ARTIFACT_FILE,
     CONFIG_FILE,
@@ -72,6 +72,7 @@ from benchstone.sandbox.base import (
     RunSetSpec,
     Sandbox,
 )
+from benchstone.sandbox.leftovers import collect_gone_harnesses, harness_marker, home_label
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
 from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree
@@ -378,10 +379,12 @@ class RunSetSession:
         self.meta_seed, self.seeds = _seeds_for(bench, request)
         self.runs: list[Run] = []
         collect_workdirs()
+        collect_gone_harnesses(home, self.progress.on_notice)
         self.workdir = create_workdir()
         self.backend: Sandbox | None = None
         self.run_set: RunSet | None = None
         self._started = time.monotonic()
+        self._marker = contextlib.ExitStack()
         try:
             self._open()
         except BaseException:
@@ -397,6 +400,8 @@ class RunSetSession:
                                            diff_path=request.checked_diff_path)
         passed = passed_variables(bench.env, f"{project.name}/{bench.name}")
         self.backend = create_backend(choose_backend(request.sandbox, bench.sandbox))
+        if self.backend.isolated:  # its containers are collected if this process is killed
+            self._marker.enter_context(harness_marker(self.home))
         if not self.backend.isolated:
             from benchstone.sandbox.process import WARNING
 
@@ -409,6 +414,7 @@ class RunSetSession:
             invocation=project.manifest.project.invocation, entry_point=bench.entry,
             limits=limits, image=bench.image, gpu=bench.gpu,
             model_server=project.manifest.project.ollama_address, env=passed,
+            runtime=choose_runtime(bench.runtime) if self.backend.isolated else None,
         )
         self.backend.prepare(self.spec, self.progress.on_notice)
         env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset,
@@ -423,8 +429,12 @@ class RunSetSession:
             protected_hash=prepared.protected_hash, protected_files=prepared.protected,
             manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
             comparison_id=request.comparison_id, side=request.side,
-            tree_sha=prepared.tree_sha,
+            tree_sha=prepared.tree_sha, runtime=self.backend.runtime,
         )
+        # the containers of the whole run set are made before the first repetition starts
+        self.backend.reserve(self.spec, [
+            repetition_of(self.home, self.run_set, index, self.workdir)
+            for index in range(len(self.seeds))])
         self.progress.on_start(self.run_set)
 
     @property
@@ -455,6 +465,7 @@ class RunSetSession:
         if self.backend is not None:
             self.backend.cleanup()
             self.backend = None
+        self._marker.close()
         remove_tree(self.workdir)
 
     def __enter__(self) -> RunSetSession:
@@ -485,18 +496,23 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                           "repetition(s) were recorded and kept") from None
 
 
+def repetition_of(home: Home, run_set: RunSet, index: int, workdir: Path) -> Repetition:
+    """Repetition ``index`` of ``run_set``: its scratch directory, log files and labels."""
+    return Repetition(
+        index=index, scratch_dir=workdir / f"rep-{index}" / "scratch",
+        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
+        labels={"run_set": str(run_set.id), "repetition": str(index), "home": home_label(home)},
+    )
+
+
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
                 workdir: Path, notify: Callable[[str], None]) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops."""
-    rep_dir = workdir / f"rep-{index}"
-    scratch = rep_dir / "scratch"
-    repetition = Repetition(
-        index=index, scratch_dir=scratch,
-        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
-        labels={"run_set": str(run_set.id), "repetition": str(index)},
-    )
+    repetition = repetition_of(home, run_set, index, workdir)
+    scratch = repetition.scratch_dir
+    rep_dir = scratch.parent
     layout = backend.layout(spec, repetition)
     config = InvocationConfig(
         benchmark=bench.name,
@@ -527,6 +543,6 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         harness_wall_seconds=outcome.wall_seconds, harness_cpu_seconds=outcome.cpu_seconds,
         stdout_path=str(outcome.stdout_path) if outcome.stdout_path else None,
         stderr_path=str(outcome.stderr_path) if outcome.stderr_path else None,
-        sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
-        started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
+        sandbox=backend.name, runtime=backend.runtime, image_id=backend.image_id,
+        cpuset=spec.limits.cpuset, started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
     )

@@ -10,6 +10,7 @@ from benchstone.sandbox.base import Sandbox
 
 DEFAULT_BACKEND = "docker"
 ENVIRONMENT_VARIABLE = "BENCHSTONE_SANDBOX"
+RUNTIME_VARIABLE = "BENCHSTONE_RUNTIME"
 
 _BACKENDS: dict[str, str] = {
     "docker": "benchstone.sandbox.docker.backend:DockerSandbox",
@@ -30,6 +31,13 @@ def choose_backend(flag: str | None, manifest_setting: str | None) -> str:
             f"unknown sandbox {name!r}: the backends are {', '.join(backend_names())}"
         )
     return name
+
+
+def choose_runtime(manifest_setting: str | None) -> str | None:
+    """The container runtime to ask the engine for: ``$BENCHSTONE_RUNTIME``, else the
+    manifest's ``runtime`` key (the benchmark's, else the project's), else None (the engine's
+    default runtime, normally ``runc``). Only the docker backend has runtimes."""
+    return os.environ.get(RUNTIME_VARIABLE) or manifest_setting or None
 
 
 def create_backend(name: str) -> Sandbox:

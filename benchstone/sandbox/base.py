@@ -93,6 +93,7 @@ class RunSetSpec:
     gpu: str = "none"
     model_server: str | None = None
     env: dict[str, str] = field(default_factory=dict)  # the manifest's env, with their values
+    runtime: str | None = None  # the engine's container runtime (runsc: gVisor); None: default
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,18 @@ class Sandbox(abc.ABC):
 
     @property
     def image_id(self) -> str | None:
+        return None
+
+    @property
+    def runtime(self) -> str | None:
+        """The container runtime repetitions run under (``runc``, ``runsc``), once prepared;
+        None for a backend without one."""
+        return None
+
+    def reserve(self, spec: RunSetSpec, repetitions: list[Repetition]) -> None:
+        """Make ready ahead what the planned ``repetitions`` need, before the first of them
+        runs (never while one does). A repetition ``run`` is given without a reservation is made
+        ready on the spot; ``cleanup`` releases what was reserved and not used."""
         return None
 
 

@@ -76,6 +76,7 @@ class RunSet(_Record):
     user: str
     created_at: str
     tree_sha: str | None = None  # None for run sets recorded before trees were
+    runtime: str | None = None  # the container runtime (runc, runsc); None: process, or older
 
 
 class Comparison(_Record):
@@ -121,6 +122,7 @@ class Run(_Record):
     host: str
     started_at: str
     finished_at: str
+    runtime: str | None = None  # the container runtime (runc, runsc); None: process, or older
 
     def gated_value(self, source: str) -> float | None:
         """The number a gate uses for this row under ``metric_source`` = ``source``."""

@@ -277,3 +277,11 @@ def repetition_starts_and_trees(db: Database) -> None:
     _append_only(db, "repetition_starts", _UNIQUE_KEYS["repetition_starts"])
     db.execute("ALTER TABLE run_sets ADD COLUMN tree_sha TEXT")
     db["run_sets"].create_index(["project", "benchmark", "tree_sha", "id"], find_unique_name=True)
+
+
+@migration("0005_runtime")
+def runtime(db: Database) -> None:
+    """The container runtime every run set and every repetition ran under (``runc``, ``runsc``
+    for gVisor); NULL for the process sandbox and for rows recorded before it was."""
+    db.execute("ALTER TABLE run_sets ADD COLUMN runtime TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN runtime TEXT")

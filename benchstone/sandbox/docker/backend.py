@@ -6,6 +6,17 @@ scratch directory at /benchstone/scratch (the only writable bind), the corpus re
 no-new-privileges, an unprivileged user, pids and memory limits, pinned cores, and a wall-clock
 timeout. Nothing from ``$BENCHSTONE_HOME`` and never the engine's socket. The container is
 removed in every case.
+
+The container keeps its own deadline too: its first process is the entry script, which kills
+everything in it at the repetition's timeout plus DEADLINE_MARGIN_SECONDS, so a container whose
+harness was killed still ends. It runs under the engine's default runtime or the one the
+benchmark names (``runtime = "runsc"``: gVisor).
+
+Creating and removing containers is kept off the critical path without ever running beside a
+measured repetition: ``reserve`` creates the planned repetitions' containers (RESERVE_BATCH at
+a time, several API calls at once) before the first of them starts, and the containers that
+ran are removed together after the last (or before the next batch is created). Each
+repetition still starts a container never started before.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
@@ -26,7 +38,6 @@ from benchstone.resources import bundled
 from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
 from benchstone.sandbox.docker import cgroups
-from benchstone.sandbox.docker.cleanup import collect_orphans
 from benchstone.sandbox.docker.engine import (
     EngineInfo,
     client,
@@ -37,6 +48,7 @@ from benchstone.sandbox.docker.engine import (
 )
 from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
+from benchstone.sandbox.docker.runtimes import GVISOR, require_runtime
 from benchstone.system.host import host_name, now
 from benchstone.system.procs import own_identity
 
@@ -47,6 +59,11 @@ FORWARD_DIR = PurePosixPath("/benchstone/forward")
 CONTAINER_UID = 10001
 LOG_MAX_SIZE = "8m"
 WAIT_FAILURES_ALLOWED = 5
+# The container's own deadline comes this long after the harness's: the harness kills first
+# when it is alive, and the container ends by itself when it is not.
+DEADLINE_MARGIN_SECONDS = 5
+RESERVE_BATCH = 10  # containers created ahead at most, so a long run set holds few at once
+ENGINE_CALLS_AT_ONCE = 4
 
 
 def container_user() -> tuple[int, int]:
@@ -105,16 +122,27 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
-        "init": True,
+        # No docker-init: the entry script is the first process and keeps the deadline.
+        "init": False,
         "log_config": docker.types.LogConfig(
             type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}),
         "device_requests": gpu_request(limits.gpus),
     }
     if limits.cpuset:
         options["cpuset_cpus"] = limits.cpuset
+    if spec.runtime:
+        options["runtime"] = spec.runtime
     if info.local and info.cgroup_driver == "cgroupfs":
         options["cgroup_parent"] = cgroups.parent_path(token)
     return options
+
+
+def entry_command(spec: RunSetSpec, invocation: str) -> list[str]:
+    """The container's command: the entry script, the invocation and the container's deadline
+    in whole seconds."""
+    deadline = int(spec.limits.timeout_seconds + 0.999) + DEADLINE_MARGIN_SECONDS
+    return ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
+            invocation, str(deadline)]
 
 
 class DockerSandbox(Sandbox):
@@ -125,35 +153,48 @@ class DockerSandbox(Sandbox):
         self._image_id: str | None = None
         self._image: str = DEFAULT_IMAGE
         self._info: EngineInfo | None = None
+        self._runtime: str | None = None
+        self._planned: list[Repetition] = []  # reserved in order, RESERVE_BATCH at a time
+        self._reserved: dict[Path, str] = {}  # a repetition's scratch dir -> its new container
+        self._spent: list[str] = []  # containers that ran (or failed to), removed later
 
     @property
     def image_id(self) -> str | None:
         return self._image_id
+
+    @property
+    def runtime(self) -> str | None:
+        return self._runtime
 
     def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
         try:
             self._info = engine_info()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise engine_error("reading the engine's information", exc) from None
-        removed = collect_orphans()
-        if removed:
-            notify(f"removed {len(removed)} container(s) left behind by a harness that is gone")
         if spec.gpu == "direct" and spec.limits.gpus and not self._info.has_nvidia:
             raise SandboxUnavailable(
                 "gpu = \"direct\" needs the NVIDIA container runtime, which this engine lacks",
                 fix="install the NVIDIA Container Toolkit and restart the engine "
                 "(bench doctor shows the runtimes)",
             )
+        if spec.runtime:
+            require_runtime(spec.runtime, self._info)
+        self._runtime = spec.runtime or self._info.default_runtime
         self._image = spec.image or DEFAULT_IMAGE
         self._image_id = ensure_image(self._image, notify)
 
     def fingerprint(self) -> dict[str, Any]:
         info = self._info
-        return {
+        parts: dict[str, Any] = {
             "sandbox": self.name,
             "engine_version": info.version if info else None,
             "image_id": self._image_id,
         }
+        # runc, the engine's usual runtime, is left out, so that run sets recorded before the
+        # runtime was part of the fingerprint still compare with new ones
+        if self._runtime and self._runtime != "runc":
+            parts["runtime"] = self._runtime
+        return parts
 
     def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
         corpus = None
@@ -167,13 +208,67 @@ class DockerSandbox(Sandbox):
         for path in [scratch, *scratch.iterdir()]:
             os.chown(path, uid, gid, follow_symlinks=False)
 
+    def _environment(self, spec: RunSetSpec) -> dict[str, str]:
+        return {**spec.env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def _create(self, api: Any, spec: RunSetSpec, repetition: Repetition,
+                environment: dict[str, str], forward_dir: Path | None) -> str:
+        assert self._info is not None, "prepare() first"
+        uid, gid = container_user()
+        token = f"{spec.run_token}-{repetition.index}"
+        if spec.runtime == GVISOR and self._info.local and self._info.cgroup_driver == "cgroupfs":
+            cgroups.prepare_parent(token)
+        host_config = api.create_host_config(**host_config_options(
+            spec, repetition, self._info, token, forward_dir))
+        layout = self.layout(spec, repetition)
+        created = transient_retry(api.create_container)(
+            self._image, entry_command(spec, render_invocation(spec.invocation, spec.entry_point,
+                                                               layout)),
+            user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR), environment=environment,
+            labels=labels_for(spec, repetition, token), host_config=host_config,
+            network_disabled=True,
+        )
+        return str(created["Id"])
+
+    def reserve(self, spec: RunSetSpec, repetitions: list[Repetition]) -> None:
+        if spec.gpu == "ollama" and spec.model_server:
+            return  # each repetition's forwarding socket is made as it starts
+        self._planned = list(repetitions)
+        self._reserve_next(spec)
+
+    def _reserve_next(self, spec: RunSetSpec) -> None:
+        """Remove the containers that ran, then create the next batch of planned ones, several
+        engine calls at once: only ever between repetitions."""
+        self._remove_spent()
+        batch, self._planned = self._planned[:RESERVE_BATCH], self._planned[RESERVE_BATCH:]
+        if not batch:
+            return
+        api = client().api
+        environment = self._environment(spec)
+
+        def create(repetition: Repetition) -> tuple[Path, str | None]:
+            repetition.scratch_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+            try:
+                return repetition.scratch_dir, self._create(api, spec, repetition, environment,
+                                                            None)
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                return repetition.scratch_dir, None  # made on the spot when its turn comes
+
+        with ThreadPoolExecutor(ENGINE_CALLS_AT_ONCE) as pool:
+            for scratch, container_id in pool.map(create, batch):
+                if container_id is not None:
+                    self._reserved[scratch] = container_id
+
     def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
         assert self._info is not None, "prepare() first"
         uid, gid = container_user()
+        if repetition.scratch_dir not in self._reserved and any(
+                planned.scratch_dir == repetition.scratch_dir for planned in self._planned):
+            self._reserve_next(spec)
         self._grant_scratch(repetition.scratch_dir, uid, gid)
         token = f"{spec.run_token}-{repetition.index}"
         forward = None
-        environment = {**spec.env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+        environment = self._environment(spec)
         if spec.gpu == "ollama" and spec.model_server:
             forward_dir = repetition.scratch_dir.parent / "forward"
             forward_dir.mkdir(mode=0o755)
@@ -181,21 +276,12 @@ class DockerSandbox(Sandbox):
             environment["BENCHSTONE_FORWARD_PORT"] = str(forward.port)
             environment["BENCHSTONE_FORWARD_HELPER"] = bundled("sandbox", "forward.py").read_text()
             environment["OLLAMA_HOST"] = f"127.0.0.1:{forward.port}"
-        layout = self.layout(spec, repetition)
-        command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
-                   render_invocation(spec.invocation, spec.entry_point, layout)]
         api = client().api
-        container_id: str | None = None
+        container_id = self._reserved.pop(repetition.scratch_dir, None)
         try:
-            host_config = api.create_host_config(**host_config_options(
-                spec, repetition, self._info, token,
-                forward.path.parent if forward else None))
-            created = transient_retry(api.create_container)(
-                self._image, command, user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR),
-                environment=environment, labels=labels_for(spec, repetition, token),
-                host_config=host_config, network_disabled=True,
-            )
-            container_id = created["Id"]
+            if container_id is None:
+                container_id = self._create(api, spec, repetition, environment,
+                                            forward.path.parent if forward else None)
             return self._start_and_wait(api, container_id, spec, repetition, token)
         except docker.errors.APIError as exc:
             raise SandboxError(f"the container could not run: {describe(exc)}") from None
@@ -203,7 +289,7 @@ class DockerSandbox(Sandbox):
             raise engine_error("running a repetition", exc) from None
         finally:
             if container_id is not None:
-                self._remove(api, container_id)
+                self._spent.append(container_id)
             cgroups.remove_parent(token)
             if forward is not None:
                 forward.close()
@@ -279,8 +365,28 @@ class DockerSandbox(Sandbox):
         except (docker.errors.APIError, requests.exceptions.RequestException):
             pass  # the engine is gone; bench gc removes it by its labels later
 
+    def _remove_spent(self, also_reserved: bool = False) -> None:
+        doomed, self._spent = self._spent, []
+        if also_reserved:
+            doomed += list(self._reserved.values())
+            self._reserved.clear()
+            self._planned = []
+        if not doomed:
+            return
+        try:
+            api = client().api
+        except SandboxError:
+            return  # no engine: bench gc removes them by their labels later
+        if len(doomed) == 1:
+            self._remove(api, doomed[0])
+            return
+        with ThreadPoolExecutor(ENGINE_CALLS_AT_ONCE) as pool:
+            list(pool.map(lambda container_id: self._remove(api, container_id), doomed))
+
     def cleanup(self) -> None:
-        return None
+        """Remove every container of the run set: those that ran and those reserved but never
+        started (a run set stopped early)."""
+        self._remove_spent(also_reserved=True)
 
 
 def _stopped_from_outside(api: Any, container_id: str, since: float) -> bool:

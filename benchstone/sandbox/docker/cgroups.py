@@ -40,6 +40,27 @@ def cpu_seconds(token: str, cgroup_version: str) -> float | None:
     return None
 
 
+def prepare_parent(token: str) -> None:
+    """Make the cpuset parent of ``token`` ready before the container starts (cgroup v1).
+
+    A new cpuset cgroup starts with no cores and no memory nodes. runc fills in the parents it
+    creates; runsc (gVisor) does not, and then cannot pin its container beneath them, so each
+    level takes its parent's cores and nodes here. Best effort: elsewhere nothing is needed.
+    """
+    base = CGROUP_ROOT / "cpuset"
+    if not (base / "cpuset.cpus").exists():
+        return
+    parent = base
+    for name in (PARENT, token):
+        child = parent / name
+        with contextlib.suppress(OSError):
+            child.mkdir(exist_ok=True)
+            for key in ("cpuset.cpus", "cpuset.mems"):
+                if not (child / key).read_text().strip():
+                    (child / key).write_text((parent / key).read_text())
+        parent = child
+
+
 def remove_parent(token: str) -> None:
     """Remove the (now empty) parent cgroup of ``token`` in every hierarchy; best effort."""
     candidates = [CGROUP_ROOT / PARENT / token]
