@@ -11,7 +11,6 @@ interrupted.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import typer
@@ -38,19 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(argv)
 
 
-def _collect_leftovers() -> None:
-    """On the way in: the containers of this state directory's harnesses that were killed
-    (a directory listing when there are none; never a live harness's)."""
-    from benchstone.paths import Home
-    from benchstone.sandbox.leftovers import collect_gone_harnesses
-
-    # on failure the next command tries again: this one may need no engine to go on
-    with contextlib.suppress(BenchstoneError, OSError):
-        collect_gone_harnesses(Home(), lambda message: typer.echo(message, err=True))
-
-
 def _dispatch(argv: list[str] | None) -> int:
-    _collect_leftovers()
     try:
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)

@@ -60,7 +60,12 @@ from benchstone.run.environment import (
     passed_variables,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
-from benchstone.sandbox import choose_backend, choose_runtime, create_backend
+from benchstone.sandbox import (
+    choose_backend,
+    choose_runtime,
+    collect_gone_harnesses,
+    create_backend,
+)
 from benchstone.sandbox.base import (
     ARTIFACT_FILE,
     CONFIG_FILE,
@@ -72,9 +77,9 @@ from benchstone.sandbox.base import (
     RunSetSpec,
     Sandbox,
 )
-from benchstone.sandbox.leftovers import collect_gone_harnesses, harness_marker, home_label
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
+from benchstone.system.harnesses import harness_marker, home_label
 from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500

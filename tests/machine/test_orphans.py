@@ -20,7 +20,7 @@ import pytest
 
 from benchstone.paths import Home
 from benchstone.sandbox.docker.backend import DEADLINE_MARGIN_SECONDS
-from benchstone.sandbox.leftovers import MARKERS, home_label
+from benchstone.system.harnesses import MARKERS, home_label
 from benchstone.system.host import host_name
 from benchstone.system.procs import start_time
 
@@ -65,47 +65,72 @@ def _containers(client, **labels: str) -> list:
     return client.containers.list(all=True, filters={"label": filters})
 
 
+class TakenByAnother(Exception):
+    """Another checkout's host-wide collection (bench gc, or an older release's run set) removed
+    the killed harness's containers first: this engine is shared, so the attempt is repeated."""
+
+
+def _kill_mid_repetition(client, timeout: int) -> tuple[subprocess.Popen, dict]:
+    """Start ``bench run``, SIGKILL it while its first repetition runs, and wait for that
+    container to end by itself; returns the dead harness and the container's final state."""
+    harness = subprocess.Popen(_bench("run", "sleeper", "nap"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    running = []
+    deadline = time.monotonic() + 120
+    while not running and time.monotonic() < deadline:
+        running = [c for c in _containers(client, **{"harness.pid": str(harness.pid)})
+                   if c.status == "running"]
+        time.sleep(0.1)
+    assert running, "the run set never started a container"
+    harness.send_signal(signal.SIGKILL)  # mid-repetition: no clean-up of any kind runs
+    harness.wait()
+    import docker.errors
+
+    try:
+        mine = _containers(client, **{"harness.pid": str(harness.pid)})
+        if len(mine) < 3:
+            raise TakenByAnother
+        container = running[0]
+        container.reload()
+        assert container.status == "running"  # the harness is gone, its deadline with it
+        container.wait(timeout=timeout + DEADLINE_MARGIN_SECONDS + 30)
+        container.reload()  # a container that ended by itself stays until it is collected
+    except docker.errors.NotFound:
+        raise TakenByAnother from None
+    return harness, container.attrs["State"]
+
+
 def test_a_killed_harness_leaves_a_container_that_ends_itself_and_is_collected(
         tmp_path: Path, docker_client) -> None:
     timeout = 3
     project = _project(tmp_path / "sleeper", SLEEPER_RUNNER, timeout)
     subprocess.run(_bench("register", str(project)), check=True, capture_output=True)
-    harness = subprocess.Popen(_bench("run", "sleeper", "nap"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    for _attempt in range(4):
+        try:
+            harness, state = _kill_mid_repetition(docker_client, timeout)
+            break
+        except TakenByAnother:
+            subprocess.run(_bench("list"), capture_output=True, check=True)  # its marker
+    else:
+        pytest.fail("another collector took the killed harness's containers four times")
     try:
-        running = []
-        deadline = time.monotonic() + 120
-        while not running and time.monotonic() < deadline:
-            running = [c for c in _containers(docker_client, **{"harness.pid": str(harness.pid)})
-                       if c.status == "running"]
-            time.sleep(0.1)
-        assert running, "the run set never started a container"
-        harness.send_signal(signal.SIGKILL)  # mid-repetition: no clean-up of any kind runs
-        harness.wait()
-        mine = _containers(docker_client, **{"harness.pid": str(harness.pid)})
-        assert len(mine) == 3  # the running one and the two reserved for the next repetitions
-
-        container = running[0]
-        container.reload()
-        assert container.status == "running"  # the harness is gone, its deadline with it
-        container.wait(timeout=timeout + DEADLINE_MARGIN_SECONDS + 30)
-        container.reload()
-        state = container.attrs["State"]
         lived = _seconds(state["FinishedAt"]) - _seconds(state["StartedAt"])
         assert state["ExitCode"] == 137  # killed by its own first process
-        assert timeout + DEADLINE_MARGIN_SECONDS - 0.5 <= lived <= timeout + DEADLINE_MARGIN_SECONDS + 3
+        assert timeout + DEADLINE_MARGIN_SECONDS - 0.5 <= lived \
+            <= timeout + DEADLINE_MARGIN_SECONDS + 3
 
         markers = list((Home().root / MARKERS).iterdir())
         assert len(markers) == 1  # left behind by the killed harness
+        present = len(_containers(docker_client, **{"harness.pid": str(harness.pid)}))
         listed = subprocess.run(_bench("list"), capture_output=True, text=True, check=True)
-        assert "removed 3 container(s) left behind by a harness that is gone" in listed.stderr
+        if present:  # (unless another collector came first, as above)
+            assert f"removed {present} container(s) left behind by a harness that is gone" \
+                in listed.stderr
         assert _containers(docker_client, **{"harness.pid": str(harness.pid)}) == []
         assert not list((Home().root / MARKERS).iterdir())
         again = subprocess.run(_bench("list"), capture_output=True, text=True, check=True)
         assert "removed" not in again.stderr
     finally:
-        if harness.poll() is None:
-            harness.kill()
         for container in _containers(docker_client, **{"harness.pid": str(harness.pid)}):
             container.remove(force=True)
 
@@ -130,9 +155,11 @@ def test_only_this_directory_s_gone_harnesses_are_collected(tmp_path: Path, dock
     made = {}
     try:
         for name, (host, pid, started, home) in cases.items():
+            # without the plain "benchstone" label, which the host-wide collection (bench gc,
+            # and older checkouts' run sets) looks for: these stay until this test's command
             made[name] = docker_client.containers.create(
                 DEFAULT_IMAGE, ["sleep", "60"], network_disabled=True, labels={
-                    "benchstone": "1", "benchstone.harness.host": host,
+                    "benchstone.harness.host": host,
                     "benchstone.harness.pid": str(pid), "benchstone.harness.start": started,
                     "benchstone.home": home, "benchstone.test": name})
         markers = Home().ensure().root / MARKERS
@@ -142,8 +169,8 @@ def test_only_this_directory_s_gone_harnesses_are_collected(tmp_path: Path, dock
                 json.dumps({"host": host, "pid": pid, "start": started}))
         listed = subprocess.run(_bench("list"), capture_output=True, text=True, check=True)
         assert "removed 1 container(s)" in listed.stderr
-        left = {c.labels["benchstone.test"] for c in _containers(docker_client)
-                if "benchstone.test" in c.labels}
+        left = {c.labels["benchstone.test"] for c in docker_client.containers.list(
+            all=True, filters={"label": "benchstone.test"})}
         assert left >= {"gone-elsewhere", "other-host", "live-here"}
         assert "gone-here" not in left
         remaining = sorted(path.name for path in markers.iterdir())

@@ -58,7 +58,7 @@ def collect_harness(pid: int, start: str, home_label: str) -> list[str]:
     state directory labelled ``home_label``, running or not; returns the short ids removed.
     The caller has checked that the harness is gone."""
     api = client().api
-    filters = {"label": ["benchstone", f"benchstone.harness.host={host_name()}",
+    filters = {"label": [f"benchstone.harness.host={host_name()}",
                          f"benchstone.harness.pid={pid}", f"benchstone.harness.start={start}",
                          f"benchstone.home={home_label}"]}
     removed = []

@@ -17,20 +17,17 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from benchstone.paths import Home, write_private
-from benchstone.system.host import host_name
-from benchstone.system.procs import is_alive, own_identity
+if TYPE_CHECKING:  # every command reads the markers: the way in imports as little as it can
+    from benchstone.paths import Home
 
 MARKERS = "harnesses"
 
 
-@dataclass(frozen=True)
-class Marker:
+class Marker(NamedTuple):
     path: Path
     host: str
     pid: int
@@ -45,6 +42,12 @@ def home_label(home: Home) -> str:
 @contextlib.contextmanager
 def harness_marker(home: Home) -> Iterator[None]:
     """Mark this process as a harness running containers for ``home`` until the block ends."""
+    import secrets
+
+    from benchstone.paths import write_private
+    from benchstone.system.host import host_name
+    from benchstone.system.procs import own_identity
+
     pid, start = own_identity()
     path = home.root / MARKERS / f"{pid}-{start}-{secrets.token_hex(4)}.json"
     write_private(path, json.dumps({"host": host_name(), "pid": pid, "start": start}))
@@ -61,6 +64,11 @@ def gone_harnesses(home: Home) -> list[Marker]:
         names = os.listdir(directory)
     except OSError:
         return []
+    if not names:
+        return []
+    from benchstone.system.host import host_name
+    from benchstone.system.procs import is_alive
+
     gone = []
     me = host_name()
     for name in names:
@@ -73,27 +81,3 @@ def gone_harnesses(home: Home) -> list[Marker]:
         if marker.host == me and not is_alive(marker.pid, marker.start):
             gone.append(marker)
     return gone
-
-
-def collect_gone_harnesses(home: Home, notify: Callable[[str], None] = lambda message: None
-                           ) -> list[str]:
-    """Remove the containers of ``home``'s harnesses that are gone; returns their short ids.
-
-    A marker is deleted once its harness's containers are removed; when the engine cannot be
-    asked, it stays for the next command."""
-    gone = gone_harnesses(home)
-    if not gone:
-        return []
-    from benchstone.errors import SandboxError
-    from benchstone.sandbox.docker.cleanup import collect_harness
-
-    removed: list[str] = []
-    for marker in gone:
-        try:
-            removed += collect_harness(marker.pid, marker.start, home_label(home))
-        except SandboxError:
-            return removed
-        marker.path.unlink(missing_ok=True)
-    if removed:
-        notify(f"removed {len(removed)} container(s) left behind by a harness that is gone")
-    return removed
