@@ -155,6 +155,7 @@ class DockerSandbox(Sandbox):
         self._info: EngineInfo | None = None
         self._runtime: str | None = None
         self._planned: list[Repetition] = []  # reserved in order, RESERVE_BATCH at a time
+        self._planned_dirs: set[Path] = set()
         self._reserved: dict[Path, str] = {}  # a repetition's scratch dir -> its new container
         self._spent: list[str] = []  # containers that ran (or failed to), removed later
 
@@ -234,6 +235,7 @@ class DockerSandbox(Sandbox):
         if spec.gpu == "ollama" and spec.model_server:
             return  # each repetition's forwarding socket is made as it starts
         self._planned = list(repetitions)
+        self._planned_dirs = {repetition.scratch_dir for repetition in repetitions}
         self._reserve_next(spec)
 
     def _reserve_next(self, spec: RunSetSpec) -> None:
@@ -241,6 +243,7 @@ class DockerSandbox(Sandbox):
         engine calls at once: only ever between repetitions."""
         self._remove_spent()
         batch, self._planned = self._planned[:RESERVE_BATCH], self._planned[RESERVE_BATCH:]
+        self._planned_dirs.difference_update(repetition.scratch_dir for repetition in batch)
         if not batch:
             return
         api = client().api
@@ -262,8 +265,7 @@ class DockerSandbox(Sandbox):
     def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
         assert self._info is not None, "prepare() first"
         uid, gid = container_user()
-        if repetition.scratch_dir not in self._reserved and any(
-                planned.scratch_dir == repetition.scratch_dir for planned in self._planned):
+        if repetition.scratch_dir in self._planned_dirs:  # its batch is the next one
             self._reserve_next(spec)
         self._grant_scratch(repetition.scratch_dir, uid, gid)
         token = f"{spec.run_token}-{repetition.index}"
@@ -278,18 +280,23 @@ class DockerSandbox(Sandbox):
             environment["OLLAMA_HOST"] = f"127.0.0.1:{forward.port}"
         api = client().api
         container_id = self._reserved.pop(repetition.scratch_dir, None)
+        ended = False
         try:
             if container_id is None:
                 container_id = self._create(api, spec, repetition, environment,
                                             forward.path.parent if forward else None)
-            return self._start_and_wait(api, container_id, spec, repetition, token)
+            outcome = self._start_and_wait(api, container_id, spec, repetition, token)
+            ended = True
+            return outcome
         except docker.errors.APIError as exc:
             raise SandboxError(f"the container could not run: {describe(exc)}") from None
         except requests.exceptions.RequestException as exc:
             raise engine_error("running a repetition", exc) from None
         finally:
-            if container_id is not None:
-                self._spent.append(container_id)
+            if container_id is not None and ended:
+                self._spent.append(container_id)  # it has exited: removed with the others
+            elif container_id is not None:  # it may still run: never beside the next one
+                self._remove(api, container_id)
             cgroups.remove_parent(token)
             if forward is not None:
                 forward.close()
@@ -370,7 +377,7 @@ class DockerSandbox(Sandbox):
         if also_reserved:
             doomed += list(self._reserved.values())
             self._reserved.clear()
-            self._planned = []
+            self._planned, self._planned_dirs = [], set()
         if not doomed:
             return
         try:
