@@ -104,7 +104,7 @@ def test_hardening_options(tmp_path: Path) -> None:
     assert options["pids_limit"] == 64
     assert options["mem_limit"] == options["memswap_limit"] == 1 << 30
     assert options["cpuset_cpus"] == "1"
-    assert options["cgroup_parent"] == "/benchstone/t-0"
+    assert options["cgroup_parent"] == "/docker/benchstone/t-0"
     mounts = {m["Target"]: m for m in options["mounts"]}
     assert mounts["/benchstone/project"]["ReadOnly"] is True
     assert mounts["/benchstone/scratch"]["ReadOnly"] is False
