@@ -84,3 +84,40 @@ def test_doctor_reports_the_runtimes_and_checks_the_one_asked_for(bench, docker_
     if shutil.which("runsc") is not None and "runsc" in checks["container runtimes"]["detail"]:
         listed = json.loads(bench("doctor", "--json", env={"BENCHSTONE_RUNTIME": "runsc"}).stdout)
         assert {check["name"]: check["ok"] for check in listed}["runtime runsc"] is True
+
+
+MANIFEST = b"""
+[project]
+name = "p"
+invocation = "sh run.sh"
+runtime = "runsc"
+
+[[benchmarks]]
+name = "inherits"
+tier = "performance"
+metric_direction = "minimize"
+
+[[benchmarks]]
+name = "own"
+tier = "performance"
+metric_direction = "minimize"
+runtime = "runc"
+"""
+
+
+def test_the_runtime_key_a_project_default_and_the_environment(monkeypatch) -> None:
+    from benchstone.errors import ManifestError
+    from benchstone.project.manifest import parse_manifest, resolved
+    from benchstone.sandbox import choose_runtime
+
+    manifest = parse_manifest(MANIFEST)
+    inherits = resolved(manifest.benchmark("inherits"), manifest.project)
+    own = resolved(manifest.benchmark("own"), manifest.project)
+    assert (inherits.runtime, own.runtime) == ("runsc", "runc")
+    monkeypatch.delenv("BENCHSTONE_RUNTIME", raising=False)
+    assert choose_runtime(own.runtime) == "runc"
+    assert choose_runtime(None) is None  # the engine's default
+    monkeypatch.setenv("BENCHSTONE_RUNTIME", "runsc")
+    assert choose_runtime(own.runtime) == "runsc"  # the environment wins, as for the sandbox
+    with pytest.raises(ManifestError, match="runtime"):
+        parse_manifest(MANIFEST.replace(b'runtime = "runc"', b'runtime = "../runc"'))
