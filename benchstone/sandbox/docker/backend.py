@@ -336,6 +336,10 @@ class DockerSandbox(Sandbox):
         except requests.exceptions.ConnectionError:  # the engine is going away, or coming back
             failures += 1
             state = transient_retry(api.inspect_container)(container_id)["State"]
+        lived = _engine_seconds(state.get("StartedAt"), state.get("FinishedAt"))
+        if state.get("ExitCode") == 137 and lived is not None \
+                and lived >= spec.limits.timeout_seconds:
+            timed_out = True  # its own deadline came before the harness's kill (a late harness)
         if state.get("ExitCode") != 0 and not timed_out and not watch.exceeded and (
                 failures or _stopped_from_outside(api, container_id, since)):
             # The engine stopped the container (a restart stops them all) or someone else did:
@@ -353,7 +357,7 @@ class DockerSandbox(Sandbox):
             exit_code=state.get("ExitCode"),
             started_at=state.get("StartedAt") or now(),
             finished_at=state.get("FinishedAt") or now(),
-            wall_seconds=_engine_seconds(state.get("StartedAt"), state.get("FinishedAt")),
+            wall_seconds=lived,
             cpu_seconds=cpu,
             timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")) and not timed_out,
