@@ -749,15 +749,19 @@ def _ignore(message: str) -> None:
 
 
 def doctor(*, repair: bool = False, offline: bool | None = None,
-           notify: Callable[[str], None] = _ignore, home: Path | None = None) -> list[Check]:
-    """Check the machine: engine, cgroups, runner image, NVIDIA runtime, state directory.
+           notify: Callable[[str], None] = _ignore, home: Path | None = None,
+           runtime: str | None = None) -> list[Check]:
+    """Check the machine: engine, cgroups, container runtimes, runner image, NVIDIA runtime,
+    state directory.
 
     With ``repair``, fix what can be fixed; ``offline`` True builds a missing image from Debian
-    packages only. ``notify`` hears what a repair is doing.
+    packages only; ``runtime`` (``runsc``) is checked too, and with ``repair`` installed and
+    registered with the engine. ``notify`` hears what a repair is doing.
     """
     from benchstone.machine.doctor import run_checks
 
-    return run_checks(Home(home), repair=repair, offline=offline, notify=notify)
+    return run_checks(Home(home), repair=repair, offline=offline, notify=notify,
+                      runtime=runtime)
 
 
 def gc(*, include_live: bool = False, home: Path | None = None) -> Leftovers:

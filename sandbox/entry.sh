@@ -1,5 +1,9 @@
-# benchstone's entry inside the sandbox container. It needs nothing but /bin/sh.
+# benchstone's entry inside the sandbox container. It needs /bin/sh, and `head` for its trusted
+# last step (`timeout`, which the harness's launcher runs it under when the image has it, keeps
+# the container's own deadline).
 # $1 is the manifest's invocation with its placeholders filled in; it runs in /benchstone/project.
+# $2 and $3 are the most bytes of result.json and artifact.bin worth handing out; $4 the room a
+# scratch directory that is not full still has.
 set -u
 if [ -n "${BENCHSTONE_FORWARD_PORT:-}" ]; then
     # gpu = "ollama": serve the host's model server on 127.0.0.1 inside this network-less

@@ -3,6 +3,9 @@
 Each property is one test, parametrized over the backends. The ``process`` backend isolates
 nothing but paths; what it cannot do is listed in KNOWN_FAILURES and expected to fail (the
 dangerous ones, such as a fork bomb on the host, are not run at all).
+
+The docker backend runs under the engine's default runtime, or under the one named by
+``$BENCHSTONE_RUNTIME`` (``BENCHSTONE_RUNTIME=runsc`` runs the whole suite under gVisor).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchstone.run.protocol import InvocationConfig
-from benchstone.sandbox import create_backend
+from benchstone.sandbox import choose_runtime, create_backend
 from benchstone.sandbox.base import (
     CONFIG_FILE,
     CorpusMount,
@@ -126,6 +129,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path, home: Path) -> Itera
         invocation="sh bench/run.sh {config_path} {output_path}", entry_point="probe",
         limits=Limits(timeout_seconds=20, memory_bytes=256 * 1024**2, pids=128,
                       tmpfs_bytes=64 * 1024**2, scratch_bytes=32 * 1024**2),
+        runtime=choose_runtime(None) if name == "docker" else None,
     )
     backend = create_backend(name)
     backend.prepare(spec, lambda message: None)
@@ -201,7 +205,9 @@ def test_non_root(harness: Harness, request: pytest.FixtureRequest) -> None:
 
 def test_network_only_loopback(harness: Harness, request: pytest.FixtureRequest) -> None:
     _expect(request, harness.backend.name, "network_only_loopback")
-    _outcome, scratch = harness.run('ls /sys/class/net > "$(dirname "$2")/interfaces"')
+    _outcome, scratch = harness.run(  # gVisor has no /sys/class/net: ask the kernel instead
+        'python3 -c "import socket; print(*(n for _, n in socket.if_nameindex()))" '
+        '> "$(dirname "$2")/interfaces"')
     assert (scratch / "interfaces").read_text().split() == ["lo"]
 
 
@@ -246,9 +252,41 @@ def test_pids_limit(harness: Harness, request: pytest.FixtureRequest) -> None:
         'i=0; while [ $i -lt 400 ]; do sleep 30 & i=$((i+1)); done 2> "$(dirname "$2")/err"; '
         'echo "$i" > "$(dirname "$2")/spawned"; exit 0'
     )
+    assert not outcome.timed_out
+    if harness.backend.runtime == "runsc":
+        # gVisor's processes are not the host's: the limit holds the sandbox's own threads, and
+        # a fork bomb ends the whole sandbox (the runtime's status 2) instead of failing a fork
+        assert outcome.exit_code == 2 and not (scratch / "spawned").exists()
+        return
     assert "fork" in (scratch / "err").read_text().lower() or \
         "resource" in (scratch / "err").read_text().lower()
+
+
+def test_runs_under_the_chosen_runtime(harness: Harness) -> None:
+    """The runtime the backend reports is the one the repetition's kernel shows: gVisor's own
+    kernel log under runsc, the host's kernel under runc."""
+    if harness.backend.name != "docker":
+        pytest.skip("only the docker backend has container runtimes")
+    _outcome, scratch = harness.run('dmesg > "$(dirname "$2")/dmesg" 2>&1; exit 0')
+    gvisor = "gVisor" in (scratch / "dmesg").read_text()
+    assert harness.backend.runtime == (harness.spec.runtime or "runc")
+    assert gvisor == (harness.backend.runtime == "runsc")
+
+
+def test_first_process_survives_the_code_under_test(harness: Harness) -> None:
+    """The container's first process keeps its deadline (``timeout``): the code under test can
+    neither stop nor kill it and go on without a deadline. Under runc PID 1 ignores both signals
+    and hands over the status; gVisor lets the kill through, which ends the whole container."""
+    if harness.backend.name != "docker":
+        pytest.skip("on the host, PID 1 is the machine's init: not signalled on purpose")
+    outcome, scratch = harness.run(
+        'kill -STOP 1; kill -KILL 1; echo alive > "$(dirname "$2")/alive"; sleep 1; exit 7')
     assert not outcome.timed_out
+    if harness.backend.runtime == "runsc":
+        assert outcome.exit_code == 137
+    else:
+        assert (scratch / "alive").exists()
+        assert outcome.exit_code == 7  # the first process lived on to hand over the status
 
 
 def test_scratch_budget(harness: Harness) -> None:

@@ -70,11 +70,30 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def collect_leftovers() -> None:
+    """On the way into every command: the containers of this state directory's harnesses that
+    were killed (a directory listing when there are none; never a live harness's)."""
+    import contextlib
+
+    from benchstone.errors import BenchstoneError
+    from benchstone.paths import Home
+    from benchstone.system.harnesses import gone_harnesses
+
+    home = Home()
+    if not gone_harnesses(home):
+        return
+    from benchstone.sandbox import collect_gone_harnesses
+
+    # on failure the next command tries again: this one may need no engine to go on
+    with contextlib.suppress(BenchstoneError, OSError):
+        collect_gone_harnesses(home, lambda message: typer.echo(message, err=True))
+
+
 @app.callback()
 def _options(version: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_print_version,
         help="Print the version and exit.")] = False) -> None:
-    pass
+    collect_leftovers()
 
 
 ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Registered project name.",

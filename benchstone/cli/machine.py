@@ -19,7 +19,7 @@ from benchstone.cli._app import (
 from benchstone.kinds import VerdictKind
 
 
-@app.command(epilog="Example: bench doctor --fix --offline")
+@app.command(epilog="Example: bench doctor --fix --runtime runsc")
 def doctor(
     fix: Annotated[bool, typer.Option(
         "--fix", help="Repair what can be: install and start the engine (as root), build a "
@@ -30,9 +30,13 @@ def doctor(
     service: Annotated[bool, typer.Option(
         "--service", help="With --fix, also install the harness service (as root; the same "
         "as bench service install with its defaults).")] = False,
+    runtime: Annotated[str | None, typer.Option(
+        "--runtime", metavar="NAME", help="Also check the container runtime NAME (runsc: "
+        "gVisor); with --fix, install it and register it with the engine (as root).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the machine: engine, cgroups, runner image, NVIDIA runtime, state directory.
+    """Check the machine: engine, cgroups, container runtimes, runner image, NVIDIA runtime,
+    state directory.
 
     Exits 0 when every check passes, 1 otherwise; each failing check says how to fix it.
     """
@@ -47,7 +51,7 @@ def doctor(
         for line in install(Layout()):
             typer.echo(f"service: {line}", err=True)
 
-    checks = api.doctor(repair=fix, offline=True if offline else None,
+    checks = api.doctor(repair=fix, offline=True if offline else None, runtime=runtime,
                         notify=lambda message: typer.echo(message, err=True))
     dump(checks) if as_json else echo_lines(render_machine.doctor_lines(checks))
     if not all(check.ok for check in checks):

@@ -8,12 +8,16 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from benchstone.errors import BenchstoneError
 from benchstone.paths import DIR_MODE, FILE_MODE, Home
 from benchstone.system.packages import install_packages, missing_tools
+
+if TYPE_CHECKING:  # docker is imported only when the engine is checked
+    from benchstone.sandbox.docker.engine import EngineInfo
 
 
 class Check(BaseModel):
@@ -82,8 +86,40 @@ def _debootstrap_check(image_current: bool) -> Check:
                  fix=None if image_current else "bench doctor --fix (apt-get install -y debootstrap)")
 
 
+def _runtime_checks(info: EngineInfo, wanted: str | None, repair: bool,
+                    notify: Callable[[str], None]) -> tuple[EngineInfo, list[Check]]:
+    """The engine's runtimes, and the one asked for (``--runtime``, ``$BENCHSTONE_RUNTIME``):
+    registered, or with ``repair`` installed and registered."""
+    from benchstone.sandbox import choose_runtime
+    from benchstone.sandbox.docker import engine, runtimes
+
+    wanted = wanted or choose_runtime(None)
+    if wanted and repair and wanted not in info.runtimes:
+        try:
+            runtimes.ensure_runtime(wanted, notify)
+            engine.reset_client()
+            info = engine.engine_info()
+        except BenchstoneError as exc:
+            notify(f"could not set up the runtime {wanted}: {exc}")
+    known = ", ".join(f"{name} (default)" if name == info.default_runtime else name
+                      for name in info.runtimes)
+    checks = [Check(name="container runtimes", ok=True, detail=known)]
+    if wanted:
+        if wanted in info.runtimes:
+            gvisor = " (gVisor)" if wanted == runtimes.GVISOR else ""
+            checks.append(Check(name=f"runtime {wanted}", ok=True,
+                                detail=f"registered{gvisor}: runtime = \"{wanted}\" benchmarks "
+                                "can run"))
+        else:
+            checks.append(Check(name=f"runtime {wanted}", ok=False,
+                                detail="not registered with the engine",
+                                fix=runtimes.runtime_fix(wanted)))
+    return info, checks
+
+
 def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
-               notify: Callable[[str], None] = lambda message: None) -> list[Check]:
+               notify: Callable[[str], None] = lambda message: None,
+               runtime: str | None = None) -> list[Check]:
     if repair:
         _install_missing_tools(notify)
     checks = [Check(name="git", ok=shutil.which("git") is not None,
@@ -110,6 +146,8 @@ def run_checks(home: Home, *, repair: bool = False, offline: bool | None = None,
                 else "CPU time is not measured (needs a local engine with the cgroupfs driver)")
     checks.append(Check(name="cgroups", ok=True,
                         detail=f"v{info.cgroup_version}, driver {info.cgroup_driver}: {cpu_note}"))
+    info, runtime_checks = _runtime_checks(info, runtime, repair, notify)
+    checks += runtime_checks
     state = image.image_state()
     if repair and not state.current:
         try:

@@ -37,6 +37,9 @@ SandboxName = Literal["docker", "process"]
 # the candidate pair by pair, and the gate judges those pairs (as `bench compare` does)
 Design = Literal["classic", "paired"]
 DEFAULT_DESIGN = "classic"
+# A container runtime registered with the engine: runc (the engine's usual default) or runsc
+# (gVisor); any other name registered in the engine's daemon.json works as well.
+RUNTIME_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 STOCHASTIC_TIERS = frozenset({"performance", "quality"})
 CALIBRATED_POLICIES = frozenset({"welch", "rank"})
@@ -118,6 +121,7 @@ class ProjectSpec(_PassesEnv):
     language: str = "unknown"
     image: str | None = None
     sandbox: SandboxName | None = None
+    runtime: str | None = Field(default=None, pattern=RUNTIME_NAME)
     memory: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     ollama_address: str = DEFAULT_OLLAMA_ADDRESS
@@ -168,6 +172,7 @@ class BenchmarkSpec(_PassesEnv):
     # Added by benchstone; each falls back to the [project] value, then to a default.
     image: str | None = None
     sandbox: SandboxName | None = None
+    runtime: str | None = Field(default=None, pattern=RUNTIME_NAME)
     memory: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
     tmpfs_size: str = DEFAULT_TMPFS
@@ -487,10 +492,10 @@ def load_manifest(project_root: Path) -> Manifest:
 
 
 def resolved(bench: BenchmarkSpec, project: ProjectSpec) -> BenchmarkSpec:
-    """``bench`` with its image, sandbox, memory and timeout filled from the project table, and
-    the project's ``env`` names before its own."""
+    """``bench`` with its image, sandbox, runtime, memory and timeout filled from the project
+    table, and the project's ``env`` names before its own."""
     updates: dict[str, Any] = {}
-    for key in ("image", "sandbox", "memory", "timeout_seconds", "design"):
+    for key in ("image", "sandbox", "runtime", "memory", "timeout_seconds", "design"):
         if getattr(bench, key) is None and getattr(project, key) is not None:
             updates[key] = getattr(project, key)
     if project.env:

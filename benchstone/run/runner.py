@@ -63,7 +63,12 @@ from benchstone.run.environment import (
     protocol_slots,
 )
 from benchstone.run.protocol import InvocationConfig, read_limited, read_result
-from benchstone.sandbox import choose_backend, create_backend
+from benchstone.sandbox import (
+    choose_backend,
+    choose_runtime,
+    collect_gone_harnesses,
+    create_backend,
+)
 from benchstone.sandbox.base import (
     ARTIFACT_FILE,
     CONFIG_FILE,
@@ -77,6 +82,7 @@ from benchstone.sandbox.base import (
 )
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
+from benchstone.system.harnesses import harness_marker, home_label
 from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree
 
 MESSAGE_LIMIT = 500
@@ -412,11 +418,13 @@ class RunSetSession:
                                     len(self.seeds), bench.design_repetitions)
         self.runs: list[Run] = []
         collect_workdirs()
+        collect_gone_harnesses(home, self.progress.on_notice)
         self.workdir = create_workdir()
         self.backend: Sandbox | None = None
         self.corpus: OpenCorpus | None = None
         self.run_set: RunSet | None = None
         self._started = time.monotonic()
+        self._marker = contextlib.ExitStack()
         try:
             self._open()
         except BaseException:
@@ -432,6 +440,8 @@ class RunSetSession:
                                            diff_path=request.checked_diff_path)
         passed = passed_variables(bench.env, f"{project.name}/{bench.name}")
         self.backend = create_backend(choose_backend(request.sandbox, bench.sandbox))
+        if self.backend.isolated:  # its containers are collected if this process is killed
+            self._marker.enter_context(harness_marker(self.home))
         if not self.backend.isolated:
             from benchstone.sandbox.process import WARNING
 
@@ -449,6 +459,7 @@ class RunSetSession:
             model_server=project.manifest.project.ollama_address, env=passed,
             instructions=(bench.instructions_scope if bench.is_stochastic
                           and bench.metric_source == "harness_instructions" else None),
+            runtime=choose_runtime(bench.runtime) if self.backend.isolated else None,
         )
         self.backend.prepare(self.spec, self.progress.on_notice)
         env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset,
@@ -464,7 +475,12 @@ class RunSetSession:
             manifest_sha256=project.registration.manifest_sha256, job_id=request.job_id,
             comparison_id=request.comparison_id, side=request.side,
             tree_sha=prepared.tree_sha, caller_seeds=caller_chose_seeds(request),
+            runtime=self.backend.runtime,
         )
+        # the containers of the whole run set are made before the first repetition starts
+        self.backend.reserve(self.spec, [
+            repetition_of(self.home, self.run_set, index, self.workdir)
+            for index in range(len(self.seeds))])
         self.progress.on_start(self.run_set)
 
     @property
@@ -498,6 +514,7 @@ class RunSetSession:
             self.backend = None
         if self.corpus is not None and self.corpus.snapshot is not None:
             self.corpus.snapshot.release()
+        self._marker.close()
         remove_tree(self.workdir)
 
     def __enter__(self) -> RunSetSession:
@@ -528,19 +545,24 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                           "repetition(s) were recorded and kept") from None
 
 
+def repetition_of(home: Home, run_set: RunSet, index: int, workdir: Path) -> Repetition:
+    """Repetition ``index`` of ``run_set``: its scratch directory, log files and labels."""
+    return Repetition(
+        index=index, scratch_dir=workdir / f"rep-{index}" / "scratch",
+        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
+        labels={"run_set": str(run_set.id), "repetition": str(index), "home": home_label(home)},
+    )
+
+
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
                 workdir: Path, notify: Callable[[str], None], slot: int,
                 corpus_verified: Fingerprint | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops."""
-    rep_dir = workdir / f"rep-{index}"
-    scratch = rep_dir / "scratch"
-    repetition = Repetition(
-        index=index, scratch_dir=scratch,
-        log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
-        labels={"run_set": str(run_set.id), "repetition": str(index)},
-    )
+    repetition = repetition_of(home, run_set, index, workdir)
+    scratch = repetition.scratch_dir
+    rep_dir = scratch.parent
     layout = backend.layout(spec, repetition)
     config = InvocationConfig(
         benchmark=bench.name,
@@ -573,6 +595,6 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         harness_instructions=outcome.instructions,
         stdout_path=str(outcome.stdout_path) if outcome.stdout_path else None,
         stderr_path=str(outcome.stderr_path) if outcome.stderr_path else None,
-        sandbox=backend.name, image_id=backend.image_id, cpuset=spec.limits.cpuset,
-        started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
+        sandbox=backend.name, runtime=backend.runtime, image_id=backend.image_id,
+        cpuset=spec.limits.cpuset, started_at=outcome.started_at, finished_at=outcome.finished_at, **fields,
     )

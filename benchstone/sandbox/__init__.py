@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 
-from benchstone.errors import UnknownSandbox
+from benchstone.errors import SandboxError, UnknownSandbox
+from benchstone.paths import Home
 from benchstone.sandbox.base import Sandbox
+from benchstone.system.harnesses import gone_harnesses, home_label
 
 DEFAULT_BACKEND = "docker"
 ENVIRONMENT_VARIABLE = "BENCHSTONE_SANDBOX"
+RUNTIME_VARIABLE = "BENCHSTONE_RUNTIME"
 
 _BACKENDS: dict[str, str] = {
     "docker": "benchstone.sandbox.docker.backend:DockerSandbox",
@@ -32,6 +36,13 @@ def choose_backend(flag: str | None, manifest_setting: str | None) -> str:
     return name
 
 
+def choose_runtime(manifest_setting: str | None) -> str | None:
+    """The container runtime to ask the engine for: ``$BENCHSTONE_RUNTIME``, else the
+    manifest's ``runtime`` key (the benchmark's, else the project's), else None (the engine's
+    default runtime, normally ``runc``). Only the docker backend has runtimes."""
+    return os.environ.get(RUNTIME_VARIABLE) or manifest_setting or None
+
+
 def create_backend(name: str) -> Sandbox:
     """A new instance of the backend registered as ``name``."""
     try:
@@ -43,3 +54,26 @@ def create_backend(name: str) -> Sandbox:
     module_name, class_name = target.split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
     return backend_class()
+
+
+def collect_gone_harnesses(home: Home, notify: Callable[[str], None] = lambda message: None
+                           ) -> list[str]:
+    """Remove the containers of ``home``'s harnesses that are gone (see
+    :mod:`benchstone.system.harnesses`); returns their short ids. A marker is deleted once its
+    harness's containers are removed; when the engine cannot be asked, it stays for the next
+    command. Docker is imported only when a harness is gone."""
+    gone = gone_harnesses(home)
+    if not gone:
+        return []
+    from benchstone.sandbox.docker.cleanup import collect_harness
+
+    removed: list[str] = []
+    for marker in gone:
+        try:
+            removed += collect_harness(marker.pid, marker.start, home_label(home))
+        except SandboxError:
+            return removed
+        marker.path.unlink(missing_ok=True)
+    if removed:
+        notify(f"removed {len(removed)} container(s) left behind by a harness that is gone")
+    return removed

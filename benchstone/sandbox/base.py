@@ -100,6 +100,7 @@ class RunSetSpec:
     # metric_source = "harness_instructions": what Valgrind counts ("process_tree" or
     # "marked_region"); None runs the invocation as it is
     instructions: str | None = None
+    runtime: str | None = None  # the engine's container runtime (runsc: gVisor); None: default
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,18 @@ class Sandbox(abc.ABC):
 
     @property
     def image_id(self) -> str | None:
+        return None
+
+    @property
+    def runtime(self) -> str | None:
+        """The container runtime repetitions run under (``runc``, ``runsc``), once prepared;
+        None for a backend without one."""
+        return None
+
+    def reserve(self, spec: RunSetSpec, repetitions: list[Repetition]) -> None:
+        """Make ready ahead what the planned ``repetitions`` need, before the first of them
+        runs (never while one does). A repetition ``run`` is given without a reservation is made
+        ready on the spot; ``cleanup`` releases what was reserved and not used."""
         return None
 
 

@@ -82,6 +82,7 @@ class RunSet(_Record):
     # the caller chose the seeds (--meta-seed): a reproduction, never gate evidence; NULL in
     # a run set recorded before the column reads as False
     caller_seeds: bool = False
+    runtime: str | None = None  # the container runtime (runc, runsc); None: process, or older
 
 
 class Comparison(_Record):
@@ -128,6 +129,7 @@ class Run(_Record):
     host: str
     started_at: str
     finished_at: str
+    runtime: str | None = None  # the container runtime (runc, runsc); None: process, or older
 
     def gated_value(self, source: str) -> float | None:
         """The number a gate uses for this row under ``metric_source`` = ``source``."""

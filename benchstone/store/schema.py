@@ -329,3 +329,9 @@ def callers_and_cancel_requests(db: Database) -> None:
     )
     db["cancel_requests"].create_index(["job_id"], find_unique_name=True)
     _append_only(db, "cancel_requests", _UNIQUE_KEYS["cancel_requests"])
+@migration("0008_runtime")
+def runtime(db: Database) -> None:
+    """The container runtime every run set and every repetition ran under (``runc``, ``runsc``
+    for gVisor); NULL for the process sandbox and for rows recorded before it was."""
+    db.execute("ALTER TABLE run_sets ADD COLUMN runtime TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN runtime TEXT")

@@ -8,6 +8,17 @@ result and artifact out through pipes: see handover.py), the corpus read-only at
 no-new-privileges, an unprivileged user, pids and memory limits, pinned cores, and a wall-clock
 timeout. Nothing from ``$BENCHSTONE_HOME`` and never the engine's socket. The container is
 removed in every case.
+
+The container keeps its own deadline too: its first process is ``timeout``, which kills
+everything in it at the repetition's timeout plus DEADLINE_MARGIN_SECONDS, so a container whose
+harness was killed still ends. It runs under the engine's default runtime or the one the
+benchmark names (``runtime = "runsc"``: gVisor).
+
+Creating and removing containers is kept off the critical path without ever running beside a
+measured repetition: ``reserve`` creates the planned repetitions' containers (RESERVE_BATCH at
+a time, several API calls at once) before the first of them starts, and the containers that
+ran are removed together after the last (or before the next batch is created). Each
+repetition still starts a container never started before.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
@@ -30,7 +42,6 @@ from benchstone.resources import bundled
 from benchstone.sandbox.base import Layout, Outcome, Repetition, RunSetSpec, Sandbox, render_invocation
 from benchstone.sandbox.capture import MAX_SCRATCH_ENTRIES, CappedLog, last_line
 from benchstone.sandbox.docker import cgroups
-from benchstone.sandbox.docker.cleanup import collect_orphans
 from benchstone.sandbox.docker.engine import (
     EngineInfo,
     client,
@@ -42,6 +53,7 @@ from benchstone.sandbox.docker.engine import (
 from benchstone.sandbox.docker.forward import ModelServerForward
 from benchstone.sandbox.docker.handover import Handed, Handover
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
+from benchstone.sandbox.docker.runtimes import GVISOR, require_runtime
 from benchstone.sandbox.instructions import LOG_FILE, TOOL_OPTIONS, read_count
 from benchstone.system.host import host_name, now
 from benchstone.system.procs import own_identity
@@ -56,6 +68,20 @@ INSTRUCTIONS_MARKS = "/tmp/.benchstone-instructions"
 CONTAINER_UID = 10001
 LOG_MAX_SIZE = "8m"
 WAIT_FAILURES_ALLOWED = 5
+# The container's own deadline comes this long after the harness's: the harness kills first
+# when it is alive, and the container ends by itself when it is not.
+DEADLINE_MARGIN_SECONDS = 5
+RESERVE_BATCH = 10  # containers created ahead at most, so a long run set holds few at once
+ENGINE_CALLS_AT_ONCE = 4
+# The container's first command: it becomes `timeout` (when the image has it) and runs the entry
+# script under it, so the container keeps its own deadline ($1) whatever the harness does.
+LAUNCHER = (
+    'deadline=$1; entry=$2; shift 2\n'
+    'if [ "$$" = 1 ] && command -v timeout >/dev/null 2>&1; then\n'
+    '    exec timeout -s KILL "$deadline" /bin/sh -c "$entry" benchstone-entry "$@"\n'
+    'fi\n'
+    'exec /bin/sh -c "$entry" benchstone-entry "$@"\n'
+)
 
 
 def container_user() -> tuple[int, int]:
@@ -134,16 +160,30 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
         "pids_limit": limits.pids,
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
-        "init": True,
+        # No docker-init: `timeout` is the first process and keeps the deadline.
+        "init": False,
         "log_config": docker.types.LogConfig(
             type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}),
         "device_requests": gpu_request(limits.gpus),
     }
     if limits.cpuset:
         options["cpuset_cpus"] = limits.cpuset
+    if spec.runtime:
+        options["runtime"] = spec.runtime
     if info.local and info.cgroup_driver == "cgroupfs":
         options["cgroup_parent"] = cgroups.parent_path(token)
     return options
+
+
+def entry_command(spec: RunSetSpec, invocation: str) -> list[str]:
+    """The container's command: the launcher with the container's deadline in whole seconds,
+    then the entry script with the invocation and the limits of its trusted last step."""
+    limits = spec.limits
+    deadline = int(limits.timeout_seconds + 0.999) + DEADLINE_MARGIN_SECONDS
+    return ["/bin/sh", "-c", LAUNCHER, "benchstone-launch", str(deadline),
+            bundled("sandbox", "entry.sh").read_text(), invocation,
+            str(limits.result_bytes), str(limits.artifact_bytes),
+            str(scratch_reserve(limits.scratch_bytes))]
 
 
 class DockerSandbox(Sandbox):
@@ -154,35 +194,49 @@ class DockerSandbox(Sandbox):
         self._image_id: str | None = None
         self._image: str = DEFAULT_IMAGE
         self._info: EngineInfo | None = None
+        self._runtime: str | None = None
+        self._planned: list[Repetition] = []  # reserved in order, RESERVE_BATCH at a time
+        self._planned_dirs: set[Path] = set()
+        self._reserved: dict[Path, str] = {}  # a repetition's scratch dir -> its new container
+        self._spent: list[str] = []  # containers that ran (or failed to), removed later
 
     @property
     def image_id(self) -> str | None:
         return self._image_id
+
+    @property
+    def runtime(self) -> str | None:
+        return self._runtime
 
     def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
         try:
             self._info = engine_info()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise engine_error("reading the engine's information", exc) from None
-        removed = collect_orphans()
-        if removed:
-            notify(f"removed {len(removed)} container(s) left behind by a harness that is gone")
         if spec.gpu == "direct" and spec.limits.gpus and not self._info.has_nvidia:
             raise SandboxUnavailable(
                 "gpu = \"direct\" needs the NVIDIA container runtime, which this engine lacks",
                 fix="install the NVIDIA Container Toolkit and restart the engine "
                 "(bench doctor shows the runtimes)",
             )
+        if spec.runtime:
+            require_runtime(spec.runtime, self._info)
+        self._runtime = spec.runtime or self._info.default_runtime
         self._image = spec.image or DEFAULT_IMAGE
         self._image_id = ensure_image(self._image, notify)
 
     def fingerprint(self) -> dict[str, Any]:
         info = self._info
-        return {
+        parts: dict[str, Any] = {
             "sandbox": self.name,
             "engine_version": info.version if info else None,
             "image_id": self._image_id,
         }
+        # runc, the engine's usual runtime, is left out, so that run sets recorded before the
+        # runtime was part of the fingerprint still compare with new ones
+        if self._runtime and self._runtime != "runc":
+            parts["runtime"] = self._runtime
+        return parts
 
     def layout(self, spec: RunSetSpec, repetition: Repetition) -> Layout:
         corpus = None
@@ -196,9 +250,68 @@ class DockerSandbox(Sandbox):
         for path in [scratch, *scratch.iterdir()]:
             os.chown(path, uid, gid, follow_symlinks=False)
 
+    def _environment(self, spec: RunSetSpec) -> dict[str, str]:
+        return {**spec.env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def _create(self, api: Any, spec: RunSetSpec, repetition: Repetition,
+                environment: dict[str, str], forward_dir: Path | None,
+                instructions_dir: Path | None) -> str:
+        assert self._info is not None, "prepare() first"
+        uid, gid = container_user()
+        token = f"{spec.run_token}-{repetition.index}"
+        if spec.runtime == GVISOR and self._info.local and self._info.cgroup_driver == "cgroupfs":
+            cgroups.prepare_parent(token)
+        host_config = api.create_host_config(**host_config_options(
+            spec, repetition, self._info, token, forward_dir, instructions_dir))
+        layout = self.layout(spec, repetition)
+        created = transient_retry(api.create_container)(
+            self._image, entry_command(spec, render_invocation(spec.invocation, spec.entry_point,
+                                                               layout)),
+            user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR), environment=environment,
+            labels=labels_for(spec, repetition, token), host_config=host_config,
+            network_disabled=True,
+        )
+        return str(created["Id"])
+
+    def reserve(self, spec: RunSetSpec, repetitions: list[Repetition]) -> None:
+        if spec.gpu == "ollama" and spec.model_server:
+            return  # each repetition's forwarding socket is made as it starts
+        if spec.instructions is not None:
+            return  # each repetition's collector gets a port and a directory of its own
+        self._planned = list(repetitions)
+        self._planned_dirs = {repetition.scratch_dir for repetition in repetitions}
+        self._reserve_next(spec)
+
+    def _reserve_next(self, spec: RunSetSpec) -> None:
+        """Remove the containers that ran, then create the next batch of planned ones, several
+        engine calls at once: only ever between repetitions."""
+        self._remove_spent()
+        batch, self._planned = self._planned[:RESERVE_BATCH], self._planned[RESERVE_BATCH:]
+        self._planned_dirs.difference_update(repetition.scratch_dir for repetition in batch)
+        if not batch:
+            return
+        api = client().api
+        environment = self._environment(spec)
+
+        def create(repetition: Repetition) -> tuple[Path, str | None]:
+            # the directory exists before its container, which mounts it (read-only) at IO_DIR
+            repetition.scratch_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+            try:
+                return repetition.scratch_dir, self._create(api, spec, repetition, environment,
+                                                            None, None)
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                return repetition.scratch_dir, None  # made on the spot when its turn comes
+
+        with ThreadPoolExecutor(ENGINE_CALLS_AT_ONCE) as pool:
+            for scratch, container_id in pool.map(create, batch):
+                if container_id is not None:
+                    self._reserved[scratch] = container_id
+
     def run(self, spec: RunSetSpec, repetition: Repetition) -> Outcome:
         assert self._info is not None, "prepare() first"
         uid, gid = container_user()
+        if repetition.scratch_dir in self._planned_dirs:  # its batch is the next one
+            self._reserve_next(spec)
         limits = spec.limits
         handover = Handover(repetition.scratch_dir,
                             {"result": limits.result_bytes, "artifact": limits.artifact_bytes},
@@ -206,7 +319,7 @@ class DockerSandbox(Sandbox):
         self._grant_scratch(repetition.scratch_dir, uid, gid)
         token = f"{spec.run_token}-{repetition.index}"
         forward = None
-        environment = {**spec.env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+        environment = self._environment(spec)
         if spec.gpu == "ollama" and spec.model_server:
             forward_dir = repetition.scratch_dir.parent / "forward"
             forward_dir.mkdir(mode=0o755)
@@ -224,27 +337,19 @@ class DockerSandbox(Sandbox):
                 # count by several percent from run to run; a count must not move
                 "PYTHONHASHSEED": "0",
             })
-        layout = self.layout(spec, repetition)
-        command = ["/bin/sh", "-c", bundled("sandbox", "entry.sh").read_text(), "benchstone-entry",
-                   render_invocation(spec.invocation, spec.entry_point, layout),
-                   str(limits.result_bytes), str(limits.artifact_bytes),
-                   str(scratch_reserve(limits.scratch_bytes))]
         api = client().api
-        container_id: str | None = None
+        container_id = self._reserved.pop(repetition.scratch_dir, None)
+        ended = False
         try:
-            host_config = api.create_host_config(**host_config_options(
-                spec, repetition, self._info, token,
-                forward.path.parent if forward else None, instructions_dir))
-            created = transient_retry(api.create_container)(
-                self._image, command, user=f"{uid}:{gid}", working_dir=str(PROJECT_DIR),
-                environment=environment, labels=labels_for(spec, repetition, token),
-                host_config=host_config, network_disabled=True,
-            )
-            container_id = created["Id"]
+            if container_id is None:
+                container_id = self._create(api, spec, repetition, environment,
+                                            forward.path.parent if forward else None,
+                                            instructions_dir)
             with handover:
                 outcome = self._start_and_wait(api, container_id, spec, repetition, token,
                                                environment)
                 handed = handover.finish()
+            ended = True
             if instructions_dir is not None:
                 count = read_count(instructions_dir / LOG_FILE)
                 outcome = dataclasses.replace(outcome, instructions=count.total,
@@ -255,7 +360,9 @@ class DockerSandbox(Sandbox):
         except requests.exceptions.RequestException as exc:
             raise engine_error("running a repetition", exc) from None
         finally:
-            if container_id is not None:
+            if container_id is not None and ended:
+                self._spent.append(container_id)  # it has exited: removed with the others
+            elif container_id is not None:  # it may still run: never beside the next one
                 self._remove(api, container_id)
             cgroups.remove_parent(token)
             if forward is not None:
@@ -311,6 +418,10 @@ class DockerSandbox(Sandbox):
         except requests.exceptions.ConnectionError:  # the engine is going away, or coming back
             failures += 1
             state = transient_retry(api.inspect_container)(container_id)["State"]
+        lived = _engine_seconds(state.get("StartedAt"), state.get("FinishedAt"))
+        if state.get("ExitCode") == 137 and lived is not None \
+                and lived >= spec.limits.timeout_seconds:
+            timed_out = True  # its own deadline came before the harness's kill (a late harness)
         if state.get("ExitCode") != 0 and not timed_out and (
                 failures or _stopped_from_outside(api, container_id, since)):
             # The engine stopped the container (a restart stops them all) or someone else did:
@@ -328,7 +439,7 @@ class DockerSandbox(Sandbox):
             exit_code=state.get("ExitCode"),
             started_at=state.get("StartedAt") or now(),
             finished_at=state.get("FinishedAt") or now(),
-            wall_seconds=_engine_seconds(state.get("StartedAt"), state.get("FinishedAt")),
+            wall_seconds=lived,
             cpu_seconds=cpu,
             timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")) and not timed_out,
@@ -363,8 +474,28 @@ class DockerSandbox(Sandbox):
         except (docker.errors.APIError, requests.exceptions.RequestException):
             pass  # the engine is gone; bench gc removes it by its labels later
 
+    def _remove_spent(self, also_reserved: bool = False) -> None:
+        doomed, self._spent = self._spent, []
+        if also_reserved:
+            doomed += list(self._reserved.values())
+            self._reserved.clear()
+            self._planned, self._planned_dirs = [], set()
+        if not doomed:
+            return
+        try:
+            api = client().api
+        except SandboxError:
+            return  # no engine: bench gc removes them by their labels later
+        if len(doomed) == 1:
+            self._remove(api, doomed[0])
+            return
+        with ThreadPoolExecutor(ENGINE_CALLS_AT_ONCE) as pool:
+            list(pool.map(lambda container_id: self._remove(api, container_id), doomed))
+
     def cleanup(self) -> None:
-        return None
+        """Remove every container of the run set: those that ran and those reserved but never
+        started (a run set stopped early)."""
+        self._remove_spent(also_reserved=True)
 
 
 def _with_handover(outcome: Outcome, handed: Handed) -> Outcome:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import docker.errors
 import requests.exceptions
 
+from benchstone.errors import SandboxError
 from benchstone.sandbox.docker import cgroups
 from benchstone.sandbox.docker.engine import client, transient_retry
 from benchstone.system.host import host_name
@@ -49,4 +50,28 @@ def collect_orphans(include_live: bool = False) -> list[str]:
     for token in cgroups.leftover_parents():
         if token not in live_tokens:
             cgroups.remove_parent(token)
+    return removed
+
+
+def collect_harness(pid: int, start: str, home_label: str) -> list[str]:
+    """Remove every container this host's harness ``pid`` (started at ``start``) made for the
+    state directory labelled ``home_label``, running or not; returns the short ids removed.
+    The caller has checked that the harness is gone."""
+    api = client().api
+    filters = {"label": [f"benchstone.harness.host={host_name()}",
+                         f"benchstone.harness.pid={pid}", f"benchstone.harness.start={start}",
+                         f"benchstone.home={home_label}"]}
+    removed = []
+    try:
+        for container in transient_retry(api.containers)(all=True, filters=filters):
+            try:
+                transient_retry(api.remove_container)(container["Id"], force=True, v=True)
+                removed.append(container["Id"][:12])
+            except docker.errors.NotFound:
+                pass
+            token = (container.get("Labels") or {}).get("benchstone.cgroup")
+            if token:
+                cgroups.remove_parent(token)
+    except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+        raise SandboxError(f"could not collect the containers of harness {pid}: {exc}") from None
     return removed

@@ -118,6 +118,7 @@ class EngineInfo:
     cgroup_driver: str
     runtimes: tuple[str, ...]
     local: bool
+    default_runtime: str = "runc"
 
     @property
     def has_nvidia(self) -> bool:
@@ -136,6 +137,7 @@ def engine_info() -> EngineInfo:
         cgroup_driver=str(info.get("CgroupDriver", "cgroupfs")),
         runtimes=tuple(sorted(info.get("Runtimes", {}))),
         local=not host or host.startswith("unix://"),
+        default_runtime=str(info.get("DefaultRuntime") or "runc"),
     )
 
 
