@@ -4,6 +4,7 @@ container of the run set runs while one does, and all are removed after the last
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,12 +12,14 @@ import pytest
 
 from benchstone.run.protocol import InvocationConfig
 from benchstone.sandbox import create_backend
-from benchstone.sandbox.base import CONFIG_FILE, Limits, Repetition, RunSetSpec
+from benchstone.sandbox.base import CONFIG_FILE, RESULT_FILE, Limits, Repetition, RunSetSpec
 from benchstone.sandbox.docker.backend import RESERVE_BATCH
 
 pytestmark = pytest.mark.docker
 
-RUNNER = 'cat /etc/hostname > "$(dirname "$2")/host"; printf \'{"status":"ok","metric":1}\' > "$2"\n'
+# The scratch directory is a tmpfs gone with its container: the host name leaves in the result.
+RUNNER = ('printf \'{"status":"ok","metric":1,"metadata":{"host":"%s"}}\' '
+          '"$(cat /etc/hostname)" > "$2"\n')
 
 
 def _spec(tmp_path: Path, token: str) -> RunSetSpec:
@@ -69,7 +72,8 @@ def test_containers_are_created_ahead_started_once_and_removed_after_the_last(
                 repetition_total=count).to_json())
             outcome = backend.run(spec, repetition)
             assert outcome.exit_code == 0
-            hosts.append((repetition.scratch_dir / "host").read_text().strip())
+            result = json.loads((repetition.scratch_dir / RESULT_FILE).read_text())
+            hosts.append(result["metadata"]["host"])
             states = _states(docker_client, token)
             mine = states[repetition.index]["State"]
             assert mine["Status"] == "exited"

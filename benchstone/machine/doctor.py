@@ -94,7 +94,8 @@ def _runtime_checks(info: EngineInfo, wanted: str | None, repair: bool,
     from benchstone.sandbox.docker import engine, runtimes
 
     wanted = wanted or choose_runtime(None)
-    if wanted and repair and wanted not in info.runtimes:
+    # an installable runtime is set up again even when registered: its entry may be outdated
+    if wanted and repair and (wanted not in info.runtimes or wanted in runtimes.INSTALLABLE):
         try:
             runtimes.ensure_runtime(wanted, notify)
             engine.reset_client()

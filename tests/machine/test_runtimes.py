@@ -14,7 +14,7 @@ from benchstone.errors import PrerequisiteError, SandboxUnavailable
 from benchstone.sandbox.docker import runtimes
 from benchstone.sandbox.docker.engine import EngineInfo
 
-ENTRY = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+ENTRY = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--host-fifo=open"]}
 
 
 def test_merging_keeps_every_other_setting(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from benchstone.sandbox.docker.engine import (
     transient_retry,
 )
 from benchstone.sandbox.docker.forward import ModelServerForward
-from benchstone.sandbox.docker.handover import Handed, Handover
+from benchstone.sandbox.docker.handover import STATUS_PIPE, Handed, Handover
 from benchstone.sandbox.docker.image import DEFAULT_IMAGE, ensure_image
 from benchstone.sandbox.docker.runtimes import GVISOR, require_runtime
 from benchstone.sandbox.instructions import LOG_FILE, TOOL_OPTIONS, read_count
@@ -73,6 +73,7 @@ WAIT_FAILURES_ALLOWED = 5
 DEADLINE_MARGIN_SECONDS = 5
 RESERVE_BATCH = 10  # containers created ahead at most, so a long run set holds few at once
 ENGINE_CALLS_AT_ONCE = 4
+HANDOVER_PIPES = ("result", "artifact", STATUS_PIPE)
 # The container's first command: it becomes `timeout` (when the image has it) and runs the entry
 # script under it, so the container keeps its own deadline ($1) whatever the harness does.
 LAUNCHER = (
@@ -139,6 +140,12 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
         docker.types.Mount(str(IO_DIR), str(repetition.scratch_dir), type="bind",
                            read_only=True),
     ]
+    if spec.runtime == GVISOR:
+        # gVisor refuses to open a pipe for writing on a read-only mount: each pipe is mounted
+        # writable on its own (the directory stays read-only, so nothing can be added to it)
+        mounts += [docker.types.Mount(str(IO_DIR / name), str(repetition.scratch_dir / name),
+                                      type="bind", read_only=False)
+                   for name in HANDOVER_PIPES]
     if spec.corpus is not None:
         target = CORPUS_DIR if spec.corpus.is_dir else CORPUS_DIR / spec.corpus.file_name
         mounts.append(docker.types.Mount(str(target), str(spec.corpus.host_path), type="bind",
@@ -278,6 +285,8 @@ class DockerSandbox(Sandbox):
             return  # each repetition's forwarding socket is made as it starts
         if spec.instructions is not None:
             return  # each repetition's collector gets a port and a directory of its own
+        if spec.runtime == GVISOR:
+            return  # its pipes are mounted one by one, so they exist before its container
         self._planned = list(repetitions)
         self._planned_dirs = {repetition.scratch_dir for repetition in repetitions}
         self._reserve_next(spec)

@@ -26,8 +26,10 @@ from benchstone.system.packages import install_packages
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 GVISOR = "runsc"
 # Debian's runsc (a 2022 release) cannot start a container that has no network unless its own
-# networking is off as well; benchstone's containers never have one.
-GVISOR_ARGUMENTS = ["--network=none"]
+# networking is off as well; benchstone's containers never have one. The result and artifact
+# leave the container through named pipes the harness made on the host (handover.py), which
+# gVisor opens only when allowed to.
+GVISOR_ARGUMENTS = ["--network=none", "--host-fifo=open"]
 RELOAD_TIMEOUT_SECONDS = 20
 INSTALLABLE = {GVISOR: "runsc"}  # runtime name -> Debian package
 
