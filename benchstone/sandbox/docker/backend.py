@@ -74,6 +74,10 @@ DEADLINE_MARGIN_SECONDS = 5
 RESERVE_BATCH = 10  # containers created ahead at most, so a long run set holds few at once
 ENGINE_CALLS_AT_ONCE = 4
 HANDOVER_PIPES = ("result", "artifact", STATUS_PIPE)
+# Under gVisor the engine's pids limit counts the sandbox's own host threads (its kernel and file
+# proxy) beside the benchmark's processes; reaching it ends the whole sandbox. This much room is
+# theirs, so that pids_limit stays the benchmark's budget (a fork bomb still ends the sandbox).
+GVISOR_THREAD_HEADROOM = 256
 # The container's first command: it becomes `timeout` (when the image has it) and runs the entry
 # script under it, so the container keeps its own deadline ($1) whatever the harness does.
 LAUNCHER = (
@@ -164,7 +168,7 @@ def host_config_options(spec: RunSetSpec, repetition: Repetition, info: EngineIn
         "read_only": True,
         "tmpfs": {"/tmp": f"rw,exec,nosuid,nodev,size={limits.tmpfs_bytes},mode=1777",
                   str(SCRATCH_DIR): scratch_tmpfs_options(limits.scratch_bytes)},
-        "pids_limit": limits.pids,
+        "pids_limit": limits.pids + (GVISOR_THREAD_HEADROOM if spec.runtime == GVISOR else 0),
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
         # No docker-init: `timeout` is the first process and keeps the deadline.
