@@ -82,14 +82,14 @@ def follow(steps: list[tuple[str, list[str]]], root: Path, cwd: Path,
             assert body_of_workload in source
             runner.write_text(source.replace(body_of_workload, "    import solve\n\n"
                                              "    solve.solve()\n", 1))
-            _point_workload_at(root, 0.05)
+            _point_workload_at(root, 0.2)
             continue
         if text.startswith("add this target to "):
             makefile = root / text.removeprefix("add this target to ").split(";")[0]
             makefile.write_text(makefile.read_text() + "\n" + "\n".join(body) + "\n")
             continue
         if text.startswith("change your code and commit it"):
-            _point_workload_at(root, 0.005)  # ten times faster
+            _point_workload_at(root, 0.02)  # ten times faster
             commit_all(root, "solve it ten times faster")
         assert body, f"a step with nothing to run: {text}"
         for command in body:

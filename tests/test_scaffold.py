@@ -107,7 +107,7 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
             "    sorted(rng.random() for _ in range(100_000))\n")
     assert body in text
     runner.write_text(text.replace(body, "    import solve\n\n    solve.solve()\n"))
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.05)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
     assert "created Makefile" in scaffolded.stdout  # the project had no make file
     target = (root / "Makefile").read_text()
     assert target.startswith("# benchstone: measure HEAD")
@@ -121,14 +121,14 @@ def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
     assert "] Error 2" in no_baseline.stderr, no_baseline.stderr
 
     assert bench("baseline", "establish", "solver", "speed").returncode == 0
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.005)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.02)\n")
     commit_all(root, "ten times faster")
     promoted = _make(root)
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "verdict: PROMOTE" in promoted.stdout
     assert bench("promote", "solver", "speed").returncode == 0
 
-    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.05)\n")
+    (root / "solve.py").write_text("import time\n\ndef solve():\n    time.sleep(0.2)\n")
     commit_all(root, "slow again")
     rejected = _make(root)
     assert rejected.returncode != 0
