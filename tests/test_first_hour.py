@@ -118,14 +118,16 @@ def test_a_bad_state_directory_is_one_line_with_its_fix(bench, tmp_path: Path) -
 
 # SIGINT from a timer inside the process, so that it lands after the interpreter's own start-up
 # and the console script's one-line import (which no program can guard), while the CLI loads or
-# runs.
+# runs. The timer is the process's own interval timer, armed just before main, whose handler
+# sends the SIGINT: a timer thread could fire while it was still starting, before main, on a
+# busy machine.
 INTERRUPT_AFTER = """
-import os, signal, sys, threading
+import os, signal, sys
 from benchstone.__main__ import main  # what the console script imports before calling main
-timer = threading.Timer(float(sys.argv[1]), os.kill, (os.getpid(), signal.SIGINT))
-timer.daemon = True
+delay = float(sys.argv[1])
+signal.signal(signal.SIGALRM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
 sys.argv = ["bench", "list"]
-timer.start()
+signal.setitimer(signal.ITIMER_REAL, delay)
 sys.exit(main())
 """
 
