@@ -1,6 +1,6 @@
 # benchstone: `make demo` sets everything up and runs the bundled demo in containers;
 # `make test` sets everything up and runs the whole test suite against the real engine;
-# `make check` is the inner loop: lint and every test that needs no engine.
+# `make check` is the inner loop: lint and every test that needs neither the engine nor minutes.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -35,8 +35,10 @@ docs: $(BIN)/bench
 # of small files (stores, logs, project copies).
 CHECK_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(or $(TMPDIR),/tmp))
 
+# Tests marked `slow` (building and installing a wheel, calibrations by simulation) run only in
+# `make test`: the inner loop stays under a minute as the suite grows.
 check: lint
-	TMPDIR=$(CHECK_TMPDIR) $(BIN)/pytest -q -m "not docker" -n auto
+	TMPDIR=$(CHECK_TMPDIR) $(BIN)/pytest -q -m "not docker and not slow" -n auto
 
 perf: engine
 	$(BIN)/python tests/perf/run_all.py

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from benchstone import errors
 from benchstone.errors import AdmissionRefused, InvalidArgument
 from benchstone.paths import Home
-from benchstone.project import registry, summaries
 from benchstone.service.config import configured_socket
-from benchstone.store import Store
+from benchstone.store import peek
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,8 +62,10 @@ project_history = _imported_on_first_use("benchstone.project.history")
 promotion = _imported_on_first_use("benchstone.evaluate.promotion")
 provenance = _imported_on_first_use("benchstone.project.provenance")
 references = _imported_on_first_use("benchstone.project.references")
+registry = _imported_on_first_use("benchstone.project.registry")
 runlist = _imported_on_first_use("benchstone.run.runlist")
 runner = _imported_on_first_use("benchstone.run.runner")
+summaries = _imported_on_first_use("benchstone.project.summaries")
 until_decided = _imported_on_first_use("benchstone.evaluate.until_decided")
 
 # The result types the API hands out, importable from here as before; each loads with its module.
@@ -117,6 +118,7 @@ if TYPE_CHECKING:
     from benchstone.run.baseline import BaselineResult
     from benchstone.run.runlist import BaselineRuns, RunList
     from benchstone.run.runner import Progress, RunRequest, RunSetReport
+    from benchstone.store import Store
     from benchstone.store.records import Corpus, ReferenceEvent, Run, Unregistration
 
 __all__ = [
@@ -187,6 +189,8 @@ def _decoded_value(encoded: dict[str, Any]) -> Any:
 def session(home: Path | None = None) -> Iterator[tuple[Home, Store]]:
     """The state directory and an open store, closed afterwards. Never in a client of the
     harness service: the state is the service's (the served functions forward their call)."""
+    from benchstone.store import Store
+
     if configured_socket() is not None:
         raise errors.ServiceOnly(
             "this API function is not offered through the benchstone service, and a client "
@@ -213,6 +217,8 @@ def list_projects(*, project: str | None = None,
                   home: Path | None = None) -> list[ProjectSummary]:
     """Every registered project (or only ``project``, which must be registered) with its
     benchmarks, baselines and corpus status. Unregistered projects are left out."""
+    if project is None and peek.nothing_registered(Home(home).ensure().database):
+        return []  # without loading the store and the models, most of `bench list`'s start
     with session(home) as (_place, store):
         if project is not None:
             return [summaries.project_summary(store, registry.load_project(store, project))]

@@ -57,18 +57,44 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "bshome"
 
 
+def _fixture_repository(name: str, root: Path) -> None:
+    """``tests/fixtures/<name>`` copied to ``root`` as a git repository with one commit."""
+    shutil.copytree(FIXTURES / name, root)
+    git_init = subprocess.run(["git", "init", "-q", "-b", "main", str(root)],
+                              capture_output=True, check=False)
+    if git_init.returncode != 0:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+    commit_all(root, "initial")
+
+
+@pytest.fixture(scope="session")
+def fixture_repositories(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Each fixture project as a git repository, made once per test process: a test copies it
+    (``make_project``) instead of running git init, add and commit again. The copy is a
+    repository of its own; its one commit is the same in every test, which no test tells
+    apart from a fresh one."""
+    templates = tmp_path_factory.mktemp("fixture-repositories")
+
+    def template(name: str) -> Path:
+        root = templates / name
+        if not root.exists():
+            with pytest.MonkeyPatch.context() as patch:  # the commit's author, as in a test
+                for variable in ("AUTHOR", "COMMITTER"):
+                    patch.setenv(f"GIT_{variable}_NAME", "test")
+                    patch.setenv(f"GIT_{variable}_EMAIL", "test@example.invalid")
+                _fixture_repository(name, root)
+        return root
+
+    return template
+
+
 @pytest.fixture
-def make_project(tmp_path: Path) -> Callable[..., Path]:
+def make_project(tmp_path: Path, fixture_repositories: Callable[[str], Path]) -> Callable[..., Path]:
     """Copy ``tests/fixtures/<name>`` into a fresh git repository with one commit."""
 
     def make(name: str = "toy", directory: str | None = None) -> Path:
         root = tmp_path / (directory or name)
-        shutil.copytree(FIXTURES / name, root)
-        git_init = subprocess.run(["git", "init", "-q", "-b", "main", str(root)],
-                                  capture_output=True, check=False)
-        if git_init.returncode != 0:
-            subprocess.run(["git", "init", "-q", str(root)], check=True)
-        commit_all(root, "initial")
+        shutil.copytree(fixture_repositories(name), root, symlinks=True)
         return root
 
     return make

@@ -46,16 +46,24 @@ def test_a_command_s_help_loads_nothing_heavy(command: tuple[str, ...]) -> None:
     assert [name for name in HEAVY if name in loaded["roots"]] == []
 
 
-def test_list_opens_the_store_but_loads_no_numpy_scipy_or_docker() -> None:
+def test_list_with_nothing_registered_loads_neither_the_store_nor_pydantic() -> None:
     loaded = loaded_by("list")
     assert loaded["code"] == 0
     assert loaded["output"] == "no projects registered (bench register PATH)\n"
-    assert "sqlite_utils" in loaded["roots"]
+    assert [name for name in (*HEAVY, "pydantic") if name in loaded["roots"]] == []
+
+
+def test_list_with_a_project_opens_the_store_but_loads_no_numpy_scipy_or_docker(
+        bench, make_project) -> None:
+    assert bench("register", str(make_project("toy"))).returncode == 0
+    loaded = loaded_by("list")
+    assert loaded["code"] == 0 and loaded["output"].startswith("toy ")
+    assert "sqlite_utils" in loaded["roots"] and "pydantic" in loaded["roots"]
     assert [name for name in ("numpy", "scipy", "docker") if name in loaded["roots"]] == []
 
 
 def test_numpy_imports_as_usual_once_the_store_is_loaded() -> None:
-    script = ("import benchstone.store, sys\n"
+    script = ("from benchstone.store import Store\nimport sys\n"
               "assert 'numpy' not in sys.modules\n"
               "import numpy\n"
               "print(numpy.add(1, 2))\n")

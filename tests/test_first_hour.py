@@ -118,16 +118,31 @@ def test_a_bad_state_directory_is_one_line_with_its_fix(bench, tmp_path: Path) -
 
 # SIGINT from a timer inside the process, so that it lands after the interpreter's own start-up
 # and the console script's one-line import (which no program can guard), while the CLI loads or
-# runs.
+# runs. The timer is the process's own interval timer, armed just before main, whose handler
+# sends the SIGINT: a timer thread could fire while it was still starting, before main, on a
+# busy machine. It is disarmed once main returns: at exit the handler is gone, and the timer's
+# signal would kill the process.
 INTERRUPT_AFTER = """
-import os, signal, sys, threading
+import os, signal, sys
 from benchstone.__main__ import main  # what the console script imports before calling main
-timer = threading.Timer(float(sys.argv[1]), os.kill, (os.getpid(), signal.SIGINT))
-timer.daemon = True
+delay = float(sys.argv[1])
+signal.signal(signal.SIGALRM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
 sys.argv = ["bench", "list"]
-timer.start()
-sys.exit(main())
+signal.setitimer(signal.ITIMER_REAL, delay)
+try:
+    code = main()
+finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+sys.exit(code)
 """
+
+
+def _lost_in_a_callback(stderr: str) -> bool:
+    """CPython runs an exception raised in a weak reference's callback (the import system's
+    module locks have them) as one it ignores and reports, and goes on: a Ctrl-C landing there is
+    lost, whatever the program does. Its report names no frame of benchstone."""
+    return (stderr.startswith("Exception ignored in") and "KeyboardInterrupt" in stderr
+            and "benchstone" not in stderr)
 
 
 def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
@@ -136,6 +151,9 @@ def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) ->
     for delay in (0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3):
         done = subprocess.run([sys.executable, "-c", INTERRUPT_AFTER, str(delay)], env=env,
                               capture_output=True, text=True, timeout=60)
+        if _lost_in_a_callback(done.stderr):  # then it ran on to its end
+            assert done.returncode == 0, (delay, done.returncode, done.stderr)
+            continue
         assert "Traceback" not in done.stderr, f"after {delay}s:\n{done.stderr}"
         if done.returncode == 130:
             assert done.stderr.strip().splitlines()[-1] == "interrupted", done.stderr

@@ -367,3 +367,42 @@ def test_every_row_records_its_caller(filled: Path, monkeypatch: pytest.MonkeyPa
     with Store(filled) as store:
         store.add_cancel_request("job1")
         assert [row["caller"] for row in store.cancel_requests("job1")] == [user_name(), "alice"]
+
+
+# ---- a look without opening: bench list on a state directory with nothing registered ---------
+
+def _register(store: Store, project: str):
+    return store.add_registration(project=project, path=f"/src/{project}", manifest_sha256="m",
+                                  manifest_file=f"/m/{project}.toml")
+
+
+def test_the_look_is_sure_of_nothing_registered_only_at_this_schema(db_path: Path) -> None:
+    from benchstone.store.peek import nothing_registered
+
+    assert nothing_registered(db_path)  # no database yet
+    assert not db_path.exists()  # and the look created none
+    with Store(db_path) as store:
+        assert nothing_registered(db_path)
+        first = _register(store, "a")
+        assert not nothing_registered(db_path)
+        _register(store, "b")
+        store.add_unregistration(first)
+        assert not nothing_registered(db_path)  # b is still registered
+        store.add_unregistration(store.latest_registration("b"))
+        assert nothing_registered(db_path)
+        _register(store, "a")  # registered again after its unregistration
+        assert not nothing_registered(db_path)
+        store.add_unregistration(store.latest_registration("a"))
+    assert nothing_registered(db_path)
+    conn = sqlite3.connect(db_path)
+    with conn:  # a newer benchstone's migration: only Store may answer (it refuses)
+        conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                     "VALUES ('benchstone', '9999_from_the_future', '2099-01-01')")
+    assert not nothing_registered(db_path)
+    with conn:  # an older schema: only Store may answer (it migrates)
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name IN (?, ?)",
+                     (MIGRATION_NAMES[-1], "9999_from_the_future"))
+    conn.close()
+    assert not nothing_registered(db_path)
+    db_path.write_bytes(b"not a database")
+    assert not nothing_registered(db_path)

@@ -2,9 +2,11 @@
 
 ``bench --help`` imports every command module, so this module and they import only typer at
 the top; the API, pydantic, the store and the renderers load inside the command that uses them.
-"""
 
-from __future__ import annotations
+This module and the command modules do not postpone their annotations (no ``from __future__
+import annotations``): typer reads every command's annotations at each start, and evaluating
+them from strings took a third of ``bench --help``.
+"""
 
 import json
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +33,27 @@ def _usage_name(argument: Any) -> str:
 
 if hasattr(typer.core.TyperArgument, "_usage_display_name"):
     typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
+
+def _process_value_unless_absent(typer_process_value: Any) -> Any:
+    """typer coerces each parameter's value through a pydantic adapter that it builds on first
+    use, and builds it even for an option that was not given: importing pydantic for that is
+    most of ``bench list``'s start. An absent single value needs no coercion (typer's would
+    leave it None); it is still refused when required and still passed to a callback."""
+
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        if value is not None or self.multiple or self.nargs != 1:
+            return typer_process_value(self, ctx, value)
+        if self.required:
+            raise click_exceptions.MissingParameter(ctx=ctx, param=self)
+        return self.callback(ctx, self, value) if self.callback is not None else value
+
+    return process_value
+
+
+if hasattr(typer.core, "_TyperParameter"):  # typer releases that coerce through pydantic
+    typer.core._TyperParameter.process_value = _process_value_unless_absent(
+        typer.core._TyperParameter.process_value)
 
 app = typer.Typer(
     name="bench",
@@ -152,18 +175,18 @@ def running_every() -> float:
     return RUNNING_EVERY_TERMINAL if sys.stderr.isatty() else RUNNING_EVERY_LOG
 
 
-def progress_printer(quiet: bool, source: str = "runner") -> Progress:
+def progress_printer(quiet: bool, source: str = "runner") -> "Progress":
     """Prints the run set header and one line per repetition, with a count and an estimate
     (stdout, left out with ``quiet``; the gated value under a ``harness_*`` metric ``source``);
     an error row's log files; and, on stderr, a line while a long repetition runs."""
     from benchstone.report import render
     from benchstone.run.runner import Progress
 
-    def on_start(run_set: RunSet) -> None:
+    def on_start(run_set: "RunSet") -> None:
         if not quiet:
             typer.echo(render.run_set_header(run_set))
 
-    def on_repetition(run: Run, done: int, total: int, elapsed: float) -> None:
+    def on_repetition(run: "Run", done: int, total: int, elapsed: float) -> None:
         if quiet:
             return
         remaining = (elapsed / done) * (total - done)

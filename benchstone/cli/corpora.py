@@ -1,7 +1,5 @@
 """Corpora: corpus-hash, corpus add, corpus list."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """Gates beyond a single run set: compare (paired, interleaved) and explain."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -30,12 +28,12 @@ def _side_printer(quiet: bool):
     from benchstone.report import render
     from benchstone.run.runner import Progress
 
-    def for_side(side: str) -> Progress:
-        def on_start(run_set: RunSet) -> None:
+    def for_side(side: str) -> "Progress":
+        def on_start(run_set: "RunSet") -> None:
             if not quiet:
                 typer.echo(f"{side:<9} {render.run_set_header(run_set)}")
 
-        def on_repetition(run: Run, done: int, total: int, elapsed: float) -> None:
+        def on_repetition(run: "Run", done: int, total: int, elapsed: float) -> None:
             if not quiet:
                 typer.echo(f"{side:<9} {render.run_line(run).strip()}  [pair {done}/{total}]")
                 if logs := render.log_line(run, indent=" " * 10):

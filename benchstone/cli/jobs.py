@@ -1,7 +1,5 @@
 """Jobs: status and cancel, and what run/baseline establish print for --background."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -23,7 +21,7 @@ def _duration(value: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
-def status_lines(statuses: list[JobStatus]) -> list[str]:
+def status_lines(statuses: "list[JobStatus]") -> list[str]:
     if not statuses:
         return ["no jobs (bench run --background starts one)"]
     lines = [f"{'JOB':<12}  {'STATE':<9}  {'BENCHMARK':<28}  {'KIND':<8}  {'MODE':<10}  "
@@ -37,7 +35,7 @@ def status_lines(statuses: list[JobStatus]) -> list[str]:
     return lines
 
 
-def detail_lines(s: JobStatus) -> list[str]:
+def detail_lines(s: "JobStatus") -> list[str]:
     lines = [f"job {s.id}  {s.state}  {s.project}/{s.benchmark}  {s.kind} ({s.mode})",
              f"  repetitions {s.repetitions_done}/{s.repetitions_total} recorded, "
              f"{s.repetitions_ok} ok   elapsed {_duration(s.elapsed_seconds)}   expected "
@@ -53,7 +51,7 @@ def detail_lines(s: JobStatus) -> list[str]:
     return lines
 
 
-def report_dispatch(status: JobStatus, as_json: bool) -> None:
+def report_dispatch(status: "JobStatus", as_json: bool) -> None:
     """What ``run --background`` and ``baseline establish --background`` print."""
     for warning in status.warnings:
         warn(warning)

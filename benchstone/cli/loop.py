@@ -1,7 +1,5 @@
 """The loop: register, list, run, baseline establish, evaluate, promote, history."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,7 +71,6 @@ def list_command(
 ) -> None:
     """List registered projects: benchmarks, tier, gate, baseline and corpus status."""
     from benchstone import api
-    from benchstone.report import render
 
     projects = api.list_projects(project=project)
     if as_json:
@@ -81,6 +78,9 @@ def list_command(
         return
     if not projects:
         typer.echo("no projects registered (bench register PATH)")
+        return
+    from benchstone.report import render  # the pydantic models: only with something to show
+
     for project in projects:
         echo_lines(render.project_lines(project))
 

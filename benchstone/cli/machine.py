@@ -1,7 +1,5 @@
 """The machine: doctor, gc, image build, image list, demo."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

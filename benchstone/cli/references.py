@@ -4,8 +4,6 @@ The original's top-level names (freeze-reference, replace-reference, and referen
 aliases: the same commands, hidden from ``bench --help``'s list but documented in docs/cli.md.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

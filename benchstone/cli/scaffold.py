@@ -1,7 +1,5 @@
 """``bench init``: scaffold a manifest and a runner into an existing project."""
 
-from __future__ import annotations
-
 import shlex
 import textwrap
 from enum import StrEnum
@@ -38,7 +36,7 @@ def _step(lines: list[str], text: str, commands: list[str]) -> None:
     lines.extend(f"{STEP_INDENT}{command}" for command in commands)
 
 
-def init_lines(result: ScaffoldResult, path: Path) -> list[str]:
+def init_lines(result: "ScaffoldResult", path: Path) -> list[str]:
     """What bench init wrote, then numbered next steps; every line indented by seven spaces
     under a step is a command to run as it is (or, for a make file, lines to add to it)."""
     if result.added_to_existing:
@@ -69,7 +67,7 @@ def init_lines(result: ScaffoldResult, path: Path) -> list[str]:
     return lines + steps
 
 
-def _added_lines(result: ScaffoldResult, path: Path) -> list[str]:
+def _added_lines(result: "ScaffoldResult", path: Path) -> list[str]:
     manifest = result.files[0]
     lines = [f"added benchmark {result.benchmark} to {manifest}"]
     runner = f"bench/{RUNNERS[result.language]}"

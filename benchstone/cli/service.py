@@ -1,6 +1,5 @@
 """``bench service``: install, run and ask after the harness service (docs/service.md)."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

@@ -180,15 +180,20 @@ def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str,
     entries: list[tuple[str, str, str]] = []
     try:
         pending = [(f"{sha}^{{tree}}", "")]
-        links: set[PurePosixPath] = set()
+        links: set[str] = set()
         while pending:
             tree, prefix = pending.pop()
+            # A symlink and a directory of the same name ("a" -> /somewhere, then "a/b"):
+            # writing "a/b" would follow the link out of the export. A tree is read only after
+            # the whole of its parent, so its own name is all there is to look up: a tree deeper
+            # beneath a link has a parent beneath it, refused at its first entry. (Looking up
+            # every entry's every parent cost the square of the depth: minutes for a path
+            # thousands of directories deep.)
+            beneath_link = prefix.removesuffix("/") in links
             modes: dict[str, str] = {}
             for mode, name, object_id in _tree_records(process, tree, id_bytes, sha):
                 path = f"{prefix}{name}"
-                if any(parent in links for parent in PurePosixPath(path).parents):
-                    # a symlink and a directory of the same name ("a" -> /somewhere, then
-                    # "a/b"): writing "a/b" would follow the link out of the export
+                if beneath_link:
                     raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r} (beneath "
                                    "a symlink of the same commit)")
                 if name in modes and {modes[name], mode} != {"120000", "40000"}:
@@ -196,7 +201,7 @@ def _tree_entries(root: Path, sha: str, view: dict[str, str]) -> list[tuple[str,
                                    "it twice in one tree")
                 modes[name] = mode
                 if mode == "120000":
-                    links.add(PurePosixPath(path))
+                    links.add(path)
                 if not _plain_component(name):
                     raise GitError(f"commit {sha[:12]} holds an unsafe path {path!r}: every name "
                                    "in a tree must be a plain file or directory name (not empty, "

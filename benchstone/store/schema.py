@@ -10,9 +10,12 @@ setting), so without it ``REPLACE INTO runs ...`` would rewrite history.
 
 from __future__ import annotations
 
-from benchstone.store.database import Database, Migrations
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
 
-migrations = Migrations("benchstone")
+if TYPE_CHECKING:
+    from benchstone.store.database import Database, Migrations
 
 INITIAL_TABLES = (
     "registrations",
@@ -199,12 +202,31 @@ _UNIQUE_KEYS["runs"] = (("id",), ("run_set_id", "repetition"))
 
 
 MIGRATION_NAMES: list[str] = []
+_MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
 
 
-def migration(name: str):
+def migration(name: str) -> Callable[[Callable[[Database], None]], Callable[[Database], None]]:
     """Register a migration under ``name``, remembering the order of the names we know."""
-    MIGRATION_NAMES.append(name)
-    return migrations(name=name)
+
+    def register(function: Callable[[Database], None]) -> Callable[[Database], None]:
+        MIGRATION_NAMES.append(name)
+        _MIGRATIONS.append((name, function))
+        return function
+
+    return register
+
+
+@cache
+def migrations() -> Migrations:
+    """sqlite-utils' migration set of every migration above, built on first use: the names
+    alone, which a look at the store without opening it compares (``store/peek.py``), need no
+    sqlite-utils."""
+    from benchstone.store.database import Migrations
+
+    built = Migrations("benchstone")
+    for name, function in _MIGRATIONS:
+        built(name=name)(function)
+    return built
 
 
 def _append_only(db: Database, table: str, unique_keys: tuple[tuple[str, ...], ...]) -> None:

@@ -97,7 +97,7 @@ class Store:
 
     @_retry_locked
     def _migrate(self) -> None:
-        applied = {m.name for m in migrations.applied(self.db)}
+        applied = {m.name for m in migrations().applied(self.db)}
         unknown = applied - set(MIGRATION_NAMES)
         if unknown:
             raise StoreError(
@@ -105,12 +105,12 @@ class Store:
                 fix="upgrade benchstone from its repository (the package index's benchstone is "
                 "another project)",
             )
-        if not migrations.pending(self.db):
+        if not migrations().pending(self.db):
             return
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            migrations.apply(self.db)
+            migrations().apply(self.db)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
