@@ -52,8 +52,11 @@ def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
     if ci is not None:
         ci_text = (f", {confidence(outcome.boundary)} CI "
                    f"[{percent(ci[0])}, {percent(ci[1])}]")
+    judged = ""
+    if outcome.test and outcome.test != name:
+        judged = f"; tied values, judged by the {outcome.test} test"
     reason = (f"{name} (sequential, {look}): {outcome.why}; {test}{improvement}{ci_text} "
-              f"(alpha {s.alpha:g}, direction={s.direction})")
+              f"(alpha {s.alpha:g}, direction={s.direction}{judged})")
     if outcome.looks > outcome.horizon:
         details.append(f"{outcome.looks - outcome.horizon} value(s) beyond the horizon are not "
                        "used")

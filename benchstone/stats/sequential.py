@@ -203,7 +203,7 @@ def _family_boundaries(design: Design, family: float) -> list[float]:
         ordered = np.sort(values)
         # the largest threshold that at most `budget` of the surviving paths reach
         bound = 1.0 if budget >= len(ordered) else float(np.nextafter(ordered[budget], -np.inf))
-        if bound < ordered[0]:
+        if bound < ordered[0] or bound <= 0:
             continue
         out[m - 1] = min(bound, design.alpha)
         hit = np.zeros(len(p), dtype=bool)
@@ -249,6 +249,7 @@ class SequentialOutcome:
     conditional_power: float | None = None
     p_values: list[float] = field(default_factory=list)
     boundaries: list[float] = field(default_factory=list)
+    test: str = ""  # the test that judged ``look``: the design's, or its tie fallback
 
 
 def shift_at(test: str, candidate: np.ndarray, baseline: np.ndarray | None,
@@ -423,13 +424,15 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
         if effect > 0 and effect >= min_effect:
             return SequentialOutcome(VerdictKind.PROMOTE, "crossed the boundary", int(m),
                                      p_value=float(e["p"][m - 1]), boundary=bounds[m - 1],
-                                     shift=shift, interval=interval, **common)
+                                     shift=shift, interval=interval, test=e["tests"][m - 1],
+                                     **common)
     level = bounds[limit - 1]
     shift, interval = shift_at(e["tests"][limit - 1], candidate[:limit], baseline,
                                level if level > 0 else design.alpha)
     state = {"look": limit, "p_value": float(e["p"][limit - 1]), "boundary": level,
              "shift": shift, "interval": interval if level > 0 else None,
-             "conditional_power": float(e["power"][limit - 1]), **common}
+             "conditional_power": float(e["power"][limit - 1]), "test": e["tests"][limit - 1],
+             **common}
     futile = bool(e["futile"][limit - 1])
     below = "the improvement is below min_effect" if min_effect > 0 else "the candidate is worse"
     if futile and level > 0 and e["reverse"][limit - 1] <= level:

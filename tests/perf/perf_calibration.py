@@ -31,7 +31,7 @@ from benchstone.gates.sequential import decide_paired_sequential, decide_sequent
 
 POLICIES = ("welch", "welch log", "rank")
 PAIRED = ("welch", "rank")  # paired_t and signed_rank
-BASELINES = (2, 3, 5, 10)
+BASELINES = (2, 5, 10)
 ALPHAS = (0.01, 0.05)
 
 
@@ -202,6 +202,19 @@ def _outcome(function, b, c, s) -> str:
     return f"{d.kind}{effect}"
 
 
+def _keep_boundaries(directory: Path | None) -> None:
+    """Share boundaries between the workers (through the state-directory store), if asked."""
+    if directory is None:
+        return
+    try:
+        from benchstone.evaluate.boundary_cache import keep_boundaries_in
+    except ImportError:  # a tree from before the cache: every worker computes its own
+        return
+    from benchstone.paths import Home
+
+    keep_boundaries_in(Home(directory))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=2000)
@@ -209,10 +222,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="alpha 0.01 only")
     parser.add_argument("--only", choices=("errors", "power", "cases"), default=None)
+    parser.add_argument("--boundaries", type=Path, default=None,
+                        help="keep computed boundaries in this directory (shared by workers)")
     args = parser.parse_args()
+    if args.boundaries:
+        _keep_boundaries(args.boundaries)
     started = time.monotonic()
     above: list[str] = []
-    with ProcessPoolExecutor(args.workers) as pool:
+    with ProcessPoolExecutor(args.workers, initializer=_keep_boundaries,
+                             initargs=(args.boundaries,)) as pool:
         if args.only in (None, "errors"):
             above = false_promote_tables(pool, args.trials, args.quick)
         if args.only in (None, "power"):
