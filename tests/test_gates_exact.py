@@ -100,3 +100,11 @@ def test_boundaries_are_kept_and_a_file_that_does_not_fit_is_recomputed(tmp_path
     finally:
         sq.use_store(None)
         sq.boundaries.cache_clear()
+
+
+@pytest.mark.parametrize(("n_baseline", "horizon", "alpha"),
+                         [(2, 10, 0.05), (3, 10, 0.05), (4, 10, 0.01), (5, 10, 0.01)])
+def test_the_register_check_agrees_with_the_simulated_boundaries(n_baseline: int, horizon: int,
+                                                                 alpha: float) -> None:
+    design = sq.Design("rank", horizon, alpha, n_baseline)
+    assert sq.rank_can_promote(n_baseline, horizon, alpha) == sq.can_promote(design)

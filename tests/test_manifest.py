@@ -349,10 +349,13 @@ def test_a_rank_design_that_can_never_promote_is_refused_with_the_settings_that_
     with pytest.raises(ManifestError) as info:
         parse_manifest(manifest(body))
     assert "can never promote" in str(info.value)
-    assert info.value.fix == ('use at least 3 baseline_seeds, or max_repetitions = 14, or '
+    assert info.value.fix == 'use at least 5 baseline_seeds, or gate_policy = "welch"'
+    assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3, 4, 5]"))).benchmarks
+    short = body.replace("[1, 2]", "[1, 2, 3, 4, 5]").replace("= 10", "= 3")
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(manifest(short))
+    assert info.value.fix == ('use at least 6 baseline_seeds, or max_repetitions = 4, or '
                               'gate_policy = "welch"')
-    assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3]"))).benchmarks
-    assert parse_manifest(manifest(body.replace("= 10", "= 14"))).benchmarks
 
 
 def test_resolution_is_a_relative_tolerance() -> None:

@@ -429,7 +429,7 @@ def _refuse_unpromotable_rank(bench: BenchmarkSpec, where: str) -> None:
     options.append('gate_policy = "welch"')
     raise ManifestError(
         f"{where}: gate_policy rank with {n_b} baseline runs, max_repetitions {horizon} and "
-        f"alpha {alpha:g} can never promote (no look's smallest p-value fits its share of alpha)",
+        f"alpha {alpha:g} can never promote (no look can reach its boundary)",
         fix=f"use {', or '.join(options)}")
 
 

@@ -83,7 +83,7 @@ def test_a_reject_explains_the_rank_test_for_a_maximized_metric(state: StoredRun
     assert lines[0] == f"verdict: REJECT  {verdict.reason}"
     assert "the candidate is worse" in lines[0]
     assert row(lines, "baseline ").endswith(f"n=10 median {statistics.median(QUALITY):.5g}")
-    assert row(lines, "candidate").endswith("n=5 median 0.8")
+    assert row(lines, "candidate").endswith("n=5 median 0.8004")
     assert any("better ->" in line and line.endswith("(maximize)") for line in lines)
     assert ("test: one-sided Mann-Whitney rank test (exact distribution; ties count as not "
             "better in the sequential looks, which only makes it stricter)") in lines
