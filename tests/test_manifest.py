@@ -354,7 +354,7 @@ def test_a_rank_design_that_can_never_promote_is_refused_with_the_settings_that_
     short = body.replace("[1, 2]", "[1, 2, 3, 4, 5]").replace("= 10", "= 3")
     with pytest.raises(ManifestError) as info:
         parse_manifest(manifest(short))
-    assert info.value.fix == ('use at least 6 baseline_seeds, or max_repetitions = 4, or '
+    assert info.value.fix == ('use at least 7 baseline_seeds, or max_repetitions = 4, or '
                               'gate_policy = "welch"')
 
 

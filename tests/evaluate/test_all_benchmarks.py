@@ -83,7 +83,7 @@ def test_a_regression_elsewhere_rejects_the_whole(state: StoredRuns) -> None:
     calibrated_baselines(state)
     state.commit()
     state.record("speedw", wobbled(8.0, 5))
-    state.record("qualityr", wobbled(0.8, 5))  # maximize: a fifth worse
+    state.record("qualityr", wobbled(0.8, 6))  # maximize: a fifth worse
     overall = everything(state)
     assert overall.kind == "REJECT" and overall.exit_code == 1
     assert overall.regressed == ["qualityr"] and overall.reason == "qualityr regressed"
@@ -95,7 +95,7 @@ def test_a_tampered_benchmark_rejects_the_whole(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit()
     state.record("speedw", wobbled(8.0, 5), protected={"bench/runner.py": "two"})
-    state.record("qualityr", wobbled(1.2, 5))
+    state.record("qualityr", wobbled(1.2, 6))
     overall = everything(state)
     assert kinds(overall) == {"speed": "NO_BASELINE", "quality": "NO_BASELINE",
                               "output": "NO_REFERENCE", "speedw": "TAMPERED",
