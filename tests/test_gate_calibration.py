@@ -26,6 +26,7 @@ import gatesim as gs
 from benchstone.gates.policies import GateSettings
 from benchstone.gates.sequential import decide_sequential
 from benchstone.stats import exact
+from benchstone.stats import sequential as sq
 from benchstone.stats.basic import benjamini_hochberg
 from benchstone.stats.calibrated import orient, rank_tests
 
@@ -104,12 +105,16 @@ def test_min_effect_is_a_hypothesis() -> None:
 
 
 def test_futility_never_forbids_a_reachable_gain() -> None:
-    """rank with a baseline of 3 can promote at some looks of a 20-run horizon: a clear
-    candidate must not be rejected on the way there."""
+    """rank with a baseline of 5 and a horizon of 20 at alpha 0.01 can promote at a few looks
+    only, and not at the last one (the case where conditional power used to be 0 at once): a
+    clear candidate must not be rejected on the way there."""
+    design = sq.Design("rank", 20, 0.01, 5)
+    assert sq.can_promote(design) and sq.boundaries(design)[-1] == -1.0
     settings = GateSettings("rank", "minimize", alpha=0.01)
-    baseline = [10.0, 10.2, 9.9]
+    baseline = [10.0, 10.2, 9.9, 10.1, 9.95]
     better = [8.0 + 0.01 * i for i in range(20)]
     kinds = [decide_sequential(baseline, better[:m], settings, 20).kind for m in range(1, 21)]
+    assert "PROMOTE" in kinds
     assert "REJECT" not in kinds[: kinds.index("PROMOTE")]
 
 
