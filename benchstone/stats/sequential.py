@@ -349,25 +349,43 @@ def first_decisions(design: Design, p: np.ndarray, p_reverse: np.ndarray) -> tup
     return kind, first + 1
 
 
-# A t-test's null distribution assumes continuous values: on tied or discrete data (counts,
-# 0/1 scores, a constant side) its looks are judged by the rank test of the same design, whose
-# null distribution ties can only make stricter. The choice is made look by look, so a look
-# once judged stays judged as more values arrive.
+# A t-test's null distribution assumes continuous values: on heavily tied or discrete data
+# (0/1 scores, small counts, rounded values, a constant side) its looks are judged by the rank
+# test of the same design, whose null distribution ties can only make stricter. The choice is
+# made look by look, so a look once judged stays judged as more values arrive. A few ties (a
+# timer with a coarse tick) leave the t-test in charge: see ``heavily_tied``.
 TIE_FALLBACK = {"welch": "rank", "paired_t": "signed_rank"}
 
 
+def heavily_tied(baseline: list[float], candidate: list[float]) -> bool:
+    """A side of at least two values is constant, or the pooled values hold at most half as many
+    distinct values as values, or one value makes up a quarter of them."""
+    pooled = baseline + candidate
+    if any(len(side) >= 2 and len(set(side)) == 1 for side in (baseline, candidate)):
+        return True
+    counts: dict[float, int] = {}
+    for value in pooled:
+        counts[value] = counts.get(value, 0) + 1
+    return 2 * len(counts) <= len(pooled) or 4 * max(counts.values()) >= len(pooled)
+
+
 def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
-    """(M,) whether the values up to each look hold a tie: equal values among the baseline and
-    the candidate's first m (unpaired), or equal sizes or a zero among the first m differences
-    (paired). One row of oriented values."""
+    """(M,) whether the values up to each look are tied enough for the fallback: heavily tied
+    (``heavily_tied``) for an unpaired test; for a paired one, equal sizes or a zero among the
+    first m differences. One row of oriented values."""
     import numpy as np
 
-    values = np.abs(candidate) if test in PAIRED_TESTS else candidate
-    seen = [] if baseline is None else list(baseline)
-    tied = len(set(seen)) < len(seen)
     out = np.zeros(len(candidate), dtype=bool)
-    for m, value in enumerate(values):
-        tied = tied or value in seen or (test in PAIRED_TESTS and value == 0)
+    if test not in PAIRED_TESTS:
+        base = [] if baseline is None else baseline.tolist()
+        values = candidate.tolist()
+        for m in range(len(values)):
+            out[m] = out[m - 1] if m and out[m - 1] else heavily_tied(base, values[: m + 1])
+        return out
+    seen: list[float] = []
+    tied = False
+    for m, value in enumerate(np.abs(candidate).tolist()):
+        tied = tied or value in seen or value == 0
         seen.append(value)
         out[m] = tied
     return out
