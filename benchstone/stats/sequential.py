@@ -377,7 +377,7 @@ def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None) ->
         base = [] if baseline is None else baseline.tolist()
         values = candidate.tolist()
         for m in range(len(values)):
-            out[m] = out[m - 1] if m and out[m - 1] else heavily_tied(base, values[: m + 1])
+            out[m] = heavily_tied(base, values[: m + 1])
         return out
     seen: list[float] = []
     tied = False
