@@ -338,3 +338,29 @@ def test_arbitrary_bytes_raise_only_manifest_error(data: bytes) -> None:
         parse_manifest(data)
     except ManifestError as exc:
         assert "\n" not in str(exc)
+
+
+# ---- designs that can never promote, and exact data ----------------------------------------
+
+
+def test_a_rank_design_that_can_never_promote_is_refused_with_the_settings_that_work() -> None:
+    body = ('name = "b"\ntier = "performance"\nmetric_direction = "minimize"\n'
+            'baseline_seeds = [1, 2]\ngate_policy = "rank"\nmax_repetitions = 10\n')
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(manifest(body))
+    assert "can never promote" in str(info.value)
+    assert info.value.fix == 'use at least 5 baseline_seeds, or gate_policy = "welch"'
+    assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3, 4, 5]"))).benchmarks
+    short = body.replace("[1, 2]", "[1, 2, 3, 4, 5]").replace("= 10", "= 3")
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(manifest(short))
+    assert info.value.fix == ('use at least 7 baseline_seeds, or max_repetitions = 4, or '
+                              'gate_policy = "welch"')
+
+
+def test_resolution_is_a_relative_tolerance() -> None:
+    spec = parse_manifest(manifest(PERF + "deterministic = true\nresolution = 0.001\n"))
+    assert spec.benchmarks[0].resolution == 0.001 and spec.benchmarks[0].deterministic
+    assert parse_manifest(manifest(PERF)).benchmarks[0].resolution == 0.0
+    assert "resolution" in error_of(manifest(PERF + "resolution = 1.5\n"))
+    assert "resolution" in error_of(manifest(PERF + "resolution = -0.1\n"))

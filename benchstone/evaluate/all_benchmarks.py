@@ -63,6 +63,14 @@ def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
             and verdict.kind in (VerdictKind.PROMOTE, VerdictKind.REJECT, VerdictKind.NEEDS_MORE_DATA))
 
 
+def _testable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
+    """A calibrated policy with two samples of at least two values (an exact verdict, too)."""
+    return (bench.is_stochastic and bench.gate_policy in CALIBRATED_POLICIES
+            and verdict.baseline is not None and verdict.candidate is not None
+            and verdict.baseline.n >= 2 and verdict.candidate.n >= 2
+            and verdict.kind in (VerdictKind.PROMOTE, VerdictKind.REJECT))
+
+
 def _promotes(verdict: Verdict, bench: BenchmarkSpec, level: float) -> bool:
     assert verdict.baseline is not None and verdict.candidate is not None
     decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,
@@ -90,7 +98,8 @@ def regressed(verdict: Verdict, bench: BenchmarkSpec) -> bool:
     """Significantly worse than the baseline, at the benchmark's own alpha."""
     if verdict.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED):
         return False
-    if _gateable(verdict, bench):
+    exact = verdict.sequential is None and (bench.deterministic or bench.resolution > 0)
+    if _gateable(verdict, bench) or (exact and _testable(verdict, bench)):
         assert verdict.baseline is not None and verdict.candidate is not None
         flipped = "maximize" if bench.metric_direction == "minimize" else "minimize"
         decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,

@@ -89,6 +89,7 @@ def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
         policy=bench.gate_policy, direction=bench.metric_direction or "minimize",
         promotion_sigma=bench.promotion_sigma, rank_threshold=bench.rank_threshold,
         alpha=bench.alpha, min_effect=bench.min_effect, log_scale=bench.log_scale,
+        resolution=bench.resolution, deterministic=bench.deterministic,
     )
     return replace(settings, **changes) if changes else settings
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from benchstone.errors import CompareError, DirtyTreeError, Interrupted
+from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import (
     already_promoted,
     no_baseline,
@@ -206,6 +207,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         raise CompareError(f"{bench.name} is a correctness benchmark: there is nothing to "
                            "compare statistically", fix=f"bench evaluate {project.name} "
                            f"{bench.name}")
+    keep_boundaries_in(home)
     baseline_sha = _baseline_sha(store, project, bench, request.against)
     root = repository_root(project.root)
     candidate_sha = (resolve_commit(root, request.candidate) if request.candidate

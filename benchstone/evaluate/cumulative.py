@@ -10,6 +10,7 @@ clean candidate run set that verdict used. Read-only.
 from __future__ import annotations
 
 from benchstone.errors import SingleRunSetRefused
+from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import (
     already_promoted,
     changed_protected,
@@ -36,6 +37,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     if options.meta_seed is not None:
         raise SingleRunSetRefused(f"gate_policy {bench.gate_policy} does not evaluate a single "
                                   "run set (--meta-seed)")
+    keep_boundaries_in(home)
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None:
         return no_baseline(project, bench)

@@ -68,10 +68,12 @@ def _number(value: float) -> str:
 TEST_TEXT = {
     "welch": ["one-sided Welch t-test of the means{scale}",
               "assumes: independent runs with roughly normal{noise} noise; unequal variances are "
-              "allowed"],
+              "allowed (the boundaries hold for a spread ratio of 1/4 to 4); tied values are "
+              "judged by the rank test"],
     "rank": ["one-sided Mann-Whitney rank test (exact distribution; ties count as not better "
              "in the sequential looks, which only makes it stricter)",
-             "assumes: independent runs; no assumption about the shape of the noise"],
+             "assumes: independent runs; no assumption about the shape of the noise (the "
+             "boundaries also hold when the spreads differ, by a ratio of 1/4 to 4)"],
     "sigma": ["the original benchstone's sigma gate: difference of means over its standard "
               "error, compared with promotion_sigma",
               "not calibrated: at 3 v 3 runs and 2.0 it promotes an unchanged program about 6% "

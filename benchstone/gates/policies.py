@@ -70,6 +70,10 @@ class GateSettings:
     alpha: float = 0.01
     min_effect: float = 0.0
     log_scale: bool = False
+    # exact data: a relative spread at or below ``resolution`` is no spread; ``deterministic``
+    # declares that a side never varies beyond it (see benchstone.gates.exact)
+    resolution: float = 0.0
+    deterministic: bool = False
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,17 @@ of :mod:`benchstone.stats.sequential` wrapped as a :class:`~benchstone.gates.pol
 ``decide_sequential`` compares the candidate's runs, in the order they were recorded, with a
 fixed baseline; ``decide_paired_sequential`` does the same for ``compare``'s pairs. Both are
 pure: the caller brings the values and the horizon (the manifest's ``max_repetitions``).
+Declared exact data (``deterministic``, ``resolution``) is judged by
+:mod:`benchstone.gates.exact` instead.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from benchstone.gates.exact import decide_exact
 from benchstone.gates.policies import (
     MIN_PER_SIDE,
     GateDecision,
@@ -24,6 +29,9 @@ from benchstone.stats.basic import mean, median
 from benchstone.stats.calibrated import orient, to_relative
 from benchstone.stats.looks import FIRST_LOOK
 from benchstone.stats.sequential import Design, SequentialOutcome, assess, futility_shift
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
@@ -44,8 +52,11 @@ def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
     if ci is not None:
         ci_text = (f", {confidence(outcome.boundary)} CI "
                    f"[{percent(ci[0])}, {percent(ci[1])}]")
+    judged = ""
+    if outcome.test and outcome.test != name:
+        judged = f"; tied values, judged by the {outcome.test} test"
     reason = (f"{name} (sequential, {look}): {outcome.why}; {test}{improvement}{ci_text} "
-              f"(alpha {s.alpha:g}, direction={s.direction})")
+              f"(alpha {s.alpha:g}, direction={s.direction}{judged})")
     if outcome.looks > outcome.horizon:
         details.append(f"{outcome.looks - outcome.horizon} value(s) beyond the horizon are not "
                        "used")
@@ -62,9 +73,33 @@ def _relative_interval(outcome: SequentialOutcome, relative) -> tuple[float, flo
     return low, high
 
 
+def frame(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
+    """(anchor, unit): the tests see (x - anchor) / unit, values of order 1 whatever the metric's
+    scale (1e-300 or 1e200): the t-tests and rank tests are unchanged by such a shift and
+    scale, and their arithmetic can then neither overflow nor lose the spread. ``unit`` is a
+    power of two, so the scaling itself is exact."""
+    import numpy as np
+
+    anchor = float(np.median(b))
+    spread = float(max(np.abs(b - anchor).max(initial=0.0), np.abs(c - anchor).max(initial=0.0)))
+    if not (spread > 0 and math.isfinite(spread)):
+        return anchor, 1.0
+    return anchor, 2.0 ** math.frexp(spread)[1]
+
+
+def reference_centre(centre: float, baseline: Sequence[float]) -> float:
+    """What a relative improvement is relative to: the baseline's centre, or, when that is 0,
+    its mean magnitude (else 1), so that a metric centred on 0 can still be improved on."""
+    if centre != 0:
+        return centre
+    magnitude = math.fsum(abs(v) for v in baseline) / len(baseline) if baseline else 0.0
+    return magnitude if magnitude > 0 else 1.0
+
+
 def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],
                       settings: GateSettings, horizon: int) -> GateDecision:
-    """The policy's one-sided test repeated at every candidate run, boundaries spending alpha."""
+    """The policy's one-sided test repeated at every candidate run, boundaries spending alpha;
+    an exact comparison instead when the settings declare exact data."""
     import numpy as np
 
     s = settings
@@ -73,36 +108,47 @@ def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],
                             f"run(s), need {MIN_PER_SIDE}")
     if problem := log_scale_problem(s.policy, s, baseline, candidate):
         return problem
+    if exact := decide_exact(s.policy, baseline, candidate, s):
+        return exact
     b = orient(np.asarray(baseline, dtype=float), s.direction, s.log_scale)
     c = orient(np.asarray(candidate, dtype=float), s.direction, s.log_scale)
-    centre = mean(baseline) if s.policy == "welch" else median(baseline)
+    anchor, unit = frame(b, c)
+    b, c = (b - anchor) / unit, (c - anchor) / unit
+    centre = reference_centre(mean(baseline) if s.policy == "welch" else median(baseline),
+                              baseline)
 
     def relative(shift: float) -> float:
-        return to_relative(shift, centre, s.direction, s.log_scale)
+        return to_relative(shift * unit, centre, s.direction, s.log_scale)
 
     design = Design(s.policy, horizon, s.alpha, len(baseline))
     outcome = assess(design, c, b, relative, s.min_effect,
-                     futility_shift(s.min_effect, s.direction, s.log_scale, centre))
+                     futility_shift(s.min_effect, s.direction, s.log_scale, centre) / unit)
     effect = relative(outcome.shift) if np.isfinite(outcome.shift) else None
     return _describe(s.policy, outcome, effect, _relative_interval(outcome, relative), s)
 
 
 def decide_paired_sequential(baseline: Sequence[float], candidate: Sequence[float],
                              settings: GateSettings, horizon: int) -> GateDecision:
-    """The paired test (signed-rank or t on log ratios) repeated at every pair."""
+    """The paired test (signed-rank or t on log ratios) repeated at every pair; an exact
+    comparison instead when the settings declare exact data."""
     import numpy as np
 
     s = settings
+    name = paired_test_name(s.policy)
+    if exact := decide_exact(name, baseline, candidate, s):
+        exact.details.append(f"{len(baseline)} pair(s)")
+        return exact
     d, log_scale = paired_differences(baseline, candidate, s.direction)
-    centre = mean(baseline) if baseline else 0.0
+    _, unit = frame(np.zeros(1), d)
+    d = d / unit
+    centre = reference_centre(mean(baseline), baseline) if baseline else 1.0
 
     def relative(shift: float) -> float:
-        return to_relative(shift, centre, s.direction, log_scale)
+        return to_relative(shift * unit, centre, s.direction, log_scale)
 
-    name = paired_test_name(s.policy)
     design = Design(name, horizon, s.alpha)
     outcome = assess(design, d, None, relative, s.min_effect,
-                     futility_shift(s.min_effect, s.direction, log_scale, centre))
+                     futility_shift(s.min_effect, s.direction, log_scale, centre) / unit)
     effect = relative(outcome.shift) if np.isfinite(outcome.shift) else None
     decision = _describe(name, outcome, effect, _relative_interval(outcome, relative), s)
     scale = "log ratios" if log_scale else "differences"

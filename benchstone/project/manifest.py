@@ -163,6 +163,8 @@ class BenchmarkSpec(_PassesEnv):
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     min_effect: float = Field(default=0.0, ge=0, lt=1)
     log_scale: bool = False
+    # a relative spread at or below it is no spread: exact data is decided exactly (gates/exact)
+    resolution: float = Field(default=0.0, ge=0, lt=1)
     max_repetitions: int = Field(default=DEFAULT_MAX_REPETITIONS, ge=2, le=100)
     corpus_path: str | None = None
     corpus_hash: str | None = None
@@ -417,6 +419,8 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                 warnings.append(
                     f"{where}.baseline_seeds has {len(bench.baseline_seeds)} seed(s): {floor_note}"
                 )
+            if bench.gate_policy == "rank" and len(bench.baseline_seeds) >= 2:
+                _refuse_unpromotable_rank(bench, where)
             if bench.gate_policy == "mann_whitney":
                 if bench.promotion_z is None:
                     warnings.append(
@@ -442,6 +446,26 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                 "faster program lowers",
                 fix='set metric_direction = "minimize" for it')
     return warnings
+
+
+def _refuse_unpromotable_rank(bench: BenchmarkSpec, where: str) -> None:
+    """A ``rank`` design that can never promote is refused, naming the smallest settings that
+    can: a gate that rejects every candidate would look like one that found nothing."""
+    from benchstone.stats.sequential import rank_can_promote
+
+    n_b, horizon, alpha = len(bench.baseline_seeds), bench.max_repetitions, bench.alpha
+    if rank_can_promote(n_b, horizon, alpha):
+        return
+    seeds = next(n for n in range(n_b, 1000) if rank_can_promote(n, horizon, alpha))
+    options = [f"at least {seeds} baseline_seeds"]
+    longer = next((h for h in range(horizon, 101) if rank_can_promote(n_b, h, alpha)), None)
+    if longer is not None:
+        options.append(f"max_repetitions = {longer}")
+    options.append('gate_policy = "welch"')
+    raise ManifestError(
+        f"{where}: gate_policy rank with {n_b} baseline runs, max_repetitions {horizon} and "
+        f"alpha {alpha:g} can never promote (no look can reach its boundary)",
+        fix=f"use {', or '.join(options)}")
 
 
 def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH)) -> Manifest:

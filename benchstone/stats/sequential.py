@@ -7,18 +7,27 @@ The procedure, for one candidate at one commit:
    were recorded. Look m uses the first m of them (m = 2 .. horizon), against a fixed baseline.
 2. At look m the policy's own one-sided test gives a nominal p-value p_m (Welch t, a
    Mann-Whitney count, a paired t on log ratios or a signed-rank sum).
-3. PROMOTE at the first look where p_m <= b_m (and the improvement estimated there is above 0
-   and >= min_effect). The boundaries b_m spend alpha over the information fraction t_m,
-   alpha * t_m ** SPENDING_POWER, and are computed by Monte Carlo from the exact joint null
-   distribution of (p_2, ..., p_horizon): under H0 "the candidate is the same program" that
-   distribution does not depend on the metric's mean or scale (normal noise for the t-tests;
-   any continuous noise for the rank tests), so it can be simulated once, with a fixed seed.
-   Whatever the looks, P(any p_m <= b_m) <= alpha: looking again, and re-running until green,
-   gains nothing.
+3. PROMOTE at the first look where p_m <= b_m, p_m testing H0 "the improvement is at most
+   min_effect" (the candidate's values moved back by min_effect first, so a PROMOTE means the
+   one-sided bound clears min_effect, not only the estimate). The boundaries b_m spend alpha
+   over the information fraction t_m, alpha * t_m ** SPENDING_POWER, and are computed by Monte
+   Carlo from the joint null distribution of (p_2, ..., p_horizon), with a fixed seed. That
+   distribution does not depend on the metric's mean or scale; for the signed-rank test it
+   does not depend on the noise at all (continuous noise; ties only make it stricter). For the
+   others it depends on the shape, so their boundaries are the smallest over a set of null
+   families (``NULL_FAMILIES``): unequal spread (candidate standard deviation 1/4 to 4 times
+   the baseline's, same centre) for Welch and Mann-Whitney, an order effect within pairs
+   (differences +-k residual standard deviations, the sign set by the random order) for the
+   paired t. Boundaries below every family's hold the level under each of them. Whatever the
+   looks, P(any p_m <= b_m) <= alpha: looking again, and re-running until green, gains
+   nothing.
 4. REJECT when the horizon is used up, when the interval shows the improvement is below
    min_effect, or when promotion has become unlikely: the conditional power of reaching the
-   last boundary under the current trend is below FUTILITY_POWER. These futility stops are
-   non-binding (the boundaries ignore them), so they cost power, never false promotions.
+   loosest boundary still ahead under the current trend is below FUTILITY_POWER, checked only
+   from FUTILITY_FROM of the information and FUTILITY_LOOKS of the horizon on. While a look
+   ahead can still promote, its boundary keeps the conditional power above 0. These futility
+   stops are non-binding (the boundaries ignore them), so they cost power, never false
+   promotions.
 5. Otherwise NEEDS_MORE_DATA: run more.
 
 Ties: the rank statistics count a tie as "not better" (and a zero paired difference as not
@@ -36,7 +45,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from benchstone.kinds import VerdictKind
 from benchstone.stats import exact
@@ -60,9 +69,21 @@ if TYPE_CHECKING:
 SPENDING_POWER = 2.0
 FUTILITY_POWER = 0.02
 FUTILITY_FROM = 0.3  # information fraction before which the trend is too noisy to stop on
+FUTILITY_LOOKS = 0.25  # ... and share of the horizon: a small baseline reaches 0.3 at look 2
 NULL_PATHS = 100_000
 NULL_SEED = 20_240_607
 NULL_CHUNK = 10_000
+# The null shapes the boundaries of each test must hold under (see the module docstring):
+# Welch and Mann-Whitney: the candidate's standard deviation relative to the baseline's (a
+# rank test of equal medians is not exact when the spreads differ); paired t: the order effect
+# within a pair in residual standard deviations. The signed-rank test needs only one: the
+# random order makes every difference symmetric about 0, whatever its shape.
+NULL_FAMILIES: dict[str, tuple[float, ...]] = {
+    "welch": (1.0, 0.25, 4.0), "rank": (1.0, 0.25, 4.0),
+    "paired_t": (0.0, 2.0, 4.0, 10.0), "signed_rank": (0.0,),
+}
+# Part of every cache key: change it whenever the boundaries' computation changes.
+BOUNDARY_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -88,18 +109,51 @@ class Design:
 
 # ---- boundaries ------------------------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _null_p_values(test: str, n_baseline: int, horizon: int, exact_below: float) -> np.ndarray:
+class BoundaryStore(Protocol):
+    """Where computed boundaries are kept between processes (the caller's choice; this module
+    does no I/O). ``load`` returns None for a key it does not hold or cannot read."""
+
+    def load(self, key: str) -> tuple[float, ...] | None: ...
+
+    def save(self, key: str, values: tuple[float, ...]) -> None: ...
+
+
+_store: BoundaryStore | None = None
+
+
+def use_store(store: BoundaryStore | None) -> None:
+    """Keep boundaries in ``store`` from now on (None: compute them in every process)."""
+    global _store
+    _store = store
+
+
+def design_key(design: Design) -> str:
+    """A file-name-safe key naming the design and the code that computes its boundaries."""
+    from benchstone import __version__
+
+    return (f"v{__version__}-b{BOUNDARY_VERSION}-{design.test}-h{design.horizon}-"
+            f"a{design.alpha!r}-n{design.n_baseline}-p{NULL_PATHS}-s{NULL_SEED}")
+
+
+@lru_cache(maxsize=16)
+def _null_p_values(test: str, n_baseline: int, horizon: int, exact_below: float,
+                   family: float) -> np.ndarray:
     """Look p-values of NULL_PATHS streams simulated under H0 with a fixed seed (exact only
-    where they are below ``exact_below``), in chunks to bound the memory used."""
+    where they are below ``exact_below``), in chunks to bound the memory used. ``family`` is
+    the null shape of ``NULL_FAMILIES``."""
     import numpy as np
 
-    rng = np.random.default_rng([NULL_SEED, horizon, n_baseline, len(test)])
+    rng = np.random.default_rng([NULL_SEED, horizon, n_baseline, len(test), round(family * 100)])
     chunks = []
     for start in range(0, NULL_PATHS, NULL_CHUNK):
         rows = min(NULL_CHUNK, NULL_PATHS - start)
         candidate = rng.standard_normal((rows, horizon))
-        baseline = rng.standard_normal((rows, n_baseline)) if test in UNPAIRED_TESTS else None
+        baseline = None
+        if test in UNPAIRED_TESTS:
+            baseline = rng.standard_normal((rows, n_baseline))
+            candidate *= family
+        elif test == "paired_t" and family:
+            candidate += family * rng.choice((-1.0, 1.0), (rows, horizon))
         chunks.append(look_p_values(test, candidate, baseline, exact_below))
     return np.concatenate(chunks)
 
@@ -113,11 +167,31 @@ def spent_alpha(design: Design) -> float:
 
 @lru_cache(maxsize=128)
 def boundaries(design: Design) -> tuple[float, ...]:
-    """Nominal p-value boundaries b_1..b_horizon (b_m = -1: no promotion is possible at m)."""
+    """Nominal p-value boundaries b_1..b_horizon (b_m = -1: no promotion is possible at m): the
+    smallest over the test's null families, from the store when it holds them."""
+    key = design_key(design)
+    if _store is not None and (kept := _store.load(key)) is not None and _plausible(kept, design):
+        return kept
+    computed = tuple(min(values) for values in zip(
+        *(_family_boundaries(design, family) for family in NULL_FAMILIES[design.test]),
+        strict=True))
+    if _store is not None:
+        _store.save(key, computed)
+    return computed
+
+
+def _plausible(values: tuple[float, ...], design: Design) -> bool:
+    """A kept set of boundaries fits the design: one per look, each -1 or in (0, alpha]."""
+    return len(values) == design.horizon and all(
+        isinstance(v, float) and (v == -1.0 or 0 < v <= design.alpha) for v in values)
+
+
+def _family_boundaries(design: Design, family: float) -> list[float]:
     import numpy as np
 
     # one set of paths serves every alpha up to 0.05 (the levels Benjamini-Hochberg asks for)
-    p = _null_p_values(design.test, design.n_baseline, design.horizon, max(design.alpha, 0.05))
+    p = _null_p_values(design.test, design.n_baseline, design.horizon, max(design.alpha, 0.05),
+                       family)
     looks = np.arange(1, design.horizon + 1)
     spend = spent_alpha(design) * design.information(looks) ** SPENDING_POWER
     alive = np.ones(len(p), dtype=bool)
@@ -131,14 +205,38 @@ def boundaries(design: Design) -> tuple[float, ...]:
         ordered = np.sort(values)
         # the largest threshold that at most `budget` of the surviving paths reach
         bound = 1.0 if budget >= len(ordered) else float(np.nextafter(ordered[budget], -np.inf))
-        if bound < ordered[0]:
+        if bound < ordered[0] or bound <= 0:
             continue
-        out[m - 1] = bound
+        out[m - 1] = min(bound, design.alpha)
         hit = np.zeros(len(p), dtype=bool)
-        hit[alive] = values <= bound
+        hit[alive] = values <= out[m - 1]
         crossed += int(hit.sum())
         alive &= ~hit
-    return tuple(out)
+    return out
+
+
+def rank_can_promote(n_baseline: int, horizon: int, alpha: float) -> bool:
+    """Whether the ``rank`` design can ever promote, without simulating it: the smallest p-value
+    at look m, 1 / C(n_baseline + m, m), must fit within the alpha spent by then. Cheap enough
+    for ``register``."""
+    design = Design("rank", horizon, alpha, n_baseline)
+    # Under the unequal-spread null (a candidate 4 times tighter around the baseline's median)
+    # all candidates beat all n baseline runs about 2^-n of the time: the boundaries must stay
+    # below that lump, which leaves no look for 2^-n above about 4 alpha (checked against the
+    # simulated boundaries in tests/test_gates_exact.py).
+    if 0.5**n_baseline > 4 * alpha:
+        return False
+    last = horizon * n_baseline / (horizon + n_baseline)
+    for m in range(FIRST_LOOK, horizon + 1):
+        information = min(m * n_baseline / (m + n_baseline) / last, 1.0)
+        if 1 / math.comb(n_baseline + m, m) <= spent_alpha(design) * information**SPENDING_POWER:
+            return True
+    return False
+
+
+def can_promote(design: Design) -> bool:
+    """Whether any look of the design has a boundary, that is, whether it can ever promote."""
+    return any(b > 0 for b in boundaries(design))
 
 
 # ---- one stream: the decision ----------------------------------------------------------------
@@ -159,6 +257,7 @@ class SequentialOutcome:
     conditional_power: float | None = None
     p_values: list[float] = field(default_factory=list)
     boundaries: list[float] = field(default_factory=list)
+    test: str = ""  # the test that judged ``look``: the design's, or its tie fallback
 
 
 def shift_at(test: str, candidate: np.ndarray, baseline: np.ndarray | None,
@@ -203,14 +302,18 @@ def stop_matrix(design: Design, p: np.ndarray, p_reverse: np.ndarray) -> tuple[n
     import numpy as np
 
     limit = min(p.shape[1], design.horizon)
-    bounds = np.asarray(boundaries(design)[:limit])
+    every = np.asarray(boundaries(design))
+    bounds = every[:limit]
     looks = np.arange(1, limit + 1)
     crossed = p[:, :limit] <= bounds
     crossed[:, : FIRST_LOOK - 1] = False
-    power = conditional_power_matrix(p[:, :limit], design.information(looks),
-                                     boundaries(design)[-1])
+    # the loosest boundary at a later look: while one exists, promotion stays reachable
+    ahead = np.append(np.maximum.accumulate(every[::-1])[::-1][1:], -1.0)[:limit]
+    information = design.information(looks)
+    power = conditional_power_matrix(p[:, :limit], information, ahead)
     reverse = (p_reverse[:, :limit] <= bounds) & (bounds > 0)
-    futile = reverse | ((power < FUTILITY_POWER) & (design.information(looks) >= FUTILITY_FROM))
+    late_enough = (information >= FUTILITY_FROM) & (looks >= FUTILITY_LOOKS * design.horizon)
+    futile = reverse | ((power < FUTILITY_POWER) & late_enough) | (ahead <= 0)
     futile[:, : FIRST_LOOK - 1] = False
     if limit == design.horizon:
         futile[:, -1] = True  # the horizon: whatever has not crossed is rejected
@@ -218,17 +321,18 @@ def stop_matrix(design: Design, p: np.ndarray, p_reverse: np.ndarray) -> tuple[n
 
 
 def conditional_power_matrix(p: np.ndarray, information: np.ndarray,
-                             final_boundary: float) -> np.ndarray:
-    """``conditional_power`` for many looks at once."""
+                             target: np.ndarray | float) -> np.ndarray:
+    """The chance, under the current trend (a Brownian drift fitted to the look's z), that the
+    z at full information exceeds the one of ``target`` (per look; 0 where it is <= 0)."""
     import numpy as np
     from scipy import special
 
-    if final_boundary <= 0:
-        return np.zeros(p.shape)
+    target = np.broadcast_to(np.asarray(target, dtype=float), p.shape[1:])
     z = -special.ndtri(np.clip(p, 1e-15, 1 - 1e-15))
-    final_z = -special.ndtri(final_boundary)
+    final_z = -special.ndtri(np.clip(target, 1e-15, 1 - 1e-15))
     remaining = np.maximum(1 - information, 1e-12)
-    return special.ndtr(-(final_z - z / np.sqrt(information)) / np.sqrt(remaining))
+    power = special.ndtr(-(final_z - z / np.sqrt(information)) / np.sqrt(remaining))
+    return np.where(target > 0, power, 0.0)
 
 
 def first_decisions(design: Design, p: np.ndarray, p_reverse: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -245,12 +349,82 @@ def first_decisions(design: Design, p: np.ndarray, p_reverse: np.ndarray) -> tup
     return kind, first + 1
 
 
+# A t-test's null distribution assumes continuous values: on heavily tied or discrete data
+# (0/1 scores, small counts, rounded values, a constant side) its looks are judged by the rank
+# test of the same design, whose null distribution ties can only make stricter. The choice is
+# made look by look, so a look once judged stays judged as more values arrive. A few ties (a
+# timer with a coarse tick) leave the t-test in charge: see ``heavily_tied``.
+TIE_FALLBACK = {"welch": "rank", "paired_t": "signed_rank"}
+
+
+def heavily_tied(baseline: list[float], candidate: list[float]) -> bool:
+    """A side of at least two values is constant, or the pooled values hold at most half as many
+    distinct values as values."""
+    pooled = baseline + candidate
+    if any(len(side) >= 2 and len(set(side)) == 1 for side in (baseline, candidate)):
+        return True
+    return 2 * len(set(pooled)) <= len(pooled)
+
+
+def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
+    """(M,) whether the values up to each look are tied enough for the fallback: heavily tied
+    (``heavily_tied``) for an unpaired test; for a paired one, equal sizes or a zero among the
+    first m differences. One row of oriented values."""
+    import numpy as np
+
+    out = np.zeros(len(candidate), dtype=bool)
+    if test not in PAIRED_TESTS:
+        base = [] if baseline is None else baseline.tolist()
+        values = candidate.tolist()
+        for m in range(len(values)):
+            out[m] = heavily_tied(base, values[: m + 1])
+        return out
+    seen: list[float] = []
+    tied = False
+    for m, value in enumerate(np.abs(candidate).tolist()):
+        tied = tied or value in seen or value == 0
+        seen.append(value)
+        out[m] = tied
+    return out
+
+
+def _evidence(design: Design, rows: np.ndarray, base: np.ndarray | None,
+              shift: float) -> dict[str, np.ndarray]:
+    """p-values (of H0 "improvement <= shift"), reverse p-values (H0 "improvement >= shift"),
+    boundaries, crossings, futility, conditional power and the test used, per look."""
+    import numpy as np
+
+    tests = np.full(rows.shape[1], design.test, dtype=object)
+    fallback = TIE_FALLBACK.get(design.test)
+    if fallback:
+        tied = tied_looks(design.test, rows[0], None if base is None else base[0])
+        tests[tied] = fallback
+    merged: dict[str, np.ndarray] = {}
+    for test in dict.fromkeys(tests.tolist()):
+        used = tests == test
+        this = Design(test, design.horizon, design.alpha, design.n_baseline)
+        p = look_p_values(test, rows - shift, base)
+        reverse = reverse_p_values(test, rows, base, shift)
+        crossed, futile, power = stop_matrix(this, p, reverse)
+        parts = {"p": p[0], "reverse": reverse[0], "crossed": crossed[0], "futile": futile[0],
+                 "power": power[0],
+                 "bounds": np.asarray(boundaries(this))[: rows.shape[1]]}
+        for name, values in parts.items():
+            if name not in merged:
+                merged[name] = values.copy()
+            merged[name][used] = values[used]
+    merged["tests"] = tests
+    return merged
+
+
 def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
            relative: Callable[[float], float], min_effect: float,
            reverse_shift: float) -> SequentialOutcome:
     """Where one oriented stream stands (the evaluate semantics): PROMOTE if the boundary was
-    crossed at some look with an improvement above 0 and >= min_effect; else REJECT if a
-    futility rule holds at the latest look or the horizon is reached; else NEEDS_MORE_DATA."""
+    crossed at some look by the test of "improvement <= min_effect" (``reverse_shift`` is
+    min_effect as an oriented shift) with an estimate above 0 and >= min_effect; else REJECT
+    if a futility rule holds at the latest look or the horizon is reached; else
+    NEEDS_MORE_DATA."""
     import numpy as np
 
     bounds = list(boundaries(design))
@@ -263,36 +437,40 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
                                  boundaries=bounds)
     rows = candidate[None, :limit]
     base = None if baseline is None else baseline[None, :]
-    p = look_p_values(design.test, rows, base)
-    reverse = reverse_p_values(design.test, rows, base, reverse_shift)
-    crossed, futile, power = stop_matrix(design, p, reverse)
-    common = {"looks": total, "horizon": design.horizon, "p_values": p[0].tolist(),
+    e = _evidence(design, rows, base, reverse_shift)
+    bounds = e["bounds"].tolist() + bounds[limit:]
+    common = {"looks": total, "horizon": design.horizon, "p_values": e["p"].tolist(),
               "boundaries": bounds}
-    for m in np.flatnonzero(crossed[0]) + 1:
-        shift, interval = shift_at(design.test, candidate[:m], baseline, bounds[m - 1])
+    for m in np.flatnonzero(e["crossed"]) + 1:
+        shift, interval = shift_at(e["tests"][m - 1], candidate[:m], baseline, bounds[m - 1])
         effect = relative(shift)
         if effect > 0 and effect >= min_effect:
             return SequentialOutcome(VerdictKind.PROMOTE, "crossed the boundary", int(m),
-                                     p_value=float(p[0, m - 1]), boundary=bounds[m - 1],
-                                     shift=shift, interval=interval, **common)
+                                     p_value=float(e["p"][m - 1]), boundary=bounds[m - 1],
+                                     shift=shift, interval=interval, test=e["tests"][m - 1],
+                                     **common)
     level = bounds[limit - 1]
-    shift, interval = shift_at(design.test, candidate[:limit], baseline,
+    shift, interval = shift_at(e["tests"][limit - 1], candidate[:limit], baseline,
                                level if level > 0 else design.alpha)
-    state = {"look": limit, "p_value": float(p[0, limit - 1]), "boundary": level,
+    state = {"look": limit, "p_value": float(e["p"][limit - 1]), "boundary": level,
              "shift": shift, "interval": interval if level > 0 else None,
-             "conditional_power": float(power[0, limit - 1]), **common}
+             "conditional_power": float(e["power"][limit - 1]), "test": e["tests"][limit - 1],
+             **common}
+    futile = bool(e["futile"][limit - 1])
     below = "the improvement is below min_effect" if min_effect > 0 else "the candidate is worse"
-    if futile[0, limit - 1] and reverse[0, limit - 1] <= level:
+    if futile and level > 0 and e["reverse"][limit - 1] <= level:
         return SequentialOutcome(VerdictKind.REJECT, below, **state)
-    if crossed[0].any():  # significant, but never with an improvement >= min_effect
+    if e["crossed"].any():  # significant, but never with an improvement >= min_effect
         why = "significant, but the estimated improvement is below min_effect"
-        if limit == design.horizon or futile[0, limit - 1]:
+        if limit == design.horizon or futile:
             return SequentialOutcome(VerdictKind.REJECT, why, **state)
         return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"{why} so far: run more", **state)
     if limit == design.horizon:
         return SequentialOutcome(VerdictKind.REJECT, f"reached the horizon of {design.horizon} without "
                                  "crossing the boundary", **state)
-    if futile[0, limit - 1]:
+    if futile:
+        if not any(b > 0 for b in bounds[limit:]):
+            return SequentialOutcome(VerdictKind.REJECT, "no look left can promote", **state)
         return SequentialOutcome(VerdictKind.REJECT, "promotion within the horizon is unlikely "
                                  f"(conditional power {state['conditional_power']:.1%} under "
                                  "the current trend)", **state)

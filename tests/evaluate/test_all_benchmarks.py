@@ -83,7 +83,7 @@ def test_a_regression_elsewhere_rejects_the_whole(state: StoredRuns) -> None:
     calibrated_baselines(state)
     state.commit()
     state.record("speedw", wobbled(8.0, 5))
-    state.record("qualityr", wobbled(0.8, 5))  # maximize: a fifth worse
+    state.record("qualityr", wobbled(0.8, 6))  # maximize: a fifth worse
     overall = everything(state)
     assert overall.kind == "REJECT" and overall.exit_code == 1
     assert overall.regressed == ["qualityr"] and overall.reason == "qualityr regressed"
@@ -95,7 +95,7 @@ def test_a_tampered_benchmark_rejects_the_whole(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit()
     state.record("speedw", wobbled(8.0, 5), protected={"bench/runner.py": "two"})
-    state.record("qualityr", wobbled(1.2, 5))
+    state.record("qualityr", wobbled(1.2, 6))
     overall = everything(state)
     assert kinds(overall) == {"speed": "NO_BASELINE", "quality": "NO_BASELINE",
                               "output": "NO_REFERENCE", "speedw": "TAMPERED",
@@ -107,7 +107,7 @@ def test_a_tampered_benchmark_rejects_the_whole(state: StoredRuns) -> None:
 def test_significant_alone_waits_when_the_family_says_not_yet(state: StoredRuns) -> None:
     calibrated_baselines(state)
     state.commit()
-    state.record("speedw", wobbled(9.85, 8))  # promotes at alpha 0.01, not at 0.005
+    state.record("speedw", wobbled(9.83, 8))  # promotes at alpha 0.01, not at 0.005
     state.record("qualityr", QUALITY[:5])
     alone = state.evaluate("speedw")
     assert alone.kind == "PROMOTE"
@@ -138,7 +138,7 @@ def test_a_looser_false_discovery_rate_promotes_what_alpha_alone_did_not(
         state: StoredRuns) -> None:
     calibrated_baselines(state)
     state.commit()
-    state.record("speedw", wobbled(9.8, 5))
+    state.record("speedw", wobbled(9.78, 5))
     state.record("qualityr", QUALITY[:5])
     alone = state.evaluate("speedw")
     assert alone.kind == "NEEDS_MORE_DATA"
@@ -155,7 +155,7 @@ def test_a_promote_at_the_family_level_adds_no_requirement_detail_without_requir
         state: StoredRuns) -> None:
     calibrated_baselines(state)
     state.commit()
-    state.record("speedw", wobbled(9.8, 5))
+    state.record("speedw", wobbled(9.78, 5))
     state.record("qualityr", QUALITY[:5])
     speedw = by_name(everything(state, fdr=0.05), "speedw")
     assert speedw.kind == "PROMOTE"
@@ -180,7 +180,7 @@ def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
 def test_grid_p_value_is_the_smallest_level_that_promotes(state: StoredRuns) -> None:
     state.establish("speedw", BASELINE)
     state.commit()
-    state.record("speedw", wobbled(9.85, 8))
+    state.record("speedw", wobbled(9.83, 8))
     verdict = state.evaluate("speedw")
     bench = state.bench("speedw")
     assert grid_p_value(verdict, bench, [0.001, 0.005, 0.01, 0.05]) == 0.01

@@ -30,12 +30,12 @@ def test_a_clearly_faster_candidate_is_promoted_at_an_early_look(state: StoredRu
     verdict = state.evaluate("speedw")
     assert verdict.kind == VerdictKind.PROMOTE and verdict.exit_code == 0
     assert verdict.policy == "welch" and verdict.direction == "minimize"
-    assert verdict.reason.startswith("welch (sequential, look 3 of at most 12): crossed the boundary")
+    assert verdict.reason.startswith("welch (sequential, look 4 of at most 12): crossed the boundary")
     assert verdict.effect == pytest.approx(0.2, abs=0.005)
     assert verdict.effect_ci[0] > 0.1 and verdict.effect_ci[1] < 0.3
     assert verdict.alpha == 0.01 and verdict.p_value <= verdict.threshold
     summary = verdict.sequential
-    assert (summary.test, summary.look, summary.runs, summary.horizon) == ("welch", 3, 5, 12)
+    assert (summary.test, summary.look, summary.runs, summary.horizon) == ("welch", 4, 5, 12)
     assert summary.boundary == verdict.threshold
     assert verdict.candidate.git_sha == sha and verdict.candidate.run_set_ids == [candidate.id]
     assert verdict.candidate.n == 5 and verdict.baseline.n == 10
@@ -57,12 +57,13 @@ def test_evaluate_hands_the_calibrated_policies_to_the_cumulative_gate(state: St
 def test_rank_promotes_a_better_quality_and_needs_more_looks_than_welch(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit("src/quality.txt", "1.2\n")
-    state.record("qualityr", wobbled(1.2, 5))
+    state.record("qualityr", wobbled(1.2, 6))
     verdict = state.evaluate("qualityr")
     assert verdict.kind == "PROMOTE" and verdict.policy == "rank"
     assert verdict.direction == "maximize"
-    # an exact rank test cannot reach its boundary with 2 or 3 runs against 10
-    assert verdict.sequential.test == "rank" and verdict.sequential.look == 4
+    # against 10 runs, no rank look before the sixth has a boundary that also holds when the
+    # candidate's spread differs from the baseline's
+    assert verdict.sequential.test == "rank" and verdict.sequential.look == 6
     assert verdict.effect == pytest.approx(0.2, abs=0.01)
 
 
@@ -72,11 +73,14 @@ def test_an_unchanged_program_is_never_promoted(state: StoredRuns, bench: str,
     state.establish(bench, baseline)
     state.commit("README", "docs only\n")
     state.record(bench, baseline[:2])
+    # futility waits for a quarter of the horizon: a small sample's trend is too noisy
+    assert state.evaluate(bench).kind == "NEEDS_MORE_DATA"
+    state.record(bench, baseline[2:3])
     early = state.evaluate(bench)
     assert early.kind == "REJECT" and early.exit_code == 1
     assert "promotion within the horizon is unlikely (conditional power" in early.reason
-    assert (early.sequential.look, early.sequential.runs) == (2, 2)
-    state.record(bench, baseline[2:] + baseline[:2])  # 12 runs: the horizon
+    assert (early.sequential.look, early.sequential.runs) == (3, 3)
+    state.record(bench, baseline[3:] + baseline[:2])  # 12 runs: the horizon
     final = state.evaluate(bench)
     assert final.kind == "REJECT"
     assert "reached the horizon of 12 without crossing the boundary" in final.reason
@@ -145,12 +149,12 @@ def test_run_sets_at_the_commit_add_up_to_one_sample(state: StoredRuns) -> None:
     state.commit()
     first = state.record("speedw", [8.0])
     assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
-    second = state.record("speedw", [8.1, 7.9])
+    second = state.record("speedw", [8.1, 7.9, 8.05])
     verdict = state.evaluate("speedw")
     assert verdict.kind == "PROMOTE"
     assert verdict.candidate.run_set_ids == [first.id, second.id]
-    assert verdict.candidate.values == [8.0, 8.1, 7.9]  # in the order recorded
-    assert verdict.sequential.runs == 3
+    assert verdict.candidate.values == [8.0, 8.1, 7.9, 8.05]  # in the order recorded
+    assert verdict.sequential.runs == 4
 
 
 def test_a_failed_candidate_repetition_withholds_promote(state: StoredRuns) -> None:
@@ -160,7 +164,7 @@ def test_a_failed_candidate_repetition_withholds_promote(state: StoredRuns) -> N
     verdict = state.evaluate("speedw")
     assert verdict.kind == "NEEDS_MORE_DATA" and verdict.failures_withhold_promotion
     assert verdict.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} failed")
-    assert ("the runs that succeeded alone say: welch (sequential, look 3 of at most 12): "
+    assert ("the runs that succeeded alone say: welch (sequential, look 4 of at most 12): "
             "crossed the boundary; p=") in verdict.reason
     assert verdict.candidate.n == 5 and verdict.candidate.n_errors == 1
     assert "1 candidate repetition(s) failed and are not in the gate" in verdict.warnings
@@ -252,7 +256,7 @@ def test_a_performance_benchmark_needs_the_same_environment(state: StoredRuns) -
 def test_a_quality_benchmark_only_warns_of_another_environment(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit("src/quality.txt", "1.2\n")
-    state.record("qualityr", wobbled(1.2, 5), environment={**ENVIRONMENT, "kernel": "6.2"})
+    state.record("qualityr", wobbled(1.2, 6), environment={**ENVIRONMENT, "kernel": "6.2"})
     verdict = state.evaluate("qualityr")
     assert verdict.kind == "PROMOTE"
     assert verdict.warnings == ["environments differ: kernel: '6.1' -> '6.2'"]
@@ -329,7 +333,7 @@ def test_faster_is_promoted_only_where_the_required_correctness_passes(
     assert unchecked.reason.startswith(
         f"required correctness benchmark output has not run here (no ok run with an artifact at "
         f"{sha[:10]}: run it first (bench run toy output)); the gate alone said: welch "
-        "(sequential, look 3 of at most 12): crossed the boundary")
+        "(sequential, look 4 of at most 12): crossed the boundary")
     state.record("output", [1.0], artifact=ARTIFACT)
     checked = state.evaluate("speedreq")
     assert checked.kind == "PROMOTE"

@@ -59,7 +59,8 @@ def test_a_promote_names_both_samples_the_test_and_the_decision(state: StoredRun
     assert lines[7:10] == [
         "test: one-sided Welch t-test of the means of log values (log_scale)",
         "test: assumes: independent runs with roughly normal (log-normal) noise; unequal "
-        "variances are allowed",
+        "variances are allowed (the boundaries hold for a spread ratio of 1/4 to 4); tied "
+        "values are judged by the rank test",
         "test: sequential: the test is repeated after every run up to 12 (max_repetitions); "
         "alpha 0.01 is spent across the looks, so the false-promote rate stays <= 0.01 however "
         f"often it is run and asked; now at look {summary.look} of 5 run(s), boundary p <= "
@@ -76,19 +77,20 @@ def test_a_promote_names_both_samples_the_test_and_the_decision(state: StoredRun
 def test_a_reject_explains_the_rank_test_for_a_maximized_metric(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit("src/quality.txt", "8.0\n")
-    state.record("qualityr", wobbled(0.8, 5))
+    state.record("qualityr", wobbled(0.8, 6))
     verdict = state.evaluate("qualityr")
     assert verdict.kind == "REJECT"
     lines = explanation_lines(explain(verdict, state.bench("qualityr")))
     assert lines[0] == f"verdict: REJECT  {verdict.reason}"
     assert "the candidate is worse" in lines[0]
     assert row(lines, "baseline ").endswith(f"n=10 median {statistics.median(QUALITY):.5g}")
-    assert row(lines, "candidate").endswith("n=5 median 0.8")
+    assert row(lines, "candidate").endswith("n=6 median 0.80228")
     assert any("better ->" in line and line.endswith("(maximize)") for line in lines)
     assert ("test: one-sided Mann-Whitney rank test (exact distribution; ties count as not "
             "better in the sequential looks, which only makes it stricter)") in lines
-    assert "test: assumes: independent runs; no assumption about the shape of the noise" in lines
-    assert any(line.startswith("test: sequential: ") and "now at look 5 of 5 run(s)" in line
+    assert ("test: assumes: independent runs; no assumption about the shape of the noise (the "
+            "boundaries also hold when the spreads differ, by a ratio of 1/4 to 4)") in lines
+    assert any(line.startswith("test: sequential: ") and "now at look 6 of 6 run(s)" in line
                for line in lines)
 
 
