@@ -51,6 +51,7 @@ calibration = _imported_on_first_use("benchstone.evaluate.calibrate")
 checks = _imported_on_first_use("benchstone.evaluate.checks")
 power = _imported_on_first_use("benchstone.evaluate.power")
 compare_module = _imported_on_first_use("benchstone.evaluate.compare")
+duet_module = _imported_on_first_use("benchstone.evaluate.duet")
 corpora_module = _imported_on_first_use("benchstone.project.corpora")
 corpus_module = _imported_on_first_use("benchstone.project.corpus")
 evaluation = _imported_on_first_use("benchstone.evaluate.single")
@@ -321,14 +322,15 @@ def _paired(store: Store, place: Home, proj: registry.Project, bench: BenchmarkS
             until_decided: bool = False, budget: int | None = None,
             candidate: str | None = None, stop: Callable[[RunSetReport], bool] | None = None,
             cpuset: str | None = None, gpus: tuple[int, ...] = (),
-            job_id: str | None = None) -> CompareResult:
+            job_id: str | None = None, duet: bool = False) -> CompareResult:
     """Pairs of the baseline commit and the candidate on the cores of one lease: a new
-    foreground job's, or job ``job_id``'s, whose lease the caller holds."""
+    foreground job's, or job ``job_id``'s, whose lease the caller holds. A ``duet`` leases
+    twice the benchmark's threads and runs both halves of a pair at once, one set each."""
     def request(cores: str | None, devices: tuple[int, ...], job: str | None
                 ) -> compare_module.CompareRequest:
         return compare_module.CompareRequest(
             against=against, pairs=pairs, until_decided=until_decided, sandbox=sandbox,
-            cpuset=cores, gpus=devices, job_id=job, candidate=candidate)
+            cpuset=cores, gpus=devices, job_id=job, candidate=candidate, duet=duet)
 
     if job_id is not None:
         return compare_module.compare(store, place, proj, bench, request(cpuset, gpus, job_id),
@@ -339,13 +341,31 @@ def _paired(store: Store, place: Home, proj: registry.Project, bench: BenchmarkS
     planned = 2 * (budget or bench.max_repetitions if until_decided
                    else pairs or bench.run_repetitions)
     on_wait = progress("candidate").on_notice if progress else (lambda message: None)
+    threads = None
+    if duet:  # refused before a job is recorded
+        compare_module.require_pinning(bench, sandbox)
+        threads = _duet_threads(bench)
     with leases.foreground(store, proj.name, bench, "compare", planned, wait=wait,
-                           on_wait=on_wait) as lease:
+                           on_wait=on_wait, threads=threads) as lease:
         result = compare_module.compare(store, place, proj, bench,
                                         request(lease.cpuset, lease.gpus, lease.job.id),
                                         progress, budget=budget, stop=stop)
         lease.finish("done", f"{result.pairs_run} pair(s) run: {result.verdict.kind}")
         return result
+
+
+def _duet_threads(bench: BenchmarkSpec) -> int:
+    """The threads a duet's lease asks for: two disjoint sets of the benchmark's; CompareError
+    naming the fix when this machine's budget can never hold them."""
+    needed = duet_module.duet_cores_needed(bench.threads)
+    budget = leases.machine_from_environment().thread_budget
+    if budget < needed:
+        raise errors.CompareError(
+            f"--duet needs two disjoint sets of {bench.threads} core(s), {needed} in all; this "
+            f"machine's thread budget is {budget}",
+            fix="run the comparison without --duet (alternating pairs), or allow more cores "
+            f"({leases.MAX_THREADS_VARIABLE}, or this process's CPU affinity)")
+    return needed
 
 
 def _check_seed_set(seed_set: str, meta_seed: int | None) -> None:
@@ -424,16 +444,17 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
             pairs: int | None = None, until_decided: bool = False,
             max_repetitions: int | None = None, sandbox: str | None = None, wait: bool = True,
             progress: Callable[[str], Progress] | None = None,
-            home: Path | None = None) -> CompareResult:
+            home: Path | None = None, duet: bool = False) -> CompareResult:
     """Run the baseline commit (the pointer's, or ``against``) and HEAD alternately, pair by
     pair, and gate them with a paired sequential test. Both sides run on the cores of one
-    lease, so they are measured alike."""
+    lease, so they are measured alike. With ``duet`` the two halves of a pair run at the same
+    time, each on its own half of the lease's cores (swapped from pair to pair)."""
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         return _paired(store, place, proj, bench, pairs=pairs, sandbox=sandbox, wait=wait,
                        progress=progress, against=against, until_decided=until_decided,
-                       budget=max_repetitions)
+                       budget=max_repetitions, duet=duet)
 
 
 @_served("cwd")

@@ -69,15 +69,21 @@ def compare(
         "--wait/--no-wait", help="When the cores it needs are taken: wait for them, saying on "
         "stderr whose job holds them (the default), or with --no-wait fail at once "
         "(exit 5).")] = True,
+    duet: Annotated[bool, typer.Option(
+        "--duet", help="Run the two halves of each pair at the same time, each pinned to its "
+        "own set of the benchmark's threads cores (the sets swap sides from pair to pair), so "
+        "interference from the rest of the machine hits both alike. Needs twice the "
+        "benchmark's threads free and a sandbox that pins (docker).")] = False,
     sandbox: SandboxOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the baseline commit and HEAD alternately, a pair at a time, and gate them paired.
 
     Each pair runs both trees in fresh sandboxes with the same fresh seed, in random order, so
-    a drifting machine or a hard seed affects both alike. The gate is a paired test: Wilcoxon
-    signed-rank for gate_policy rank or mann_whitney, else a t-test on log ratios. Pairs from
-    earlier comparisons of the same two commits count too. Exits like evaluate.
+    a drifting machine or a hard seed affects both alike (with --duet: at the same time, on
+    disjoint cores). The gate is a paired test: Wilcoxon signed-rank for gate_policy rank or
+    mann_whitney, else a t-test on log ratios. Pairs from earlier comparisons of the same two
+    commits count too. Exits like evaluate.
     """
     from benchstone import api
     from benchstone.report import render_gates
@@ -89,7 +95,8 @@ def compare(
         raise usage_error("--max-repetitions only applies with --until-decided")
     result = api.compare(project, benchmark, against=against, pairs=pairs,
                          until_decided=until_decided, max_repetitions=max_repetitions,
-                         sandbox=sandbox, wait=wait, progress=_side_printer(as_json))
+                         sandbox=sandbox, wait=wait, progress=_side_printer(as_json),
+                         duet=duet)
     dump(result) if as_json else echo_lines(render_gates.compare_lines(result))
     raise typer.Exit(exit_code_for(result.verdict.kind))
 

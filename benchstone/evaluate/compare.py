@@ -4,7 +4,8 @@
 Each pair runs both trees with the same fresh seed, each in a fresh sandbox, in an order drawn
 at random (from the comparison's meta seed, so it can be replayed). A shared machine that
 drifts, or a seed that makes one input harder, moves both halves of a pair alike, and the
-paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it.
+paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it. With ``--duet`` the
+two halves run at the same time instead, on disjoint cores (``benchstone.evaluate.duet``).
 
 The evidence of earlier comparisons of the same baseline commit with the candidate's tree (an
 empty or message-only commit holds the same tree) counts too: pairs accumulate into one
@@ -32,6 +33,7 @@ from benchstone.evaluate.checks import (
     withheld_for_failures,
 )
 from benchstone.evaluate.correctness import apply_requirements
+from benchstone.evaluate.duet import ALTERNATING, DUET, cores_of_pair, run_together, split_cores
 from benchstone.evaluate.samples import EvaluateOptions, head_sha
 from benchstone.gates.sequential import decide_paired_sequential
 from benchstone.gates.verdict import Sample, Verdict
@@ -49,6 +51,7 @@ from benchstone.project.registry import Project
 from benchstone.run.environment import derive_seeds, new_meta_seed
 from benchstone.run.runlist import RunList
 from benchstone.run.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
+from benchstone.sandbox import choose_backend, pins_cores
 from benchstone.store import Store
 from benchstone.store.records import Comparison, Run, RunSet
 
@@ -67,6 +70,8 @@ class CompareRequest:
     # the candidate commit, pinned when the work was requested (a background job, an evaluator's
     # scratch commit); None: HEAD, which must be clean
     candidate: str | None = None
+    # both halves of a pair at once, on two disjoint halves of ``cpuset`` (evaluate/duet.py)
+    duet: bool = False
 
 
 class CompareResult(BaseModel):
@@ -76,7 +81,10 @@ class CompareResult(BaseModel):
     meta_seed: int | None
     pairs_run: int
     pairs_total: int
-    first_sides: list[str] = Field(default_factory=list)
+    first_sides: list[str] = Field(default_factory=list)  # alternating: who ran first
+    design: str = ALTERNATING
+    # duet: the cores (baseline's, candidate's) of each pair
+    duet_cores: list[tuple[str, str]] = Field(default_factory=list)
     baseline: RunSetReport | None = None
     candidate: RunSetReport | None = None
     verdict: Verdict
@@ -126,20 +134,33 @@ def _comparisons_of_tree(store: Store, project: Project, bench: BenchmarkSpec,
 
 
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
-                  candidate_sha: str) -> tuple[list[tuple[float, float]], int]:
+                  candidate_sha: str, designs: dict[str, int] | None = None
+                  ) -> tuple[list[tuple[float, float]], int]:
     """The complete pairs of every earlier comparison of the baseline commit with the
     candidate's tree, oldest first, and how many of their candidate halves failed or never
-    finished."""
+    finished. ``designs``, when given, receives the number of complete pairs per design."""
     pairs: list[tuple[float, float]] = []
     failed = 0
     for comparison in _comparisons_of_tree(store, project, bench, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
-        pairs.extend(complete_pairs(runs, bench.metric_source))
+        complete = complete_pairs(runs, bench.metric_source)
+        pairs.extend(complete)
+        if designs is not None:
+            design = comparison.design or ALTERNATING
+            designs[design] = designs.get(design, 0) + len(complete)
         failed += candidate_failures(runs) + store.unfinished_repetitions(
             [rs.id for rs in sets if rs.side == "candidate"])
     return pairs, failed
+
+
+def design_note(designs: dict[str, int]) -> str | None:
+    """Which designs the pairs in the gate ran under, when any ran as a duet."""
+    if not designs.get(DUET):
+        return None
+    return (f"{designs[DUET]} pair(s) ran as duets (both halves at once, on disjoint cores), "
+            f"{designs.get(ALTERNATING, 0)} alternating (one half after the other)")
 
 
 def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
@@ -178,7 +199,8 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
     if before.digest != after.digest:
         return tampered(project, bench, before.changed_from(after),
                         "protected files changed since the baseline")
-    pairs, failed = earlier_pairs(store, project, bench, *shas)
+    designs: dict[str, int] = {}
+    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs)
     if not pairs and not failed:
         return (already_promoted(project, bench, pointer, git_sha)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
@@ -187,6 +209,8 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
                                f"(bench run {project.name} {bench.name})"))
     warnings = ["design = paired: the baseline commit was measured again, interleaved with "
                 f"the candidate ({len(pairs)} complete pair(s))"]
+    if (note := design_note(designs)) is not None:
+        warnings.append(note)
     if shas[0] == shas[1]:
         warnings.append("the baseline and the candidate are the same commit (an A/A comparison)")
     return _finish(store, home, project, bench,
@@ -197,8 +221,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             request: CompareRequest, progress: Callable[[str], Progress] | None = None,
             budget: int | None = None,
             stop: Callable[[RunSetReport], bool] | None = None) -> CompareResult:
-    """Run pairs of the baseline commit and HEAD (or ``request.candidate``), alternately, and
-    gate them paired.
+    """Run pairs of the baseline commit and HEAD (or ``request.candidate``), alternately (or
+    at once with ``request.duet``), and gate them paired.
 
     ``progress`` makes the callbacks for one side; ``budget`` caps the pairs of an
     ``until_decided`` comparison (default: up to the horizon); ``stop``, asked with the
@@ -208,6 +232,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                            "compare statistically", fix=f"bench evaluate {project.name} "
                            f"{bench.name}")
     keep_boundaries_in(home)
+    if request.duet:
+        duet_sets(bench, request)  # refused before anything is recorded
     baseline_sha = _baseline_sha(store, project, bench, request.against)
     root = repository_root(project.root)
     candidate_sha = (resolve_commit(root, request.candidate) if request.candidate
@@ -219,7 +245,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
     warnings = [] if baseline_sha != candidate_sha else [
         "the baseline and the candidate are the same commit (an A/A comparison)"]
-    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha)
+    designs: dict[str, int] = {}
+    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs)
     if before.digest != after.digest:
         changed = before.changed_from(after)
         verdict = tampered(project, bench, changed, "protected files differ between the two commits",
@@ -229,6 +256,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                              pairs_total=len(pairs), verdict=verdict)
     if pairs:
         warnings.append(f"{len(pairs)} pair(s) from earlier comparisons of these commits count")
+        if (note := design_note(designs)) is not None:
+            warnings.append(f"of those, {note}")
     room = max(bench.max_repetitions - len(pairs), 0)
     planned = min(room, budget or room) if request.until_decided else (
         request.pairs or bench.run_repetitions)
@@ -252,10 +281,20 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     meta_seed = new_meta_seed()
     seeds = derive_seeds(meta_seed, planned)
     order = random.Random(meta_seed)  # replayable: the order follows from the meta seed
+    design = DUET if request.duet else ALTERNATING
+    sets = duet_sets(bench, request) if request.duet else None
+    # drawn only for a duet, so an alternating comparison's order stays what its seed gave
+    baseline_starts_low = order.random() < 0.5 if request.duet else True
     comparison = store.add_comparison(project=project.name, benchmark=bench.name,
-                                      baseline_sha=shas[0], candidate_sha=shas[1], pairs=planned)
+                                      baseline_sha=shas[0], candidate_sha=shas[1], pairs=planned,
+                                      design=design)
+    if sets is not None:
+        warnings = [*warnings, f"design: duet, both halves of each new pair at once on cores "
+                    f"{sets[0]} and {sets[1]}, swapped from pair to pair"]
     sessions: dict[str, RunSetSession] = {}
     first_sides: list[str] = []
+    duet_cores: list[tuple[str, str]] = []
+    ran = 0
     new_pairs: list[tuple[float, float]] = []
     new_failed = 0
     verdict: Verdict | None = None
@@ -266,14 +305,22 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                 RunRequest(kind="compare", revision=revision, meta_seed=meta_seed, seeds=seeds,
                            seeds_from="harness",
                            sandbox=request.sandbox, comparison_id=comparison.id, side=side,
-                           cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id),
+                           cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id,
+                           cores_per_repetition=request.duet),
                 progress(side) if progress else None)
-        for _ in range(planned):
-            sides = list(SIDES)
-            order.shuffle(sides)
-            first_sides.append(sides[0])
-            for side in sides:
-                sessions[side].repeat()
+        for index in range(planned):
+            if sets is not None:
+                cores = cores_of_pair(sets, index, baseline_starts_low)
+                duet_cores.append((cores["baseline"], cores["candidate"]))
+                ran += 1
+                run_together(sessions, cores, store.path)
+            else:
+                sides = list(SIDES)
+                order.shuffle(sides)
+                first_sides.append(sides[0])
+                ran += 1
+                for side in sides:
+                    sessions[side].repeat()
             runs = {side: sessions[side].runs for side in SIDES}
             new_pairs = complete_pairs(runs, bench.metric_source)
             new_failed = candidate_failures(runs)
@@ -285,7 +332,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             if stop is not None and stop(sessions["candidate"].report()):
                 break
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: {len(first_sides)} pair(s) of comparison "
+        raise Interrupted(f"interrupted: {ran} pair(s) of comparison "
                           f"{comparison.id} were recorded and kept") from None
     finally:
         for session in sessions.values():
@@ -295,10 +342,28 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                                  failed + new_failed)
     return CompareResult(
         comparison_id=comparison.id, baseline_sha=shas[0], candidate_sha=shas[1],
-        meta_seed=meta_seed, pairs_run=len(first_sides), pairs_total=len(pairs + new_pairs),
-        first_sides=first_sides, baseline=sessions["baseline"].report(),
+        meta_seed=meta_seed, pairs_run=ran, pairs_total=len(pairs + new_pairs),
+        first_sides=first_sides, design=design, duet_cores=duet_cores,
+        baseline=sessions["baseline"].report(),
         candidate=sessions["candidate"].report(),
         verdict=_finish(store, home, project, bench, verdict, shas[1]))
+
+
+def require_pinning(bench: BenchmarkSpec, sandbox: str | None) -> None:
+    """CompareError naming the fix when the sandbox a duet would use cannot pin a half to its
+    cores: unpinned, the halves would share cores and measure each other."""
+    backend = choose_backend(sandbox, bench.sandbox)
+    if not pins_cores(backend):
+        raise CompareError(f"--duet needs a sandbox that pins each half to cores of its own; "
+                           f"the {backend} sandbox cannot pin here",
+                           fix="use the docker sandbox (--sandbox docker), or run without --duet")
+
+
+def duet_sets(bench: BenchmarkSpec, request: CompareRequest) -> tuple[str, str]:
+    """The two disjoint core sets of a duet inside the lease's cpuset; CompareError naming the
+    fix when the sandbox cannot pin a half to its cores or the lease is too small."""
+    require_pinning(bench, request.sandbox)
+    return split_cores(request.cpuset or "", bench.threads)
 
 
 def _finish(store: Store, home: Home, project: Project, bench: BenchmarkSpec,

@@ -259,23 +259,26 @@ def _one_line(text: str) -> str:
 
 
 def job_fields(project: str, bench: BenchmarkSpec, kind: str, repetitions: int,
-               spec_path: str = "") -> dict[str, Any]:
-    """The ``jobs`` row of a new job (``spec_path`` empty for a foreground job)."""
+               spec_path: str = "", threads: int | None = None) -> dict[str, Any]:
+    """The ``jobs`` row of a new job (``spec_path`` empty for a foreground job); ``threads``
+    overrides the benchmark's (a duet compare needs two sets of them)."""
     expected = (bench.expected_runtime_seconds * repetitions
                 if bench.expected_runtime_seconds is not None else None)
     return {"id": new_job_id(), "project": project, "benchmark": bench.name, "command": kind,
-            "spec_path": spec_path, "threads": bench.threads, "gpu": bench.gpu,
+            "spec_path": spec_path, "threads": threads or bench.threads, "gpu": bench.gpu,
             "repetitions": repetitions, "expected_seconds": expected}
 
 
 @contextlib.contextmanager
 def foreground(store: Store, project: str, bench: BenchmarkSpec, kind: str, repetitions: int, *,
                wait: bool = False,
-               on_wait: Callable[[str], None] = lambda message: None) -> Iterator[Lease]:
+               on_wait: Callable[[str], None] = lambda message: None,
+               threads: int | None = None) -> Iterator[Lease]:
     """Admit a run set in this process (queueing first with ``wait``) and hold its lease for
     the body: every run set takes a lease, so foreground and background work never share a
-    core."""
-    job, event = open_job(store, job_fields(project, bench, kind, repetitions), wait=wait)
+    core. ``threads`` overrides the benchmark's."""
+    job, event = open_job(store, job_fields(project, bench, kind, repetitions,
+                                            threads=threads), wait=wait)
     with stopping_on_sigterm(), holding(store, job, event, on_wait) as lease:
         yield lease
 

@@ -28,7 +28,11 @@ def compare_lines(result: CompareResult) -> list[str]:
     lines.append(f"  compared {short(result.baseline_sha)} (baseline) with "
                  f"{short(result.candidate_sha)} (candidate): {result.pairs_run} pair(s) run now, "
                  f"{result.pairs_total} in the gate")
-    if result.comparison_id is not None:
+    if result.comparison_id is not None and result.design == "duet":
+        cores = "  ".join(f"{b}|{c}" for b, c in result.duet_cores)
+        lines.append(f"  comparison {result.comparison_id}  meta_seed={result.meta_seed}  "
+                     f"duet, cores baseline|candidate in each pair: {cores}")
+    elif result.comparison_id is not None:
         firsts = "".join("B" if side == "baseline" else "C" for side in result.first_sides)
         lines.append(f"  comparison {result.comparison_id}  meta_seed={result.meta_seed}  "
                      f"first in each pair: {firsts}")

@@ -115,6 +115,8 @@ class RunRequest:
     # dispatched and may run much later): the working tree's state then, not when it runs.
     checked_dirty: bool = False
     checked_diff_path: str | None = None
+    # each repetition is given cores of its own inside ``cpuset`` (RunSetSession.run_next)
+    cores_per_repetition: bool = False
 
 
 @dataclass
@@ -477,10 +479,12 @@ class RunSetSession:
             tree_sha=prepared.tree_sha, caller_seeds=caller_chose_seeds(request),
             runtime=self.backend.runtime,
         )
-        # the containers of the whole run set are made before the first repetition starts
-        self.backend.reserve(self.spec, [
-            repetition_of(self.home, self.run_set, index, self.workdir)
-            for index in range(len(self.seeds))])
+        # the containers of the whole run set are made before the first repetition starts;
+        # not when each repetition gets its own cores (a duet): they would hold the run set's
+        if not request.cores_per_repetition:
+            self.backend.reserve(self.spec, [
+                repetition_of(self.home, self.run_set, index, self.workdir)
+                for index in range(len(self.seeds))])
         self.progress.on_start(self.run_set)
 
     @property
@@ -489,15 +493,31 @@ class RunSetSession:
 
     def repeat(self) -> Run:
         """Run the next repetition (the next seed) and record its row."""
+        return self.accept(self.run_next())
+
+    def run_next(self, store: Store | None = None, cpuset: str | None = None,
+                 ready: Callable[[], None] | None = None) -> Run:
+        """Run the next repetition and record its row, without counting it yet (``accept``
+        does). A duet runs two sessions' ``run_next`` at once, each in a thread with a
+        ``store`` connection of its own, on a ``cpuset`` inside the run set's, and ``ready``
+        called just before the sandbox starts."""
         assert self.backend is not None and self.run_set is not None
         index = len(self.runs)
         if index >= len(self.seeds):
             raise IndexError("every repetition of this run set has run")
+        spec = self.spec
+        if cpuset is not None:
+            spec = dataclasses.replace(spec, limits=dataclasses.replace(spec.limits,
+                                                                        cpuset=cpuset))
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
-            run = _repetition(self.store, self.home, self.backend, self.spec, self.bench,
-                              self.run_set, index, self.seeds[index], self.workdir,
-                              self.progress.on_notice, self.slots[index],
-                              self.corpus.verified if self.corpus else None)
+            return _repetition(store or self.store, self.home, self.backend, spec, self.bench,
+                               self.run_set, index, self.seeds[index], self.workdir,
+                               self.progress.on_notice, self.slots[index],
+                               self.corpus.verified if self.corpus else None, ready)
+
+    def accept(self, run: Run) -> Run:
+        """Count a row ``run_next`` recorded and report it."""
+        index = len(self.runs)
         self.runs.append(run)
         self.progress.on_repetition(run, index + 1, len(self.seeds),
                                     time.monotonic() - self._started)
@@ -557,9 +577,11 @@ def repetition_of(home: Home, run_set: RunSet, index: int, workdir: Path) -> Rep
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
                 workdir: Path, notify: Callable[[str], None], slot: int,
-                corpus_verified: Fingerprint | None = None) -> Run:
+                corpus_verified: Fingerprint | None = None,
+                ready: Callable[[], None] | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
-    restarted under it) is run again once before the run set stops."""
+    restarted under it) is run again once before the run set stops. ``ready`` is called once,
+    just before the sandbox first starts."""
     repetition = repetition_of(home, run_set, index, workdir)
     scratch = repetition.scratch_dir
     rep_dir = scratch.parent
@@ -579,6 +601,8 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
             check_mount_unchanged(spec.corpus, corpus_verified)
+            if ready is not None and attempt == 0:
+                ready()
             outcome = backend.run(spec, repetition)
             fields = classify(bench, outcome, scratch, home, run_set.project)
             break

@@ -43,6 +43,12 @@ def choose_runtime(manifest_setting: str | None) -> str | None:
     return os.environ.get(RUNTIME_VARIABLE) or manifest_setting or None
 
 
+def pins_cores(name: str) -> bool:
+    """Whether the backend registered as ``name`` confines a repetition to its cpuset."""
+    module_name, class_name = _BACKENDS[name].split(":")
+    return bool(getattr(importlib.import_module(module_name), class_name).pins_cores)
+
+
 def create_backend(name: str) -> Sandbox:
     """A new instance of the backend registered as ``name``."""
     try:

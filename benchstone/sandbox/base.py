@@ -137,6 +137,8 @@ class Sandbox(abc.ABC):
 
     name: ClassVar[str]
     isolated: ClassVar[bool]
+    # whether ``Limits.cpuset`` really confines a repetition to those cores (a duet needs it)
+    pins_cores: ClassVar[bool] = False
 
     @abc.abstractmethod
     def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:

@@ -58,6 +58,7 @@ def _clean_environment() -> dict[str, str]:
 class ProcessSandbox(Sandbox):
     name: ClassVar[str] = "process"
     isolated: ClassVar[bool] = False
+    pins_cores: ClassVar[bool] = hasattr(os, "sched_setaffinity")
 
     def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
         if not Path("/bin/sh").exists():

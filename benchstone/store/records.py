@@ -95,6 +95,7 @@ class Comparison(_Record):
     candidate_sha: str
     pairs: int
     created_at: str
+    design: str | None = None  # "alternating" or "duet"; None (older rows): alternating
 
 
 class Run(_Record):

@@ -357,3 +357,11 @@ def runtime(db: Database) -> None:
     for gVisor); NULL for the process sandbox and for rows recorded before it was."""
     db.execute("ALTER TABLE run_sets ADD COLUMN runtime TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN runtime TEXT")
+
+
+@migration("0009_comparison_design")
+def comparison_design(db: Database) -> None:
+    """How a comparison ran its pairs: ``alternating`` (one half after the other, in random
+    order) or ``duet`` (both halves at once, on disjoint cores). Comparisons recorded before
+    the column have NULL, read as alternating: the only design there was."""
+    db.execute("ALTER TABLE comparisons ADD COLUMN design TEXT")

@@ -200,6 +200,7 @@ def entry_command(spec: RunSetSpec, invocation: str) -> list[str]:
 class DockerSandbox(Sandbox):
     name: ClassVar[str] = "docker"
     isolated: ClassVar[bool] = True
+    pins_cores: ClassVar[bool] = True  # cpuset_cpus: the container's cgroup holds it there
 
     def __init__(self) -> None:
         self._image_id: str | None = None
