@@ -24,6 +24,7 @@ Run: python tests/perf/perf_duet.py [--pairs-per-round 5 --rounds 4]   (a few mi
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import os
 import statistics
@@ -111,6 +112,17 @@ def pair_values(result: CompareResult, source: str) -> list[tuple[float, float]]
     return [(halves[0][i], halves[1][i]) for i in sorted(halves[0]) if i in halves[1]]
 
 
+def start_skews(result: CompareResult) -> list[float]:
+    """Seconds between the starts of the two halves of each pair (as the sandbox recorded
+    them): how close to "at the same time" a duet got."""
+    assert result.baseline is not None and result.candidate is not None
+    starts = [{run.repetition: dt.datetime.fromisoformat(run.started_at.replace("Z", "+00:00"))
+               for run in report.runs if run.started_at}
+              for report in (result.baseline, result.candidate)]
+    return [abs((starts[0][i] - starts[1][i]).total_seconds())
+            for i in sorted(starts[0]) if i in starts[1]]
+
+
 def describe(pairs: list[tuple[float, float]]) -> tuple[int, float, float, float, float]:
     ratios = [c / b for b, c in pairs]
     n = len(ratios)
@@ -134,6 +146,7 @@ def main() -> int:
     collected: dict[str, dict[str, list[tuple[float, float]]]] = {
         design: {source: [] for source in SOURCES} for design in ("alternating", "duet")}
     seconds = {"alternating": 0.0, "duet": 0.0}
+    skews: list[float] = []
     with tempfile.TemporaryDirectory(prefix="benchstone-perf-duet-") as tmp:
         home, root = Path(tmp) / "home", Path(tmp) / "cpuload"
         against = make_fixture(root)
@@ -151,6 +164,8 @@ def main() -> int:
                                          pairs=args.pairs_per_round, duet=design == "duet",
                                          sandbox="docker", home=home)
                     seconds[design] += time.monotonic() - begun
+                    if design == "duet":
+                        skews.extend(start_skews(result))
                     for source in SOURCES:
                         collected[design][source].extend(pair_values(result, source))
         finally:
@@ -167,6 +182,9 @@ def main() -> int:
             per_pair = seconds[design] / max(1, args.rounds * args.pairs_per_round)
             print(f"   {design:<13}{source:<17}{n:>6}{cv:>10.2%}{error:>8.2%}{mean:>12.4f}"
                   f"{level:>10.3f}s{per_pair:>7.1f}s")
+    if skews:
+        print(f"   duet halves' start skew: median {statistics.median(skews) * 1000:.0f} ms, "
+              f"largest {max(skews) * 1000:.0f} ms")
     for source in SOURCES:
         alternating = describe(collected["alternating"][source])[1]
         duet = describe(collected["duet"][source])[1]
