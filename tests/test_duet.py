@@ -184,3 +184,34 @@ def test_duet_is_refused_with_a_sandbox_that_cannot_pin(bench, cpuproj,
     assert "--sandbox docker" in result.stderr and "Traceback" not in result.stderr
     history = json.loads(bench("history", "cpuproj", "pinned", "--json").stdout)
     assert history["entries"] == []
+
+
+@TWO_CORES
+def test_evaluate_of_a_paired_design_says_its_pairs_ran_as_duets(bench, cpuproj) -> None:
+    manifest = cpuproj / "bench/manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'entry_point = "pinned"\n', 'entry_point = "pinned"\ndesign = "paired"\n', 1))
+    (cpuproj / "src/sleep").write_text("0.2\n")
+    commit_all(cpuproj, "the pinned benchmark is paired")
+    assert bench("register", str(cpuproj)).returncode == 0
+    established = bench("baseline", "establish", "cpuproj", "pinned", "--sandbox", "process")
+    assert established.returncode == 0, established.stderr
+    (cpuproj / "NOTES").write_text("the same program\n")
+    commit_all(cpuproj, "the candidate: the same program")
+    compared = bench("compare", "cpuproj", "pinned", "--duet", "--pairs", "3",
+                     "--sandbox", "process")
+    assert compared.returncode == 2, compared.stderr
+    code, verdict = _evaluated(bench)
+    assert code == 2 and verdict["kind"] == "NEEDS_MORE_DATA"
+    assert ("3 pair(s) ran as duets (both halves at once, on disjoint cores), 0 alternating "
+            "(one half after the other)") in verdict["warnings"]
+    alternating = bench("compare", "cpuproj", "pinned", "--pairs", "2", "--sandbox", "process")
+    assert alternating.returncode == 2, alternating.stderr
+    _, verdict = _evaluated(bench)
+    assert ("3 pair(s) ran as duets (both halves at once, on disjoint cores), 2 alternating "
+            "(one half after the other)") in verdict["warnings"]
+
+
+def _evaluated(bench) -> tuple[int, dict[str, Any]]:
+    result = bench("evaluate", "cpuproj", "pinned", "--json")
+    return result.returncode, json.loads(result.stdout)
