@@ -132,7 +132,7 @@ def test_duet_halves_run_at_once_in_containers_on_disjoint_cores(bench, cpuproj,
 @TWO_CORES
 def test_duet_with_the_process_sandbox_pins_and_overlaps_and_keeps_deciding(bench,
                                                                              cpuproj) -> None:
-    _pair_of_commits(cpuproj, "0.5")
+    _pair_of_commits(cpuproj, "1")  # both halves sleep: they overlap
     result, compared = _duet(bench, cpuproj, "--until-decided", "--max-repetitions", "4",
                              "--sandbox", "process")
     assert result.returncode == 2, result.stderr
