@@ -67,9 +67,9 @@ def cores_of_pair(sets: tuple[str, str], index: int, baseline_starts_low: bool) 
 def run_together(sessions: dict[str, RunSetSession], cores: dict[str, str],
                  store_path: Path) -> dict[str, Run]:
     """Run the next repetition of both sessions at once, each on ``cores[side]``; both start
-    together (a barrier just before each sandbox starts its invocation, its container made).
-    The rows are counted in the sessions once both halves ended; the first error of a half is
-    raised then (the other half's row is kept)."""
+    together (a barrier just before each sandbox starts). The rows are counted in the sessions
+    once both halves ended; the first error of a half is raised then (the other half's row is
+    kept)."""
     barrier = threading.Barrier(len(SIDES))
     rows: dict[str, Run] = {}
     errors: dict[str, BaseException] = {}

@@ -581,7 +581,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
                 ready: Callable[[], None] | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops. ``ready`` is called once,
-    by the sandbox, just before the invocation first starts."""
+    just before the sandbox first starts."""
     repetition = repetition_of(home, run_set, index, workdir)
     scratch = repetition.scratch_dir
     rep_dir = scratch.parent
@@ -601,8 +601,9 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
             check_mount_unchanged(spec.corpus, corpus_verified)
-            outcome = backend.run(spec, dataclasses.replace(
-                repetition, before_start=ready if attempt == 0 else None))
+            if ready is not None and attempt == 0:
+                ready()
+            outcome = backend.run(spec, repetition)
             fields = classify(bench, outcome, scratch, home, run_set.project)
             break
         except RepetitionLost as exc:

@@ -111,9 +111,6 @@ class Repetition:
     scratch_dir: Path
     log_stem: Path
     labels: dict[str, str] = field(default_factory=dict)
-    # called by ``run`` just before the invocation starts, everything else made ready (a duet
-    # holds both halves there, so they start together)
-    before_start: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

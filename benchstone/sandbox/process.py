@@ -91,8 +91,6 @@ class ProcessSandbox(Sandbox):
         command = render_invocation(spec.invocation, spec.entry_point, layout)
         stdout_log = CappedLog(repetition.log_stem.with_suffix(".stdout"))
         stderr_log = CappedLog(repetition.log_stem.with_suffix(".stderr"))
-        if repetition.before_start is not None:
-            repetition.before_start()
         started_at = now()
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -399,8 +399,6 @@ class DockerSandbox(Sandbox):
                         repetition: Repetition, token: str,
                         environment: dict[str, str]) -> Outcome:
         since = time.time() - 1
-        if repetition.before_start is not None:
-            repetition.before_start()
         transient_retry(api.start)(container_id)
         if spec.instructions is not None:
             self._start_collector(api, container_id, environment["BENCHSTONE_INSTRUCTIONS_PORT"])
