@@ -81,9 +81,39 @@ invoke "$1"
 status=$?
 # The trusted step. Every process of the invocation is killed first (kill -1 reaches all but
 # pid 1 and this shell, and fails once none is left), so no background writer can change or
-# swap a file while it is handed over.
+# swap a file while it is handed over. A killed orphan stays a zombie until the container ends
+# (the first process, `timeout`, reaps only its own child), and kill -1 still "reaches" it: the
+# step goes on once every process of this user left is such a zombie.
+own_uid() {  # the user id field of /proc/$1/status (empty when it is gone)
+    while read -r key value _; do
+        if [ "$key" = "Uid:" ]; then
+            printf '%s' "$value"
+            return
+        fi
+    done < "/proc/$1/status"
+}
+me=$(own_uid $$)
+others_alive() {
+    for dir in /proc/[0-9]*; do
+        pid=${dir#/proc/}
+        if [ "$pid" = 1 ] || [ "$pid" = "$$" ]; then
+            continue
+        fi
+        state= uid=
+        while read -r key value _; do
+            case $key in
+                State:) state=$value ;;
+                Uid:) uid=$value; break ;;
+            esac
+        done < "$dir/status" 2>/dev/null
+        if [ "$uid" = "$me" ] && [ -n "$state" ] && [ "$state" != Z ]; then
+            return 0
+        fi
+    done
+    return 1
+}
 tries=0
-while kill -KILL -1 2>/dev/null; do
+while kill -KILL -1 2>/dev/null && others_alive; do
     tries=$((tries + 1))
     if [ "$tries" -gt 20000 ]; then
         echo "stragglers" > "$io/status"
