@@ -336,6 +336,11 @@ class Lab:
             return state.startswith("file:600:")
         if re.fullmatch(rf"{key}(/data(/.*)?)?", relative):
             return state == "dir:555" or state.startswith(("file:444:", "file:555:", "link:"))
+        # the sequential gates' boundaries, computed once per design (0o700 and 0o600)
+        if relative in ("cache", "cache/boundaries"):
+            return state == "dir:700"
+        if re.fullmatch(r"cache/boundaries/[A-Za-z0-9_.\-]+\.json", relative):
+            return state.startswith("file:600:")
         if state.startswith("dir:"):
             # harnesses/: the markers of harnesses running containers (empty once they end)
             return state == "dir:700" and re.fullmatch(
@@ -368,7 +373,9 @@ class Lab:
             previous = before.tables.get(table, 0)
             if count < previous:
                 self.violation(f"table {table} lost rows ({previous} -> {count})")
-            elif count > previous and table not in self._may_add:
+            elif count > previous and table not in self._may_add and not (
+                    table == "_sqlite_migrations" and previous == 0):
+                # (a store created by the attack's first command starts at the current schema)
                 self.violation(f"table {table} gained rows ({previous} -> {count})")
         if after.integrity != "ok":
             self.violation(f"integrity_check: {after.integrity}")
