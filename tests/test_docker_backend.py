@@ -100,7 +100,7 @@ def test_hardening_options(tmp_path: Path) -> None:
     assert options["network_mode"] == "none"
     assert options["cap_drop"] == ["ALL"]
     assert options["security_opt"] == ["no-new-privileges"]
-    assert options["read_only"] is True and options["init"] is False  # the entry script is PID 1
+    assert options["read_only"] is True and options["init"] is False  # timeout is PID 1
     assert options["pids_limit"] == 64
     assert options["mem_limit"] == options["memswap_limit"] == 1 << 30
     assert options["cpuset_cpus"] == "1"
