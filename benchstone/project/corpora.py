@@ -15,23 +15,9 @@ from pathlib import Path
 from benchstone.errors import CorpusError
 from benchstone.paths import Home, check_name, private_dir
 from benchstone.project.corpus import CorpusCheck, check_corpus, tree_digest
+from benchstone.project.snapshots import make_read_only
 from benchstone.store import Store
 from benchstone.store.records import Corpus
-
-
-def _make_read_only(root: Path, *, including_root: bool = True) -> None:
-    for directory, dirnames, filenames in os.walk(root, topdown=False):
-        for name in filenames:
-            path = Path(directory) / name
-            info = path.lstat()
-            if stat.S_ISREG(info.st_mode):
-                os.chmod(path, 0o555 if info.st_mode & 0o111 else 0o444)
-        for name in dirnames:
-            path = Path(directory) / name
-            if not path.is_symlink():
-                os.chmod(path, 0o555)
-    if including_root:
-        os.chmod(root, 0o555)
 
 
 def _check_copyable(source: Path) -> None:
@@ -80,7 +66,7 @@ def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
             shutil.copy2(source, content / source.name)
         # The top directory stays writable until it has moved: moving a directory to another
         # parent needs write permission on it, which only root does without.
-        _make_read_only(content, including_root=False)
+        make_read_only(content, including_root=False)
         digest = tree_digest(content)
         final = home.corpora_dir / digest
         if not final.exists():
