@@ -77,7 +77,7 @@ config = json.loads(Path(args.config).read_text())
 seconds, *until = Path("src/sleep.txt").read_text().split()
 if not until or time.time() < float(until[0]):
     time.sleep(float(seconds))
-wobble = 1 + 0.005 * ((config["seed"] * 7919) % 7 - 3)
+wobble = 1 + 0.005 * ((config["repetition_index"] * 3) % 7 - 3)  # per slot: see the toy runner
 metric = float(Path("src/speed.txt").read_text()) * wobble
 Path(args.output).write_text(json.dumps({"status": "ok", "metric": metric}))
 """
