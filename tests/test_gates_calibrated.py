@@ -16,7 +16,7 @@ from scipy import stats
 from benchstone.gates.policies import GateSettings, decide, decide_paired
 from benchstone.stats import exact
 from benchstone.stats.basic import benjamini_hochberg, directed_sigma, rank_z
-from benchstone.stats.calibrated import orient, rank_tests, welch_tests
+from benchstone.stats.calibrated import orient, rank_tests, welch_interval, welch_tests
 
 BASELINE = [10.2, 9.8, 10.1, 10.4, 9.9]
 FASTER = [9.5, 9.7, 9.4, 9.85, 9.6, 9.3]
@@ -212,3 +212,11 @@ def test_calibration_holds_in_a_small_simulation() -> None:
         limit = alpha + 3 * math.sqrt(alpha * (1 - alpha) / trials)
         assert (welch_tests(b, c)[3] <= alpha).mean() <= limit
         assert (rank_tests(b, c)[1] <= alpha).mean() <= limit
+
+
+@pytest.mark.parametrize(("df", "level"), [(1.5, 0.005), (7.0, 0.0125), (30.0, 0.05)])
+def test_welch_interval_is_the_t_interval(df: float, level: float) -> None:
+    # computed with scipy.special (quick to import); scipy.stats is the reference
+    low, high = welch_interval(0.2, 0.1, df, level)
+    expected = stats.t.interval(1 - 2 * level, df, loc=0.2, scale=0.1)
+    assert (low, high) == pytest.approx(expected, rel=1e-12)

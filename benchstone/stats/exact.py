@@ -78,7 +78,7 @@ def rank_sum_tail(baseline: Sequence[float], candidate: Sequence[float]) -> tupl
 
 def _rank_sum_normal_tail(ranks: list[float], n_b: int, n_c: int, observed: float) -> float:
     """Normal approximation with the tie-corrected variance and a continuity correction."""
-    from scipy.stats import norm
+    from scipy import special
 
     n = n_b + n_c
     mean_rank = (n + 1) / 2
@@ -87,7 +87,7 @@ def _rank_sum_normal_tail(ranks: list[float], n_b: int, n_c: int, observed: floa
     if variance == 0:
         return 1.0
     z = (observed - n_c * mean_rank - 0.5) / math.sqrt(variance)
-    return float(norm.sf(z))
+    return float(special.ndtr(-z))
 
 
 @lru_cache(maxsize=256)
@@ -133,12 +133,12 @@ def signed_rank_tail(differences: Sequence[float]) -> tuple[float, float, int]:
     ranks = midranks([abs(d) for d in nonzero])
     observed = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
     if len(nonzero) > EXACT_LIMIT:
-        from scipy.stats import norm
+        from scipy import special
 
         mean = sum(ranks) / 2
         variance = sum(r * r for r in ranks) / 4
         z = (observed - mean - 0.5) / math.sqrt(variance)
-        return observed, float(norm.sf(z)), len(nonzero)
+        return observed, float(special.ndtr(-z)), len(nonzero)
     distribution = _sign_sum_distribution(tuple(round(2 * r) for r in ranks))
     threshold = round(2 * observed)
     return observed, float(distribution[threshold:].sum()), len(nonzero)
