@@ -177,13 +177,18 @@ def _decoded(answer: dict[str, Any]) -> Any:
 def _decoded_value(encoded: dict[str, Any]) -> Any:
     if "list" in encoded:
         return [_decoded_value(item) for item in encoded["list"]]
+    if "rows_of" in encoded:  # a RunList (or its kind) rebuilt around its model
+        return _benchstone_type(encoded["as"])(_decoded_value(encoded["rows_of"]))
     if "model" in encoded:
-        module, _, name = encoded["model"].partition(":")
-        if not module.startswith("benchstone."):
-            raise errors.BenchstoneError(f"the service answered with a foreign type {module}")
-        model = getattr(importlib.import_module(module), name)
-        return model.model_validate(encoded["data"])
+        return _benchstone_type(encoded["model"]).model_validate(encoded["data"])
     return encoded["value"]
+
+
+def _benchstone_type(qualified: str) -> Any:
+    module, _, name = qualified.partition(":")
+    if not module.startswith("benchstone."):
+        raise errors.BenchstoneError(f"the service answered with a foreign type {module}")
+    return getattr(importlib.import_module(module), name)
 
 
 @contextlib.contextmanager
@@ -260,11 +265,12 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
         home: Path | None = None, wait: bool = True,
         revision: str | None = None,
         seed_set: Literal["fresh", "baseline"] = "fresh",
-        stop: Callable[[RunSetReport], bool] | None = None) -> RunList:
+        stop: Callable[[RunSetReport], bool] | None = None, fail_fast: bool = False) -> RunList:
     """Run a candidate run set at HEAD (or the commit ``revision``) and record one row per
     repetition: on fresh seeds derived from ``meta_seed``, or with ``seed_set="baseline"`` on
     the manifest's ``baseline_seeds`` (the first ``repetitions`` of them). ``stop``, asked after
-    each repetition with the rows so far, may end it early.
+    each repetition with the rows so far, may end it early; ``fail_fast`` ends it when the first
+    repetition failed (a rule that, unlike ``stop``, also crosses to the harness service).
 
     Returns the rows as a list of Run, in order; the list also carries the report
     (``.run_set``, ``.runs``, ``.ok``, ``.report``).
@@ -275,6 +281,8 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
     that already holds job ``job_id``'s lease.
     """
     _check_seed_set(seed_set, meta_seed)
+    if fail_fast and stop is None:
+        stop = runner.first_repetition_failed
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)

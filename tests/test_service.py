@@ -94,9 +94,21 @@ def test_a_commit_claim_is_checked(make_project: Callable[..., Path], tmp_path: 
     claim = commits.describe(project)
     assert claim is not None and claim.subdir == ""
     for bad in ({"sha": "HEAD", "root": claim.root}, {"sha": claim.sha, "root": claim.root,
-                                                     "subdir": "../x"}, "HEAD"):
+                                                     "subdir": "../x"}, "HEAD",
+                *({"sha": claim.sha, "root": claim.root, "ref": ref}
+                  for ref in ("--upload-pack=x", "refs/heads/a..b", "HEAD:refs/x", "main"))):
         with pytest.raises(GitError):
             commits.parse(bad)
+    # another commit than HEAD goes by a branch that names it, or not at all
+    git(project, "commit", "-q", "--allow-empty", "-m", "later")
+    later = git(project, "rev-parse", "HEAD")
+    git(project, "branch", "later")
+    git(project, "reset", "-q", "--hard", "HEAD~1")
+    sent = commits.describe(project, later)
+    assert sent is not None and (sent.sha, sent.ref) == (later, "refs/heads/later")
+    git(project, "branch", "-D", "later")
+    with pytest.raises(GitError, match="neither HEAD nor the tip of a branch"):
+        commits.describe(project, later)
     bundle = commits.bundle(project)
     mirrors = tmp_path / "mirrors"
     with commits.checked_out(mirrors, claim, bundle) as checkout:
@@ -265,4 +277,44 @@ def test_the_api_is_a_client_too(service: Settings, make_project: Callable[..., 
     assert (kind, names, verdict, value) == ("RegisterResult", ["toy"], "Verdict", "NO_BASELINE")
     assert missing == ["ProjectNotRegistered", ProjectNotRegistered.fix]
     assert "not offered through the benchstone service" in local
+    assert not (tmp_path / "client-home").exists()
+
+
+def test_the_openevolve_evaluator_is_a_client_too(service: Settings, tmp_path: Path,
+                                                  make_project: Callable[..., Path]) -> None:
+    """Candidates committed on the scratch branch of the client's repository reach the service
+    as their own commits (not HEAD's), are run and gated there, and fail_fast crosses too."""
+    project = make_project("evolve")
+    head = git(project, "rev-parse", "HEAD")
+    script = tmp_path / "evolve.py"
+    script.write_text(
+        "import json\n"
+        "from benchstone import api\n"
+        "from benchstone.integrations.openevolve import BenchstoneEvaluator, DEFAULT_BRANCH\n"
+        "api.register('.')\n"
+        "api.establish_baseline('evolve', 'cost', sandbox='process')\n"
+        "evaluator = BenchstoneEvaluator('evolve', 'cost', target='program.py',\n"
+        "                                sandbox='process', progress=False)\n"
+        "out = []\n"
+        "for name, body in (('faster', 'return 0.5'), ('broken', 'raise RuntimeError(\"typo\")')):\n"
+        "    with open(name + '.py', 'w') as f:\n"
+        "        f.write('def cost():\\n    ' + body + '\\n')\n"
+        "    result = evaluator.evaluate(name + '.py')\n"
+        "    out.append([result.commit, result.verdict.kind.value, result.runs_ok,\n"
+        "                result.runs_failed, result.runs_skipped, result.errors])\n"
+        "print(json.dumps(out))\n")
+    done = subprocess.run(
+        [__import__("sys").executable, str(script)], cwd=project, capture_output=True,
+        text=True, env={**__import__("os").environ, "BENCHSTONE_SERVICE": str(
+            service.socket_path), "BENCHSTONE_HOME": str(tmp_path / "client-home")})
+    assert done.returncode == 0, done.stderr
+    (faster, kind, ok, failed, _, _), broken = json.loads(done.stdout)
+    assert (kind, ok, failed) == ("PROMOTE", 3, 0)
+    assert broken[1:5] == ["NEEDS_MORE_DATA", 0, 1, 2] and "RuntimeError: typo" in broken[5][0]
+    assert git(project, "rev-parse", "HEAD") == head  # the client's HEAD never moved
+    assert git(project, "rev-parse", "benchstone/openevolve") == broken[0]
+    conn = sqlite3.connect(service.home / "bench.db")
+    measured = [row[0] for row in conn.execute("SELECT git_sha FROM run_sets ORDER BY id")]
+    conn.close()
+    assert measured == [head, faster, broken[0]]
     assert not (tmp_path / "client-home").exists()

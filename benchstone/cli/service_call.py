@@ -24,6 +24,10 @@ def encode(value: Any) -> Any:
         kind = type(value)
         return {"model": f"{kind.__module__}:{kind.__qualname__}",
                 "data": value.model_dump(mode="json")}
+    if isinstance(value, list) and isinstance(getattr(type(value), "model", None), property):
+        # a run's rows (RunList and its kinds): the model they are built from, and their class
+        kind = type(value)
+        return {"rows_of": encode(value.model), "as": f"{kind.__module__}:{kind.__qualname__}"}
     if isinstance(value, list | tuple):
         return {"list": [encode(item) for item in value]}
     return {"value": value}

@@ -20,6 +20,11 @@ A candidate that cannot run (an import error, a crash, a timeout) costs one repe
 all of them: with ``fail_fast`` (the default) a run set stops when its first repetition fails.
 Each repetition's line, the files its failure's output was kept in, and a line every
 ``progress_every`` seconds while a long one runs, go to stderr (``progress``).
+
+With a harness service configured (``BENCHSTONE_SERVICE``), the evaluator is a client like the
+CLI: it commits candidates in the repository at ``path`` (default: the current directory), the
+service receives each candidate's commit and runs and gates it; progress lines are then only the
+verdicts, since the service's repetitions do not report back one by one.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
 from benchstone.project import registry
 from benchstone.project.candidates import check_branch, commit_candidate, tree_path
-from benchstone.project.manifest import CALIBRATED_POLICIES
+from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec, load_manifest, resolved
 from benchstone.project.provenance import protected_files, resolve_commit
 from benchstone.report import render
-from benchstone.run.runner import Progress, RunSetReport
+from benchstone.run.runner import Progress
+from benchstone.service.config import configured_socket
 from benchstone.store.records import Run, RunSet
 
 __all__ = ["DEFAULT_BRANCH", "BenchstoneEvaluator", "CandidateResult", "evaluate"]
@@ -114,12 +120,6 @@ class CandidateResult(BaseModel):
         return out
 
 
-def _first_failed(report: RunSetReport) -> bool:
-    """Stop a run set whose first repetition failed: a candidate that cannot run (an import
-    error, a crash, a timeout) fails every repetition alike, each at full cost."""
-    return len(report.runs) == 1 and report.ok == 0
-
-
 def _say_on_stderr(message: str) -> None:
     print(f"benchstone: {message}", file=sys.stderr, flush=True)
 
@@ -158,14 +158,16 @@ class BenchstoneEvaluator:
     ``fail_fast`` stops a run set whose first repetition failed (the rows recorded stay; the
     verdict then has no successful run to judge). ``progress`` says what runs: True writes
     lines to stderr, False nothing, a callable receives each line; ``progress_every`` is how
-    often (seconds) a repetition still running says so, 0 never.
+    often (seconds) a repetition still running says so, 0 never. ``path`` is the project's
+    directory for a client of the harness service (default: the current directory); without a
+    service the registry knows it.
     """
 
     def __init__(self, project: str, benchmark: str, target: str, *, base: str = "baseline",
                  branch: str = DEFAULT_BRANCH, repetitions: int | None = None,
                  sandbox: str | None = None, home: str | Path | None = None,
                  fail_fast: bool = True, progress: bool | Callable[[str], None] = True,
-                 progress_every: float = PROGRESS_EVERY) -> None:
+                 progress_every: float = PROGRESS_EVERY, path: str | Path | None = None) -> None:
         self.project = project
         self.benchmark = benchmark
         self.target = tree_path(target)
@@ -175,6 +177,11 @@ class BenchstoneEvaluator:
         self.sandbox = sandbox
         self.home = Path(home) if home is not None else None
         self.fail_fast = fail_fast
+        self.path = Path(path) if path is not None else None
+        self.served = configured_socket() is not None
+        if self.served and self.home is not None:
+            raise EvaluatorSetupError("home does not cross to the benchstone service: the state "
+                                      "directory is the service's", fix="leave home out")
         say = _say_on_stderr if progress is True else progress or None
         self._say = say
         self._progress = _progress(say, progress_every) if say else None
@@ -184,30 +191,48 @@ class BenchstoneEvaluator:
         return (f"BenchstoneEvaluator({self.project!r}, {self.benchmark!r}, "
                 f"target={self.target!r}, base={self.base!r}, branch={self.branch!r})")
 
-    def _base_commit(self, store: Any, proj: registry.Project) -> str:
-        pointer = store.current_pointer(proj.name, self.benchmark)
-        if pointer is None:
+    def _view(self) -> tuple[Path, BenchmarkSpec, str | None]:
+        """The project's directory, the benchmark and the baseline pointer's commit: from the
+        registry, or for a client of the service from the project's own manifest and the
+        service's answer (the service checks every run and verdict itself)."""
+        if not self.served:
+            with api.session(self.home) as (_place, store):
+                proj = registry.load_project(store, self.project)
+                pointer = store.current_pointer(proj.name, self.benchmark)
+                return (proj.root, proj.benchmark(self.benchmark),
+                        pointer.git_sha if pointer else None)
+        root = (self.path or Path.cwd()).absolute()
+        manifest = load_manifest(root)
+        if manifest.project.name != self.project:
             raise EvaluatorSetupError(
-                f"{proj.name}/{self.benchmark} has no baseline: candidates have nothing to be "
-                "compared with", fix=f"bench baseline establish {proj.name} {self.benchmark}")
+                f"{root} holds project {manifest.project.name}, not {self.project}",
+                fix="pass path= the directory of the project to evolve (its bench/manifest.toml)")
+        bench = resolved(manifest.benchmark(self.benchmark), manifest.project)
+        summaries = api.list_projects(project=self.project)
+        shas = [b.baseline_sha for s in summaries for b in s.benchmarks if b.name == bench.name]
+        return root, bench, shas[0] if shas else None
+
+    def _base_commit(self, root: Path, baseline_sha: str | None) -> str:
+        if baseline_sha is None:
+            raise EvaluatorSetupError(
+                f"{self.project}/{self.benchmark} has no baseline: candidates have nothing to be "
+                "compared with", fix=f"bench baseline establish {self.project} {self.benchmark}")
         if self.base == "baseline":
-            return pointer.git_sha
-        return resolve_commit(proj.root, self.base)
+            return baseline_sha
+        return resolve_commit(root, self.base)
 
     def _check(self) -> None:
-        with api.session(self.home) as (_place, store):
-            proj = registry.load_project(store, self.project)
-            bench = proj.benchmark(self.benchmark)
-            if not bench.is_stochastic:
-                raise EvaluatorSetupError(
-                    f"{proj.name}/{bench.name} is a correctness benchmark: it says PASS or FAIL, "
-                    "not how good a candidate is; evaluate a performance or quality benchmark")
-            check_branch(proj.root, self.branch)
-            base = self._base_commit(store, proj)
-            if self.target in protected_files(proj.root, base, bench.protected_paths).files:
-                raise EvaluatorSetupError(
-                    f"{self.target} is protected (protected_paths of {bench.name}): every "
-                    "candidate would be TAMPERED", fix="evolve a file outside the protected paths")
+        root, bench, baseline_sha = self._view()
+        if not bench.is_stochastic:
+            raise EvaluatorSetupError(
+                f"{self.project}/{bench.name} is a correctness benchmark: it says PASS or FAIL, "
+                "not how good a candidate is; evaluate a performance or quality benchmark")
+        check_branch(root, self.branch)
+        base = self._base_commit(root, baseline_sha)
+        if self.target in protected_files(root, base, bench.protected_paths).files:
+            raise EvaluatorSetupError(
+                f"{self.target} is protected (protected_paths of {bench.name}): every "
+                "candidate would be TAMPERED", fix="evolve a file outside the protected paths")
 
     def evaluate(self, program_path: str | Path) -> CandidateResult:
         """Commit, run and gate one candidate program; typed result for callers other than
@@ -215,29 +240,27 @@ class BenchstoneEvaluator:
         content = Path(program_path).read_bytes()
         if len(content) > MAX_PROGRAM_BYTES:
             raise EvaluatorSetupError(f"{program_path} is larger than {MAX_PROGRAM_BYTES} bytes")
-        with api.session(self.home) as (_place, store):
-            proj = registry.load_project(store, self.project)
-            bench = proj.benchmark(self.benchmark)
-            candidate = commit_candidate(
-                proj.root, self._base_commit(store, proj), self.target, content,
-                branch=self.branch, message=f"openevolve candidate for {proj.name}/{bench.name}")
+        root, bench, baseline_sha = self._view()
+        candidate = commit_candidate(
+            root, self._base_commit(root, baseline_sha), self.target, content,
+            branch=self.branch, message=f"openevolve candidate for {self.project}/{bench.name}")
         # Through the API, so each run set holds a lease on its own cores like any other run;
-        # a busy machine makes it queue rather than fail.
-        stop = _first_failed if self.fail_fast else None
+        # a busy machine makes it queue rather than fail. A client of the service passes
+        # neither the state directory nor callbacks: they do not cross to it.
+        local: dict[str, Any] = {} if self.served else {"home": self.home,
+                                                        "progress": self._progress}
         for name in bench.requires:  # faster but wrong must not pass: measure those too
-            api.run(proj.name, name, revision=candidate.sha, sandbox=self.sandbox,
-                    force_foreground=True, wait=True, home=self.home, stop=stop,
-                    progress=self._progress)
-        report = api.run(proj.name, bench.name, revision=candidate.sha,
+            api.run(self.project, name, revision=candidate.sha, sandbox=self.sandbox,
+                    force_foreground=True, wait=True, fail_fast=self.fail_fast, **local)
+        report = api.run(self.project, bench.name, revision=candidate.sha,
                          repetitions=self.repetitions, sandbox=self.sandbox,
-                         force_foreground=True, wait=True, home=self.home, stop=stop,
-                         progress=self._progress)
+                         force_foreground=True, wait=True, fail_fast=self.fail_fast, **local)
         # the seed's gates judge this run set; the calibrated ones every run at the commit,
         # the paired design every pair of the baseline commit and this one
         meta_seed = (None if bench.gate_policy in CALIBRATED_POLICIES or bench.is_paired
                      or report.run_set is None else report.run_set.meta_seed)
-        verdict = api.evaluate(proj.name, bench.name, meta_seed=meta_seed,
-                               git_sha=candidate.sha, home=self.home)
+        verdict = api.evaluate(self.project, bench.name, meta_seed=meta_seed,
+                               git_sha=candidate.sha, **({} if self.served else {"home": self.home}))
         failed = [run for run in report.runs if run.status != "ok"]
         skipped = report.run_set.repetitions - len(report.runs) if report.run_set else 0
         if self._say:

@@ -544,6 +544,12 @@ class RunSetSession:
         self.close()
 
 
+def first_repetition_failed(report: RunSetReport) -> bool:
+    """A stop rule: end a run set whose first repetition failed. A candidate that cannot run
+    (an import error, a crash, a timeout) fails every repetition alike, each at full cost."""
+    return len(report.runs) == 1 and report.ok == 0
+
+
 def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             request: RunRequest, progress: Progress | None = None,
             stop: Callable[[RunSetReport], bool] | None = None) -> RunSetReport:

@@ -149,10 +149,13 @@ def call_api(function: str, args: dict[str, Any], socket_path: Path,
                                "function": function, "args": args}
     attachments: list[bytes] = []
     if commit_from is not None:
-        commit = commits.describe(commit_from)
+        # a call about another commit than HEAD (run's revision, evaluate's git_sha) sends
+        # that commit, so that the service has it
+        named = args.get("revision") or args.get("git_sha")
+        commit = commits.describe(commit_from, named if isinstance(named, str) else None)
         if commit is not None:
             request["commit"] = commit.as_json()
-            attachments.append(commits.bundle(commit_from))
+            attachments.append(commits.bundle(commit_from, commit.ref))
     request["attachments"] = [len(blob) for blob in attachments]
     with connect(socket_path) as sock:
         send(sock, request, attachments)

@@ -1,5 +1,6 @@
-"""Commits across the socket: the client bundles its ``HEAD``; the service fetches the bundle
-into its own mirror of the repository and checks the commit out there.
+"""Commits across the socket: the client bundles its ``HEAD`` (or the branch whose tip is the
+revision a call names); the service fetches the bundle into its own mirror of the repository
+and checks the commit out there.
 
 The mirror is keyed by the repository's first commit, so every clone of one project lands in
 one mirror; its working tree belongs to the service user and holds exactly the commit asked
@@ -22,6 +23,8 @@ from benchstone.errors import GitError
 from benchstone.paths import private_dir
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
+# a branch or tag name the bundle carries the commit under: plain segments, no "..", no "@{"
+REF = re.compile(r"^refs/(heads|tags)/[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$")
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
 
 
@@ -41,23 +44,48 @@ class Commit:
     sha: str
     root: str
     subdir: str
+    ref: str = "HEAD"  # the name the bundle holds the commit under
 
     def as_json(self) -> dict[str, str]:
         return dataclasses.asdict(self)
 
 
-def describe(path: Path) -> Commit | None:
-    """The commit at ``HEAD`` of the repository holding ``path``, or None outside one."""
+def describe(path: Path, revision: str | None = None) -> Commit | None:
+    """The commit at ``HEAD`` of the repository holding ``path`` (or ``revision``, which must be
+    ``HEAD``'s commit or the tip of a branch or tag, since a bundle carries named commits), or
+    None outside a repository."""
     if not path.exists():
         return None
     directory = path if path.is_dir() else path.parent
     done = _git(directory, "rev-parse", "HEAD", "--show-prefix", check=False)
     if done.returncode != 0:
         return None
-    sha, *rest = done.stdout.decode().splitlines()
+    head, *rest = done.stdout.decode().splitlines()
     subdir = rest[0].strip("/") if rest else ""
-    roots = _git(directory, "rev-list", "--max-parents=0", "HEAD").stdout.decode().split()
-    return Commit(sha=sha, root=sorted(roots)[0], subdir=subdir)
+    sha, ref = head, "HEAD"
+    if revision is not None:
+        sha, ref = _named(directory, revision, head)
+    roots = _git(directory, "rev-list", "--max-parents=0", sha).stdout.decode().split()
+    return Commit(sha=sha, root=sorted(roots)[0], subdir=subdir, ref=ref)
+
+
+def _named(directory: Path, revision: str, head: str) -> tuple[str, str]:
+    """``revision``'s commit and a name the bundle can carry it under."""
+    done = _git(directory, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                f"{revision}^{{commit}}", check=False)
+    if done.returncode != 0:
+        raise GitError(f"{revision} is not a commit of the repository at {directory}")
+    sha = done.stdout.decode().strip()
+    if sha == head:
+        return sha, "HEAD"
+    names = _git(directory, "for-each-ref", "--points-at", sha, "--format=%(refname)",
+                 "refs/heads", "refs/tags").stdout.decode().split()
+    usable = [name for name in names if REF.match(name)]
+    if not usable:
+        raise GitError(f"commit {sha[:10]} is neither HEAD nor the tip of a branch, so it "
+                       "cannot be sent to the benchstone service",
+                       fix="check it out, or put a branch on it (git branch NAME " + sha[:10] + ")")
+    return sha, usable[0]
 
 
 def dirty(path: Path) -> bool:
@@ -66,12 +94,12 @@ def dirty(path: Path) -> bool:
     return bool(_git(directory, "status", "--porcelain", check=False).stdout.strip())
 
 
-def bundle(path: Path) -> bytes:
-    """A git bundle of ``HEAD`` (and its history) of the repository holding ``path``."""
+def bundle(path: Path, ref: str = "HEAD") -> bytes:
+    """A git bundle of ``ref`` (and its history) of the repository holding ``path``."""
     directory = path if path.is_dir() else path.parent
     with tempfile.TemporaryDirectory(prefix="benchstone-bundle-") as tmp:
         target = Path(tmp) / "head.bundle"
-        _git(directory, "bundle", "create", "--quiet", str(target), "HEAD")
+        _git(directory, "bundle", "create", "--quiet", str(target), ref)
         return target.read_bytes()
 
 
@@ -80,13 +108,17 @@ def parse(claim: object) -> Commit:
     if not isinstance(claim, dict):
         raise GitError("the commit must be an object with sha, root and subdir")
     sha, root, subdir = claim.get("sha"), claim.get("root"), claim.get("subdir", "")
+    ref = claim.get("ref", "HEAD")
     if not (isinstance(sha, str) and SHA.match(sha) and isinstance(root, str)
             and SHA.match(root) and isinstance(subdir, str)):
         raise GitError("the commit's sha and root must be 40 hexadecimal digits")
+    if not (isinstance(ref, str) and (ref == "HEAD" or (REF.match(ref) and ".." not in ref
+                                                        and not ref.endswith(".lock")))):
+        raise GitError("the commit's ref must be HEAD or a plain branch or tag name")
     parts = Path(subdir).parts
     if subdir and (Path(subdir).is_absolute() or ".." in parts or ".git" in parts):
         raise GitError(f"the project's directory {subdir!r} is not inside the repository")
-    return Commit(sha=sha, root=root, subdir=subdir)
+    return Commit(sha=sha, root=root, subdir=subdir, ref=ref)
 
 
 @contextlib.contextmanager
@@ -106,7 +138,7 @@ def checked_out(mirrors: Path, claim: Commit, bundle_bytes: bytes) -> Iterator[P
             handle.write(bundle_bytes)
             handle.flush()
             _git(mirror, "fetch", "--quiet", "--no-tags", handle.name,
-                 f"+HEAD:refs/benchstone/{claim.sha}")
+                 f"+{claim.ref}:refs/benchstone/{claim.sha}")
         fetched = _git(mirror, "rev-parse", "--verify", "--quiet",
                        f"refs/benchstone/{claim.sha}^{{commit}}").stdout.decode().strip()
         if fetched != claim.sha:
