@@ -94,7 +94,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions, first_baseline=evidence.first)
     decision = withheld_for_failures(decision, candidate.n_errors, git_sha)
-    summary = sequential_summary(decision)
+    summary = sequential_summary(decision, evidence.first)
     verdict = verdict_for(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,
         threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
