@@ -106,9 +106,11 @@ def until_green(grows: bool, horizon: int, trials: int, rho: float) -> dict[str,
     return {"rate": hits / trials, "trials": trials}
 
 
-def next_baseline(trials: int) -> dict[str, float]:
+def next_baseline(trials: int, null_trials: int) -> dict[str, float]:
     """#19 item 4: the promoted sample, or fresh runs of the promoted commit, as the baseline
-    of an unchanged next commit."""
+    of an unchanged next commit. Fresh runs do not depend on how the promoted sample stopped,
+    so their rates are also measured on ``null_trials`` more trials of their own, for a
+    fixed baseline of 10 fresh runs and for a growing one (look m against max(5, m))."""
     from benchstone.evaluate.all_benchmarks import regressed
     from benchstone.gates.verdict import Sample, SequentialSummary, Verdict
     from benchstone.project.manifest import BenchmarkSpec
@@ -120,12 +122,13 @@ def next_baseline(trials: int) -> dict[str, float]:
     bench = BenchmarkSpec(name="b", tier="performance", metric_direction="minimize",
                           gate_policy="welch", log_scale=True, alpha=ALPHA)
 
-    def flagged(baseline: np.ndarray, candidate: np.ndarray) -> bool:
-        decision = decide_sequential(baseline.tolist(), candidate.tolist(), p.settings, horizon)
+    def flagged(baseline: np.ndarray, candidate: np.ndarray, first: int | None = None) -> bool:
+        decision = decide_sequential(baseline.tolist(), candidate.tolist(), p.settings, horizon,
+                                     first_baseline=first)
         verdict = Verdict(
             kind=decision.kind, project="p", benchmark="b", tier="performance",
             sequential=SequentialSummary(test="welch", look=horizon, runs=horizon,
-                                         horizon=horizon),
+                                         horizon=horizon, baseline_first=first),
             baseline=Sample(git_sha="a", run_set_ids=[], n=len(baseline),
                             values=baseline.tolist()),
             candidate=Sample(git_sha="b", run_set_ids=[], n=horizon, values=candidate.tolist()))
@@ -146,8 +149,21 @@ def next_baseline(trials: int) -> dict[str, float]:
         counts["fresh regressed"] += flagged(fresh, unchanged)
         counts["fresh promoted"] += _kind(decide_sequential(
             fresh.tolist(), unchanged.tolist(), p.settings, horizon)) == "PROMOTE"
-    return {**{k: v / max(promoted, 1) for k, v in counts.items()}, "trials": promoted,
-            "of": trials}
+    rates = {k: v / max(promoted, 1) for k, v in counts.items()}
+    direct = {"fixed regressed": 0, "fixed promoted": 0, "grown regressed": 0,
+              "grown promoted": 0}
+    for _ in range(null_trials):
+        unchanged = draw(rng, horizon, "c")
+        fixed, grown = draw(rng, 10, "b"), draw(rng, horizon, "b")
+        direct["fixed regressed"] += flagged(fixed, unchanged)
+        direct["grown regressed"] += flagged(grown, unchanged, FIRST)
+        direct["fixed promoted"] += _kind(decide_sequential(
+            fixed.tolist(), unchanged.tolist(), p.settings, horizon)) == "PROMOTE"
+        direct["grown promoted"] += _kind(decide_sequential(
+            grown.tolist(), unchanged.tolist(), p.settings, horizon,
+            first_baseline=FIRST)) == "PROMOTE"
+    rates.update({k: v / null_trials for k, v in direct.items()})
+    return {**rates, "trials": promoted, "of": trials, "null trials": null_trials}
 
 
 def _cell(job: tuple) -> tuple:
@@ -176,7 +192,7 @@ def main() -> int:
             jobs.append(("decided", (True, horizon, GAIN, args.trials, rho)))
     jobs += [("green", (True, 20, args.null_trials, chosen)),
              ("green", (True, 15, args.null_trials, chosen)),
-             ("next", (args.trials * 5,))]
+             ("next", (args.trials * 5, args.null_trials))]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         results = dict(pool.map(_cell, jobs))
@@ -214,9 +230,16 @@ def main() -> int:
           f"{_rate(nb, 'stopped regressed')}")
     print(f"    against 10 fresh runs of the promoted commit: flagged regressed "
           f"{_rate(nb, 'fresh regressed')}, promoted until green {_rate(nb, 'fresh promoted')}")
-    for key in ("fresh regressed", "fresh promoted"):
-        if gs.above(round(nb[key] * nb["trials"]), int(nb["trials"]), ALPHA):
-            missed.append(f"next baseline {key} {nb[key]:.2%}")
+    n = int(nb["null trials"])
+    for design, label in (("fixed", "10 fresh runs"), ("grown", f"a growing baseline of fresh "
+                                                                f"runs (first {FIRST})")):
+        regressed_rate, promoted_rate = nb[f"{design} regressed"], nb[f"{design} promoted"]
+        print(f"    against {label}, {n:,} trials of their own: flagged regressed "
+              f"{regressed_rate:.2%} ±{gs.mc_error(regressed_rate, n):.2%}, promoted until "
+              f"green {promoted_rate:.2%} ±{gs.mc_error(promoted_rate, n):.2%}")
+        for key in (f"{design} regressed", f"{design} promoted"):
+            if gs.above(round(nb[key] * n), n, ALPHA):
+                missed.append(f"next baseline {key} {nb[key]:.2%}")
     print(f"({time.perf_counter() - started:.0f} s)")
     if missed:
         print("missed: " + "; ".join(missed))
