@@ -75,3 +75,51 @@ def test_until_decided_interleaves_baseline_runs_and_pools_them(bench, make_proj
     assert verdict["kind"] == result["verdict"]["kind"]
     # no baseline run moved the pointer
     assert [p.action for p in _store(home).pointers("toy", "speedg")] == ["establish"]
+
+
+FIXED = """
+[[benchmarks]]
+name = "speedf"
+entry_point = "speed"
+tier = "performance"
+metric_direction = "minimize"
+repetitions = 3
+baseline_seeds = [1, 2, 3]
+gate_policy = "welch"
+log_scale = true
+max_repetitions = 8
+"""
+
+
+def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, make_project,
+                                                                     home) -> None:
+    root = make_project("toy")
+    with (root / "bench" / "manifest.toml").open("a") as manifest:
+        manifest.write(FIXED)
+    commit_all(root, "a calibrated benchmark")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speedf", "--sandbox", "process").returncode == 0
+    (root / "src" / "speed.txt").write_text("0.8\n")
+    improved = commit_all(root, "faster")
+    first = _json(bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process",
+                        "--json"))
+    assert first["verdict"]["kind"] == "PROMOTE" and first["baseline_repetitions"] == 0
+    promoted = bench("promote", "toy", "speedf")
+    assert promoted.returncode == 0, promoted.stderr
+    (root / "README").write_text("docs only\n")
+    commit_all(root, "no change to the program")
+    before = _json(bench("evaluate", "toy", "speedf", "--json"))
+    assert before["kind"] == "NEEDS_MORE_DATA"
+    assert "needs 3 fresh baseline run(s) first" in before["reason"]
+    ran = bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process", "--json")
+    result = _json(ran)
+    assert result["baseline_repetitions"] == 3  # as many as baseline establish runs
+    fresh = _store(home).run_sets("toy", "speedf", git_sha=improved, kinds=("baseline",))
+    assert len(fresh) == 1 and fresh[0].repetitions == 3 and not fresh[0].caller_seeds
+    verdict = _json(bench("evaluate", "toy", "speedf", "--json"))
+    # judged against the fresh runs of the promoted commit, not the promoted sample
+    assert verdict["baseline"]["run_set_ids"] == [fresh[0].id]
+    assert verdict["baseline"]["git_sha"] == improved and verdict["baseline"]["n"] == 3
+    assert verdict["kind"] != "PROMOTE" and ran.returncode in (1, 2)
+    text = bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process")
+    assert "baseline repetition(s)" not in text.stdout  # nothing more to run on either side
