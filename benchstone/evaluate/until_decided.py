@@ -50,19 +50,28 @@ def _is_decided(verdict: Verdict) -> bool:
     return verdict.kind != VerdictKind.NEEDS_MORE_DATA or verdict.failures_withhold_promotion
 
 
-def baseline_wanted(store: Store, project: Project, bench: BenchmarkSpec,
-                    verdict: Verdict) -> int:
-    """How many baseline repetitions to run before the next candidate repetition: those a
-    promoted baseline still misses, or, for a growing baseline, one when the next look needs
-    it (look m uses max(first, m) baseline runs: one of each, interleaved, once past first)."""
+def baseline_needed(store: Store, project: Project, bench: BenchmarkSpec,
+                    candidate_runs: int) -> int:
+    """How many baseline repetitions the looks up to ``candidate_runs`` still need: those a
+    promoted baseline misses (fresh runs of the promoted commit), or, for a growing baseline,
+    enough for look m to use max(first, m) of them. 0 for a seed policy or a paired design."""
+    if bench.gate_policy not in CALIBRATED_POLICIES or bench.is_paired or not bench.is_stochastic:
+        return 0
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None:
         return 0
     evidence = baseline_evidence(store, project, bench, pointer)
     if evidence.missing or evidence.first is None:
         return evidence.missing
+    return max(max(evidence.first, candidate_runs) - len(evidence.runs), 0)
+
+
+def baseline_wanted(store: Store, project: Project, bench: BenchmarkSpec,
+                    verdict: Verdict) -> int:
+    """How many baseline repetitions to run before the next candidate repetition (for a growing
+    baseline, one when the next look needs it: one of each, interleaved, once past first)."""
     done = verdict.candidate.n if verdict.candidate else 0
-    return max(max(evidence.first, done + 1) - len(evidence.runs), 0)
+    return baseline_needed(store, project, bench, done + 1)
 
 
 def run_until_decided(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
