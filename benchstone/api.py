@@ -442,9 +442,29 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
                 leases.finish_run(lease, report)
                 return report
 
+        def execute_baseline(count: int) -> RunSetReport:
+            return _baseline_repetitions(store, place, proj, bench, count, sandbox, wait,
+                                         progress)
+
         return until_decided.run_until_decided(
             store, place, proj, bench, evaluation.EvaluateOptions(include_dirty=allow_dirty),
-            max_repetitions, execute)
+            max_repetitions, execute, execute_baseline)
+
+
+def _baseline_repetitions(store: Store, place: Home, proj: registry.Project,
+                          bench: BenchmarkSpec, count: int, sandbox: str | None, wait: bool,
+                          progress: Progress | None) -> RunSetReport:
+    """``count`` repetitions of the baseline pointer's commit, exported and run as baseline
+    establish runs it, on secret seeds, under a lease of their own; recorded as a run set of
+    kind baseline that moves no pointer (fresh baseline runs, samples.fresh_baseline_sets)."""
+    pointer = store.current_pointer(proj.name, bench.name)
+    assert pointer is not None  # asked for only when there is one
+    request = runner.RunRequest(kind="baseline", revision=pointer.git_sha, repetitions=count,
+                                sandbox=sandbox)
+    with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
+        report = runner.execute(store, place, proj, bench, leased, progress)
+        leases.finish_run(lease, report)
+        return report
 
 
 @_served("cwd")

@@ -148,7 +148,9 @@ def run(
     until_decided: Annotated[bool, typer.Option(
         "--until-decided", help="Run one repetition (a pair under design = paired) at a time "
         "and evaluate after each with the sequential gate (gate_policy welch or rank, or any "
-        "policy under design = paired); stop as soon as it decides.")] = False,
+        "policy under design = paired); stop as soon as it decides. Baseline repetitions of "
+        "the baseline commit run first when the gate needs them: after a promote, and "
+        "interleaved when the benchmark sets baseline_grows.")] = False,
     max_repetitions: Annotated[int | None, typer.Option(
         "--max-repetitions", min=1, help="With --until-decided: run at most this many "
         "(default: up to the manifest's max_repetitions at this commit).")] = None,

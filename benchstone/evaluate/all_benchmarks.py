@@ -48,10 +48,17 @@ class AllVerdict(BaseModel):
 
 
 def _decide(bench: BenchmarkSpec, baseline: list[float], candidate: list[float],
-            settings: GateSettings) -> GateDecision:
-    """The benchmark's own sequential test: on pairs under ``design = "paired"``."""
-    decide = decide_paired_sequential if bench.is_paired else decide_sequential
-    return decide(baseline, candidate, settings, bench.max_repetitions)
+            settings: GateSettings, baseline_first: int | None = None) -> GateDecision:
+    """The benchmark's own sequential test: on pairs under ``design = "paired"``, against a
+    growing baseline when the verdict's did (``baseline_first``)."""
+    if bench.is_paired:
+        return decide_paired_sequential(baseline, candidate, settings, bench.max_repetitions)
+    return decide_sequential(baseline, candidate, settings, bench.max_repetitions,
+                             first_baseline=baseline_first)
+
+
+def _first(verdict: Verdict) -> int | None:
+    return verdict.sequential.baseline_first if verdict.sequential else None
 
 
 def _gateable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
@@ -74,7 +81,7 @@ def _testable(verdict: Verdict, bench: BenchmarkSpec) -> bool:
 def _promotes(verdict: Verdict, bench: BenchmarkSpec, level: float) -> bool:
     assert verdict.baseline is not None and verdict.candidate is not None
     decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,
-                       settings_for(bench, alpha=level))
+                       settings_for(bench, alpha=level), _first(verdict))
     return decision.kind == VerdictKind.PROMOTE
 
 
@@ -103,7 +110,8 @@ def regressed(verdict: Verdict, bench: BenchmarkSpec) -> bool:
         assert verdict.baseline is not None and verdict.candidate is not None
         flipped = "maximize" if bench.metric_direction == "minimize" else "minimize"
         decision = _decide(bench, verdict.baseline.values, verdict.candidate.values,
-                           settings_for(bench, direction=flipped, min_effect=0.0))
+                           settings_for(bench, direction=flipped, min_effect=0.0),
+                           _first(verdict))
         return decision.kind == VerdictKind.PROMOTE
     if verdict.statistic is not None and verdict.threshold is not None:
         return verdict.statistic <= -verdict.threshold  # the seed gates' z or sigma

@@ -107,7 +107,8 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> 
         f"alone say: {decision.reason}"))
 
 
-def sequential_summary(decision: GateDecision) -> SequentialSummary | None:
+def sequential_summary(decision: GateDecision,
+                       baseline_first: int | None = None) -> SequentialSummary | None:
     """What a verdict says of the sequential procedure behind ``decision``, if there was one."""
     outcome = decision.sequential
     if outcome is None:
@@ -115,4 +116,4 @@ def sequential_summary(decision: GateDecision) -> SequentialSummary | None:
     return SequentialSummary(
         test=decision.policy, look=outcome.look, runs=outcome.looks, horizon=outcome.horizon,
         boundary=outcome.boundary if outcome.boundary > 0 else None,
-        conditional_power=outcome.conditional_power)
+        conditional_power=outcome.conditional_power, baseline_first=baseline_first)

@@ -3,8 +3,9 @@ the commit, in the order recorded, through the sequential procedure.
 
 A script that keeps calling ``bench run`` until it sees PROMOTE only adds looks to one
 sequential test whose boundaries already account for every look, so it gains nothing. The
-baseline is the pointer's run set, or, for a pointer that a calibrated verdict promoted, every
-clean candidate run set that verdict used. Read-only.
+baseline is the pointer's run set (pooled with fresh baseline runs when ``baseline_grows``);
+after a PROMOTE, fresh baseline runs of the promoted commit, never the promoted sample that
+stopped when it looked good (``benchstone.evaluate.samples.baseline_evidence``). Read-only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from benchstone.evaluate.checks import (
     withheld_for_failures,
 )
 from benchstone.evaluate.correctness import apply_requirements
-from benchstone.evaluate.samples import EvaluateOptions, baseline_sets, candidate_sets, sample_of
+from benchstone.evaluate.samples import (
+    BaselineEvidence,
+    EvaluateOptions,
+    baseline_evidence,
+    candidate_sets,
+    sample_of,
+)
 from benchstone.gates.sequential import decide_sequential
 from benchstone.gates.verdict import Verdict, VerdictKind
 from benchstone.paths import Home
@@ -41,13 +48,18 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None:
         return no_baseline(project, bench)
-    base_sets = baseline_sets(store, pointer)
-    baseline = sample_of(base_sets, store.runs_of([rs.id for rs in base_sets]), bench.metric_source)
+    evidence = baseline_evidence(store, project, bench, pointer)
+    if evidence.missing:
+        return (already_promoted(project, bench, pointer, git_sha)
+                or _needs_fresh_baseline(store, project, bench, evidence))
+    base_sets = evidence.sets
+    baseline = sample_of(base_sets, evidence.runs, bench.metric_source)
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
     warnings: list[str] = []
     sets = candidate_sets(store, project, bench.name, git_sha, options,
-                          exclude={rs.id for rs in base_sets}, notes=warnings)
+                          exclude={rs.id for rs in base_sets + (evidence.stopped or [])},
+                          notes=warnings)
     if not sets:
         if verdict := already_promoted(project, bench, pointer, git_sha, **common):
             return verdict
@@ -80,9 +92,9 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
         warnings.append(f"{candidate.n_errors} candidate repetition(s) failed and are not in "
                         "the gate")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
-                                 bench.max_repetitions)
+                                 bench.max_repetitions, first_baseline=evidence.first)
     decision = withheld_for_failures(decision, candidate.n_errors, git_sha)
-    summary = sequential_summary(decision)
+    summary = sequential_summary(decision, evidence.first)
     verdict = verdict_for(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,
         threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
@@ -92,3 +104,17 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     )
     return apply_requirements(store, home, project, bench, verdict, git_sha, options)
 
+
+
+def _needs_fresh_baseline(store: Store, project: Project, bench: BenchmarkSpec,
+                          evidence: BaselineEvidence) -> Verdict:
+    """After a PROMOTE: the promoted sample stopped because it looked good, so it is shown but
+    never the next comparison's baseline; fresh runs of the promoted commit are."""
+    stopped = evidence.stopped or []
+    baseline = sample_of(stopped, store.runs_of([rs.id for rs in stopped]), bench.metric_source)
+    return verdict_for(
+        project, bench, VerdictKind.NEEDS_MORE_DATA,
+        f"the baseline {baseline.git_sha[:10]} was promoted on a sample that stopped when it "
+        f"looked good (biased toward looking good): it needs {evidence.missing} fresh baseline "
+        f"run(s) first (bench run {project.name} {bench.name} --until-decided runs them)",
+        policy=bench.gate_policy, direction=bench.metric_direction, baseline=baseline)

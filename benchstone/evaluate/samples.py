@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchstone.gates.policies import MIN_PER_SIDE
 from benchstone.gates.verdict import Sample
+from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.provenance import repository_root, resolve_commit, tree_of
 from benchstone.project.registry import Project
 from benchstone.stats.basic import mean_se, median
@@ -102,6 +104,68 @@ def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
                                         git_sha=pointer.git_sha, kinds=("run",))
             if rs.id <= pointer.run_set_id and not rs.git_dirty and not rs.caller_seeds]
     return sorted(sets, key=lambda rs: rs.id) or [first]
+
+
+def fresh_baseline_sets(store: Store, project: Project, pointer: BaselinePointer) -> list[RunSet]:
+    """Baseline runs recorded after the pointer moved, oldest first: run sets of kind
+    ``baseline`` at the pointer's tree (the harness ran its commit on secret seeds), clean, and
+    not the pointer's own. They never depend on how a candidate did, so they are an unbiased
+    sample of the baseline commit."""
+    tree = tree_of(repository_root(project.root), pointer.git_sha)
+    sets = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
+                                                tree_sha=tree, git_sha=pointer.git_sha,
+                                                kinds=("baseline",))
+            if rs.id != pointer.run_set_id and rs.created_at >= pointer.created_at
+            and not rs.git_dirty and not rs.caller_seeds]
+    return sorted(sets, key=lambda rs: rs.id)
+
+
+@dataclass(frozen=True)
+class BaselineEvidence:
+    """What a calibrated gate compares a candidate with.
+
+    ``sets`` and ``runs``: the baseline's runs, in the order recorded. ``first``: for a baseline
+    that grows (``baseline_grows``), how many of them the first looks use (look m uses the first
+    max(first, m)); None for a fixed baseline. ``missing``: fresh baseline runs still needed
+    before a first look. ``stopped``: after a PROMOTE, the run sets of the sample it stopped on
+    (biased toward looking good, so never the next comparison's baseline): shown while fresh
+    runs are missing, never gated on, and never a candidate either."""
+
+    sets: list[RunSet]
+    runs: list[Run]
+    first: int | None = None
+    missing: int = 0
+    stopped: list[RunSet] | None = None
+
+
+def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
+                      pointer: BaselinePointer) -> BaselineEvidence:
+    """The baseline of a calibrated gate (classic design): the pointer's established run set,
+    pooled with fresh baseline runs when the baseline grows; after a PROMOTE, fresh baseline
+    runs only (``len(baseline_seeds)`` of them for a fixed baseline)."""
+    fresh = fresh_baseline_sets(store, project, pointer)
+    fresh_runs = [run for run in store.runs_of([rs.id for rs in fresh]) if run.status == "ok"]
+    if pointer.action == "promote":
+        stopped = baseline_sets(store, pointer)
+        wanted = max(len(bench.baseline_seeds), MIN_PER_SIDE)
+        missing = max((MIN_PER_SIDE if bench.baseline_grows else wanted) - len(fresh_runs), 0)
+        if missing:
+            return BaselineEvidence([], [], missing=missing, stopped=stopped)
+        if bench.baseline_grows:
+            return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped)
+        used = fresh_runs[:wanted]  # a fixed baseline: always the same first runs
+        return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped)
+    first_set = store.run_set(pointer.run_set_id)
+    assert first_set is not None
+    own = [run for run in store.runs_of([first_set.id]) if run.status == "ok"]
+    if not bench.baseline_grows:
+        return BaselineEvidence([first_set], store.runs_of([first_set.id]))
+    return BaselineEvidence([first_set, *fresh], own + fresh_runs, first=len(own))
+
+
+def _sets_of(sets: list[RunSet], runs: list[Run]) -> list[RunSet]:
+    ids = {run.run_set_id for run in runs}
+    return [rs for rs in sets if rs.id in ids]
 
 
 def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,

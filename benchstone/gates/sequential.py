@@ -97,9 +97,14 @@ def reference_centre(centre: float, baseline: Sequence[float]) -> float:
 
 
 def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],
-                      settings: GateSettings, horizon: int) -> GateDecision:
+                      settings: GateSettings, horizon: int, *,
+                      first_baseline: int | None = None) -> GateDecision:
     """The policy's one-sided test repeated at every candidate run, boundaries spending alpha;
-    an exact comparison instead when the settings declare exact data."""
+    an exact comparison instead when the settings declare exact data.
+
+    ``first_baseline`` given: the baseline grows with the candidate (``baseline`` in the order
+    it was recorded), look m using its first max(first_baseline, m) values; a look whose
+    baseline values are not there yet waits (NEEDS_MORE_DATA) for more baseline runs."""
     import numpy as np
 
     s = settings
@@ -114,13 +119,15 @@ def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],
     c = orient(np.asarray(candidate, dtype=float), s.direction, s.log_scale)
     anchor, unit = frame(b, c)
     b, c = (b - anchor) / unit, (c - anchor) / unit
-    centre = reference_centre(mean(baseline) if s.policy == "welch" else median(baseline),
-                              baseline)
+    # a growing baseline's centre is that of its first values, which no later run can move
+    fixed = baseline if first_baseline is None else baseline[:max(first_baseline, MIN_PER_SIDE)]
+    centre = reference_centre(mean(fixed) if s.policy == "welch" else median(fixed), fixed)
 
     def relative(shift: float) -> float:
         return to_relative(shift * unit, centre, s.direction, s.log_scale)
 
-    design = Design(s.policy, horizon, s.alpha, len(baseline))
+    design = (Design(s.policy, horizon, s.alpha, len(baseline)) if first_baseline is None
+              else Design(s.policy, horizon, s.alpha, first_baseline, grows=True))
     outcome = assess(design, c, b, relative, s.min_effect,
                      futility_shift(s.min_effect, s.direction, s.log_scale, centre) / unit)
     effect = relative(outcome.shift) if np.isfinite(outcome.shift) else None

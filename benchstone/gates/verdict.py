@@ -49,6 +49,9 @@ class SequentialSummary(BaseModel):
     horizon: int
     boundary: float | None = None
     conditional_power: float | None = None
+    # the baseline grows (baseline_grows): look m used the first max(baseline_first, m)
+    # baseline runs; None: a fixed baseline
+    baseline_first: int | None = None
 
 
 class Verdict(BaseModel):

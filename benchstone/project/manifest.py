@@ -166,6 +166,9 @@ class BenchmarkSpec(_PassesEnv):
     # a relative spread at or below it is no spread: exact data is decided exactly (gates/exact)
     resolution: float = Field(default=0.0, ge=0, lt=1)
     max_repetitions: int = Field(default=DEFAULT_MAX_REPETITIONS, ge=2, le=100)
+    # welch / rank, classic design: the baseline grows with the candidate (fresh runs of the
+    # baseline commit pooled, run --until-decided interleaving them); see docs/gates.md
+    baseline_grows: bool = False
     corpus_path: str | None = None
     corpus_hash: str | None = None
     corpus_type: CorpusType = "bytes"

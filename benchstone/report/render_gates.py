@@ -44,4 +44,7 @@ def until_decided_lines(result: UntilDecidedResult) -> list[str]:
     state = "still undecided" if result.verdict.kind == VerdictKind.NEEDS_MORE_DATA else "decided"
     lines.append(f"  {state} after {result.repetitions} repetition(s) in this run "
                  f"({result.total} ok candidate run(s) at this commit in the gate)")
+    if result.baseline_repetitions:
+        lines.append(f"  and {result.baseline_repetitions} baseline repetition(s) of the "
+                     "baseline commit")
     return lines

@@ -25,14 +25,24 @@ PAIRED_TESTS = ("paired_t", "signed_rank")
 
 
 def look_p_values(test: str, candidate: np.ndarray, baseline: np.ndarray | None = None,
-                  exact_below: float = 1.0) -> np.ndarray:
+                  exact_below: float = 1.0, baseline_sizes: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Nominal one-sided p-values at looks m = 1..M for oriented streams.
 
     ``candidate`` is (T, M): the candidate's values in order, or the paired differences for a
     paired test; ``baseline`` is (T, n_b) for an unpaired test. Column m-1 is look m (look 1 is
     always 1: no test uses a single value). With ``exact_below`` < 1 the t-tests compute only
     p-values that may be below it and report 1 for the others (a large speed-up for the
-    simulated null paths, which only need the tail)."""
+    simulated null paths, which only need the tail).
+
+    ``baseline_sizes`` (M,), for an unpaired test whose baseline grows: look m uses only the
+    first ``baseline_sizes[m-1]`` baseline values (the baseline in the order it was recorded)."""
+    if baseline_sizes is not None and test in UNPAIRED_TESTS:
+        assert baseline is not None
+        grown = {"welch": _welch_grown_looks, "rank": _rank_grown_looks}
+        p = grown[test](candidate, baseline, exact_below, baseline_sizes)
+        p[:, : FIRST_LOOK - 1] = 1.0
+        return p
     tests = {"welch": _welch_looks, "rank": _rank_looks, "paired_t": _paired_t_looks,
              "signed_rank": _signed_rank_looks}
     p = tests[test](candidate, baseline, exact_below)
@@ -113,6 +123,45 @@ def _rank_looks(c: np.ndarray, b: np.ndarray | None, _exact_below: float) -> np.
     return p
 
 
+def _welch_grown_looks(c: np.ndarray, b: np.ndarray, exact_below: float,
+                       sizes: np.ndarray) -> np.ndarray:
+    """Welch at every look, look m against the first sizes[m-1] baseline values."""
+    import numpy as np
+
+    columns = np.asarray(sizes, dtype=int)[: c.shape[1]] - 1
+    m, mean_c, var_c = _cumulative_moments(c)
+    counts, means, variances = _cumulative_moments(b)
+    n_b, mean_b, var_b = counts[columns], means[:, columns], variances[:, columns]
+    gain = mean_c - mean_b
+    se_b2 = var_b / n_b
+    se_c2 = var_c / m
+    se = np.sqrt(se_b2 + se_c2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (se_b2 + se_c2) ** 2 / (se_b2**2 / (n_b - 1) + se_c2**2 / (m - 1))
+        p = _t_tail(gain / se, df, exact_below)
+    constant = (var_b == 0) & _running_constant(c)
+    if constant.any():  # both samples constant: the permutation p-value, as in the fixed test
+        exact_p = np.array([1 / math.comb(int(nb) + int(k), int(nb))
+                            for nb, k in zip(n_b, m, strict=True)])
+        p = np.where(constant, np.where(gain > 0, exact_p[None, :], 1.0), p)
+    return np.nan_to_num(p, nan=1.0)
+
+
+def _rank_grown_looks(c: np.ndarray, b: np.ndarray, _exact_below: float,
+                      sizes: np.ndarray) -> np.ndarray:
+    """The Mann-Whitney count at every look, look m against the first sizes[m-1] baseline
+    values."""
+    import numpy as np
+
+    beaten = (c[:, None, :] > b[:, :, None]).cumsum(axis=1).cumsum(axis=2)  # (T, n_b, M)
+    p = np.ones(c.shape)
+    for look in range(FIRST_LOOK, c.shape[1] + 1):
+        n_b = int(sizes[look - 1])
+        tail = exact.mann_whitney_upper_tail(n_b, look)
+        p[:, look - 1] = tail[beaten[:, n_b - 1, look - 1]]
+    return p
+
+
 def _paired_t_looks(d: np.ndarray, _b: np.ndarray | None, exact_below: float) -> np.ndarray:
     import numpy as np
 
@@ -152,8 +201,9 @@ def _signed_rank_looks(d: np.ndarray, _b: np.ndarray | None, _exact_below: float
 
 
 def reverse_p_values(test: str, candidate: np.ndarray, baseline: np.ndarray | None,
-                     shift: float) -> np.ndarray:
+                     shift: float, baseline_sizes: np.ndarray | None = None) -> np.ndarray:
     """Look p-values of the mirror test, H0: the improvement is at least ``shift`` (oriented)
     against H1: it is smaller. Crossing a boundary with these says "not worth promoting"."""
     mirrored = -(candidate - shift)
-    return look_p_values(test, mirrored, None if baseline is None else -baseline)
+    return look_p_values(test, mirrored, None if baseline is None else -baseline,
+                         baseline_sizes=baseline_sizes)

@@ -67,6 +67,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 SPENDING_POWER = 2.0
+# A growing baseline (``Design.grows``) spends alpha as alpha * t ** GROWN_SPENDING_POWER:
+# chosen by simulation for power at equal alpha (tests/perf/perf_power.py prints the
+# comparison of the candidates it tried).
+GROWN_SPENDING_POWER = 2.0
 FUTILITY_POWER = 0.02
 FUTILITY_FROM = 0.3  # information fraction before which the trend is too noisy to stop on
 FUTILITY_LOOKS = 0.25  # ... and share of the horizon: a small baseline reaches 0.3 at look 2
@@ -94,6 +98,22 @@ class Design:
     horizon: int
     alpha: float
     n_baseline: int = 0
+    # the baseline grows with the candidate: look m uses the first max(n_baseline, m) baseline
+    # values in the order they were recorded (``baseline_at``), not a fixed n_baseline
+    grows: bool = False
+
+    def baseline_at(self, looks: np.ndarray) -> np.ndarray:
+        """The baseline values look m uses: n_baseline, or max(n_baseline, m) when it grows."""
+        import numpy as np
+
+        m = np.asarray(looks, dtype=int)
+        if not self.grows:
+            return np.full(m.shape, self.n_baseline)
+        return np.maximum(m, self.n_baseline)
+
+    @property
+    def spending_power(self) -> float:
+        return GROWN_SPENDING_POWER if self.grows else SPENDING_POWER
 
     def information(self, looks: np.ndarray) -> np.ndarray:
         """Information fraction of each look: 1 / Var(estimate), relative to the horizon's."""
@@ -102,8 +122,10 @@ class Design:
         m = np.asarray(looks, dtype=float)
         if self.test in PAIRED_TESTS:
             return np.minimum(m / self.horizon, 1.0)
-        at = m * self.n_baseline / (m + self.n_baseline)
-        last = self.horizon * self.n_baseline / (self.horizon + self.n_baseline)
+        b = self.baseline_at(np.asarray(looks, dtype=int)).astype(float)
+        at = m * b / (m + b)
+        b_last = float(self.baseline_at(np.asarray([self.horizon]))[0])
+        last = self.horizon * b_last / (self.horizon + b_last)
         return np.minimum(at / last, 1.0)
 
 
@@ -131,30 +153,37 @@ def design_key(design: Design) -> str:
     """A file-name-safe key naming the design and the code that computes its boundaries."""
     from benchstone import __version__
 
+    grows = f"-g{GROWN_SPENDING_POWER:g}" if design.grows else ""
     return (f"v{__version__}-b{BOUNDARY_VERSION}-{design.test}-h{design.horizon}-"
-            f"a{design.alpha!r}-n{design.n_baseline}-p{NULL_PATHS}-s{NULL_SEED}")
+            f"a{design.alpha!r}-n{design.n_baseline}{grows}-p{NULL_PATHS}-s{NULL_SEED}")
 
 
 @lru_cache(maxsize=16)
 def _null_p_values(test: str, n_baseline: int, horizon: int, exact_below: float,
-                   family: float) -> np.ndarray:
+                   family: float, grows: bool = False) -> np.ndarray:
     """Look p-values of NULL_PATHS streams simulated under H0 with a fixed seed (exact only
     where they are below ``exact_below``), in chunks to bound the memory used. ``family`` is
-    the null shape of ``NULL_FAMILIES``."""
+    the null shape of ``NULL_FAMILIES``; ``grows``: the baseline grows as ``Design.grows``."""
     import numpy as np
 
-    rng = np.random.default_rng([NULL_SEED, horizon, n_baseline, len(test), round(family * 100)])
+    seed = [NULL_SEED, horizon, n_baseline, len(test), round(family * 100)] + [1] * grows
+    rng = np.random.default_rng(seed)
+    sizes = None
+    if grows:
+        sizes = Design(test, horizon, 0.0, n_baseline, grows).baseline_at(
+            np.arange(1, horizon + 1))
     chunks = []
     for start in range(0, NULL_PATHS, NULL_CHUNK):
         rows = min(NULL_CHUNK, NULL_PATHS - start)
         candidate = rng.standard_normal((rows, horizon))
         baseline = None
         if test in UNPAIRED_TESTS:
-            baseline = rng.standard_normal((rows, n_baseline))
+            baseline = rng.standard_normal((rows, max(n_baseline, horizon) if grows
+                                                  else n_baseline))
             candidate *= family
         elif test == "paired_t" and family:
             candidate += family * rng.choice((-1.0, 1.0), (rows, horizon))
-        chunks.append(look_p_values(test, candidate, baseline, exact_below))
+        chunks.append(look_p_values(test, candidate, baseline, exact_below, sizes))
     return np.concatenate(chunks)
 
 
@@ -191,9 +220,9 @@ def _family_boundaries(design: Design, family: float) -> list[float]:
 
     # one set of paths serves every alpha up to 0.05 (the levels Benjamini-Hochberg asks for)
     p = _null_p_values(design.test, design.n_baseline, design.horizon, max(design.alpha, 0.05),
-                       family)
+                       family, design.grows)
     looks = np.arange(1, design.horizon + 1)
-    spend = spent_alpha(design) * design.information(looks) ** SPENDING_POWER
+    spend = spent_alpha(design) * design.information(looks) ** design.spending_power
     alive = np.ones(len(p), dtype=bool)
     crossed = 0
     out = [-1.0] * design.horizon
@@ -366,10 +395,12 @@ def heavily_tied(baseline: list[float], candidate: list[float]) -> bool:
     return 2 * len(set(pooled)) <= len(pooled)
 
 
-def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None) -> np.ndarray:
+def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None,
+               baseline_sizes: np.ndarray | None = None) -> np.ndarray:
     """(M,) whether the values up to each look are tied enough for the fallback: heavily tied
-    (``heavily_tied``) for an unpaired test; for a paired one, equal sizes or a zero among the
-    first m differences. One row of oriented values."""
+    (``heavily_tied``) for an unpaired test (against the baseline values each look uses); for a
+    paired one, equal sizes or a zero among the first m differences. One row of oriented
+    values."""
     import numpy as np
 
     out = np.zeros(len(candidate), dtype=bool)
@@ -377,7 +408,8 @@ def tied_looks(test: str, candidate: np.ndarray, baseline: np.ndarray | None) ->
         base = [] if baseline is None else baseline.tolist()
         values = candidate.tolist()
         for m in range(len(values)):
-            out[m] = heavily_tied(base, values[: m + 1])
+            used = base if baseline_sizes is None else base[: int(baseline_sizes[m])]
+            out[m] = heavily_tied(used, values[: m + 1])
         return out
     seen: list[float] = []
     tied = False
@@ -395,16 +427,17 @@ def _evidence(design: Design, rows: np.ndarray, base: np.ndarray | None,
     import numpy as np
 
     tests = np.full(rows.shape[1], design.test, dtype=object)
+    sizes = design.baseline_at(np.arange(1, rows.shape[1] + 1)) if design.grows else None
     fallback = TIE_FALLBACK.get(design.test)
     if fallback:
-        tied = tied_looks(design.test, rows[0], None if base is None else base[0])
+        tied = tied_looks(design.test, rows[0], None if base is None else base[0], sizes)
         tests[tied] = fallback
     merged: dict[str, np.ndarray] = {}
     for test in dict.fromkeys(tests.tolist()):
         used = tests == test
-        this = Design(test, design.horizon, design.alpha, design.n_baseline)
-        p = look_p_values(test, rows - shift, base)
-        reverse = reverse_p_values(test, rows, base, shift)
+        this = Design(test, design.horizon, design.alpha, design.n_baseline, design.grows)
+        p = look_p_values(test, rows - shift, base, baseline_sizes=sizes)
+        reverse = reverse_p_values(test, rows, base, shift, sizes)
         crossed, futile, power = stop_matrix(this, p, reverse)
         parts = {"p": p[0], "reverse": reverse[0], "crossed": crossed[0], "futile": futile[0],
                  "power": power[0],
@@ -430,9 +463,17 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
     bounds = list(boundaries(design))
     total = len(candidate)
     limit = min(total, design.horizon)
+    waiting = 0  # candidate values whose look waits for more baseline values
+    if design.grows and baseline is not None:
+        ready = design.baseline_at(np.arange(1, limit + 1)) <= len(baseline)
+        waiting = limit - int(ready.sum())
+        limit -= waiting
     if limit < FIRST_LOOK:
-        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"{total} observation(s), need at least "
-                                 f"{FIRST_LOOK}", limit, looks=total, horizon=design.horizon,
+        why = f"{total} observation(s), need at least {FIRST_LOOK}"
+        if waiting and total >= FIRST_LOOK:
+            needed = int(design.baseline_at(np.asarray([FIRST_LOOK]))[0]) - len(baseline)
+            why = f"the first look waits for {needed} more baseline run(s)"
+        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, why, limit, looks=total, horizon=design.horizon,
                                  p_value=1.0, boundary=-1.0, shift=math.nan,
                                  boundaries=bounds)
     rows = candidate[None, :limit]
@@ -441,8 +482,13 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
     bounds = e["bounds"].tolist() + bounds[limit:]
     common = {"looks": total, "horizon": design.horizon, "p_values": e["p"].tolist(),
               "boundaries": bounds}
+    def used(m: int) -> np.ndarray | None:  # the baseline values look m uses
+        if baseline is None or not design.grows:
+            return baseline
+        return baseline[: int(design.baseline_at(np.asarray([m]))[0])]
+
     for m in np.flatnonzero(e["crossed"]) + 1:
-        shift, interval = shift_at(e["tests"][m - 1], candidate[:m], baseline, bounds[m - 1])
+        shift, interval = shift_at(e["tests"][m - 1], candidate[:m], used(m), bounds[m - 1])
         effect = relative(shift)
         if effect > 0 and effect >= min_effect:
             return SequentialOutcome(VerdictKind.PROMOTE, "crossed the boundary", int(m),
@@ -450,13 +496,18 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
                                      shift=shift, interval=interval, test=e["tests"][m - 1],
                                      **common)
     level = bounds[limit - 1]
-    shift, interval = shift_at(e["tests"][limit - 1], candidate[:limit], baseline,
+    shift, interval = shift_at(e["tests"][limit - 1], candidate[:limit], used(limit),
                                level if level > 0 else design.alpha)
     state = {"look": limit, "p_value": float(e["p"][limit - 1]), "boundary": level,
              "shift": shift, "interval": interval if level > 0 else None,
              "conditional_power": float(e["power"][limit - 1]), "test": e["tests"][limit - 1],
              **common}
     futile = bool(e["futile"][limit - 1])
+    if waiting and not futile and not e["crossed"].any():
+        needed = int(design.baseline_at(np.asarray([limit + 1]))[0]) - len(baseline)
+        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"look {limit + 1} waits for "
+                                 f"{needed} more baseline run(s): the baseline grows with the "
+                                 "candidate", **state)
     below = "the improvement is below min_effect" if min_effect > 0 else "the candidate is worse"
     if futile and level > 0 and e["reverse"][limit - 1] <= level:
         return SequentialOutcome(VerdictKind.REJECT, below, **state)
