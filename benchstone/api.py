@@ -296,6 +296,8 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
             return compare_module.PairedRuns(result)
         if seed_set == "baseline":
             baseline.require_seeds(proj, bench)
+        elif meta_seed is None and job_id is None:
+            _fresh_baseline_first(store, place, proj, bench, sandbox, wait, progress)
         request = runner.RunRequest(kind="run", revision=revision, repetitions=repetitions,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
                              cpuset=cpuset, gpus=gpus, job_id=job_id, seed_set=seed_set)
@@ -449,6 +451,21 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
         return until_decided.run_until_decided(
             store, place, proj, bench, evaluation.EvaluateOptions(include_dirty=allow_dirty),
             max_repetitions, execute, execute_baseline)
+
+
+def _fresh_baseline_first(store: Store, place: Home, proj: registry.Project,
+                          bench: BenchmarkSpec, sandbox: str | None, wait: bool,
+                          progress: Progress | None) -> None:
+    """After a PROMOTE (classic calibrated design) the next baseline is fresh runs of the
+    promoted commit: a plain run records them before the candidate's, as --until-decided does,
+    so that a loop of run and evaluate reaches a verdict."""
+    missing = until_decided.baseline_needed(store, proj, bench, 0)
+    if missing:
+        pointer = store.current_pointer(proj.name, bench.name)
+        (progress or runner.Progress()).on_notice(
+            f"first {missing} fresh baseline repetition(s) of the promoted commit "
+            f"{pointer.git_sha[:10] if pointer else ''}: the next comparison's baseline")
+        _baseline_repetitions(store, place, proj, bench, missing, sandbox, wait, progress)
 
 
 def _baseline_repetitions(store: Store, place: Home, proj: registry.Project,

@@ -216,19 +216,28 @@ def test_compare_refuses_changed_protected_files(bench, make_project) -> None:
     assert "bench/runner.py" in _json(result)["verdict"]["reason"]
 
 
-def test_promote_takes_every_run_set_the_verdict_used(bench, make_project) -> None:
+def test_promote_takes_every_run_set_then_fresh_runs_are_the_next_baseline(
+        bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
     improved = _set(root, "src/speed.txt", "0.8\n", "faster")
+    sets = []
     for _ in range(2):  # two run sets at the commit: no --meta-seed needed to promote
-        assert bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process").returncode == 0
-    assert _json(bench("evaluate", "toy", "speedw", "--json"))["kind"] == "PROMOTE"
+        ran = bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process", "--json")
+        assert ran.returncode == 0
+        sets.append(_json(ran)["run_set"]["id"])
+    decided = _json(bench("evaluate", "toy", "speedw", "--json"))
+    assert decided["kind"] == "PROMOTE" and decided["candidate"]["run_set_ids"] == sets
     promoted = bench("promote", "toy", "speedw")
     assert promoted.returncode == 0, promoted.stderr
     _set(root, "README", "docs only\n", "no change to the program")
-    bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process")
+    # the promoted sample stopped when it looked good: a plain run first records fresh runs
+    # of the promoted commit (as many as baseline_seeds lists), the next baseline
+    ran = bench("run", "toy", "speedw", "-n", "2", "--sandbox", "process")
+    assert "first 10 fresh baseline repetition(s) of the promoted commit" in ran.stderr
     verdict = _json(bench("evaluate", "toy", "speedw", "--json"))
-    assert verdict["baseline"]["git_sha"] == improved
-    assert verdict["baseline"]["n"] == 4 and len(verdict["baseline"]["run_set_ids"]) == 2
+    assert verdict["baseline"]["git_sha"] == improved and verdict["baseline"]["n"] == 10
+    assert not set(verdict["baseline"]["run_set_ids"]) & set(sets)
+    assert verdict["candidate"]["n"] == 2
 
 
 HIDING_RUNNER = """import argparse, json

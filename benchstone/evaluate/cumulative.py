@@ -116,5 +116,5 @@ def _needs_fresh_baseline(store: Store, project: Project, bench: BenchmarkSpec,
         project, bench, VerdictKind.NEEDS_MORE_DATA,
         f"the baseline {baseline.git_sha[:10]} was promoted on a sample that stopped when it "
         f"looked good (biased toward looking good): it needs {evidence.missing} fresh baseline "
-        f"run(s) first (bench run {project.name} {bench.name} --until-decided runs them)",
+        f"run(s) first (bench run {project.name} {bench.name} runs them before its own)",
         policy=bench.gate_policy, direction=bench.metric_direction, baseline=baseline)

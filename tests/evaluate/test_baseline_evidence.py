@@ -57,7 +57,7 @@ def test_after_a_promote_the_stopped_sample_is_not_the_next_baseline(state: Stor
     waiting = state.evaluate("speedw")
     assert waiting.kind == VerdictKind.NEEDS_MORE_DATA
     assert "needs 10 fresh baseline run(s) first" in waiting.reason
-    assert "--until-decided runs them" in waiting.reason
+    assert "runs them before its own" in waiting.reason
     # shown, so the reader sees what was promoted, but not gated on
     assert waiting.baseline.run_set_ids == stopped and waiting.sequential is None
     assert baseline_wanted(state.store, state.project, state.bench("speedw"), waiting) == 10
