@@ -447,9 +447,11 @@ def _evidence(design: Design, rows: np.ndarray, base: np.ndarray | None,
         p = look_p_values(test, rows - shift, base)
         reverse = reverse_p_values(test, rows, base, shift)
         crossed, futile, power = stop_matrix(this, p, reverse)
-        crossed &= confirmed_looks(this, rows - shift, base)
+        confirmed = confirmed_looks(this, rows - shift, base)
+        unconfirmed = crossed & ~confirmed
+        crossed &= confirmed
         parts = {"p": p[0], "reverse": reverse[0], "crossed": crossed[0], "futile": futile[0],
-                 "power": power[0],
+                 "power": power[0], "unconfirmed": unconfirmed[0],
                  "bounds": np.asarray(boundaries(this))[: rows.shape[1]]}
         for name, values in parts.items():
             if name not in merged:
@@ -516,5 +518,9 @@ def assess(design: Design, candidate: np.ndarray, baseline: np.ndarray | None,
         return SequentialOutcome(VerdictKind.REJECT, "promotion within the horizon is unlikely "
                                  f"(conditional power {state['conditional_power']:.1%} under "
                                  "the current trend)", **state)
+    if e["unconfirmed"][limit - 1]:
+        return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"crossed the boundary, but the exact "
+                                 f"{CONFIRMED_BY[design.test]} test of the same look does not "
+                                 "confirm it yet: run more", **state)
     return SequentialOutcome(VerdictKind.NEEDS_MORE_DATA, f"undecided after {limit} of at most "
                              f"{design.horizon}: run more", **state)
