@@ -53,6 +53,12 @@ def _paired_cell(args: tuple) -> tuple:
     return args, hits, n
 
 
+def _progress(args: tuple, hits: int, trials: int) -> tuple[int, int]:
+    """Each cell on stderr as it is done: a long run shows where it is, and what it has so far."""
+    print(f"  cell {args[:4]}: {hits}/{trials}", file=sys.stderr, flush=True)
+    return hits, trials
+
+
 def _rate(hits: int, trials: int) -> str:
     rate = hits / trials
     return f"{rate:6.2%} ±{gs.mc_error(rate, trials):.2%}"
@@ -63,7 +69,7 @@ def false_promote_tables(pool: ProcessPoolExecutor, trials: int, alphas: tuple[f
     above: list[str] = []
     for alpha in alphas:
         jobs = [(f, p, n, alpha, trials) for f in gs.FAMILIES for p in POLICIES for n in BASELINES]
-        results = {args[:3]: (h, n) for args, h, n in pool.map(_unpaired_cell, jobs)}
+        results = {args[:3]: _progress(args, h, n) for args, h, n in pool.map(_unpaired_cell, jobs)}
         print(f"\nFalse promotes, an agent evaluating after every run up to the horizon "
               f"{gs.HORIZON} (re-running until green), alpha {alpha}, {trials:,} trials a cell "
               f"(± one Monte Carlo standard error); baseline runs {', '.join(map(str, BASELINES))}")
@@ -80,7 +86,7 @@ def false_promote_tables(pool: ProcessPoolExecutor, trials: int, alphas: tuple[f
                 print(f"    {f:<20}" + "".join(f"{c:>18}" for c in cells))
         jobs = [(f, p, 0.0, alpha, trials) for f in gs.FAMILIES for p in PAIRED]
         jobs += [("normal 3%", p, k, alpha, trials) for p in PAIRED for k in (2.0, 4.0, 10.0)]
-        results = {args[:3]: (h, n) for args, h, n in pool.map(_paired_cell, jobs)}
+        results = {args[:3]: _progress(args, h, n) for args, h, n in pool.map(_paired_cell, jobs)}
         print(f"\n  compare (paired, random order within a pair), alpha {alpha}, {gs.HORIZON} "
               f"pairs, {trials:,} trials a cell")
         for (f, p, k), (h, t) in results.items():
