@@ -252,16 +252,18 @@ def _family_boundaries(design: Design, family: float) -> list[float]:
     return out
 
 
-def rank_can_promote(n_baseline: int, horizon: int, alpha: float) -> bool:
+def rank_can_promote(n_baseline: int, horizon: int, alpha: float,
+                     unequal_spread: bool = True) -> bool:
     """Whether the ``rank`` design can ever promote, without simulating it: the smallest p-value
     at look m, 1 / C(n_baseline + m, m), must fit within the alpha spent by then. Cheap enough
-    for ``register``."""
+    for ``register``. ``unequal_spread=False``: under the exchangeable null alone (the
+    confirmation of a ``welch`` design, see ``welch_can_promote``)."""
     design = Design("rank", horizon, alpha, n_baseline)
     # Under the unequal-spread null (a candidate 4 times tighter around the baseline's median)
     # all candidates beat all n baseline runs about 2^-n of the time: the boundaries must stay
     # below that lump, which leaves no look for 2^-n above about 4 alpha (checked against the
     # simulated boundaries in tests/test_gates_exact.py).
-    if 0.5**n_baseline > 4 * alpha:
+    if unequal_spread and 0.5**n_baseline > 4 * alpha:
         return False
     last = horizon * n_baseline / (horizon + n_baseline)
     for m in range(FIRST_LOOK, horizon + 1):
@@ -269,6 +271,13 @@ def rank_can_promote(n_baseline: int, horizon: int, alpha: float) -> bool:
         if 1 / math.comb(n_baseline + m, m) <= spent_alpha(design) * information**SPENDING_POWER:
             return True
     return False
+
+
+def welch_can_promote(n_baseline: int, horizon: int, alpha: float) -> bool:
+    """Whether the ``welch`` design can ever promote: its crossings need the exact rank test's
+    confirmation (``CONFIRMED_BY``), which a baseline of 2 runs reaches at alpha 0.01 only
+    with a horizon of about 20."""
+    return rank_can_promote(n_baseline, horizon, alpha, unequal_spread=False)
 
 
 def can_promote(design: Design) -> bool:
