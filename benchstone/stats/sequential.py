@@ -21,6 +21,9 @@ The procedure, for one candidate at one commit:
    paired t. Boundaries below every family's hold the level under each of them. Whatever the
    looks, P(any p_m <= b_m) <= alpha: looking again, and re-running until green, gains
    nothing.
+   A Welch crossing also needs the exact rank test of the same look to cross boundaries
+   computed under the exchangeable null (``CONFIRMED_BY``): the rank test's null law does not
+   depend on the shape, so the pair holds the level under any noise, bimodal included.
 4. REJECT when the horizon is used up, when the interval shows the improvement is below
    min_effect, or when promotion has become unlikely: the conditional power of reaching the
    loosest boundary still ahead under the current trend is below FUTILITY_POWER, checked only
