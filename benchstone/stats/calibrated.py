@@ -78,11 +78,11 @@ def welch_tests(b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def welch_interval(gain: float, se: float, df: float, level: float) -> tuple[float, float] | None:
     """The two-sided (1 - 2 level) t interval for the gain; None when it does not exist."""
-    from scipy import special
+    from scipy import stats
 
     if se == 0 or not level > 0 or not math.isfinite(df):
         return None
-    half = -float(special.stdtrit(df, level)) * se  # t.isf(level, df), without its overhead
+    half = float(stats.t.isf(level, df)) * se
     return gain - half, gain + half
 
 
