@@ -108,3 +108,12 @@ def test_the_register_check_agrees_with_the_simulated_boundaries(n_baseline: int
                                                                  alpha: float) -> None:
     design = sq.Design("rank", horizon, alpha, n_baseline)
     assert sq.rank_can_promote(n_baseline, horizon, alpha) == sq.can_promote(design)
+
+
+@pytest.mark.parametrize(("n_baseline", "horizon", "alpha"),
+                         [(2, 12, 0.01), (2, 15, 0.01), (3, 6, 0.01), (3, 7, 0.01),
+                          (2, 4, 0.05), (2, 5, 0.05)])
+def test_the_welch_register_check_agrees_with_the_simulated_boundaries(
+        n_baseline: int, horizon: int, alpha: float) -> None:
+    design = sq.Design("welch", horizon, alpha, n_baseline)
+    assert sq.welch_can_promote(n_baseline, horizon, alpha) == sq.can_promote(design)

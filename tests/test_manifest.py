@@ -349,13 +349,30 @@ def test_a_rank_design_that_can_never_promote_is_refused_with_the_settings_that_
     with pytest.raises(ManifestError) as info:
         parse_manifest(manifest(body))
     assert "can never promote" in str(info.value)
-    assert info.value.fix == 'use at least 5 baseline_seeds, or gate_policy = "welch"'
+    # welch with 2 baseline runs cannot promote within 10 either (see the test below)
+    assert info.value.fix == 'use at least 5 baseline_seeds'
     assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3, 4, 5]"))).benchmarks
     short = body.replace("[1, 2]", "[1, 2, 3, 4, 5]").replace("= 10", "= 3")
     with pytest.raises(ManifestError) as info:
         parse_manifest(manifest(short))
-    assert info.value.fix == ('use at least 7 baseline_seeds, or max_repetitions = 4, or '
-                              'gate_policy = "welch"')
+    assert info.value.fix == 'use at least 7 baseline_seeds, or max_repetitions = 4'
+    longer = body.replace("[1, 2]", "[1, 2, 3]").replace("= 10", "= 12")
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(manifest(longer))
+    assert info.value.fix == 'use at least 5 baseline_seeds, or gate_policy = "welch"'
+
+
+def test_a_welch_design_that_can_never_promote_is_refused_with_the_settings_that_work() -> None:
+    """A Welch crossing needs the exact rank test's confirmation: with 2 baseline runs at
+    alpha 0.01 that takes a horizon of 14."""
+    body = ('name = "b"\ntier = "performance"\nmetric_direction = "minimize"\n'
+            'baseline_seeds = [1, 2]\ngate_policy = "welch"\nmax_repetitions = 10\n')
+    with pytest.raises(ManifestError) as info:
+        parse_manifest(manifest(body))
+    assert "gate_policy welch with 2 baseline runs" in str(info.value)
+    assert info.value.fix == 'use at least 3 baseline_seeds, or max_repetitions = 14'
+    assert parse_manifest(manifest(body.replace("= 10", "= 14"))).benchmarks
+    assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3]"))).benchmarks
 
 
 def test_resolution_is_a_relative_tolerance() -> None:

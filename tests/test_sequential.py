@@ -154,3 +154,36 @@ def test_relative_effects_follow_the_direction() -> None:
     assert to_relative(-math.log(0.95), 1.0, "minimize", True) == pytest.approx(0.05)
     oriented = orient(np.array([2.0, 4.0]), "minimize", False)
     assert list(oriented) == [-2.0, -4.0]
+
+
+def test_a_welch_crossing_needs_the_rank_test_to_confirm_it() -> None:
+    """A baseline whose runs all fell in the upper mode of a bimodal metric, against a candidate
+    that is the same mixture: the Welch look crosses its boundary (the baseline's spread is the
+    within-mode one), but the exact rank test of the same look does not, so nothing is
+    promoted; a candidate below every baseline run is."""
+    settings = GateSettings("welch", "minimize", alpha=0.01)
+    baseline = [110.0, 110.3, 109.8, 110.1, 109.9]
+    mixture = [100.2, 110.2, 99.9, 110.4, 100.1, 109.7, 99.8, 100.3, 110.0, 100.0,
+               99.7, 110.1, 100.4, 99.6, 109.9, 100.2]
+    b = orient(np.array(baseline), "minimize", False)
+    c = orient(np.array(mixture), "minimize", False)
+    design = sq.Design("welch", 20, 0.01, len(baseline))
+    welch_p = look_p_values("welch", c[None, :], b[None, :])[0]
+    assert (welch_p <= np.asarray(sq.boundaries(design))[: len(c)]).any()
+    assert not sq.confirmed_looks(design, c[None, :], b[None, :])[0].any()
+    decision = decide_sequential(baseline, mixture, settings, 20)
+    assert decision.kind == "NEEDS_MORE_DATA"
+    assert "does not confirm" in decision.reason
+    better = [99.0 + 0.1 * (i % 5) for i in range(12)]
+    assert decide_sequential(baseline, better, settings, 20).kind == "PROMOTE"
+
+
+def test_confirmation_boundaries_hold_alpha_under_exchangeability() -> None:
+    """The rank test's boundaries for the confirmation: computed under the exchangeable null
+    alone, so never stricter than the rank design's own (which also covers unequal spread)."""
+    design = sq.Design("welch", 20, 0.01, 5)
+    confirming = sq.confirmation_boundaries(design)
+    own = sq.boundaries(sq.Design("rank", 20, 0.01, 5))
+    assert len(confirming) == 20 and all(c <= 0.01 for c in confirming)
+    assert all(c >= o for c, o in zip(confirming, own, strict=True))
+    assert sq.can_promote(design)

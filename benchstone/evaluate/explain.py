@@ -69,7 +69,8 @@ TEST_TEXT = {
     "welch": ["one-sided Welch t-test of the means{scale}",
               "assumes: independent runs with roughly normal{noise} noise; unequal variances are "
               "allowed (the boundaries hold for a spread ratio of 1/4 to 4); tied values are "
-              "judged by the rank test"],
+              "judged by the rank test; a crossing promotes only when the exact rank test of "
+              "the same look confirms it, so other shapes (bimodal) cannot fool it"],
     "rank": ["one-sided Mann-Whitney rank test (exact distribution; ties count as not better "
              "in the sequential looks, which only makes it stricter)",
              "assumes: independent runs; no assumption about the shape of the noise (the "

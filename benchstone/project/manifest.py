@@ -422,7 +422,7 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                 warnings.append(
                     f"{where}.baseline_seeds has {len(bench.baseline_seeds)} seed(s): {floor_note}"
                 )
-            if bench.gate_policy == "rank" and len(bench.baseline_seeds) >= 2:
+            if bench.gate_policy in ("rank", "welch") and len(bench.baseline_seeds) >= 2:
                 _refuse_unpromotable_rank(bench, where)
             if bench.gate_policy == "mann_whitney":
                 if bench.promotion_z is None:
@@ -452,21 +452,25 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
 
 
 def _refuse_unpromotable_rank(bench: BenchmarkSpec, where: str) -> None:
-    """A ``rank`` design that can never promote is refused, naming the smallest settings that
-    can: a gate that rejects every candidate would look like one that found nothing."""
-    from benchstone.stats.sequential import rank_can_promote
+    """A ``rank`` or ``welch`` design that can never promote is refused, naming the smallest
+    settings that can: a gate that rejects every candidate would look like one that found
+    nothing. (A ``welch`` crossing needs the exact rank test's confirmation.)"""
+    from benchstone.stats.sequential import rank_can_promote, welch_can_promote
 
+    policy = bench.gate_policy
+    can = rank_can_promote if policy == "rank" else welch_can_promote
     n_b, horizon, alpha = len(bench.baseline_seeds), bench.max_repetitions, bench.alpha
-    if rank_can_promote(n_b, horizon, alpha):
+    if can(n_b, horizon, alpha):
         return
-    seeds = next(n for n in range(n_b, 1000) if rank_can_promote(n, horizon, alpha))
+    seeds = next(n for n in range(n_b, 1000) if can(n, horizon, alpha))
     options = [f"at least {seeds} baseline_seeds"]
-    longer = next((h for h in range(horizon, 101) if rank_can_promote(n_b, h, alpha)), None)
+    longer = next((h for h in range(horizon, 101) if can(n_b, h, alpha)), None)
     if longer is not None:
         options.append(f"max_repetitions = {longer}")
-    options.append('gate_policy = "welch"')
+    if policy == "rank" and welch_can_promote(n_b, horizon, alpha):
+        options.append('gate_policy = "welch"')
     raise ManifestError(
-        f"{where}: gate_policy rank with {n_b} baseline runs, max_repetitions {horizon} and "
+        f"{where}: gate_policy {policy} with {n_b} baseline runs, max_repetitions {horizon} and "
         f"alpha {alpha:g} can never promote (no look can reach its boundary)",
         fix=f"use {', or '.join(options)}")
 

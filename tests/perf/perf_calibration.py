@@ -7,7 +7,7 @@ min_effect, the promoted sample as the next baseline, extreme numbers).
 Target (exit 1 when missed): no cell's false-promote rate above alpha by more than two Monte
 Carlo standard errors. Every rate is printed with its trial count and standard error.
 
-Run: python tests/perf/perf_calibration.py [--trials N] [--workers 2] [--quick]
+Run: python tests/perf/perf_calibration.py [--trials N] [--workers 2] [--quick] [--alpha A]
 """
 
 from __future__ import annotations
@@ -53,17 +53,23 @@ def _paired_cell(args: tuple) -> tuple:
     return args, hits, n
 
 
+def _progress(args: tuple, hits: int, trials: int) -> tuple[int, int]:
+    """Each cell on stderr as it is done: a long run shows where it is, and what it has so far."""
+    print(f"  cell {args[:4]}: {hits}/{trials}", file=sys.stderr, flush=True)
+    return hits, trials
+
+
 def _rate(hits: int, trials: int) -> str:
     rate = hits / trials
     return f"{rate:6.2%} ±{gs.mc_error(rate, trials):.2%}"
 
 
-def false_promote_tables(pool: ProcessPoolExecutor, trials: int, quick: bool) -> list[str]:
+def false_promote_tables(pool: ProcessPoolExecutor, trials: int, alphas: tuple[float, ...],
+                         power_trials: int) -> list[str]:
     above: list[str] = []
-    alphas = ALPHAS[:1] if quick else ALPHAS
     for alpha in alphas:
         jobs = [(f, p, n, alpha, trials) for f in gs.FAMILIES for p in POLICIES for n in BASELINES]
-        results = {args[:3]: (h, n) for args, h, n in pool.map(_unpaired_cell, jobs)}
+        results = {args[:3]: _progress(args, h, n) for args, h, n in pool.map(_unpaired_cell, jobs)}
         print(f"\nFalse promotes, an agent evaluating after every run up to the horizon "
               f"{gs.HORIZON} (re-running until green), alpha {alpha}, {trials:,} trials a cell "
               f"(± one Monte Carlo standard error); baseline runs {', '.join(map(str, BASELINES))}")
@@ -80,7 +86,7 @@ def false_promote_tables(pool: ProcessPoolExecutor, trials: int, quick: bool) ->
                 print(f"    {f:<20}" + "".join(f"{c:>18}" for c in cells))
         jobs = [(f, p, 0.0, alpha, trials) for f in gs.FAMILIES for p in PAIRED]
         jobs += [("normal 3%", p, k, alpha, trials) for p in PAIRED for k in (2.0, 4.0, 10.0)]
-        results = {args[:3]: (h, n) for args, h, n in pool.map(_paired_cell, jobs)}
+        results = {args[:3]: _progress(args, h, n) for args, h, n in pool.map(_paired_cell, jobs)}
         print(f"\n  compare (paired, random order within a pair), alpha {alpha}, {gs.HORIZON} "
               f"pairs, {trials:,} trials a cell")
         for (f, p, k), (h, t) in results.items():
@@ -90,7 +96,30 @@ def false_promote_tables(pool: ProcessPoolExecutor, trials: int, quick: bool) ->
             if flag:
                 above.append(f"alpha {alpha} {test} {label}: {h / t:.2%}")
             print(f"    {test:<12}{label:<34}{_rate(h, t)}{flag}")
+        power_row(pool, alpha, power_trials)
     return above
+
+
+POWER_ROW_GAIN = 0.05  # on log-normal noise at a CV of 3 %: 1.6 standard deviations
+
+
+def power_row(pool: ProcessPoolExecutor, alpha: float, trials: int) -> None:
+    """The power beside each false-promote table, so that a gate that never promotes shows."""
+    jobs = [("lognormal 3%", p, n, POWER_ROW_GAIN, alpha, 0.0, trials)
+            for p in POLICIES for n in BASELINES]
+    results = {args[1:3]: r for args, r in pool.map(_power_cell, jobs)}
+    print(f"\n  power: PROMOTE rate of run --until-decided, log-normal noise at 3 %, a "
+          f"{POWER_ROW_GAIN:.0%} gain, alpha {alpha}, {trials:,} trials a cell (mean runs, both "
+          f"sides)")
+    for p in POLICIES:
+        cells = [f"{results[(p, n)]['decided']:6.1%} ±{gs.mc_error(results[(p, n)]['decided'], trials):.1%}"
+                 f" ({results[(p, n)]['runs']:4.1f})" for n in BASELINES]
+        print(f"    {p:<20}" + "".join(f"{c:>24}" for c in cells))
+    jobs = [("lognormal 3%", p, POWER_ROW_GAIN, alpha, trials) for p in PAIRED]
+    for args, r in pool.map(_paired_power_cell, jobs):
+        test = "paired_t" if args[1] == "welch" else "signed_rank"
+        print(f"    {test:<20}{r['decided']:6.1%} ±{gs.mc_error(r['decided'], trials):.1%} "
+              f"({r['runs']:4.1f}), {gs.HORIZON} pairs")
 
 
 def _power_cell(args: tuple) -> tuple:
@@ -221,6 +250,8 @@ def main() -> int:
     parser.add_argument("--power-trials", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="alpha 0.01 only")
+    parser.add_argument("--alpha", type=float, action="append", choices=ALPHAS,
+                        help="only this alpha (repeatable; default: both)")
     parser.add_argument("--only", choices=("errors", "power", "cases"), default=None)
     parser.add_argument("--boundaries", type=Path, default=None,
                         help="keep computed boundaries in this directory (shared by workers)")
@@ -232,7 +263,8 @@ def main() -> int:
     with ProcessPoolExecutor(args.workers, initializer=_keep_boundaries,
                              initargs=(args.boundaries,)) as pool:
         if args.only in (None, "errors"):
-            above = false_promote_tables(pool, args.trials, args.quick)
+            alphas = tuple(args.alpha or (ALPHAS[:1] if args.quick else ALPHAS))
+            above = false_promote_tables(pool, args.trials, alphas, args.power_trials)
         if args.only in (None, "power"):
             power_tables(pool, args.power_trials)
     if args.only in (None, "cases"):
