@@ -226,7 +226,7 @@ def confirmation_boundaries(design: Design) -> tuple[float, ...]:
     under the exchangeable null only: P(it crosses at any look) <= alpha for every continuous
     noise that is the same on both sides (ties only make it stricter)."""
     confirming = Design(CONFIRMED_BY[design.test], design.horizon, design.alpha,
-                        design.n_baseline)
+                        design.n_baseline, design.grows)
     key = design_key(confirming) + "-exchangeable"
     if _store is not None and (kept := _store.load(key)) is not None and _plausible(kept, design):
         return kept
@@ -245,7 +245,9 @@ def confirmed_looks(design: Design, rows: np.ndarray, base: np.ndarray | None) -
     if design.test not in CONFIRMED_BY:
         return np.ones(rows.shape, dtype=bool)
     bounds = np.asarray(confirmation_boundaries(design))[: rows.shape[1]]
-    p = look_p_values(CONFIRMED_BY[design.test], rows, base)
+    # a growing baseline: look m confirms on the baseline values look m itself used
+    sizes = design.baseline_at(np.arange(1, rows.shape[1] + 1)) if design.grows else None
+    p = look_p_values(CONFIRMED_BY[design.test], rows, base, baseline_sizes=sizes)
     return (p <= bounds) & (bounds > 0)
 
 
