@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BenchCLI, commit_all, git
+from conftest import BenchCLI, commit_all, git, share_boundaries
 
 from benchstone.errors import BenchstoneError, GitError, ProjectNotRegistered
 from benchstone.service import commits, protocol
@@ -26,7 +26,8 @@ from benchstone.service.server import Server, Settings
 
 
 @pytest.fixture
-def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            sequential_boundaries: Path) -> Iterator[Settings]:
     # The service logs to its own process's stderr. Here it is a thread of the process whose
     # in-process client captures sys.stderr as the command's: its log lines go to a file.
     service_log = tmp_path / "service.log"
@@ -40,6 +41,8 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setting
                         state_dir=tmp_path / "service-state", max_per_caller=2,
                         max_request_bytes=1 << 20)
     settings.socket_path.parent.mkdir()
+    settings.state_dir.mkdir(mode=0o700)
+    share_boundaries(settings.home, sequential_boundaries)
     server = Server(settings)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
