@@ -11,7 +11,6 @@ them from strings took a third of ``bench --help``.
 import copy
 import functools
 import inspect
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -147,6 +146,8 @@ def warn(message: str) -> None:
 
 
 def dump(value: Any) -> None:
+    import json
+
     from pydantic import BaseModel
 
     if isinstance(value, BaseModel):

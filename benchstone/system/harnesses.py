@@ -14,7 +14,6 @@ is asked only when a harness is gone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +42,7 @@ def home_label(home: Home) -> str:
 @contextlib.contextmanager
 def harness_marker(home: Home) -> Iterator[None]:
     """Mark this process as a harness running containers for ``home`` until the block ends."""
+    import json
     import secrets
 
     from benchstone.paths import write_private
@@ -67,6 +67,8 @@ def gone_harnesses(home: Home) -> list[Marker]:
         return []
     if not names:
         return []
+    import json
+
     from benchstone.system.host import host_name
     from benchstone.system.procs import is_alive
 
