@@ -78,9 +78,7 @@ def welch_tests(b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
 
 def welch_interval(gain: float, se: float, df: float, level: float) -> tuple[float, float] | None:
     """The two-sided (1 - 2 level) t interval for the gain; None when it does not exist."""
-    # scipy.special's t quantile is what scipy.stats.t.isf computes, without loading
-    # scipy.stats (seconds of every evaluation's start)
-    from scipy import special
+    from scipy import special  # not scipy.stats: it takes seconds to import on a loaded machine
 
     if se == 0 or not level > 0 or not math.isfinite(df):
         return None
