@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from benchstone.errors import InvalidNameError, StateDirectoryError
@@ -67,6 +66,8 @@ def write_private(path: Path, data: bytes | str) -> Path:
     The content goes to a temporary file in the same directory first, so a reader never sees a
     half-written file and a crash leaves the old content in place.
     """
+    import tempfile  # here: a reading command (bench list) writes nothing
+
     private_dir(path.parent)
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -35,14 +35,38 @@ def commit_all(root: Path, message: str) -> str:
     return git(root, "rev-parse", "HEAD")
 
 
+@pytest.fixture(scope="session")
+def sequential_boundaries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One directory of computed sequential boundaries for the whole run, all workers of
+    ``pytest -n`` included (their temporary directories share a parent)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "boundaries"
+    shared.mkdir(mode=0o700, exist_ok=True)
+    return shared
+
+
+def share_boundaries(home: Path, shared: Path) -> None:
+    """``home``'s boundary cache is ``shared``. A design's boundaries take seconds of Monte Carlo
+    (benchstone/evaluate/boundary_cache.py) and are the same for every state directory, so a
+    ``bench`` process of one test reads what another test's computed, as every command of one
+    user does; a test's own state directory would recompute them in each process."""
+    cache = home / "cache"
+    for directory in (home, cache):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    (cache / "boundaries").symlink_to(shared, target_is_directory=True)
+
+
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Each test gets its own state directory, a git identity, and this interpreter's directory
-    first on PATH, as in an activated virtual environment: the fixture projects start ``python3``
-    once per repetition, and through a version manager's shim (a shell script starting several
-    more) each start would cost several times the interpreter's own."""
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                         sequential_boundaries: Path) -> None:
+    """Each test gets its own state directory (sharing only the boundary cache), a git identity,
+    and this interpreter's directory first on PATH, as in an activated virtual environment: the
+    fixture projects start ``python3`` once per repetition, and through a version manager's shim
+    (a shell script starting several more) each start would cost several times the
+    interpreter's own."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("BENCHSTONE_HOME", str(tmp_path / "bshome"))
+    share_boundaries(tmp_path / "bshome", sequential_boundaries)
     monkeypatch.delenv("BENCHSTONE_SANDBOX", raising=False)
     # local mode, even on a host whose /etc/benchstone/client.toml names a harness service
     monkeypatch.setenv("BENCHSTONE_SERVICE", "local")

@@ -70,3 +70,46 @@ def test_numpy_imports_as_usual_once_the_store_is_loaded() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "3"
+
+
+def _through(command: object, argv: list[str]) -> tuple[object, str, str]:
+    """What ``command`` prints and returns for ``bench argv``, as ``cli.main`` calls it."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            result: object = command.main(args=argv, prog_name="bench",  # type: ignore[attr-defined]
+                                          standalone_mode=False)
+        except Exception as exc:  # a usage error: click shows it as main does
+            show = getattr(exc, "show", None)
+            if show is not None:
+                show()
+            result = f"{type(exc).__name__}: {exc}"
+    return result, out.getvalue(), err.getvalue()
+
+
+def test_the_one_command_built_answers_as_the_whole_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench ARGS`` builds the click command of the one command it names, and for top-level
+    help only the listing: every help, listing and usage error reads as from the whole app."""
+    import typer
+
+    from benchstone.cli import app
+    from benchstone.cli._app import app_for
+
+    monkeypatch.setenv("COLUMNS", "80")
+    whole = typer.main.get_command(app)
+    argvs = [["--help"], ["-h"], [], ["nosuch"], ["evalute"], ["--version"], ["--help", "list"],
+             ["--bogus", "list"], ["list", "--bogus"]]
+    for name in whole.list_commands(None):  # type: ignore[attr-defined]
+        argvs.append([name, "--help"])
+        sub = whole.get_command(None, name)  # type: ignore[attr-defined]
+        if hasattr(sub, "list_commands"):
+            argvs += [[name], *([name, inner, "--help"] for inner in sub.list_commands(None))]
+    for argv in argvs:
+        narrowed = typer.main.get_command(app_for(argv))
+        assert _through(narrowed, argv) == _through(whole, argv), argv
+    listing = typer.main.get_command(app_for(["--help"]))
+    assert listing.list_commands(None) == whole.list_commands(None)  # type: ignore[attr-defined]
+    assert typer.main.get_command(app_for(["list"])).list_commands(None) == ["list"]

@@ -61,6 +61,14 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def empty(tmp_path: Path) -> Path:
+    """An empty directory of the test's own: its ``tmp_path`` holds the state directory."""
+    root = tmp_path / "empty"
+    root.mkdir()
+    return root
+
+
 # ---- bytes and spec, as the seed -------------------------------------------------------------
 
 
@@ -109,24 +117,24 @@ def test_tree_matches_the_documented_format(tree: Path) -> None:
     assert tree_digest(tree) == reference_tree_hash(tree).removeprefix("sha256:")
 
 
-def test_tree_of_an_empty_directory_is_sha256_of_nothing(tmp_path: Path) -> None:
-    assert corpus_hash(tmp_path, "tree") == "sha256:" + sha256(b"")
+def test_tree_of_an_empty_directory_is_sha256_of_nothing(empty: Path) -> None:
+    assert corpus_hash(empty, "tree") == "sha256:" + sha256(b"")
 
 
-def test_tree_of_one_file_written_out_by_hand(tmp_path: Path) -> None:
-    (tmp_path / "f").write_bytes(b"hello")
+def test_tree_of_one_file_written_out_by_hand(empty: Path) -> None:
+    (empty / "f").write_bytes(b"hello")
     stream = b"file\0f\0-\0" + sha256(b"hello").encode() + b"\n"
-    assert corpus_hash(tmp_path, "tree") == "sha256:" + sha256(stream)
+    assert corpus_hash(empty, "tree") == "sha256:" + sha256(stream)
 
 
-def test_tree_orders_paths_as_bytes(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "b").write_bytes(b"1")
-    (tmp_path / "a.txt").write_bytes(b"2")
+def test_tree_orders_paths_as_bytes(empty: Path) -> None:
+    (empty / "a").mkdir()
+    (empty / "a" / "b").write_bytes(b"1")
+    (empty / "a.txt").write_bytes(b"2")
     stream = (b"dir\0a\0\n"
               + b"file\0a.txt\0-\0" + sha256(b"2").encode() + b"\n"
               + b"file\0a/b\0-\0" + sha256(b"1").encode() + b"\n")
-    assert corpus_hash(tmp_path, "tree") == "sha256:" + sha256(stream)
+    assert corpus_hash(empty, "tree") == "sha256:" + sha256(stream)
 
 
 def test_tree_hash_is_stable_across_copies(tree: Path, tmp_path: Path) -> None:
@@ -182,14 +190,14 @@ def test_symlink_is_hashed_as_its_target_text_and_never_followed(tree: Path, tmp
     assert corpus_hash(tree, "tree") != with_escape  # the target text is what counts
 
 
-def test_symlinked_directory_inside_the_tree_is_not_walked_twice(tmp_path: Path) -> None:
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "f").write_bytes(b"n")
-    (tmp_path / "l").symlink_to("d")
+def test_symlinked_directory_inside_the_tree_is_not_walked_twice(empty: Path) -> None:
+    (empty / "d").mkdir()
+    (empty / "d" / "f").write_bytes(b"n")
+    (empty / "l").symlink_to("d")
     stream = (b"dir\0d\0\n"
               + b"file\0d/f\0-\0" + sha256(b"n").encode() + b"\n"
               + b"link\0l\0d\n")  # no record for l/f
-    assert corpus_hash(tmp_path, "tree") == "sha256:" + sha256(stream)
+    assert corpus_hash(empty, "tree") == "sha256:" + sha256(stream)
 
 
 def test_fifo_in_a_tree_is_an_error(tree: Path) -> None:
@@ -210,12 +218,12 @@ def test_socket_in_a_tree_is_an_error(tmp_path: Path) -> None:
         server.close()
 
 
-def test_undecodable_file_names_are_hashed_as_their_bytes(tmp_path: Path) -> None:
+def test_undecodable_file_names_are_hashed_as_their_bytes(empty: Path) -> None:
     name = b"\xff\xfe.bin"
-    with open(os.path.join(os.fsencode(tmp_path), name), "wb") as handle:
+    with open(os.path.join(os.fsencode(empty), name), "wb") as handle:
         handle.write(b"z")
     stream = b"file\0" + name + b"\0-\0" + sha256(b"z").encode() + b"\n"
-    assert corpus_hash(tmp_path, "tree") == "sha256:" + sha256(stream)
+    assert corpus_hash(empty, "tree") == "sha256:" + sha256(stream)
 
 
 def test_tree_refuses_a_file(tmp_path: Path) -> None:

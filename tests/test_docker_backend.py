@@ -199,7 +199,7 @@ def test_doctor_finds_and_fixes_a_loose_state_directory(bench, home: Path) -> No
     from benchstone.machine.doctor import run_checks
     from benchstone.paths import Home
 
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=True)
     loose = home / "logs" / "leak.txt"
     loose.parent.mkdir(mode=0o755)
     loose.write_text("project data")

@@ -16,20 +16,33 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BenchCLI, commit_all, git
+from conftest import BenchCLI, commit_all, git, share_boundaries
 
 from benchstone.errors import BenchstoneError, GitError, ProjectNotRegistered
 from benchstone.service import commits, protocol
+from benchstone.service import server as server_module
 from benchstone.service.config import configured_socket
 from benchstone.service.server import Server, Settings
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Settings]:
+def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            sequential_boundaries: Path) -> Iterator[Settings]:
+    # The service logs to its own process's stderr. Here it is a thread of the process whose
+    # in-process client captures sys.stderr as the command's: its log lines go to a file.
+    service_log = tmp_path / "service.log"
+
+    def log(message: str) -> None:
+        with service_log.open("a") as stream:
+            stream.write(message + "\n")
+
+    monkeypatch.setattr(server_module, "log", log)
     settings = Settings(socket_path=tmp_path / "run" / "bench.sock",
                         state_dir=tmp_path / "service-state", max_per_caller=2,
                         max_request_bytes=1 << 20)
     settings.socket_path.parent.mkdir()
+    settings.state_dir.mkdir(mode=0o700)
+    share_boundaries(settings.home, sequential_boundaries)
     server = Server(settings)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -159,16 +172,17 @@ def test_bounds_are_refused_in_one_line_and_the_service_stays_up(service: Settin
     assert exchange(service.socket_path, [framed({"version": 1, "kind": "status"})])[0]["up"]
 
 
-@pytest.mark.subprocess_cli
 def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: Path,
                                                     make_project: Callable[..., Path]) -> None:
     """register, baseline, run, evaluate, list, status, history through the service: the same
     exit codes and verdicts as the same commands in local mode; the service's state holds the
     rows, with this user as their caller; the client's state directory is never created. A
-    change not committed never reaches the service."""
+    change not committed never reaches the service. The client is this process (the service
+    starts a process of its own for each command); the last, refused, command is a process of
+    its own: its exit status crosses the socket and the process."""
     project = make_project()
     local_home, client_home = tmp_path / "local-home", tmp_path / "client-home"
-    bench = BenchCLI(project, subprocess=True)
+    bench = BenchCLI(project)
     through = {"BENCHSTONE_SERVICE": str(service.socket_path), "BENCHSTONE_HOME": str(client_home)}
     locally = {"BENCHSTONE_SERVICE": "local", "BENCHSTONE_HOME": str(local_home)}
     steps = [("register", "."), ("baseline", "establish", "toy", "speed", "--sandbox", "process"),
@@ -194,7 +208,8 @@ def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: 
     (project / "src" / "speed.txt").write_text("0.01\n")  # better still, and not committed
     dirty = bench("run", "toy", "speed", "--sandbox", "process", "-n", "2", env=through)
     assert dirty.returncode == 0 and "not sent" in dirty.stderr
-    refused = bench("run", "toy", "speed", "--allow-dirty", env=through)
+    refused = BenchCLI(project, subprocess=True)("run", "toy", "speed", "--allow-dirty",
+                                                  env=through)
     assert refused.returncode == 5
     assert "--allow-dirty is refused through the benchstone service" in refused.stderr
     conn = sqlite3.connect(service.home / "bench.db")
@@ -204,14 +219,14 @@ def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: 
     assert all(0.4 < metric < 1.1 for metric in metrics) and callers == {getpass.getuser()}
 
 
-@pytest.mark.subprocess_cli
 def test_the_other_verbs_answer_as_locally(service: Settings, tmp_path: Path,
                                            make_project: Callable[..., Path]) -> None:
     """A correctness reference frozen and checked, explain, promote, compare, the reference's
     events, corpora: the same exit codes through the service as locally, and the same verdicts.
-    (Paths and times differ: the service registers its own copy of the project.)"""
+    (Paths and times differ: the service registers its own copy of the project.) The client is
+    this process; the service starts a process of its own for each command."""
     project = make_project()
-    bench = BenchCLI(project, subprocess=True)
+    bench = BenchCLI(project)
     modes = {"service": {"BENCHSTONE_SERVICE": str(service.socket_path),
                          "BENCHSTONE_HOME": str(tmp_path / "client-home")},
              "local": {"BENCHSTONE_SERVICE": "local",

@@ -20,7 +20,7 @@ import typer
 # isort: off
 from benchstone.cli import loop, gates, jobs, references, corpora, scaffold, machine, service  # noqa: F401
 # isort: on
-from benchstone.cli._app import app, click_exceptions
+from benchstone.cli._app import app, app_for, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
 from benchstone.kinds import VERDICT_EXIT_CODES
 from benchstone.service.config import configured_socket
@@ -59,7 +59,7 @@ def _through_service(argv: list[str] | None) -> int | None:
 
 def _dispatch(argv: list[str] | None) -> int:
     try:
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(app_for(sys.argv[1:] if argv is None else argv))
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError as exc:
         typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))

@@ -8,7 +8,9 @@ import annotations``): typer reads every command's annotations at each start, an
 them from strings took a third of ``bench --help``.
 """
 
-import json
+import copy
+import functools
+import inspect
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -144,6 +146,8 @@ def warn(message: str) -> None:
 
 
 def dump(value: Any) -> None:
+    import json
+
     from pydantic import BaseModel
 
     if isinstance(value, BaseModel):
@@ -209,3 +213,51 @@ def progress_printer(quiet: bool, source: str = "runner") -> "Progress":
 def usage_error(message: str) -> Exception:
     """A usage error (exit 64) for a combination of options the parser cannot express."""
     return click_exceptions.UsageError(message)
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """The app that runs ``bench argv``, built into click commands at every start: the whole app
+    costs a signature inspection of each of its commands, most of a short command's start. A
+    command names itself (``bench list ...``: an app of that command alone); top-level help, the
+    version and an unknown command need only the names and the short help of every command."""
+    for word in argv:
+        if word in ("-h", "--help") or not word.startswith("-"):
+            return _app_of(None if word.startswith("-") else word)
+    return _app_of(None)
+
+
+@functools.cache
+def _app_of(name: str | None) -> typer.Typer:
+    commands = {_command_name(info): info for info in app.registered_commands}
+    groups = {info.name: info for info in app.registered_groups}
+    narrowed = copy.copy(app)
+    if name in commands or name in groups:
+        narrowed.registered_commands = [commands[name]] if name in commands else []
+        narrowed.registered_groups = [groups[name]] if name in groups else []
+        return narrowed
+    # Listed, never run: each command's help without the parameters behind it. A group lists
+    # after the commands (typer's order) and by its own help.
+    narrowed.registered_commands = [_listed_only(_command_name(info), info.help, info)
+                                    for info in app.registered_commands]
+    narrowed.registered_commands += [
+        _listed_only(info.name, typer.main.solve_typer_info_defaults(info).help, None)
+        for info in app.registered_groups]
+    narrowed.registered_groups = []
+    return narrowed
+
+
+def _command_name(info: typer.models.CommandInfo) -> str:
+    return info.name or typer.main.get_command_name(info.callback.__name__)
+
+
+def _listed_only(name: str, help_text: str | None,
+                 info: typer.models.CommandInfo | None) -> typer.models.CommandInfo:
+    listed = copy.copy(info) if info is not None else typer.models.CommandInfo()
+    if info is not None and help_text is None:
+        help_text = inspect.getdoc(info.callback)
+    listed.name, listed.help, listed.callback = name, help_text, _never_run
+    return listed
+
+
+def _never_run() -> None:  # pragma: no cover - a listed-only command is never dispatched to
+    raise AssertionError("a command built for the help listing ran")

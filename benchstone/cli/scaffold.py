@@ -1,6 +1,5 @@
 """``bench init``: scaffold a manifest and a runner into an existing project."""
 
-import shlex
 import textwrap
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +14,14 @@ if TYPE_CHECKING:
     from benchstone.project.scaffold import ScaffoldResult
 
 
+def _quoted(word: str) -> str:
+    """``word`` as a shell reads it back (shlex loads only when a path is printed: --help
+    imports this module)."""
+    import shlex
+
+    return shlex.quote(word)
+
+
 class LanguageChoice(StrEnum):
     python = "python"
     shell = "shell"
@@ -22,7 +29,7 @@ class LanguageChoice(StrEnum):
 
 def _in(path: Path, tool: str) -> str:
     """``tool`` run on the project at ``path`` from the directory bench init ran in."""
-    return tool if path == Path(".") else f"{tool} -C {shlex.quote(str(path))}"
+    return tool if path == Path(".") else f"{tool} -C {_quoted(str(path))}"
 
 
 STEP_INDENT = " " * 7
@@ -59,7 +66,7 @@ def init_lines(result: "ScaffoldResult", path: Path) -> list[str]:
     _step(steps, "commit them, with your code (runs measure the committed tree, and refuse a "
           "tree with uncommitted or untracked files: list in .gitignore what must stay out):",
           [f"{git} add -A && {git} commit -m 'Add a benchstone benchmark'"])
-    _step(steps, "read bench/manifest.toml, then pin it:", [f"bench register {shlex.quote(str(path))}"])
+    _step(steps, "read bench/manifest.toml, then pin it:", [f"bench register {_quoted(str(path))}"])
     _step(steps, "measure the baseline:",
           [f"bench baseline establish {result.project} {result.benchmark}"])
     _step(steps, "change your code and commit it; then measure HEAD and gate it (make fails "
@@ -99,7 +106,7 @@ def _added_lines(result: "ScaffoldResult", path: Path) -> list[str]:
     _step(steps, "commit the change, with your code:",
           [f"{git} add -A && {git} commit -m 'Add the benchmark {result.benchmark}'"])
     _step(steps, "read bench/manifest.toml, then pin the new version:",
-          [f"bench register {shlex.quote(str(path))}"])
+          [f"bench register {_quoted(str(path))}"])
     everyone = [*result.other_benchmarks, result.benchmark]
     _step(steps, "measure the baselines" + (", again for every benchmark the change touched:"
                                             if result.other_benchmarks else ":"),

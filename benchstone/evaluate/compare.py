@@ -190,6 +190,7 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
                     git_sha: str) -> Verdict:
     """``evaluate`` under ``design = "paired"``: the sequential paired gate on every pair
     recorded so far of the baseline pointer's commit and ``git_sha``'s tree. Read-only."""
+    keep_boundaries_in(home)
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None:
         return no_baseline(project, bench)

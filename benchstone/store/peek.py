@@ -10,7 +10,6 @@ it cannot read) is left to ``Store``, which migrates, refuses or reports it as a
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from benchstone.store.schema import MIGRATION_NAMES
@@ -24,6 +23,8 @@ def nothing_registered(database: Path) -> bool:
     registered). False whenever only ``Store`` can say."""
     if not database.exists():
         return True
+    import sqlite3  # here: a state directory without a database needs no sqlite
+
     try:
         conn = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True,
                                timeout=BUSY_TIMEOUT_SECONDS)

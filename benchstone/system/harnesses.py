@@ -14,8 +14,6 @@ is asked only when a harness is gone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,12 +34,15 @@ class Marker(NamedTuple):
 
 def home_label(home: Home) -> str:
     """The label value naming a state directory on a container (a hash: not its path)."""
+    import hashlib  # here: bench list and --help pass through this module and hash nothing
+
     return hashlib.sha256(str(home.root).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
 def harness_marker(home: Home) -> Iterator[None]:
     """Mark this process as a harness running containers for ``home`` until the block ends."""
+    import json
     import secrets
 
     from benchstone.paths import write_private
@@ -66,6 +67,8 @@ def gone_harnesses(home: Home) -> list[Marker]:
         return []
     if not names:
         return []
+    import json
+
     from benchstone.system.host import host_name
     from benchstone.system.procs import is_alive
 
