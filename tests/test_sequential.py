@@ -187,3 +187,30 @@ def test_confirmation_boundaries_hold_alpha_under_exchangeability() -> None:
     assert len(confirming) == 20 and all(c <= 0.01 for c in confirming)
     assert all(c >= o for c, o in zip(confirming, own, strict=True))
     assert sq.can_promote(design)
+
+
+def test_a_growing_baseline_counts_every_pair_of_each_look() -> None:
+    rng = np.random.default_rng(7)
+    candidate, baseline = rng.normal(size=(40, 12)), rng.normal(size=(40, 15))
+    sizes = np.maximum(np.arange(1, 13), 5)
+    p = look_p_values("rank", candidate, baseline, baseline_sizes=sizes)
+    for look in range(3, 13):  # look m: candidate runs 1..m against baseline runs 1..n_m
+        n_b = int(sizes[look - 1])
+        expected = [stats.mannwhitneyu(candidate[t, :look], baseline[t, :n_b],
+                                       alternative="greater", method="exact").pvalue
+                    for t in range(len(candidate))]
+        assert p[:, look - 1] == pytest.approx(expected)
+
+
+@pytest.mark.slow  # a horizon of 100 is seconds of Monte Carlo for its boundaries
+@pytest.mark.parametrize("policy", ["welch", "rank"])
+def test_more_values_than_the_exact_rank_distribution_holds(policy: str) -> None:
+    """30 baseline runs and a horizon of 100: past 120 values the rank test (and the rank
+    confirmation of a Welch crossing) uses the normal approximation instead of failing."""
+    rng = np.random.default_rng(3)
+    baseline = list(100 + rng.normal(size=30))
+    settings = GateSettings(policy=policy, direction="minimize", alpha=0.01)
+    unchanged = decide_sequential(baseline, list(100 + rng.normal(size=95)), settings, 100)
+    assert unchanged.kind == "REJECT" and unchanged.sequential.look == 95
+    faster = decide_sequential(baseline, list(95 + rng.normal(size=95)), settings, 100)
+    assert faster.kind == "PROMOTE"

@@ -103,9 +103,16 @@ def mann_whitney_counts(n_b: int, n_c: int) -> tuple[float, ...]:
 
 
 def mann_whitney_upper_tail(n_b: int, n_c: int) -> np.ndarray:
-    """tail[u] = P(U >= u) without ties, for u = 0..n_b*n_c (and tail[n_b*n_c + 1] = 0)."""
+    """tail[u] = P(U >= u) without ties, for u = 0..n_b*n_c (and tail[n_b*n_c + 1] = 0);
+    above ``EXACT_LIMIT`` pooled values, the normal approximation with a continuity correction."""
     import numpy as np
 
+    if n_b + n_c > EXACT_LIMIT:
+        from scipy import special
+
+        u = np.arange(n_b * n_c + 1)
+        spread = math.sqrt(n_b * n_c * (n_b + n_c + 1) / 12)
+        return np.append(special.ndtr(-(u - 0.5 - n_b * n_c / 2) / spread), 0.0)
     counts = np.asarray(mann_whitney_counts(n_b, n_c))
     tail = np.cumsum(counts[::-1])[::-1] / counts.sum()
     return np.append(tail, 0.0)

@@ -153,12 +153,20 @@ def _rank_grown_looks(c: np.ndarray, b: np.ndarray, _exact_below: float,
     values."""
     import numpy as np
 
-    beaten = (c[:, None, :] > b[:, :, None]).cumsum(axis=1).cumsum(axis=2)  # (T, n_b, M)
+    # U grows pair by pair (a (T, n_b, M) table of every count would not fit at long horizons):
+    # the new candidate value against the baseline values counted so far, then every candidate
+    # value so far against the baseline values this look adds
     p = np.ones(c.shape)
-    for look in range(FIRST_LOOK, c.shape[1] + 1):
+    u = np.zeros(c.shape[0], dtype=np.int64)
+    counted = 0
+    for look in range(1, c.shape[1] + 1):
         n_b = int(sizes[look - 1])
-        tail = exact.mann_whitney_upper_tail(n_b, look)
-        p[:, look - 1] = tail[beaten[:, n_b - 1, look - 1]]
+        u += (c[:, look - 1, None] > b[:, :counted]).sum(axis=1)
+        if n_b > counted:
+            u += (c[:, :look, None] > b[:, None, counted:n_b]).sum(axis=(1, 2))
+            counted = n_b
+        if look >= FIRST_LOOK:
+            p[:, look - 1] = exact.mann_whitney_upper_tail(n_b, look)[u]
     return p
 
 
