@@ -373,6 +373,13 @@ def test_a_welch_design_that_can_never_promote_is_refused_with_the_settings_that
     assert info.value.fix == 'use at least 3 baseline_seeds, or max_repetitions = 14'
     assert parse_manifest(manifest(body.replace("= 10", "= 14"))).benchmarks
     assert parse_manifest(manifest(body.replace("[1, 2]", "[1, 2, 3]"))).benchmarks
+    # what does not use Welch's unpaired looks on the 2 runs alone is not refused: the paired
+    # design (its own test on pairs), a baseline that grows, and a manifest already registered
+    assert parse_manifest(manifest(body + 'design = "paired"\n')).benchmarks
+    assert parse_manifest(manifest(body + "baseline_grows = true\n")).benchmarks
+    ignored = parse_manifest(manifest(body + 'design = "paired"\nbaseline_grows = true\n'))
+    assert any("baseline_grows applies to" in w for w in ignored.warnings)
+    assert parse_manifest(manifest(body), refuse_unpromotable=False).benchmarks
 
 
 def test_resolution_is_a_relative_tolerance() -> None:

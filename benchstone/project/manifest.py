@@ -371,7 +371,8 @@ def _unknown_keys(data: dict[str, Any], source: str) -> list[str]:
     return warnings
 
 
-def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
+def _semantic_checks(manifest: Manifest, source: str, refuse_unpromotable: bool = True
+                     ) -> list[str]:
     """Cross-field rules. Raises ManifestError for errors; returns warnings."""
     warnings: list[str] = []
     seen: set[str] = set()
@@ -422,8 +423,14 @@ def _semantic_checks(manifest: Manifest, source: str) -> list[str]:
                 warnings.append(
                     f"{where}.baseline_seeds has {len(bench.baseline_seeds)} seed(s): {floor_note}"
                 )
-            if bench.gate_policy in ("rank", "welch") and len(bench.baseline_seeds) >= 2:
+            if (refuse_unpromotable and bench.gate_policy in ("rank", "welch")
+                    and len(bench.baseline_seeds) >= 2
+                    and not resolved(bench, manifest.project).is_paired):
                 _refuse_unpromotable_rank(bench, where)
+            if bench.baseline_grows and (bench.gate_policy not in ("rank", "welch")
+                                         or resolved(bench, manifest.project).is_paired):
+                warnings.append(f"{where}.baseline_grows applies to gate_policy welch or rank "
+                                "in the classic design only: it is ignored here")
             if bench.gate_policy == "mann_whitney":
                 if bench.promotion_z is None:
                     warnings.append(
@@ -460,6 +467,8 @@ def _refuse_unpromotable_rank(bench: BenchmarkSpec, where: str) -> None:
     policy = bench.gate_policy
     can = rank_can_promote if policy == "rank" else welch_can_promote
     n_b, horizon, alpha = len(bench.baseline_seeds), bench.max_repetitions, bench.alpha
+    if bench.baseline_grows:  # its last look compares horizon runs with as many baseline runs
+        n_b = max(n_b, horizon)
     if can(n_b, horizon, alpha):
         return
     seeds = next(n for n in range(n_b, 1000) if can(n, horizon, alpha))
@@ -475,8 +484,11 @@ def _refuse_unpromotable_rank(bench: BenchmarkSpec, where: str) -> None:
         fix=f"use {', or '.join(options)}")
 
 
-def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH)) -> Manifest:
-    """Parse manifest bytes. Raises ManifestError with a one-line message."""
+def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH), *,
+                   refuse_unpromotable: bool = True) -> Manifest:
+    """Parse manifest bytes. Raises ManifestError with a one-line message. A design that can
+    never promote is refused unless ``refuse_unpromotable`` is False (a manifest registered
+    before a release that refuses it must still load)."""
     try:
         data = tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
@@ -502,7 +514,7 @@ def parse_manifest(text: bytes, source: str = str(MANIFEST_RELATIVE_PATH)) -> Ma
         raise ManifestError(f"{source}: {_field_path(first['loc'])} {_describe(first)}") from None
     if not manifest.benchmarks:
         warnings.append(f"{source}: declares no benchmarks")
-    warnings.extend(_semantic_checks(manifest, source))
+    warnings.extend(_semantic_checks(manifest, source, refuse_unpromotable))
     return manifest.model_copy(update={"warnings": warnings})
 
 

@@ -162,7 +162,8 @@ def load_project(store: Store, name: str, *, unregistered_too: bool = False) -> 
             f"bench register {registration.path}",
         )
     try:
-        manifest = parse_manifest(raw, f"registered manifest of {name}")
+        manifest = parse_manifest(raw, f"registered manifest of {name}",
+                                  refuse_unpromotable=False)
     except ManifestError as exc:
         raise StoreError(str(exc)) from None
     return Project(registration, manifest)
