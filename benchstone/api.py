@@ -10,6 +10,7 @@ Every function takes an optional ``home`` to use instead of ``$BENCHSTONE_HOME``
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime
 import functools
@@ -126,11 +127,27 @@ __all__ = [
     "AllVerdict", "BaselineResult", "BaselineRuns", "BenchmarkSummary", "CompareResult",
     "Explanation", "JobStatus", "ProjectSummary", "PromoteResult", "RegisterResult", "RunList",
     "Timeline", "TimelineEntry", "UntilDecidedResult", "Verdict", "add_corpus",
-    "background_required", "cancel", "compare", "corpora", "corpus_hash", "dispatch",
+    "background_required", "cancel", "commits_from", "compare", "corpora", "corpus_hash",
+    "dispatch",
     "establish_baseline", "evaluate", "evaluate_all", "explain", "freeze_reference", "history",
     "list_projects", "promote", "reference_diff", "reference_history", "register",
     "replace_reference", "run", "run_job", "run_until_decided", "status", "timeline", "unregister",
 ]
+
+
+_commit_source: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "benchstone_commit_source", default=None)
+
+
+@contextlib.contextmanager
+def commits_from(path: str | Path) -> Iterator[None]:
+    """For a client of the harness service: the calls in this block send the commits of the
+    repository at ``path`` instead of the working directory's (per thread and task)."""
+    token = _commit_source.set(Path(path).absolute())
+    try:
+        yield
+    finally:
+        _commit_source.reset(token)
 
 
 def _served(project_from: Literal["cwd", "path"] | None = None) -> Callable[[F], F]:
@@ -156,7 +173,7 @@ def _served(project_from: Literal["cwd", "path"] | None = None) -> Callable[[F],
             arguments = {name: str(value) if isinstance(value, Path) else value
                          for name, value in arguments.items()}
             where = (Path(arguments["path"]).absolute() if project_from == "path"
-                     else Path.cwd() if project_from == "cwd" else None)
+                     else _commit_source.get() or Path.cwd() if project_from == "cwd" else None)
             return _decoded(client.call_api(function.__name__, arguments, socket_path, where))
 
         return call  # type: ignore[return-value]

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 import sqlite3
 import struct
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -119,9 +121,10 @@ def test_a_commit_claim_is_checked(make_project: Callable[..., Path], tmp_path: 
     git(project, "reset", "-q", "--hard", "HEAD~1")
     sent = commits.describe(project, later)
     assert sent is not None and (sent.sha, sent.ref) == (later, "refs/heads/later")
-    git(project, "branch", "-D", "later")
-    with pytest.raises(GitError, match="neither HEAD nor the tip of a branch"):
-        commits.describe(project, later)
+    git(project, "branch", "-D", "later")  # named by nothing: HEAD goes, and its history
+    assert commits.describe(project, later) == claim
+    with pytest.raises(GitError, match="is not a commit"):
+        commits.resolve(project, "no-such-branch")
     bundle = commits.bundle(project)
     mirrors = tmp_path / "mirrors"
     with commits.checked_out(mirrors, claim, bundle) as checkout:
@@ -284,8 +287,8 @@ def test_the_api_is_a_client_too(service: Settings, make_project: Callable[..., 
         "print(json.dumps([type(registered).__name__, [p.name for p in projects],\n"
         "                  type(verdict).__name__, verdict.kind.value, missing, local]))\n")
     done = subprocess.run(
-        [__import__("sys").executable, str(script)], cwd=project, capture_output=True,
-        text=True, env={**__import__("os").environ, "BENCHSTONE_SERVICE": str(
+        [sys.executable, str(script)], cwd=project, capture_output=True,
+        text=True, env={**os.environ, "BENCHSTONE_SERVICE": str(
             service.socket_path), "BENCHSTONE_HOME": str(tmp_path / "client-home")})
     assert done.returncode == 0, done.stderr
     kind, names, verdict, value, missing, local = json.loads(done.stdout)
@@ -302,14 +305,17 @@ def test_the_openevolve_evaluator_is_a_client_too(service: Settings, tmp_path: P
     project = make_project("evolve")
     head = git(project, "rev-parse", "HEAD")
     script = tmp_path / "evolve.py"
+    # run from elsewhere: path= names the project's repository, whose commits must cross
     script.write_text(
-        "import json\n"
+        "import json, sys\n"
         "from benchstone import api\n"
-        "from benchstone.integrations.openevolve import BenchstoneEvaluator, DEFAULT_BRANCH\n"
-        "api.register('.')\n"
-        "api.establish_baseline('evolve', 'cost', sandbox='process')\n"
+        "from benchstone.integrations.openevolve import BenchstoneEvaluator\n"
+        "project = sys.argv[1]\n"
+        "api.register(project)\n"
+        "with api.commits_from(project):\n"
+        "    api.establish_baseline('evolve', 'cost', sandbox='process')\n"
         "evaluator = BenchstoneEvaluator('evolve', 'cost', target='program.py',\n"
-        "                                sandbox='process', progress=False)\n"
+        "                                sandbox='process', progress=False, path=project)\n"
         "out = []\n"
         "for name, body in (('faster', 'return 0.5'), ('broken', 'raise RuntimeError(\"typo\")')):\n"
         "    with open(name + '.py', 'w') as f:\n"
@@ -317,19 +323,27 @@ def test_the_openevolve_evaluator_is_a_client_too(service: Settings, tmp_path: P
         "    result = evaluator.evaluate(name + '.py')\n"
         "    out.append([result.commit, result.verdict.kind.value, result.runs_ok,\n"
         "                result.runs_failed, result.runs_skipped, result.errors])\n"
+        "with api.commits_from(project):  # an earlier candidate, no longer a branch's tip\n"
+        "    again = api.evaluate('evolve', 'cost', git_sha=out[0][0])\n"
+        "    by_name = api.run('evolve', 'cost', revision='benchstone/openevolve',\n"
+        "                      repetitions=2, sandbox='process')\n"
+        "out.append([again.kind.value, by_name.run_set.git_sha])\n"
         "print(json.dumps(out))\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     done = subprocess.run(
-        [__import__("sys").executable, str(script)], cwd=project, capture_output=True,
-        text=True, env={**__import__("os").environ, "BENCHSTONE_SERVICE": str(
+        [sys.executable, str(script), str(project)], cwd=elsewhere, capture_output=True,
+        text=True, env={**os.environ, "BENCHSTONE_SERVICE": str(
             service.socket_path), "BENCHSTONE_HOME": str(tmp_path / "client-home")})
     assert done.returncode == 0, done.stderr
-    (faster, kind, ok, failed, _, _), broken = json.loads(done.stdout)
+    (faster, kind, ok, failed, _, _), broken, (again, by_name) = json.loads(done.stdout)
     assert (kind, ok, failed) == ("PROMOTE", 3, 0)
     assert broken[1:5] == ["NEEDS_MORE_DATA", 0, 1, 2] and "RuntimeError: typo" in broken[5][0]
+    assert again == "PROMOTE" and by_name == broken[0]
     assert git(project, "rev-parse", "HEAD") == head  # the client's HEAD never moved
     assert git(project, "rev-parse", "benchstone/openevolve") == broken[0]
     conn = sqlite3.connect(service.home / "bench.db")
     measured = [row[0] for row in conn.execute("SELECT git_sha FROM run_sets ORDER BY id")]
     conn.close()
-    assert measured == [head, faster, broken[0]]
+    assert measured == [head, faster, broken[0], broken[0]]
     assert not (tmp_path / "client-home").exists()

@@ -42,7 +42,12 @@ from benchstone.errors import EvaluatorSetupError
 from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
 from benchstone.project import registry
-from benchstone.project.candidates import check_branch, commit_candidate, tree_path
+from benchstone.project.candidates import (
+    CandidateCommit,
+    check_branch,
+    commit_candidate,
+    tree_path,
+)
 from benchstone.project.manifest import CALIBRATED_POLICIES, BenchmarkSpec, load_manifest, resolved
 from benchstone.project.provenance import protected_files, resolve_commit
 from benchstone.report import render
@@ -249,6 +254,11 @@ class BenchstoneEvaluator:
         # neither the state directory nor callbacks: they do not cross to it.
         local: dict[str, Any] = {} if self.served else {"home": self.home,
                                                         "progress": self._progress}
+        with api.commits_from(root):
+            return self._measure(bench, candidate, local)
+
+    def _measure(self, bench: BenchmarkSpec, candidate: CandidateCommit,
+                 local: dict[str, Any]) -> CandidateResult:
         for name in bench.requires:  # faster but wrong must not pass: measure those too
             api.run(self.project, name, revision=candidate.sha, sandbox=self.sandbox,
                     force_foreground=True, wait=True, fail_fast=self.fail_fast, **local)

@@ -148,11 +148,14 @@ def call_api(function: str, args: dict[str, Any], socket_path: Path,
     request: dict[str, Any] = {"version": protocol.VERSION, "kind": "api",
                                "function": function, "args": args}
     attachments: list[bytes] = []
-    if commit_from is not None:
-        # a call about another commit than HEAD (run's revision, evaluate's git_sha) sends
-        # that commit, so that the service has it
-        named = args.get("revision") or args.get("git_sha")
-        commit = commits.describe(commit_from, named if isinstance(named, str) else None)
+    commit = commits.describe(commit_from) if commit_from is not None else None
+    if commit is not None and commit_from is not None:
+        # a call about another commit than HEAD (run's revision, evaluate's git_sha) names it
+        # by its SHA and sends it, so that the service has it
+        key = next((k for k in ("revision", "git_sha") if isinstance(args.get(k), str)), None)
+        if key is not None:
+            request["args"] = {**args, key: commits.resolve(commit_from, args[key])}
+            commit = commits.describe(commit_from, request["args"][key])
         if commit is not None:
             request["commit"] = commit.as_json()
             attachments.append(commits.bundle(commit_from, commit.ref))

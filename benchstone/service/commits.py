@@ -51,9 +51,9 @@ class Commit:
 
 
 def describe(path: Path, revision: str | None = None) -> Commit | None:
-    """The commit at ``HEAD`` of the repository holding ``path`` (or ``revision``, which must be
-    ``HEAD``'s commit or the tip of a branch or tag, since a bundle carries named commits), or
-    None outside a repository."""
+    """The commit at ``HEAD`` of the repository holding ``path``, or ``revision``'s when a
+    branch or tag has it at its tip (a bundle carries named commits; otherwise ``HEAD``'s goes,
+    whose history the service may hold it in), or None outside a repository."""
     if not path.exists():
         return None
     directory = path if path.is_dir() else path.parent
@@ -69,23 +69,27 @@ def describe(path: Path, revision: str | None = None) -> Commit | None:
     return Commit(sha=sha, root=sorted(roots)[0], subdir=subdir, ref=ref)
 
 
-def _named(directory: Path, revision: str, head: str) -> tuple[str, str]:
-    """``revision``'s commit and a name the bundle can carry it under."""
+def resolve(path: Path, revision: str) -> str:
+    """The SHA of ``revision`` in the repository holding ``path`` (the service resolves
+    nothing the caller named: its mirror holds commits, not the caller's branch names)."""
+    directory = path if path.is_dir() else path.parent
     done = _git(directory, "rev-parse", "--verify", "--quiet", "--end-of-options",
                 f"{revision}^{{commit}}", check=False)
     if done.returncode != 0:
         raise GitError(f"{revision} is not a commit of the repository at {directory}")
-    sha = done.stdout.decode().strip()
+    return done.stdout.decode().strip()
+
+
+def _named(directory: Path, revision: str, head: str) -> tuple[str, str]:
+    """``revision``'s commit and a name the bundle can carry it under; ``HEAD``'s when no
+    branch or tag has it at its tip."""
+    sha = resolve(directory, revision)
     if sha == head:
         return sha, "HEAD"
     names = _git(directory, "for-each-ref", "--points-at", sha, "--format=%(refname)",
                  "refs/heads", "refs/tags").stdout.decode().split()
     usable = [name for name in names if REF.match(name)]
-    if not usable:
-        raise GitError(f"commit {sha[:10]} is neither HEAD nor the tip of a branch, so it "
-                       "cannot be sent to the benchstone service",
-                       fix="check it out, or put a branch on it (git branch NAME " + sha[:10] + ")")
-    return sha, usable[0]
+    return (sha, usable[0]) if usable else (head, "HEAD")
 
 
 def dirty(path: Path) -> bool:
