@@ -195,7 +195,10 @@ def _decoded_value(encoded: dict[str, Any]) -> Any:
     if "list" in encoded:
         return [_decoded_value(item) for item in encoded["list"]]
     if "rows_of" in encoded:  # a RunList (or its kind) rebuilt around its model
-        return _benchstone_type(encoded["as"])(_decoded_value(encoded["rows_of"]))
+        rows = _benchstone_type(encoded["as"])
+        if not (isinstance(rows, type) and issubclass(rows, runlist.RunList)):
+            raise errors.BenchstoneError(f"the service answered with rows of {encoded['as']}")
+        return rows(_decoded_value(encoded["rows_of"]))
     if "model" in encoded:
         return _benchstone_type(encoded["model"]).model_validate(encoded["data"])
     return encoded["value"]

@@ -134,6 +134,12 @@ def test_a_commit_claim_is_checked(make_project: Callable[..., Path], tmp_path: 
     with pytest.raises(GitError, match="not the commit"), commits.checked_out(
             mirrors, other, bundle):
         pass
+    # a bundle of another commit, claimed as this one, leaves this one's ref where it was
+    git(project, "commit", "-q", "--allow-empty", "-m", "a co-tenant's")
+    with pytest.raises(GitError, match="not the commit"), commits.checked_out(
+            mirrors, claim, commits.bundle(project)):
+        pass
+    assert git(mirrors / claim.root, "rev-parse", f"refs/benchstone/{claim.sha}") == claim.sha
     unrelated = commits.Commit(sha=claim.sha, root="2" * 40, subdir="")
     with pytest.raises(GitError, match="does not descend"), commits.checked_out(
             mirrors, unrelated, bundle):

@@ -137,20 +137,25 @@ def checked_out(mirrors: Path, claim: Commit, bundle_bytes: bytes) -> Iterator[P
             _git(mirror, "init", "--quiet")
             _git(mirror, "config", "fetch.fsckObjects", "true")
             _git(mirror, "config", "core.hooksPath", "/dev/null")
+        # fetched to a ref of its own first: a bundle that holds another commit than it claims
+        # never moves the ref that keeps the claimed commit (another caller's, maybe)
+        incoming = "refs/benchstone-incoming/bundle"
         with tempfile.NamedTemporaryFile(dir=mirrors, prefix=".incoming-",
                                          suffix=".bundle") as handle:
             handle.write(bundle_bytes)
             handle.flush()
             _git(mirror, "fetch", "--quiet", "--no-tags", handle.name,
-                 f"+{claim.ref}:refs/benchstone/{claim.sha}")
+                 f"+{claim.ref}:{incoming}")
         fetched = _git(mirror, "rev-parse", "--verify", "--quiet",
-                       f"refs/benchstone/{claim.sha}^{{commit}}").stdout.decode().strip()
+                       f"{incoming}^{{commit}}", check=False).stdout.decode().strip()
+        _git(mirror, "update-ref", "-d", incoming, check=False)
         if fetched != claim.sha:
             raise GitError(f"the bundle holds {fetched or 'no commit'}, not the commit "
                            f"{claim.sha} it was sent for")
         roots = _git(mirror, "rev-list", "--max-parents=0", claim.sha).stdout.decode().split()
         if claim.root not in roots:
             raise GitError(f"commit {claim.sha} does not descend from {claim.root}")
+        _git(mirror, "update-ref", f"refs/benchstone/{claim.sha}", claim.sha)
         _git(mirror, "checkout", "--quiet", "--force", "--detach", claim.sha)
         _git(mirror, "clean", "--quiet", "-ffdx")
         project = mirror / claim.subdir if claim.subdir else mirror
