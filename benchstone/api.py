@@ -316,11 +316,10 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
             return compare_module.PairedRuns(result)
         if seed_set == "baseline":
             baseline.require_seeds(proj, bench)
-        elif meta_seed is None and job_id is None:
-            _fresh_baseline_first(store, place, proj, bench, sandbox, wait, progress)
         request = runner.RunRequest(kind="run", revision=revision, repetitions=repetitions,
                              meta_seed=meta_seed, allow_dirty=allow_dirty, sandbox=sandbox,
                              cpuset=cpuset, gpus=gpus, job_id=job_id, seed_set=seed_set)
+        _fresh_baseline_first(store, place, proj, bench, request, wait, progress)
         with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
             report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
             leases.finish_run(lease, report)
@@ -474,30 +473,46 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
 
 
 def _fresh_baseline_first(store: Store, place: Home, proj: registry.Project,
-                          bench: BenchmarkSpec, sandbox: str | None, wait: bool,
+                          bench: BenchmarkSpec, candidate: RunRequest, wait: bool,
                           progress: Progress | None) -> None:
     """After a PROMOTE (classic calibrated design) the next baseline is fresh runs of the
-    promoted commit: a plain run records them before the candidate's, as --until-decided does,
-    so that a loop of run and evaluate reaches a verdict."""
+    promoted commit: a harness-seeded run records them before the candidate's (on the cores of
+    the candidate's job when it holds one), as --until-decided does, so that a loop of run and
+    evaluate reaches a verdict. The candidate's commit is checked first."""
+    if candidate.meta_seed is not None or candidate.seed_set != "fresh":
+        return
     missing = until_decided.baseline_needed(store, proj, bench, 0)
-    if missing:
-        pointer = store.current_pointer(proj.name, bench.name)
-        (progress or runner.Progress()).on_notice(
-            f"first {missing} fresh baseline repetition(s) of the promoted commit "
-            f"{pointer.git_sha[:10] if pointer else ''}: the next comparison's baseline")
-        _baseline_repetitions(store, place, proj, bench, missing, sandbox, wait, progress)
+    pointer = store.current_pointer(proj.name, bench.name)
+    if not missing or pointer is None:
+        return
+    runner.check_commit(store, place, proj, bench, candidate.revision, candidate.allow_dirty)
+    (progress or runner.Progress()).on_notice(
+        f"first {missing} fresh baseline repetition(s) of the promoted commit "
+        f"{pointer.git_sha[:10]}: the next comparison's baseline")
+    try:
+        _baseline_repetitions(store, place, proj, bench, missing, candidate.sandbox, wait,
+                              progress, held=candidate)
+    except errors.BenchstoneError as exc:  # the same error (and exit code), said where it arose
+        exc.args = (f"the fresh baseline repetitions of the promoted commit "
+                    f"{pointer.git_sha[:10]}, run before the candidate's: {exc}", *exc.args[1:])
+        raise
 
 
 def _baseline_repetitions(store: Store, place: Home, proj: registry.Project,
                           bench: BenchmarkSpec, count: int, sandbox: str | None, wait: bool,
-                          progress: Progress | None) -> RunSetReport:
+                          progress: Progress | None, held: RunRequest | None = None
+                          ) -> RunSetReport:
     """``count`` repetitions of the baseline pointer's commit, exported and run as baseline
-    establish runs it, on secret seeds, under a lease of their own; recorded as a run set of
-    kind baseline that moves no pointer (fresh baseline runs, samples.fresh_baseline_sets)."""
+    establish runs it, on secret seeds, under a lease of their own (or on the cores of ``held``,
+    a request whose job holds them); recorded as a run set of kind baseline that moves no
+    pointer (fresh baseline runs, samples.fresh_baseline_sets)."""
     pointer = store.current_pointer(proj.name, bench.name)
     assert pointer is not None  # asked for only when there is one
     request = runner.RunRequest(kind="baseline", revision=pointer.git_sha, repetitions=count,
                                 sandbox=sandbox)
+    if held is not None and held.job_id is not None:
+        request = dataclasses.replace(request, cpuset=held.cpuset, gpus=held.gpus,
+                                      job_id=held.job_id)
     with _under_lease(store, proj.name, bench, request, wait, progress) as (leased, lease):
         report = runner.execute(store, place, proj, bench, leased, progress)
         leases.finish_run(lease, report)
@@ -810,7 +825,16 @@ def cancel(job_id: str, *, home: Path | None = None) -> JobStatus:
 def run_job(spec_file: str | Path, *, progress: Progress | None = None) -> JobStatus:
     """Run a dispatched background job in this process, as its worker does: wait in the queue if
     it is queued, run it on the cores it was granted, and record how it ended."""
-    return job_execution.run_job(Path(spec_file), progress, paired=_paired_job)
+    return job_execution.run_job(Path(spec_file), progress, paired=_paired_job,
+                                 before_run=_fresh_baseline_for_job)
+
+
+def _fresh_baseline_for_job(store: Store, place: Home, proj: registry.Project,
+                            bench: BenchmarkSpec, request: RunRequest,
+                            progress: Progress | None) -> None:
+    """A background run of a classic calibrated benchmark records the fresh baseline runs a
+    PROMOTE calls for first, on the job's cores, as a foreground run does."""
+    _fresh_baseline_first(store, place, proj, bench, request, True, progress)
 
 
 def _paired_job(store: Store, place: Home, proj: registry.Project, bench: BenchmarkSpec,

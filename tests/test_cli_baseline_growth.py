@@ -6,10 +6,12 @@ fresh baseline runs of the promoted commit before anything is judged against it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from conftest import commit_all
 
+from benchstone import api
 from benchstone.paths import Home
 from benchstone.store import Store
 
@@ -123,3 +125,30 @@ def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, mak
     assert verdict["kind"] != "PROMOTE" and ran.returncode in (1, 2)
     text = bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process")
     assert "baseline repetition(s)" not in text.stdout  # nothing more to run on either side
+
+
+def test_after_a_promote_a_background_run_records_the_fresh_baseline_first(bench, make_project,
+                                                                           home) -> None:
+    root = make_project("toy")
+    with (root / "bench" / "manifest.toml").open("a") as manifest:
+        manifest.write(FIXED)
+    commit_all(root, "a calibrated benchmark")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "toy", "speedf", "--sandbox", "process").returncode == 0
+    (root / "src" / "speed.txt").write_text("0.8\n")
+    improved = commit_all(root, "faster")
+    bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process")
+    assert bench("promote", "toy", "speedf").returncode == 0
+    (root / "README").write_text("docs only\n")
+    commit_all(root, "no change to the program")
+    job = _json(bench("run", "toy", "speedf", "--background", "--sandbox", "process", "--json"))
+    deadline = time.monotonic() + 120
+    while api.status(job["id"], home=home)[0].active:
+        assert time.monotonic() < deadline, "the background job did not end"
+        time.sleep(0.2)
+    assert api.status(job["id"], home=home)[0].state == "done"
+    fresh = _store(home).run_sets("toy", "speedf", git_sha=improved, kinds=("baseline",))
+    assert len(fresh) == 1 and fresh[0].repetitions == 3
+    verdict = _json(bench("evaluate", "toy", "speedf", "--json"))
+    assert verdict["baseline"]["run_set_ids"] == [fresh[0].id]
+    assert verdict["candidate"]["n"] == 3 and verdict["kind"] != "PROMOTE"

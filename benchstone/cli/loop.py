@@ -160,7 +160,9 @@ def run(
     """Run a candidate run set at HEAD: one sandboxed repetition per seed, one row each.
 
     Under design = "paired" it runs pairs instead: the baseline pointer's commit and HEAD, each
-    pair on one fresh seed in random order, and evaluate judges those pairs.
+    pair on one fresh seed in random order, and evaluate judges those pairs. After a PROMOTE of
+    a welch or rank benchmark, it first runs fresh baseline repetitions of the promoted commit
+    (as many as baseline_seeds lists): the next comparison's baseline.
 
     Runs on cores of its own, granted by the scheduler; when they are taken it waits for them
     (see --no-wait). Exits 0 when at least one repetition succeeded, 1 when every one failed

@@ -21,10 +21,13 @@ from benchstone.store import Store
 # paired evaluation lives in a room above the jobs, so the caller (the API) supplies it.
 PairedRun = Callable[[Store, Home, Project, BenchmarkSpec, RunRequest, Progress | None],
                      RunSetReport | None]
+# What runs before a run job's repetitions (fresh baseline runs a PROMOTE calls for: the
+# evaluation that knows of them is above the jobs too), on the job's lease.
+BeforeRun = Callable[[Store, Home, Project, BenchmarkSpec, RunRequest, Progress | None], None]
 
 
 def run_job(spec_file: Path, progress: Progress | None = None,
-            paired: PairedRun | None = None) -> JobStatus:
+            paired: PairedRun | None = None, before_run: BeforeRun | None = None) -> JobStatus:
     spec = read_spec(spec_file)
     place = Home(Path(spec.home)).ensure()
     store = Store(place.database)
@@ -46,6 +49,8 @@ def run_job(spec_file: Path, progress: Progress | None = None,
                 if report is not None:
                     leases.finish_run(lease, report)
             else:
+                if before_run is not None:
+                    before_run(store, place, project, bench, request, progress)
                 leases.finish_run(lease, runner.execute(store, place, project, bench, request,
                                                         progress))
         return status_of(store, job)
