@@ -301,7 +301,9 @@ def run(project: str, benchmark: str, *, repetitions: int | None = None,
     that already holds job ``job_id``'s lease.
     """
     _check_seed_set(seed_set, meta_seed)
-    if fail_fast and stop is None:
+    if fail_fast and stop is not None:
+        raise InvalidArgument("fail_fast is a stop rule of its own", fix="pass stop or fail_fast")
+    if fail_fast:
         stop = runner.first_repetition_failed
     with session(home) as (place, store):
         proj = registry.load_project(store, project)

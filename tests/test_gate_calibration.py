@@ -1,6 +1,6 @@
 """The calibration suite: seeded simulations through the decision functions that evaluate and
 compare call (``decide_sequential``, ``decide_paired_sequential``, via tests/perf/gatesim.py),
-on every noise family of issue #19, at alpha 0.01 and 0.05, with a floor on power so that a
+on every noise family of docs/gates.md's tables, at alpha 0.01 and 0.05, with a floor on power so that a
 gate that never promotes fails too. Small enough for every ``make test`` (about four minutes
 on 2 workers); the full tables, with more trials and baseline sizes, are tests/perf/perf_calibration.py.
 

@@ -178,7 +178,7 @@ def test_a_welch_crossing_needs_the_rank_test_to_confirm_it() -> None:
     assert decide_sequential(baseline, better, settings, 20).kind == "PROMOTE"
 
 
-def test_confirmation_boundaries_hold_alpha_under_exchangeability() -> None:
+def test_confirmation_boundaries_are_the_exchangeable_rank_boundaries() -> None:
     """The rank test's boundaries for the confirmation: computed under the exchangeable null
     alone, so never stricter than the rank design's own (which also covers unequal spread)."""
     design = sq.Design("welch", 20, 0.01, 5)

@@ -105,7 +105,6 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     return apply_requirements(store, home, project, bench, verdict, git_sha, options)
 
 
-
 def _needs_fresh_baseline(store: Store, project: Project, bench: BenchmarkSpec,
                           evidence: BaselineEvidence) -> Verdict:
     """After a PROMOTE: the promoted sample stopped because it looked good, so it is shown but

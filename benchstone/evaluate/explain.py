@@ -70,7 +70,8 @@ TEST_TEXT = {
               "assumes: independent runs with roughly normal{noise} noise; unequal variances are "
               "allowed (the boundaries hold for a spread ratio of 1/4 to 4); tied values are "
               "judged by the rank test; a crossing promotes only when the exact rank test of "
-              "the same look confirms it, so other shapes (bimodal) cannot fool it"],
+              "the same look confirms it, which holds the level for any noise shape (bimodal "
+              "included) that is the same on both sides"],
     "rank": ["one-sided Mann-Whitney rank test (exact distribution; ties count as not better "
              "in the sequential looks, which only makes it stricter)",
              "assumes: independent runs; no assumption about the shape of the noise (the "

@@ -93,9 +93,9 @@ def newest_candidate_set(store: Store, project: Project, benchmark: str, git_sha
 
 
 def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
-    """The run sets whose runs form a calibrated policy's baseline, oldest first: the
-    pointer's run set, or, for a pointer that a calibrated verdict promoted, every clean
-    candidate run set that verdict used."""
+    """The pointer's run set, or, for a pointer that a calibrated verdict promoted, every clean
+    candidate run set that verdict used (the stopped sample: shown, never the next comparison's
+    baseline, see ``baseline_evidence``), oldest first."""
     first = store.run_set(pointer.run_set_id)
     assert first is not None
     if pointer.action != "promote":

@@ -31,9 +31,10 @@ ExecuteBaseline = Callable[[int], RunSetReport]
 class UntilDecidedResult(BaseModel):
     """A run that stopped as soon as the sequential gate decided, and that decision."""
 
+    # the last candidate run set (a growing baseline's interleaving makes one a repetition)
     report: RunSetReport | None
     verdict: Verdict
-    repetitions: int  # candidate repetitions run by this call
+    repetitions: int  # candidate repetitions run by this call, in every run set
     total: int  # ok candidate runs the verdict is based on
     baseline_repetitions: int = 0  # baseline repetitions run by this call
 

@@ -23,7 +23,8 @@ The procedure, for one candidate at one commit:
    nothing.
    A Welch crossing also needs the exact rank test of the same look to cross boundaries
    computed under the exchangeable null (``CONFIRMED_BY``): the rank test's null law does not
-   depend on the shape, so the pair holds the level under any noise, bimodal included.
+   depend on the shape, so the pair holds the level under any noise that is the same on both
+   sides, bimodal included (and Welch's own boundaries cover Gaussian noise of unequal spread).
 4. REJECT when the horizon is used up, when the interval shows the improvement is below
    min_effect, or when promotion has become unlikely: the conditional power of reaching the
    loosest boundary still ahead under the current trend is below FUTILITY_POWER, checked only

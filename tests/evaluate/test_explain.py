@@ -61,7 +61,8 @@ def test_a_promote_names_both_samples_the_test_and_the_decision(state: StoredRun
         "test: assumes: independent runs with roughly normal (log-normal) noise; unequal "
         "variances are allowed (the boundaries hold for a spread ratio of 1/4 to 4); tied "
         "values are judged by the rank test; a crossing promotes only when the exact rank "
-        "test of the same look confirms it, so other shapes (bimodal) cannot fool it",
+        "test of the same look confirms it, which holds the level for any noise shape (bimodal "
+        "included) that is the same on both sides",
         "test: sequential: the test is repeated after every run up to 12 (max_repetitions); "
         "alpha 0.01 is spent across the looks, so the false-promote rate stays <= 0.01 however "
         f"often it is run and asked; now at look {summary.look} of 5 run(s), boundary p <= "

@@ -1,7 +1,7 @@
 """The calibrated gates on every kind of metric, through the project's own decision functions
 (``decide_sequential`` for evaluate / run --until-decided, ``decide_paired_sequential`` for
 compare; see tests/perf/gatesim.py): false-promote rates per noise family x policy x baseline
-size at alpha 0.01 and 0.05, power for stated gains, and the cases of issue #19 (futility,
+size at alpha 0.01 and 0.05, power for stated gains, and the special cases (futility,
 min_effect, the promoted sample as the next baseline, extreme numbers).
 
 Target (exit 1 when missed): no cell's false-promote rate above alpha by more than two Monte
@@ -162,7 +162,8 @@ def power_tables(pool: ProcessPoolExecutor, trials: int) -> None:
 
 
 def next_baseline_bias(trials: int) -> None:
-    """Issue #19 item 4: after a PROMOTE the promoted sample is the next baseline; an unchanged
+    """After a PROMOTE, the promoted sample as the next baseline (the rule before fresh baseline
+    runs replaced it); an unchanged
     next commit, re-run until the horizon, must be flagged as regressed at most alpha of the
     time. ``regressed`` of evaluate --all is the sequential test the other way round."""
     from benchstone.evaluate.all_benchmarks import regressed

@@ -1,7 +1,7 @@
 """Power of the calibrated gate with a baseline that grows (``baseline_grows``), beside today's
 fixed baseline, through the project's own decision function (``decide_sequential``, what
-``evaluate`` and ``run --until-decided`` call; see tests/perf/gatesim.py). Issue #17 item 3
-and issue #19 item 4.
+``evaluate`` and ``run --until-decided`` call; see tests/perf/gatesim.py), and the next
+baseline after a PROMOTE.
 
 Setting: log-normal noise, CV 3 %, ``welch`` with ``log_scale``, alpha 0.01, a baseline of 5
 runs established first, horizon ``max_repetitions`` (20 unless stated), a true 5 % gain.
@@ -13,7 +13,7 @@ runs established first, horizon ``max_repetitions`` (20 unless stated), a true 5
 - *until green*, on an unchanged program: evaluates after every run up to the horizon and
   stops only at PROMOTE (a PROMOTE depends only on looks already made, so the last evaluation
   of the full streams says whether any did). Its PROMOTE rate is the false-promote rate.
-- *next baseline* (#19 item 4): after a PROMOTE of a true 2 % gain (baseline 10), an unchanged
+- *next baseline*: after a PROMOTE of a true 2 % gain (baseline 10), an unchanged
   next commit judged against the promoted sample (the old rule) or against fresh runs of the
   promoted commit (the new one): how often it is flagged as regressed (``evaluate --all``'s
   ``regressed``) and how often it is promoted, re-run until green.
@@ -107,7 +107,7 @@ def until_green(grows: bool, horizon: int, trials: int, rho: float) -> dict[str,
 
 
 def next_baseline(trials: int, null_trials: int) -> dict[str, float]:
-    """#19 item 4: the promoted sample, or fresh runs of the promoted commit, as the baseline
+    """The promoted sample, or fresh runs of the promoted commit, as the baseline
     of an unchanged next commit. Fresh runs do not depend on how the promoted sample stopped,
     so their rates are also measured on ``null_trials`` more trials of their own, for a
     fixed baseline of 10 fresh runs and for a growing one (look m against max(5, m))."""
