@@ -93,8 +93,9 @@ max_repetitions = 8
 """
 
 
-def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, make_project,
-                                                                     home) -> None:
+def _promoted_fixed_toy(make_project, bench) -> tuple[Path, str]:
+    """The toy with a fixed-baseline welch benchmark whose faster commit was just promoted
+    (by --until-decided, which ran no baseline repetition): the root and that commit."""
     root = make_project("toy")
     with (root / "bench" / "manifest.toml").open("a") as manifest:
         manifest.write(FIXED)
@@ -108,6 +109,12 @@ def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, mak
     assert first["verdict"]["kind"] == "PROMOTE" and first["baseline_repetitions"] == 0
     promoted = bench("promote", "toy", "speedf")
     assert promoted.returncode == 0, promoted.stderr
+    return root, improved
+
+
+def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, make_project,
+                                                                     home) -> None:
+    root, improved = _promoted_fixed_toy(make_project, bench)
     (root / "README").write_text("docs only\n")
     commit_all(root, "no change to the program")
     before = _json(bench("evaluate", "toy", "speedf", "--json"))
@@ -129,16 +136,7 @@ def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, mak
 
 def test_after_a_promote_a_background_run_records_the_fresh_baseline_first(bench, make_project,
                                                                            home) -> None:
-    root = make_project("toy")
-    with (root / "bench" / "manifest.toml").open("a") as manifest:
-        manifest.write(FIXED)
-    commit_all(root, "a calibrated benchmark")
-    assert bench("register", str(root)).returncode == 0
-    assert bench("baseline", "establish", "toy", "speedf", "--sandbox", "process").returncode == 0
-    (root / "src" / "speed.txt").write_text("0.8\n")
-    improved = commit_all(root, "faster")
-    bench("run", "toy", "speedf", "--until-decided", "--sandbox", "process")
-    assert bench("promote", "toy", "speedf").returncode == 0
+    root, improved = _promoted_fixed_toy(make_project, bench)
     (root / "README").write_text("docs only\n")
     commit_all(root, "no change to the program")
     job = _json(bench("run", "toy", "speedf", "--background", "--sandbox", "process", "--json"))
