@@ -79,18 +79,8 @@ def test_until_decided_interleaves_baseline_runs_and_pools_them(bench, make_proj
     assert [p.action for p in _store(home).pointers("toy", "speedg")] == ["establish"]
 
 
-FIXED = """
-[[benchmarks]]
-name = "speedf"
-entry_point = "speed"
-tier = "performance"
-metric_direction = "minimize"
-repetitions = 3
-baseline_seeds = [1, 2, 3]
-gate_policy = "welch"
-log_scale = true
-max_repetitions = 8
-"""
+# the same benchmark with a fixed baseline
+FIXED = GROWING.replace('"speedg"', '"speedf"').replace("baseline_grows = true\n", "")
 
 
 def _promoted_fixed_toy(make_project, bench) -> tuple[Path, str]:

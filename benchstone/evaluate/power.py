@@ -76,13 +76,12 @@ def runs_needed(gain: float, cv: float, n_baseline: int, settings: GateSettings,
     """Candidate runs a fixed-sample test needs to detect ``gain`` with ``power`` against a
     baseline of ``n_baseline`` runs; None when no number of candidate runs is enough (the
     baseline, or ``min_effect``, is the bottleneck)."""
-    margin = _log_gain(gain) - _log_gain(settings.min_effect)
-    if margin <= 0:
+    spread = _spread_per_margin(gain, cv, settings, power)
+    if spread is None:
         return None
-    sigma = log_sigma(cv)
-    if sigma == 0:
+    if spread == 0:
         return 2
-    room = (margin / ((critical_z(settings) + _z(power)) * sigma)) ** 2 - 1 / max(n_baseline, 1)
+    room = 1 / spread**2 - 1 / max(n_baseline, 1)
     if room <= 0:
         return None
     needed = max(2, math.ceil(1 / room))
@@ -92,14 +91,22 @@ def runs_needed(gain: float, cv: float, n_baseline: int, settings: GateSettings,
 def balanced_runs_needed(gain: float, cv: float, settings: GateSettings,
                          power: float = POWER) -> int | None:
     """Runs a side (baseline and candidate alike) a fixed-sample test needs for ``gain``."""
+    spread = _spread_per_margin(gain, cv, settings, power)
+    if spread is None:
+        return None
+    needed = max(2, math.ceil(2 * spread**2))
+    return needed if needed <= MAX_RUNS else None
+
+
+def _spread_per_margin(gain: float, cv: float, settings: GateSettings,
+                       power: float) -> float | None:
+    """(z_alpha + z_power) times the log spread, over the gain's margin above ``min_effect``:
+    a one-run-a-side test's standard error in units of what it must detect; None when the gain
+    is not above ``min_effect``."""
     margin = _log_gain(gain) - _log_gain(settings.min_effect)
     if margin <= 0:
         return None
-    sigma = log_sigma(cv)
-    if sigma == 0:
-        return 2
-    needed = max(2, math.ceil(2 * ((critical_z(settings) + _z(power)) * sigma / margin) ** 2))
-    return needed if needed <= MAX_RUNS else None
+    return (critical_z(settings) + _z(power)) * log_sigma(cv) / margin
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def _run(*command: str) -> None:
         raise InstallError(f"{command[0]} failed: {done.stderr.strip() or done.returncode}")
 
 
-def _group_exists(name: str) -> bool:
+def group_exists(name: str) -> bool:
     try:
         grp.getgrnam(name)
         return True
@@ -50,7 +50,7 @@ def _group_exists(name: str) -> bool:
         return False
 
 
-def _user_exists(name: str) -> bool:
+def user_exists(name: str) -> bool:
     try:
         pwd.getpwnam(name)
         return True
@@ -80,25 +80,25 @@ def install(layout: Layout, *, client_config: bool = False) -> list[str]:
         if shutil.which(tool) is None:
             raise InstallError(f"{tool} is not on PATH", fix="install Debian's passwd package")
     done = []
-    if _group_exists(layout.group):
+    if group_exists(layout.group):
         done.append(f"group {layout.group} exists")
     else:
         _run("groupadd", "--system", layout.group)
         done.append(f"created group {layout.group} (its members may use the service)")
-    if _group_exists(layout.admin_group):
+    if group_exists(layout.admin_group):
         done.append(f"group {layout.admin_group} exists")
     else:
         _run("groupadd", "--system", layout.admin_group)
         done.append(f"created group {layout.admin_group} (its members may also force a "
                     "promotion, replace a reference, unregister, gc --all)")
-    if _user_exists(layout.user):
+    if user_exists(layout.user):
         done.append(f"user {layout.user} exists")
     else:
         _run("useradd", "--system", "--user-group", "--no-create-home",
              "--home-dir", str(layout.state_dir), "--shell", "/usr/sbin/nologin", layout.user)
         done.append(f"created system user {layout.user}")
     for group in (layout.group, "docker"):
-        if group == "docker" and not _group_exists("docker"):
+        if group == "docker" and not group_exists("docker"):
             done.append("no docker group yet: install the engine (bench doctor --fix), then "
                         "install the service again")
             continue
@@ -157,9 +157,9 @@ def drop_to(layout: Layout) -> None:
 def check(layout: Layout) -> list[str]:
     """What is missing for the service to run (nothing when it is installed)."""
     missing = []
-    if not _user_exists(layout.user):
+    if not user_exists(layout.user):
         missing.append(f"no user {layout.user}")
-    if not _group_exists(layout.group):
+    if not group_exists(layout.group):
         missing.append(f"no group {layout.group}")
     if not layout.state_dir.is_dir():
         missing.append(f"no state directory {layout.state_dir}")
@@ -170,7 +170,7 @@ def check(layout: Layout) -> list[str]:
 
 def prepare_socket_directory(layout: Layout) -> None:
     """/run is emptied at boot: as root, make the socket directory again before serving."""
-    if os.geteuid() != 0 or not _user_exists(layout.user):
+    if os.geteuid() != 0 or not user_exists(layout.user):
         return
     account = pwd.getpwnam(layout.user)
     _directory(layout.socket_path.parent, 0o2750, account.pw_uid,

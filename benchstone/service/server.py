@@ -376,7 +376,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.admission = Admission(settings.max_concurrent, settings.max_per_caller)
         path = settings.socket_path
         if path.exists() or path.is_symlink():
-            if _answers(path):
+            if answers(path):
                 raise BenchstoneError(f"a service already listens on {path}",
                                       fix="stop it first, or use another --socket")
             path.unlink()
@@ -388,7 +388,8 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         os.chmod(path, 0o660)
 
 
-def _answers(path: Path) -> bool:
+def answers(path: Path) -> bool:
+    """Whether a service listens on the socket at ``path``."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.connect(str(path))

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import grp
 import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchstone.sandbox.docker.cgroups import PARENT as CONTAINERS_CGROUP
+from benchstone.service.install import group_exists, user_exists
+from benchstone.service.server import answers
 
 REPO = Path(__file__).resolve().parents[2]
 # One set of users per pytest-xdist worker, so that two labs never share (or delete) a user.
@@ -148,14 +148,14 @@ class ServiceLab:
     def start(self) -> None:
         os.chmod(self.base, 0o755)
         for group in (self.group, self.admin_group):
-            if not _group_exists(group):
+            if not group_exists(group):
                 self.created_groups.append(group)  # install creates it
-        if not _user_exists(self.service_user):
+        if not user_exists(self.service_user):
             self.created_users.append(self.service_user)
         _root("bench service install", self.python, "-m", "benchstone", "service",
                    "install", *self.layout())
         for user, home in ((self.owner, self.owner_home), (self.agent, self.agent_home)):
-            if not _user_exists(user):
+            if not user_exists(user):
                 _root("useradd", "useradd", "--no-create-home", "--shell", "/bin/sh",
                            "--groups", self.group, user)
                 self.created_users.append(user)
@@ -168,7 +168,7 @@ class ServiceLab:
                 stdout=subprocess.DEVNULL, stderr=log, cwd=self.base,
                 env={**os.environ, "PYTHONPATH": python_path(), "BENCHSTONE_SERVICE": "local"})
         deadline = time.monotonic() + 30
-        while not _answers(self.socket):
+        while not answers(self.socket):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the service did not start: " + self.log()[-2000:])
             time.sleep(0.1)
@@ -213,7 +213,7 @@ class ServiceLab:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None and _answers(self.socket)
+        return self.process is not None and self.process.poll() is None and answers(self.socket)
 
     # ---- acting as a user --------------------------------------------------------------------
 
@@ -308,33 +308,6 @@ def _root(what: str, *argv: str) -> None:
                           env={**os.environ, "PYTHONPATH": python_path()})
     if done.returncode != 0:
         raise RuntimeError(f"{what}: {done.stderr.strip() or done.stdout.strip()}")
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def _group_exists(name: str) -> bool:
-    try:
-        grp.getgrnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def _answers(path: Path) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
 
 
 def _pids_of(uid: int) -> list[int]:
