@@ -11,7 +11,8 @@ them from strings took a third of ``bench --help``.
 import copy
 import functools
 import inspect
-from typing import TYPE_CHECKING, Annotated, Any
+import types
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -37,16 +38,27 @@ if hasattr(typer.core.TyperArgument, "_usage_display_name"):
     typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 
-def _process_value_unless_absent(typer_process_value: Any) -> Any:
+def _already_typed(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is absent or already of the parameter's type (a default, or a name
+    given to a text parameter): nothing to coerce."""
+    if value is None:
+        return True
+    kinds = get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    return any(isinstance(kind, type) and isinstance(value, kind) for kind in kinds)
+
+
+def _process_value_without_pydantic(typer_process_value: Any) -> Any:
     """typer coerces each parameter's value through a pydantic adapter that it builds on first
-    use, and builds it even for an option that was not given: importing pydantic for that is
-    most of ``bench list``'s start. An absent single value needs no coercion (typer's would
-    leave it None); it is still refused when required and still passed to a callback."""
+    use, even for a default or a name that is already text: importing pydantic for that is most
+    of a short command's start. A single value that is absent or already of the parameter's type
+    is passed as it is; it is still refused when required and absent, and still passed to a
+    callback."""
 
     def process_value(self: Any, ctx: Any, value: Any) -> Any:
-        if value is not None or self.multiple or self.nargs != 1:
+        single = not self.multiple and self.nargs == 1
+        if not single or not _already_typed(self.type_descriptor.annotation, value):
             return typer_process_value(self, ctx, value)
-        if self.required:
+        if self.required and value is None:
             raise click_exceptions.MissingParameter(ctx=ctx, param=self)
         return self.callback(ctx, self, value) if self.callback is not None else value
 
@@ -54,7 +66,7 @@ def _process_value_unless_absent(typer_process_value: Any) -> Any:
 
 
 if hasattr(typer.core, "_TyperParameter"):  # typer releases that coerce through pydantic
-    typer.core._TyperParameter.process_value = _process_value_unless_absent(
+    typer.core._TyperParameter.process_value = _process_value_without_pydantic(
         typer.core._TyperParameter.process_value)
 
 app = typer.Typer(

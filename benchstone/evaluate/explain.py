@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from benchstone.gates.verdict import Verdict
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.stats.basic import median
+from benchstone.stats.distributions import normal_sf, student_t_quantile
 
 PLOT_WIDTH = 56
 STACK_MARKS = ".oO@"  # 1, 2, 3, 4 or more runs in one column
@@ -124,14 +125,14 @@ def power_of(effect: float, spread: float, n_b: int, n_c: int, level: float,
     improvement ``effect`` when runs vary with relative spread ``spread`` (the coefficient of
     variation): a noncentral t; a rank test counts as 3/pi of the runs (its efficiency under
     normal noise)."""
-    from scipy import special  # not scipy.stats: seconds to import on a loaded machine
+    from scipy import special  # the noncentral t; not scipy.stats, seconds to import
 
     if level <= 0 or spread <= 0 or n_b < 2 or n_c < 2:
         return 0.0
     efficiency = 3 / math.pi if rank else 1.0
     se = spread * math.sqrt(1 / (n_b * efficiency) + 1 / (n_c * efficiency))
     df = max(n_b + n_c - 2, 1)
-    critical = -float(special.stdtrit(df, level))
+    critical = -student_t_quantile(level, df)
     return 1.0 - float(special.nctdtr(df, math.log1p(effect) / se, critical))
 
 
@@ -166,14 +167,12 @@ def _relative_spread(*samples: Sequence[float]) -> float | None:
 
 def _level(verdict: Verdict, bench: BenchmarkSpec) -> tuple[float, str]:
     """The one-sided level the gate applies now, and how to say it."""
-    from scipy import special
-
     if verdict.sequential is not None:
         return verdict.sequential.boundary or 0.0, "at this look's boundary"
     if bench.gate_policy in ("welch", "rank"):
         return bench.alpha, f"at alpha {bench.alpha:g}"
     threshold = bench.promotion_sigma if bench.gate_policy == "sigma" else bench.rank_threshold
-    nominal = float(special.ndtr(-threshold))
+    nominal = normal_sf(threshold)
     return nominal, f"at threshold {threshold:g} (nominally {nominal:.1%})"
 
 

@@ -19,27 +19,11 @@ from benchstone.gates.policies import GateSettings, decide
 from benchstone.gates.sequential import decide_sequential
 from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
+from benchstone.stats.distributions import normal_quantile
 
 POWER = 0.80
 SEQUENTIAL_POLICIES = frozenset({"welch", "rank"})
 MAX_RUNS = 1000  # beyond this a gain is reported as out of reach
-
-
-def _z(p: float) -> float:
-    """The standard normal quantile (no scipy needed at the CLI's start)."""
-    return _inverse_normal(p)
-
-
-def _inverse_normal(p: float) -> float:
-    # bisection on erf: exact to 1e-10, fast enough for a handful of calls
-    low, high = -10.0, 10.0
-    for _ in range(80):
-        middle = (low + high) / 2
-        if 0.5 * (1 + math.erf(middle / math.sqrt(2))) < p:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
 
 
 def log_sigma(cv: float) -> float:
@@ -53,7 +37,7 @@ def critical_z(settings: GateSettings) -> float:
         return settings.promotion_sigma
     if settings.policy == "mann_whitney":
         return settings.rank_threshold
-    return _z(1 - settings.alpha)
+    return normal_quantile(1 - settings.alpha)
 
 
 def _log_gain(gain: float) -> float:
@@ -67,7 +51,7 @@ def detectable_gain(cv: float, n_baseline: int, n_candidate: int, settings: Gate
     if n_baseline < 2 or n_candidate < 2:
         return math.inf
     spread = log_sigma(cv) * math.sqrt(1 / n_baseline + 1 / n_candidate)
-    shift = _log_gain(settings.min_effect) + (critical_z(settings) + _z(power)) * spread
+    shift = _log_gain(settings.min_effect) + (critical_z(settings) + normal_quantile(power)) * spread
     return -math.expm1(-shift)
 
 
@@ -106,7 +90,7 @@ def _spread_per_margin(gain: float, cv: float, settings: GateSettings,
     margin = _log_gain(gain) - _log_gain(settings.min_effect)
     if margin <= 0:
         return None
-    return (critical_z(settings) + _z(power)) * log_sigma(cv) / margin
+    return (critical_z(settings) + normal_quantile(power)) * log_sigma(cv) / margin
 
 
 @dataclass(frozen=True)

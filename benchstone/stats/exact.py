@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from benchstone.stats import distributions
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -78,8 +80,6 @@ def rank_sum_tail(baseline: Sequence[float], candidate: Sequence[float]) -> tupl
 
 def _rank_sum_normal_tail(ranks: list[float], n_b: int, n_c: int, observed: float) -> float:
     """Normal approximation with the tie-corrected variance and a continuity correction."""
-    from scipy import special
-
     n = n_b + n_c
     mean_rank = (n + 1) / 2
     spread = sum((r - mean_rank) ** 2 for r in ranks) / (n - 1)
@@ -87,7 +87,7 @@ def _rank_sum_normal_tail(ranks: list[float], n_b: int, n_c: int, observed: floa
     if variance == 0:
         return 1.0
     z = (observed - n_c * mean_rank - 0.5) / math.sqrt(variance)
-    return float(special.ndtr(-z))
+    return distributions.normal_sf(z)
 
 
 @lru_cache(maxsize=256)
@@ -108,11 +108,9 @@ def mann_whitney_upper_tail(n_b: int, n_c: int) -> np.ndarray:
     import numpy as np
 
     if n_b + n_c > EXACT_LIMIT:
-        from scipy import special
-
         u = np.arange(n_b * n_c + 1)
         spread = math.sqrt(n_b * n_c * (n_b + n_c + 1) / 12)
-        return np.append(special.ndtr(-(u - 0.5 - n_b * n_c / 2) / spread), 0.0)
+        return np.append(distributions.normal_sf_array((u - 0.5 - n_b * n_c / 2) / spread), 0.0)
     counts = np.asarray(mann_whitney_counts(n_b, n_c))
     tail = np.cumsum(counts[::-1])[::-1] / counts.sum()
     return np.append(tail, 0.0)
@@ -140,12 +138,10 @@ def signed_rank_tail(differences: Sequence[float]) -> tuple[float, float, int]:
     ranks = midranks([abs(d) for d in nonzero])
     observed = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
     if len(nonzero) > EXACT_LIMIT:
-        from scipy import special
-
         mean = sum(ranks) / 2
         variance = sum(r * r for r in ranks) / 4
         z = (observed - mean - 0.5) / math.sqrt(variance)
-        return observed, float(special.ndtr(-z)), len(nonzero)
+        return observed, distributions.normal_sf(z), len(nonzero)
     distribution = _sign_sum_distribution(tuple(round(2 * r) for r in ranks))
     threshold = round(2 * observed)
     return observed, float(distribution[threshold:].sum()), len(nonzero)

@@ -2,8 +2,8 @@
 
 Look m uses the first m values of the stream: the candidate's runs in the order they were
 recorded (against a fixed baseline), or the paired differences of ``compare``. The result is a
-nominal p-value per look; ``benchstone.stats.sequential`` turns these into decisions. numpy and scipy
-are imported inside the functions.
+nominal p-value per look; ``benchstone.stats.sequential`` turns these into decisions. numpy is
+imported inside the functions.
 
 The rank statistics count a tie as "not better", and a zero difference as not positive: never
 more than with ties broken at random, whose null distribution is the tie-free one used here.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from benchstone.stats import exact
+from benchstone.stats import distributions, exact
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,16 +54,15 @@ def _t_tail(t: np.ndarray, df: np.ndarray, exact_below: float) -> np.ndarray:
     """P(T_df >= t), computed only where it can be below ``exact_below`` (t quantiles are above
     normal ones, so p < a needs t > z_a), else 1."""
     import numpy as np
-    from scipy import special
 
     df = np.broadcast_to(df, t.shape)
     if exact_below >= 1:
         with np.errstate(invalid="ignore"):
-            return special.stdtr(df, -t)
+            return distributions.student_t_sf_array(t, df)
     p = np.ones(t.shape)
     with np.errstate(invalid="ignore"):
-        needed = t >= -special.ndtri(exact_below)
-        p[needed] = special.stdtr(df[needed], -t[needed])
+        needed = t >= -distributions.normal_quantile(exact_below)
+        p[needed] = distributions.student_t_sf_array(t[needed], df[needed])
     return p
 
 

@@ -52,7 +52,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 from benchstone.kinds import VerdictKind
-from benchstone.stats import exact
+from benchstone.stats import distributions, exact
 from benchstone.stats.calibrated import (
     hodges_lehmann,
     rank_interval,
@@ -410,13 +410,13 @@ def conditional_power_matrix(p: np.ndarray, information: np.ndarray,
     """The chance, under the current trend (a Brownian drift fitted to the look's z), that the
     z at full information exceeds the one of ``target`` (per look; 0 where it is <= 0)."""
     import numpy as np
-    from scipy import special
 
     target = np.broadcast_to(np.asarray(target, dtype=float), p.shape[1:])
-    z = -special.ndtri(np.clip(p, 1e-15, 1 - 1e-15))
-    final_z = -special.ndtri(np.clip(target, 1e-15, 1 - 1e-15))
+    z = -distributions.normal_quantile_array(np.clip(p, 1e-15, 1 - 1e-15))
+    final_z = -distributions.normal_quantile_array(np.clip(target, 1e-15, 1 - 1e-15))
     remaining = np.maximum(1 - information, 1e-12)
-    power = special.ndtr(-(final_z - z / np.sqrt(information)) / np.sqrt(remaining))
+    power = distributions.normal_sf_array((final_z - z / np.sqrt(information))
+                                          / np.sqrt(remaining))
     return np.where(target > 0, power, 0.0)
 
 

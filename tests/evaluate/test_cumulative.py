@@ -349,3 +349,28 @@ def test_a_required_benchmark_without_a_reference_turns_promote_into_reject(
     verdict = state.evaluate("speedreq")
     assert verdict.kind == "REJECT"
     assert verdict.reason.startswith("required correctness benchmark output says NO_REFERENCE")
+
+
+def test_a_command_line_evaluation_loads_no_scipy_and_no_typer_coercion(state: StoredRuns
+                                                                        ) -> None:
+    """``bench evaluate`` of a calibrated benchmark computes its p-values, interval and power
+    without scipy, and passes its names and defaults without building typer's pydantic
+    adapters (both most of a warm evaluation's start; its time is in make perf)."""
+    import json
+    import subprocess
+    import sys
+
+    state.establish("speedw", BASELINE)
+    state.commit()
+    state.record("speedw", wobbled(9.5, 4, first_seed=20))
+    state.evaluate("speedw")  # the design's boundaries are computed (with scipy) and kept
+    script = ("import json, sys\nfrom benchstone.cli import main\ncode = main(sys.argv[1:])\n"
+              "print(json.dumps({'code': code, 'loaded': sorted(sys.modules)}))")
+    done = subprocess.run([sys.executable, "-c", script, "evaluate", state.project.name,
+                           "speedw"], cwd=state.root, capture_output=True, text=True,
+                          check=True, timeout=120)
+    printed, _, last = done.stdout.rstrip().rpartition("\n")
+    loaded = json.loads(last)
+    assert loaded["code"] in (0, 1, 2) and printed.startswith("verdict: ")
+    assert "sequential" in printed or "look" in printed
+    assert [name for name in ("scipy", "typer._adapters") if name in loaded["loaded"]] == []
