@@ -1,10 +1,14 @@
-"""sqlite-utils' ``Database`` and ``Migrations``, imported without numpy and pandas.
+"""The store's connection: the standard library's sqlite3, and sqlite-utils for migrations only.
 
-sqlite-utils imports numpy and pandas whenever they are installed, only to map their scalar
-types to column types when it infers a table's schema. The store never lets it infer one: the
-migrations create every table in SQL and rows hold plain Python values. numpy alone is most of
-the start of a command that opens the store (``bench list``), so the import that sqlite-utils
-makes is declined, in the importing thread only and only while sqlite-utils loads.
+A command that reads or appends rows needs nothing but sqlite3: loading sqlite-utils (its
+plugins, parsers and the regular expressions it compiles) took a sixth of a warm ``bench
+evaluate``. Its ``Migrations`` still apply the schema (``store/schema.py``), loaded only when a
+store has a migration pending, over the same connection.
+
+The connection is in autocommit mode: each statement outside an explicit ``BEGIN`` commits on
+its own, as sqlite-utils' ``execute`` did; ``Store.exclusive`` and the migrations open explicit
+transactions. Recursive triggers are on, as sqlite-utils set them: an ``INSERT OR REPLACE``
+then fires the append-only tables' delete trigger too.
 """
 
 from __future__ import annotations
@@ -12,15 +16,68 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+MIGRATIONS_TABLE = "_sqlite_migrations"  # sqlite-utils' name: stores written before keep theirs
+
+
+class Database:
+    """One sqlite3 connection with the few operations the store uses."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.execute("PRAGMA recursive_triggers = ON")
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, parameters)
+        keys = [column[0] for column in cursor.description or ()]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+    def insert(self, table: str, row: dict[str, Any]) -> int:
+        """Append ``row`` to ``table``; its rowid."""
+        columns = ", ".join(f'"{column}"' for column in row)
+        marks = ", ".join("?" for _ in row)
+        cursor = self.conn.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})',
+                                   list(row.values()))
+        return int(cursor.lastrowid or 0)
+
+    def applied_migrations(self, migration_set: str) -> list[str]:
+        """The names of the set's applied migrations, in the order they were applied."""
+        exists = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                   "name = ?", [MIGRATIONS_TABLE]).fetchone()
+        if not exists:
+            return []
+        return [name for (name,) in self.conn.execute(
+            f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY rowid",
+            [migration_set])]
+
+    def for_migrations(self) -> Any:
+        """sqlite-utils' ``Database`` over this connection, for ``Migrations``."""
+        return sqlite_utils().Database(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
 
 _UNNEEDED = frozenset({"numpy", "pandas"})
 
 
 class _DeclineUnneeded(importlib.abc.MetaPathFinder):
+    """sqlite-utils imports numpy and pandas whenever they are installed, only to map their
+    scalar types to column types when it infers a table's schema; the migrations create every
+    table in SQL. The import it makes is declined, in the importing thread only and only while
+    sqlite-utils loads."""
+
     def __init__(self) -> None:
         self.thread = threading.get_ident()
 
@@ -31,17 +88,13 @@ class _DeclineUnneeded(importlib.abc.MetaPathFinder):
         return None
 
 
-def _import_sqlite_utils() -> None:
-    finder = _DeclineUnneeded()
-    sys.meta_path.insert(0, finder)
-    try:
-        importlib.import_module("sqlite_utils")
-    finally:
-        sys.meta_path.remove(finder)
-
-
-_import_sqlite_utils()
-# Loaded above: this only binds the names.
-from sqlite_utils import Database, Migrations  # noqa: E402
-
-__all__ = ["Database", "Migrations"]
+def sqlite_utils() -> ModuleType:
+    """The sqlite_utils module, loaded without numpy and pandas on first use."""
+    if "sqlite_utils" not in sys.modules:
+        finder = _DeclineUnneeded()
+        sys.meta_path.insert(0, finder)
+        try:
+            importlib.import_module("sqlite_utils")
+        finally:
+            sys.meta_path.remove(finder)
+    return sys.modules["sqlite_utils"]

@@ -15,7 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from benchstone.store.database import Database, Migrations
+    from sqlite_utils import Database, Migrations
 
 INITIAL_TABLES = (
     "registrations",
@@ -201,6 +201,7 @@ _UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
 _UNIQUE_KEYS["runs"] = (("id",), ("run_set_id", "repetition"))
 
 
+MIGRATION_SET = "benchstone"
 MIGRATION_NAMES: list[str] = []
 _MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = []
 
@@ -221,9 +222,9 @@ def migrations() -> Migrations:
     """sqlite-utils' migration set of every migration above, built on first use: the names
     alone, which a look at the store without opening it compares (``store/peek.py``), need no
     sqlite-utils."""
-    from benchstone.store.database import Migrations
+    from benchstone.store.database import sqlite_utils
 
-    built = Migrations("benchstone")
+    built = sqlite_utils().Migrations(MIGRATION_SET)
     for name, function in _MIGRATIONS:
         built(name=name)(function)
     return built

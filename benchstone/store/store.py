@@ -1,4 +1,4 @@
-"""The append-only store: ``$BENCHSTONE_HOME/bench.db`` through sqlite-utils.
+"""The append-only store: ``$BENCHSTONE_HOME/bench.db``.
 
 All SQL of benchstone lives in this package. Rows are only ever inserted; the schema's triggers
 make UPDATE and DELETE fail. Several processes may write at once (WAL mode, a busy timeout, and
@@ -8,15 +8,17 @@ a retry on the rare lock error that SQLite reports without waiting).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import random
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from benchstone.errors import StoreError
 from benchstone.paths import FILE_MODE, private_dir
@@ -33,7 +35,7 @@ from benchstone.store.records import (
     RunSet,
     Unregistration,
 )
-from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES, migrations
+from benchstone.store.schema import HISTORY_TABLES, MIGRATION_NAMES, MIGRATION_SET, migrations
 from benchstone.system.host import caller_name, host_name, now, user_name
 
 __all__ = ["HISTORY_TABLES", "Store", "host_name", "now", "user_name"]
@@ -42,6 +44,8 @@ BUSY_TIMEOUT_SECONDS = 60.0
 _JSON_COLUMNS = {"seeds", "environment", "protected_files", "metric_components", "metadata"}
 _BOOL_COLUMNS = {"git_dirty", "forced", "caller_seeds"}
 R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -50,12 +54,24 @@ def _is_lock_error(exc: BaseException) -> bool:
     )
 
 
-_retry_locked = retry(
-    retry=retry_if_exception(_is_lock_error),
-    stop=stop_after_delay(BUSY_TIMEOUT_SECONDS * 2),
-    wait=wait_random_exponential(multiplier=0.05, max=2.0),
-    reraise=True,
-)
+def _retry_locked(function: Callable[P, T]) -> Callable[P, T]:
+    """``function`` again, after a random and growing pause, while SQLite reports a lock it did
+    not wait for (for up to twice the busy timeout); any other error at once."""
+
+    @functools.wraps(function)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> T:
+        give_up = time.monotonic() + BUSY_TIMEOUT_SECONDS * 2
+        attempt = 0
+        while True:
+            try:
+                return function(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if not _is_lock_error(exc) or time.monotonic() >= give_up:
+                    raise
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2 ** attempt)))
+            attempt += 1
+
+    return retried
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +93,7 @@ class Store:
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
         try:
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
-            conn.execute("PRAGMA foreign_keys = ON")
-            self.db = Database(conn)
+            self.db = Database(path, BUSY_TIMEOUT_SECONDS)
             self._set_wal()
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -91,13 +105,12 @@ class Store:
 
     @_retry_locked
     def _set_wal(self) -> None:
-        with self.db.ensure_autocommit_on():
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
 
     @_retry_locked
     def _migrate(self) -> None:
-        applied = {m.name for m in migrations().applied(self.db)}
+        applied = set(self.db.applied_migrations(MIGRATION_SET))
         unknown = applied - set(MIGRATION_NAMES)
         if unknown:
             raise StoreError(
@@ -105,12 +118,13 @@ class Store:
                 fix="upgrade benchstone from its repository (the package index's benchstone is "
                 "another project)",
             )
-        if not migrations().pending(self.db):
+        if applied >= set(MIGRATION_NAMES):
             return
+        migrating = self.db.for_migrations()
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            migrations().apply(self.db)
+            migrations().apply(migrating)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -136,9 +150,7 @@ class Store:
             for key, value in row.items()
         }
         payload["caller"] = caller_name()
-        target = self.db.table(table)
-        target.insert(payload)
-        return int(target.last_rowid or 0)
+        return self.db.insert(table, payload)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [_decode(row) for row in self.db.query(sql, list(params))]
