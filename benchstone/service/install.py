@@ -128,15 +128,32 @@ def install(layout: Layout, *, client_config: bool = False) -> list[str]:
     return done
 
 
+def service_command(layout: Layout) -> list[str]:
+    """The command that serves ``layout``: what the systemd unit starts, and what to start by
+    hand where systemd does not run."""
+    return [sys.executable, "-m", "benchstone", "service", "run", "--user", layout.user,
+            "--group", layout.group, "--admin-group", layout.admin_group,
+            "--state-dir", str(layout.state_dir), "--socket", str(layout.socket_path)]
+
+
 def systemd_unit(layout: Layout) -> str:
     return (
         "[Unit]\nDescription=benchstone harness service\nAfter=docker.service\n\n"
         "[Service]\n"
-        f"ExecStart={sys.executable} -m benchstone service run --user {layout.user} "
-        f"--admin-group {layout.admin_group} --state-dir {layout.state_dir} "
-        f"--socket {layout.socket_path}\n"
+        f"ExecStart={' '.join(_unit_word(word) for word in service_command(layout))}\n"
         "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n"
     )
+
+
+def _unit_word(word: str) -> str:
+    """One word of a unit's command line: systemd reads ``%`` as the start of a specifier and
+    ``$`` as the start of a variable, so both are doubled; a word with a space, a quote or a
+    backslash is double-quoted with those escaped."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if not word or any(c.isspace() or c in "\"'\\" for c in word):
+        escaped = word.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return word
 
 
 def drop_to(layout: Layout) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchstone.sandbox.docker.cgroups import PARENT as CONTAINERS_CGROUP
-from benchstone.service.install import group_exists, user_exists
+from benchstone.service.install import Layout, group_exists, systemd_unit, user_exists
 from benchstone.service.server import answers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +105,16 @@ def interpreter() -> str:
     return sys.executable
 
 
+def unit_command(unit: str) -> list[str]:
+    """The command line of a unit's ``ExecStart`` as systemd reads the words ``systemd_unit``
+    writes: double quotes with backslash escapes, ``%%`` for ``%`` and ``$$`` for ``$``."""
+    import shlex
+
+    line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    return [word.replace("%%", "%").replace("$$", "$")
+            for word in shlex.split(line.removeprefix("ExecStart="))]
+
+
 def python_path() -> str:
     paths = sysconfig.get_paths()
     return os.pathsep.join(dict.fromkeys([str(REPO), paths["purelib"], paths["platlib"]]))
@@ -163,8 +173,7 @@ class ServiceLab:
             shutil.chown(home, user, user)
         with open(self.base / "service.log", "wb") as log:
             self.process = subprocess.Popen(
-                [self.python, "-m", "benchstone", "service", "run", *self.layout(),
-                 "--max-per-caller", "4"],
+                [*self.unit_command(), "--max-per-caller", "4"],
                 stdout=subprocess.DEVNULL, stderr=log, cwd=self.base,
                 env={**os.environ, "PYTHONPATH": python_path(), "BENCHSTONE_SERVICE": "local"})
         deadline = time.monotonic() + 30
@@ -173,6 +182,13 @@ class ServiceLab:
                 raise RuntimeError("the service did not start: " + self.log()[-2000:])
             time.sleep(0.1)
         self._owner_project()
+
+    def unit_command(self) -> list[str]:
+        """What the systemd unit that install writes would start: the suite serves through
+        exactly that command line (its interpreter is the one install ran under)."""
+        layout = Layout(user=self.service_user, group=self.group, admin_group=self.admin_group,
+                        state_dir=self.state, socket_path=self.socket)
+        return [self.python, *unit_command(systemd_unit(layout))[1:]]
 
     def layout(self) -> list[str]:
         return ["--user", self.service_user, "--group", self.group, "--admin-group",
