@@ -507,3 +507,36 @@ def test_cancel_of_a_run_started_through_the_api_stops_it_cleanly(cpuproj, home)
         if caller.poll() is None:
             caller.kill()
             caller.wait()
+
+
+def test_a_cancel_that_comes_while_the_runner_forks_is_not_lost(cpuproj, home) -> None:
+    """Python drops an exception raised in its at-fork hooks, which the process backend's
+    Popen runs (it has a preexec_fn). A SIGTERM delivered there, sent here by such a hook, was
+    printed as "ignored" and lost, and the run went on to sleep its minute. It stops at once."""
+    import subprocess
+    import sys
+
+    _set(cpuproj, "src/sleep", "60\n")
+    script = (
+        "import os, signal, sys, time\n"
+        "from benchstone import api\n"
+        "from benchstone.errors import Interrupted\n"
+        "sent = []\n"
+        "def cancel_now():\n"
+        "    if not sent:\n"
+        "        sent.append(1)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "os.register_at_fork(after_in_parent=cancel_now)\n"
+        "started = time.monotonic()\n"
+        "try:\n"
+        "    api.run('cpuproj', 'pinned', repetitions=2, sandbox='process')\n"
+        "except Interrupted as exc:\n"
+        "    print('stopped:', exc)\n"
+        "print('seconds:', round(time.monotonic() - started))\n"
+        "sys.exit(42)\n")
+    caller = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=120)
+    assert caller.returncode == 42, (caller.stdout, caller.stderr)
+    assert "stopped: interrupted" in caller.stdout, (caller.stdout, caller.stderr)
+    seconds = int(caller.stdout.split("seconds:")[1])
+    assert seconds < 50, caller.stdout  # not after the 60 s repetition

@@ -31,6 +31,7 @@ from benchstone.sandbox.base import (
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
 from benchstone.system.cpus import parse_cpuset
 from benchstone.system.host import now
+from benchstone.system.signals import raise_stop_if_lost
 
 WARNING = (
     "sandbox 'process' runs the benchmark on the host WITHOUT isolation: it can read and write "
@@ -124,6 +125,9 @@ class ProcessSandbox(Sandbox):
         rusage = None
         status = 0
         try:
+            # a cancel that came while Popen forked may have been dropped: end the repetition
+            # now rather than after it, when the one waited for is a long one
+            raise_stop_if_lost()
             with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes,
                               lambda: _kill_group(pgid)) as watch:
                 _pid, status, rusage = os.wait4(process.pid, 0)

@@ -12,11 +12,27 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+_stop_requested = False
+
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
+    global _stop_requested
+    _stop_requested = True
     # Later SIGTERMs are ignored so that the clean-up this one starts is not cut short.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def raise_stop_if_lost() -> None:
+    """Raise the stop again if a SIGTERM arrived where Python drops exceptions: in the functions
+    it calls around a fork (a subprocess with a ``preexec_fn`` runs them in this process), the
+    ``KeyboardInterrupt`` of :func:`_stop` is printed as "ignored" and lost, and with SIGTERM
+    ignored from then on the stop would never come. Call it where that can have happened."""
+    global _stop_requested
+    # handlers run in the main thread only, so only its forks can have dropped one
+    if _stop_requested and threading.current_thread() is threading.main_thread():
+        _stop_requested = False
+        raise KeyboardInterrupt
 
 
 def stop_on_sigterm(*, even_if_ignored: bool = False) -> None:
@@ -37,9 +53,12 @@ def stopping_on_sigterm() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    global _stop_requested
     previous = signal.getsignal(signal.SIGTERM)
+    _stop_requested = False
     stop_on_sigterm()
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        _stop_requested = False
