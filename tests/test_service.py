@@ -5,6 +5,7 @@ caller is another, hostile, user is tests/test_service_agents.py."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -57,8 +58,11 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def exchange(path: Path, frames: list[bytes]) -> list[dict[str, object]]:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(str(path))
-        for frame in frames:
-            sock.sendall(frame)
+        # a request refused before it is read (at capacity) is answered and closed while it
+        # is still being sent: its answer is read all the same
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for frame in frames:
+                sock.sendall(frame)
         answers = []
         while (message := protocol.read_json(sock, 1 << 24)) is not None:
             answers.append(message)
@@ -353,3 +357,19 @@ def test_the_openevolve_evaluator_is_a_client_too(service: Settings, tmp_path: P
     conn.close()
     assert measured == [head, faster, broken[0], broken[0]]
     assert not (tmp_path / "client-home").exists()
+
+
+def test_a_request_refused_before_it_is_read_gets_the_service_s_answer(
+        service: Settings, tmp_path: Path) -> None:
+    """The service answers a request over its bound, or beyond a caller's share, and closes
+    without reading the rest; the client, still sending, met a closed pipe. Its user gets the
+    service's answer in one line, not a broken pipe."""
+    corpus = tmp_path / "big"
+    corpus.mkdir()
+    (corpus / "data.bin").write_bytes(os.urandom(8 << 20))  # 8 MiB against a bound of 1 MiB
+    through = {"BENCHSTONE_SERVICE": str(service.socket_path),
+               "BENCHSTONE_HOME": str(tmp_path / "client-home")}
+    added = BenchCLI(tmp_path, subprocess=True)("corpus", "add", "big", str(corpus), env=through)
+    assert added.returncode == 5, added.stderr
+    assert "over the service's bound" in added.stderr and "Traceback" not in added.stderr
+    assert added.stderr.startswith("error: "), added.stderr

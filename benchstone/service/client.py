@@ -96,9 +96,15 @@ def corpus_archive(path: Path) -> bytes:
 
 
 def send(sock: socket.socket, request: dict[str, Any], attachments: list[bytes]) -> None:
-    protocol.send_json(sock, request)
-    for blob in attachments:
-        protocol.send_frame(sock, blob)
+    """Send a request. The service may refuse it before reading it all (over its bound, beyond
+    the caller's share): it answers and closes, and the rest is not sent; the answer, already
+    waiting on the socket, is read next and says why."""
+    try:
+        protocol.send_json(sock, request)
+        for blob in attachments:
+            protocol.send_frame(sock, blob)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def forward_cli(argv: list[str], socket_path: Path) -> int | None:
@@ -170,8 +176,7 @@ def call_api(function: str, args: dict[str, Any], socket_path: Path,
 
 def status(socket_path: Path) -> dict[str, Any]:
     with connect(socket_path, timeout=10) as sock:
-        protocol.send_json(sock, {"version": protocol.VERSION, "kind": "status",
-                                  "attachments": []})
+        send(sock, {"version": protocol.VERSION, "kind": "status", "attachments": []}, [])
         answer = protocol.read_json(sock)
     if answer is None or "error" in answer:
         error = (answer or {}).get("error", {})
