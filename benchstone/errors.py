@@ -178,3 +178,19 @@ class ServiceOnly(BenchstoneError):
 class NotYourProject(BenchstoneError):
     """Through the harness service, a project registered by one caller is registered again by
     another who is not an administrator."""
+
+
+class ServiceError(BenchstoneError):
+    """The service could not be reached, or refused or broke off a request."""
+
+
+class FrameTooLarge(ServiceError):
+    """A message on the service's socket is over its bound."""
+
+
+class Refused(BenchstoneError):
+    """A request the service will not run."""
+
+
+class InstallError(BenchstoneError):
+    """The service cannot be installed here."""

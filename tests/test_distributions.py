@@ -59,23 +59,36 @@ def test_edges_are_those_of_a_distribution() -> None:
     assert math.isnan(distributions.normal_quantile(1.5))
 
 
-def test_arrays_small_and_large_give_the_same_values() -> None:
-    """A small array is computed here and a large one by scipy: they agree element by element,
-    nan included (a t statistic with no spread)."""
+def test_arrays_computed_here_are_scipys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The array forms element by element (as before scipy is loaded) agree with scipy, nan
+    included (a t statistic with no spread), in the shape they were given."""
+    monkeypatch.setattr(distributions, "_scipy_special", lambda cost: None)
     rng = np.random.default_rng(7)
-    t = rng.normal(0, 4, distributions.SMALL_ARRAY * 2)
-    df = rng.uniform(1, 40, t.size)
-    t[3] = math.nan
-    large = distributions.student_t_sf_array(t, df)
-    small = np.concatenate([distributions.student_t_sf_array(t[i: i + 100], df[i: i + 100])
-                            for i in range(0, t.size, 100)])
-    np.testing.assert_allclose(small, large, rtol=2e-12, atol=1e-300)
-    assert math.isnan(small[3]) and math.isnan(large[3])
+    t = rng.normal(0, 4, (40, 25))
+    df = rng.uniform(1, 40, (40, 1))
+    t[3, 4] = math.nan
+    here = distributions.student_t_sf_array(t, df)
+    assert here.shape == (40, 25) and math.isnan(here[3, 4])
+    np.testing.assert_allclose(here, special.stdtr(df, -t), rtol=2e-12, atol=1e-300)
     p = rng.uniform(1e-12, 1, 300)
     np.testing.assert_allclose(distributions.normal_quantile_array(p), special.ndtri(p),
                                rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(distributions.normal_sf_array(t[:300]), special.ndtr(-t[:300]),
-                               rtol=1e-13)
+    np.testing.assert_allclose(distributions.normal_sf_array(t), special.ndtr(-t), rtol=1e-13)
+
+
+def test_scipy_is_loaded_once_computing_here_would_cost_more() -> None:
+    """A handful of values is computed here; many more (a simulation) load scipy."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from benchstone.stats import distributions as d\n"
+            "d.student_t_sf_array(np.ones(50), 5.0); d.normal_sf_array(np.ones(1000))\n"
+            "print('scipy.special' in sys.modules)\n"
+            "d.student_t_sf_array(np.ones(100_000), 5.0)\n"
+            "print('scipy.special' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_an_evaluation_imports_no_scipy() -> None:

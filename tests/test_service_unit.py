@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redteam.agents import unit_command
 
+from benchstone.errors import InstallError
 from benchstone.service.install import Layout, service_command, systemd_unit
 
 ODD = Layout(user="bs-svc", group="bs-callers", admin_group="bs-root",
@@ -27,6 +28,11 @@ def test_the_unit_starts_the_service_with_every_setting_of_its_layout() -> None:
     options = dict(zip(command[5::2], command[6::2], strict=True))
     assert options == {"--user": "bs-svc", "--group": "bs-callers", "--admin-group": "bs-root",
                        "--state-dir": "/var/lib/bench stone/100%", "--socket": "/run/bs/$sock"}
+
+
+def test_a_path_with_a_control_character_is_refused_in_one_line() -> None:
+    with pytest.raises(InstallError, match="control character"):
+        systemd_unit(Layout(state_dir=Path("/var/lib/a\nExecStartPre=/bin/true")))
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None,

@@ -31,7 +31,7 @@ from benchstone.sandbox.base import (
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
 from benchstone.system.cpus import parse_cpuset
 from benchstone.system.host import now
-from benchstone.system.signals import raise_stop_if_lost
+from benchstone.system.signals import HeldStops
 
 WARNING = (
     "sandbox 'process' runs the benchmark on the host WITHOUT isolation: it can read and write "
@@ -94,40 +94,40 @@ class ProcessSandbox(Sandbox):
         stderr_log = CappedLog(repetition.log_stem.with_suffix(".stderr"))
         started_at = now()
         started = time.perf_counter()
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=project_copy,
-            env={**_clean_environment(), **spec.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_pinning(spec.limits.cpuset),
-        )
-        pgid = process.pid
-        assert process.stdout is not None and process.stderr is not None
-        drains = [
-            threading.Thread(target=log.drain, args=(iter(lambda s=stream: s.read1(65536), b""),),
-                             daemon=True)
-            for log, stream in ((stdout_log, process.stdout), (stderr_log, process.stderr))
-        ]
-        for thread in drains:
-            thread.start()
         timed_out = threading.Event()
-
-        def on_timeout() -> None:
-            timed_out.set()
-            _kill_group(pgid)
-
-        timer = threading.Timer(spec.limits.timeout_seconds, on_timeout)
-        timer.daemon = True
-        timer.start()
         rusage = None
         status = 0
+        # a stop during the start is held until the process is ours to kill (HeldStops)
+        with HeldStops() as stops:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=project_copy,
+                env={**_clean_environment(), **spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_pinning(spec.limits.cpuset),
+            )
+            pgid = process.pid
+            assert process.stdout is not None and process.stderr is not None
+            drains = [
+                threading.Thread(target=log.drain,
+                                 args=(iter(lambda s=stream: s.read1(65536), b""),), daemon=True)
+                for log, stream in ((stdout_log, process.stdout), (stderr_log, process.stderr))
+            ]
+            for thread in drains:
+                thread.start()
+
+            def on_timeout() -> None:
+                timed_out.set()
+                _kill_group(pgid)
+
+            timer = threading.Timer(spec.limits.timeout_seconds, on_timeout)
+            timer.daemon = True
+            timer.start()
         try:
-            # a cancel that came while Popen forked may have been dropped: end the repetition
-            # now rather than after it, when the one waited for is a long one
-            raise_stop_if_lost()
+            stops.release()
             with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes,
                               lambda: _kill_group(pgid)) as watch:
                 _pid, status, rusage = os.wait4(process.pid, 0)

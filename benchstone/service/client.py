@@ -13,8 +13,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from benchstone.errors import ServiceError
 from benchstone.service import commits, protocol
-from benchstone.service.protocol import ServiceError
 
 # Verbs that need nothing of the service: they read or write only the caller's own files.
 LOCAL_VERBS = frozenset({"service", "init", "corpus-hash"})

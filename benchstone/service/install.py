@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchstone.errors import BenchstoneError
+from benchstone.errors import InstallError
 from benchstone.service.config import CLIENT_CONFIG, DEFAULT_SOCKET
 
 DEFAULT_USER = "benchstone"
@@ -21,10 +21,6 @@ DEFAULT_GROUP = "benchstone-users"
 DEFAULT_ADMIN_GROUP = "benchstone-admins"
 DEFAULT_STATE_DIR = Path("/var/lib/benchstone")
 SYSTEMD_UNIT = Path("/etc/systemd/system/benchstone.service")
-
-
-class InstallError(BenchstoneError):
-    """The service cannot be installed here."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +145,9 @@ def _unit_word(word: str) -> str:
     """One word of a unit's command line: systemd reads ``%`` as the start of a specifier and
     ``$`` as the start of a variable, so both are doubled; a word with a space, a quote or a
     backslash is double-quoted with those escaped."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in word):
+        raise InstallError(f"{word!r} cannot go into a systemd unit (a control character)",
+                           fix="choose a user, group or path without one")
     word = word.replace("%", "%%").replace("$", "$$")
     if not word or any(c.isspace() or c in "\"'\\" for c in word):
         escaped = word.replace("\\", "\\\\").replace('"', '\\"')

@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Any
 
-from benchstone.errors import BenchstoneError
+from benchstone.errors import FrameTooLarge, ServiceError
 
 VERSION = 1
 HEADER = struct.Struct(">I")
@@ -72,14 +72,6 @@ def refused_option(argv: list[str]) -> tuple[str, str] | None:
         if name in REFUSED_OPTIONS:
             return name, REFUSED_OPTIONS[name]
     return None
-
-
-class ServiceError(BenchstoneError):
-    """The service could not be reached, or refused or broke off a request."""
-
-
-class FrameTooLarge(ServiceError):
-    pass
 
 
 def send_frame(sock: socket.socket, payload: bytes) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchstone.errors import BenchstoneError
+from benchstone.errors import BenchstoneError, Refused
 from benchstone.paths import private_dir
 from benchstone.service import commits, protocol
 from benchstone.service.peers import Peer, peer_of
@@ -63,10 +63,6 @@ class Settings:
     @property
     def uploads(self) -> Path:
         return self.state_dir / "uploads"
-
-
-class Refused(BenchstoneError):
-    """A request the service will not run."""
 
 
 class Admission:

@@ -12,27 +12,52 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-_stop_requested = False
+STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:
-    global _stop_requested
-    _stop_requested = True
     # Later SIGTERMs are ignored so that the clean-up this one starts is not cut short.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
-def raise_stop_if_lost() -> None:
-    """Raise the stop again if a SIGTERM arrived where Python drops exceptions: in the functions
-    it calls around a fork (a subprocess with a ``preexec_fn`` runs them in this process), the
-    ``KeyboardInterrupt`` of :func:`_stop` is printed as "ignored" and lost, and with SIGTERM
-    ignored from then on the stop would never come. Call it where that can have happened."""
-    global _stop_requested
-    # handlers run in the main thread only, so only its forks can have dropped one
-    if _stop_requested and threading.current_thread() is threading.main_thread():
-        _stop_requested = False
-        raise KeyboardInterrupt
+class HeldStops:
+    """Ctrl-C and SIGTERM held back during a block, and delivered by :meth:`release`.
+
+    Starting a process is such a block. Python drops an exception raised in the functions it
+    runs around a fork (a subprocess with a ``preexec_fn`` runs them in this process), so a stop
+    that came there was printed as "ignored" and lost; one that came after the fork but before
+    the caller held the process would leave it running. Held, it is delivered where the caller
+    can kill what it started. Only the main thread, where handlers run, holds anything."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+        self._previous: dict[int, object] = {}
+
+    def _hold(self, signum: int, _frame: FrameType | None) -> None:
+        self.held.append(signum)
+
+    def __enter__(self) -> HeldStops:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOPS:
+                previous = signal.getsignal(signum)
+                if previous not in (signal.SIG_IGN, None):
+                    self._previous[signum] = previous
+                    signal.signal(signum, self._hold)
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)  # type: ignore[arg-type]
+        self._previous.clear()
+        if exc_type is not None:  # the block failed: a stop it held is not left undelivered
+            self.release()
+
+    def release(self) -> None:
+        """Deliver what was held to the handlers in place again (a stop then raises here)."""
+        held, self.held = self.held, []
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
 
 
 def stop_on_sigterm(*, even_if_ignored: bool = False) -> None:
@@ -53,12 +78,9 @@ def stopping_on_sigterm() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    global _stop_requested
     previous = signal.getsignal(signal.SIGTERM)
-    _stop_requested = False
     stop_on_sigterm()
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-        _stop_requested = False

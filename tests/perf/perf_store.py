@@ -81,7 +81,8 @@ def fill(store: Store, total_runs: int, seed: int = 1) -> dict[str, Any]:
         kind = "baseline" if pair not in baseline_of else "run"
         set_rows.append((set_id, project, benchmark, kind, sha, 0, None, set_id, REPETITIONS,
                          seeds_json, "process", None, None, "sha256:env", env_json, "0", None,
-                         "sha256:protected", "{}", "m", None, None, None, "perf", "perf", NOW))
+                         "sha256:protected", "{}", "m", None, None, None, "perf", "perf", NOW,
+                         sha, 0, "perf", None))
         centre = 10.0 - 0.001 * set_id / len(pairs)
         for repetition in range(REPETITIONS):
             run_id += 1
@@ -89,7 +90,7 @@ def fill(store: Store, total_runs: int, seed: int = 1) -> dict[str, Any]:
             run_rows.append((run_id, set_id, project, benchmark, sha, 0, repetition + 1,
                              repetition, "ok", metric, None, None, None, None, 0, metric,
                              metric * 1.01, metric * 0.9, None, None, None, None, "process",
-                             None, "0", "perf", NOW, NOW))
+                             None, "0", "perf", NOW, NOW, None, "perf", None))
         if kind == "baseline" or set_id % (PROMOTE_EVERY * len(pairs)) < len(pairs):
             action = "establish" if kind == "baseline" else "promote"
             pointer_rows.append((project, benchmark, set_id, sha, set_id, action, 0, None, NOW,
@@ -97,9 +98,9 @@ def fill(store: Store, total_runs: int, seed: int = 1) -> dict[str, Any]:
             baseline_of[pair] = (set_id, sha)
         else:
             candidates[pair].append((set_id, sha))
-    with conn:
-        conn.executemany(f"INSERT INTO run_sets VALUES ({', '.join('?' * 26)})", set_rows)
-        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 28)})", run_rows)
+    with store.exclusive():  # one transaction: the connection commits each statement alone
+        conn.executemany(f"INSERT INTO run_sets VALUES ({', '.join('?' * 30)})", set_rows)
+        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 31)})", run_rows)
         conn.executemany(
             "INSERT INTO baseline_pointers (project, benchmark, run_set_id, git_sha, meta_seed, "
             "action, forced, verdict, created_at, user, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
