@@ -1,4 +1,4 @@
-"""The append-only store: ``$BENCHSTONE_HOME/bench.db`` through sqlite-utils, its schema and records."""
+"""The append-only store: ``$BENCHSTONE_HOME/bench.db`` through sqlite3, its schema and records."""
 
 from typing import TYPE_CHECKING, Any
 
