@@ -126,6 +126,9 @@ INTERRUPT_AFTER = """
 import os, signal, sys
 from benchstone.__main__ import main  # what the console script imports before calling main
 delay = float(sys.argv[1])
+# Ctrl-C reaches a command in the terminal's foreground; one started in the background of a
+# script (as a CI job may start the suite) inherits SIGINT ignored, where Python leaves it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGALRM, lambda _signum, _frame: os.kill(os.getpid(), signal.SIGINT))
 sys.argv = ["bench", "list"]
 signal.setitimer(signal.ITIMER_REAL, delay)
