@@ -36,9 +36,17 @@ def commit_all(root: Path, message: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def sequential_boundaries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sequential_boundaries(request: pytest.FixtureRequest,
+                          tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One directory of computed sequential boundaries for the whole run, all workers of
-    ``pytest -n`` included (their temporary directories share a parent)."""
+    ``pytest -n`` included, and kept for the next run in pytest's cache directory: a file is
+    named by its design and the code version of the simulation, so a run after a change to how
+    boundaries are computed (BOUNDARY_VERSION) writes files of its own. Without the cache
+    (``-p no:cacheprovider``) they are kept in this run's temporary directory, which the
+    workers' temporary directories share as their parent."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("benchstone-boundaries"))
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "boundaries"
     shared.mkdir(mode=0o700, exist_ok=True)
