@@ -5,6 +5,7 @@ the Docker engine (required in CI, skipped elsewhere)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import locale
@@ -39,14 +40,19 @@ def commit_all(root: Path, message: str) -> str:
 def sequential_boundaries(request: pytest.FixtureRequest,
                           tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One directory of computed sequential boundaries for the whole run, all workers of
-    ``pytest -n`` included, and kept for the next run in pytest's cache directory: a file is
-    named by its design and the code version of the simulation, so a run after a change to how
-    boundaries are computed (BOUNDARY_VERSION) writes files of its own. Without the cache
+    ``pytest -n`` included, and kept for the next run in pytest's cache directory, in a
+    directory named by the source of ``benchstone/stats``: a run after a change to how
+    boundaries are computed writes files of its own. Without the cache
     (``-p no:cacheprovider``) they are kept in this run's temporary directory, which the
     workers' temporary directories share as their parent."""
     cache = getattr(request.config, "cache", None)
     if cache is not None:
-        return Path(cache.mkdir("benchstone-boundaries"))
+        # named by the statistics' source as well: an edit that forgets BOUNDARY_VERSION still
+        # gets boundaries of its own
+        source = hashlib.sha256()
+        for path in sorted((Path(__file__).parents[1] / "benchstone" / "stats").glob("*.py")):
+            source.update(path.read_bytes())
+        return Path(cache.mkdir(f"benchstone-boundaries-{source.hexdigest()[:16]}"))
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "boundaries"
     shared.mkdir(mode=0o700, exist_ok=True)

@@ -215,3 +215,52 @@ def test_evaluate_of_a_paired_design_says_its_pairs_ran_as_duets(bench, cpuproj)
 def _evaluated(bench) -> tuple[int, dict[str, Any]]:
     result = bench("evaluate", "cpuproj", "pinned", "--json")
     return result.returncode, json.loads(result.stdout)
+
+
+def _sleeping(seconds: str) -> list[int]:
+    """The pids of this machine's ``sleep SECONDS`` processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                words = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if words[:2] == [b"sleep", seconds.encode()]:
+                found.append(int(entry.name))
+    return found
+
+
+@TWO_CORES
+def test_a_stopped_duet_leaves_neither_half_running(cpuproj) -> None:
+    """SIGTERM reaches the command's main thread while both halves run in threads of their
+    own: the halves' processes end with the command, not minutes later."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pause = "41.37"  # a duration no other process here sleeps
+    _pair_of_commits(cpuproj, pause)
+    command = subprocess.Popen(
+        [sys.executable, "-m", "benchstone", "compare", "cpuproj", "pinned", "--against",
+         "HEAD~1", "--duet", "--pairs", "1", "--sandbox", "process"],
+        cwd=cpuproj, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_sleeping(pause)) < 2:
+            assert command.poll() is None, command.communicate()
+            assert time.monotonic() < deadline, "the halves did not start"
+            time.sleep(0.1)
+        command.send_signal(signal.SIGTERM)
+        _out, err = command.communicate(timeout=30)
+        assert command.returncode == 130, err
+        assert "Traceback" not in err
+        time.sleep(0.5)
+        assert _sleeping(pause) == []
+    finally:
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+        for pid in _sleeping(pause):
+            os.kill(pid, signal.SIGKILL)

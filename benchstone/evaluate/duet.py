@@ -92,8 +92,16 @@ def run_together(sessions: dict[str, RunSetSession], cores: dict[str, str],
                for side in SIDES]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # a stop reaches this thread only: end both halves, then go
+        for side in SIDES:
+            if sessions[side].backend is not None:
+                sessions[side].backend.stop_running()
+        for thread in threads:
+            thread.join(timeout=10)
+        raise
     for side in SIDES:
         if side in rows:
             sessions[side].accept(rows[side])

@@ -157,6 +157,12 @@ class Sandbox(abc.ABC):
     def cleanup(self) -> None:
         """Release whatever ``prepare`` made. Safe to call more than once."""
 
+    def stop_running(self) -> None:
+        """From another thread than the one in ``run``: end the repetitions under way now (a
+        stop that the thread running them cannot receive). A container enforces its own
+        deadline and is collected with its harness, so by default nothing is done."""
+        return None
+
     def fingerprint(self) -> dict[str, Any]:
         """What about this backend must match for two samples to be comparable."""
         return {"sandbox": self.name}

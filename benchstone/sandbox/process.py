@@ -61,6 +61,9 @@ class ProcessSandbox(Sandbox):
     isolated: ClassVar[bool] = False
     pins_cores: ClassVar[bool] = hasattr(os, "sched_setaffinity")
 
+    def __init__(self) -> None:
+        self._running: set[int] = set()  # the process groups of repetitions under way
+
     def prepare(self, spec: RunSetSpec, notify: Callable[[str], None]) -> None:
         if not Path("/bin/sh").exists():
             from benchstone.errors import SandboxUnavailable
@@ -96,55 +99,65 @@ class ProcessSandbox(Sandbox):
         started = time.perf_counter()
         timed_out = threading.Event()
         rusage = None
-        status = 0
-        # a stop during the start is held until the process is ours to kill (HeldStops)
-        with HeldStops() as stops:
-            process = subprocess.Popen(
-                ["/bin/sh", "-c", command],
-                cwd=project_copy,
-                env={**_clean_environment(), **spec.env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_pinning(spec.limits.cpuset),
-            )
-            pgid = process.pid
-            assert process.stdout is not None and process.stderr is not None
-            drains = [
-                threading.Thread(target=log.drain,
-                                 args=(iter(lambda s=stream: s.read1(65536), b""),), daemon=True)
-                for log, stream in ((stdout_log, process.stdout), (stderr_log, process.stderr))
-            ]
-            for thread in drains:
-                thread.start()
-
-            def on_timeout() -> None:
-                timed_out.set()
-                _kill_group(pgid)
-
-            timer = threading.Timer(spec.limits.timeout_seconds, on_timeout)
-            timer.daemon = True
-            timer.start()
+        process: subprocess.Popen[bytes] | None = None
+        timer: threading.Timer | None = None
+        drains: list[threading.Thread] = []
         try:
+            # a stop during the start is held until the process is ours to kill (HeldStops)
+            with HeldStops() as stops:
+                process = subprocess.Popen(
+                    ["/bin/sh", "-c", command],
+                    cwd=project_copy,
+                    env={**_clean_environment(), **spec.env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    preexec_fn=_pinning(spec.limits.cpuset),
+                )
+                pgid = process.pid
+                self._running.add(pgid)
+                assert process.stdout is not None and process.stderr is not None
+                drains = [
+                    threading.Thread(target=log.drain,
+                                     args=(iter(lambda s=stream: s.read1(65536), b""),),
+                                     daemon=True)
+                    for log, stream in ((stdout_log, process.stdout),
+                                        (stderr_log, process.stderr))
+                ]
+                for thread in drains:
+                    thread.start()
+
+                def on_timeout() -> None:
+                    timed_out.set()
+                    _kill_group(pgid)
+
+                timer = threading.Timer(spec.limits.timeout_seconds, on_timeout)
+                timer.daemon = True
+                timer.start()
             stops.release()
             with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes,
                               lambda: _kill_group(pgid)) as watch:
                 _pid, status, rusage = os.wait4(process.pid, 0)
                 process.returncode = os.waitstatus_to_exitcode(status)
         finally:
-            timer.cancel()
-            _kill_group(pgid)  # children left behind die with the repetition, as in a container
-            if process.returncode is None:
-                try:
-                    _pid, status, rusage = os.wait4(process.pid, 0)
-                    process.returncode = os.waitstatus_to_exitcode(status)
-                except ChildProcessError:
-                    pass
-            for thread in drains:
-                thread.join(timeout=10)
-            process.stdout.close()
-            process.stderr.close()
+            if timer is not None:
+                timer.cancel()
+            if process is not None:
+                # children left behind die with the repetition, as in a container
+                _kill_group(process.pid)
+                if process.returncode is None:
+                    try:
+                        _pid, status, rusage = os.wait4(process.pid, 0)
+                        process.returncode = os.waitstatus_to_exitcode(status)
+                    except ChildProcessError:
+                        pass
+                self._running.discard(process.pid)
+                for thread in drains:
+                    thread.join(timeout=10)
+                for stream in (process.stdout, process.stderr):
+                    if stream is not None:
+                        stream.close()
         wall = time.perf_counter() - started
         cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else None
         return Outcome(
@@ -159,6 +172,10 @@ class ProcessSandbox(Sandbox):
             stderr_path=stderr_log.path,
             stderr_tail=last_line(stderr_log.path),
         )
+
+    def stop_running(self) -> None:
+        for pgid in list(self._running):
+            _kill_group(pgid)
 
     def cleanup(self) -> None:
         return None

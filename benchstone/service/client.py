@@ -107,6 +107,16 @@ def send(sock: socket.socket, request: dict[str, Any], attachments: list[bytes])
         pass
 
 
+def _read_answer(sock: socket.socket, limit: int) -> dict[str, Any] | None:
+    """The service's next message; a connection it reset (it stopped or restarted with the
+    request unread) is said in one line."""
+    try:
+        return protocol.read_json(sock, limit)
+    except ConnectionResetError:
+        raise ServiceError("the service broke off the request (it stopped or restarted)",
+                           fix="see the service's log; the request may not have run") from None
+
+
 def forward_cli(argv: list[str], socket_path: Path) -> int | None:
     """Run ``bench argv`` in the service, writing its output here; its exit code, or None
     when the verb runs locally."""
@@ -130,7 +140,7 @@ def forward_cli(argv: list[str], socket_path: Path) -> int | None:
 
 def _relay(sock: socket.socket) -> int:
     while True:
-        message = protocol.read_json(sock, protocol.MAX_JSON_BYTES * 4)
+        message = _read_answer(sock, protocol.MAX_JSON_BYTES * 4)
         if message is None:
             raise ServiceError("the service closed the connection without an exit code",
                                fix="see the service's log; the request may not have run")
@@ -168,7 +178,7 @@ def call_api(function: str, args: dict[str, Any], socket_path: Path,
     request["attachments"] = [len(blob) for blob in attachments]
     with connect(socket_path) as sock:
         send(sock, request, attachments)
-        answer = protocol.read_json(sock, 64 << 20)
+        answer = _read_answer(sock, 64 << 20)
     if answer is None:
         raise ServiceError("the service closed the connection without an answer")
     return answer
@@ -177,7 +187,7 @@ def call_api(function: str, args: dict[str, Any], socket_path: Path,
 def status(socket_path: Path) -> dict[str, Any]:
     with connect(socket_path, timeout=10) as sock:
         send(sock, {"version": protocol.VERSION, "kind": "status", "attachments": []}, [])
-        answer = protocol.read_json(sock)
+        answer = _read_answer(sock, protocol.MAX_JSON_BYTES)
     if answer is None or "error" in answer:
         error = (answer or {}).get("error", {})
         raise ServiceError(error.get("message", "the service did not answer"),

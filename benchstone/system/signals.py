@@ -28,7 +28,9 @@ class HeldStops:
     runs around a fork (a subprocess with a ``preexec_fn`` runs them in this process), so a stop
     that came there was printed as "ignored" and lost; one that came after the fork but before
     the caller held the process would leave it running. Held, it is delivered where the caller
-    can kill what it started. Only the main thread, where handlers run, holds anything."""
+    can kill what it started: use the block inside the ``try`` whose ``finally`` does, since a
+    stop may also arrive as the handlers are put back. Only the main thread, where handlers run,
+    holds anything."""
 
     def __init__(self) -> None:
         self.held: list[int] = []
@@ -39,11 +41,15 @@ class HeldStops:
 
     def __enter__(self) -> HeldStops:
         if threading.current_thread() is threading.main_thread():
-            for signum in STOPS:
-                previous = signal.getsignal(signum)
-                if previous not in (signal.SIG_IGN, None):
-                    self._previous[signum] = previous
-                    signal.signal(signum, self._hold)
+            try:
+                for signum in STOPS:
+                    previous = signal.getsignal(signum)
+                    if previous not in (signal.SIG_IGN, None):
+                        self._previous[signum] = previous
+                        signal.signal(signum, self._hold)
+            except BaseException:  # a stop before both were held: none is left held
+                self.__exit__(None)
+                raise
         return self
 
     def __exit__(self, exc_type: object, *_: object) -> None:
