@@ -373,3 +373,31 @@ def test_a_request_refused_before_it_is_read_gets_the_service_s_answer(
     assert added.returncode == 5, added.stderr
     assert "over the service's bound" in added.stderr and "Traceback" not in added.stderr
     assert added.stderr.startswith("error: "), added.stderr
+
+
+def test_a_service_that_drops_the_request_unread_is_one_line(tmp_path: Path, capsys) -> None:
+    """A service stopping or restarting with a request unread resets the connection: the
+    client says so in one line and exits 5 (here, a listener that accepts and closes at once,
+    with the request unread)."""
+    from benchstone.service import client
+
+    path = tmp_path / "bench.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def drop_one() -> None:
+        accepted, _ = listener.accept()
+        threading.Event().wait(0.2)  # the request has arrived, unread
+        accepted.close()
+
+    dropper = threading.Thread(target=drop_one)
+    dropper.start()
+    try:
+        code = client.forward_cli(["list"], path)
+    finally:
+        dropper.join()
+        listener.close()
+    err = capsys.readouterr().err
+    assert code == 5, err
+    assert err.startswith("error: the service ") and "Traceback" not in err
