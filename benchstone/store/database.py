@@ -51,22 +51,24 @@ class Database:
                                    list(row.values()))
         return int(cursor.lastrowid or 0)
 
-    def applied_migrations(self, migration_set: str) -> list[str]:
-        """The names of the set's applied migrations, in the order they were applied."""
-        exists = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                   "name = ?", [MIGRATIONS_TABLE]).fetchone()
-        if not exists:
-            return []
-        return [name for (name,) in self.conn.execute(
-            f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY rowid",
-            [migration_set])]
-
     def for_migrations(self) -> Any:
         """sqlite-utils' ``Database`` over this connection, for ``Migrations``."""
         return sqlite_utils().Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()
+
+
+def applied_migrations(conn: sqlite3.Connection, migration_set: str) -> list[str]:
+    """The names of the set's applied migrations, in the order they were applied (none before
+    the first migration made the table)."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          [MIGRATIONS_TABLE]).fetchone()
+    if not exists:
+        return []
+    return [name for (name,) in conn.execute(
+        f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ? ORDER BY rowid",
+        [migration_set])]
 
 
 _UNNEEDED = frozenset({"numpy", "pandas"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchstone.store.schema import MIGRATION_NAMES
+from benchstone.store.schema import MIGRATION_NAMES, MIGRATION_SET
 
 BUSY_TIMEOUT_SECONDS = 60.0
 
@@ -25,14 +25,15 @@ def nothing_registered(database: Path) -> bool:
         return True
     import sqlite3  # here: a state directory without a database needs no sqlite
 
+    from benchstone.store.database import applied_migrations
+
     try:
         conn = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True,
                                timeout=BUSY_TIMEOUT_SECONDS)
     except sqlite3.Error:
         return False
     try:
-        applied = [name for (name,) in conn.execute(
-            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'benchstone'")]
+        applied = applied_migrations(conn, MIGRATION_SET)
         if sorted(applied) != sorted(MIGRATION_NAMES):
             return False
         (registered,) = conn.execute(

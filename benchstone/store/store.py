@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from benchstone.errors import StoreError
 from benchstone.paths import FILE_MODE, private_dir
-from benchstone.store.database import Database
+from benchstone.store.database import Database, applied_migrations
 from benchstone.store.records import (
     BaselinePointer,
     Comparison,
@@ -110,7 +110,7 @@ class Store:
 
     @_retry_locked
     def _migrate(self) -> None:
-        applied = set(self.db.applied_migrations(MIGRATION_SET))
+        applied = set(applied_migrations(self.db.conn, MIGRATION_SET))
         unknown = applied - set(MIGRATION_NAMES)
         if unknown:
             raise StoreError(
