@@ -15,12 +15,9 @@ import dataclasses
 import datetime
 import functools
 import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from benchstone import errors
@@ -32,43 +29,48 @@ from benchstone.store import peek
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _imported_on_first_use(name: str) -> ModuleType:
-    """``name`` as a module that loads at its first attribute access, so that a command pays
-    only for what it uses (``bench list`` needs neither the gates' numpy nor the runner)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None, name
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class _ModuleOnFirstUse:
+    """The module ``name``, imported at the first attribute read, so that a command pays only
+    for what it uses (``bench list`` needs neither the gates' numpy nor the runner).
+
+    It goes through the ordinary import at that read rather than standing in ``sys.modules``
+    as a lazily loaded module: an import interrupted by Ctrl-C or SIGTERM then raises the
+    interrupt and leaves nothing half-loaded behind, where a lazy module left a broken one and
+    the interpreter's ``from ... import`` of it dropped the interrupt."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}, imported on first use>"
 
 
-all_benchmarks = _imported_on_first_use("benchstone.evaluate.all_benchmarks")
-baseline = _imported_on_first_use("benchstone.run.baseline")
-calibration = _imported_on_first_use("benchstone.evaluate.calibrate")
-checks = _imported_on_first_use("benchstone.evaluate.checks")
-power = _imported_on_first_use("benchstone.evaluate.power")
-compare_module = _imported_on_first_use("benchstone.evaluate.compare")
-duet_module = _imported_on_first_use("benchstone.evaluate.duet")
-corpora_module = _imported_on_first_use("benchstone.project.corpora")
-corpus_module = _imported_on_first_use("benchstone.project.corpus")
-evaluation = _imported_on_first_use("benchstone.evaluate.single")
-explain_module = _imported_on_first_use("benchstone.evaluate.explain")
-job_execution = _imported_on_first_use("benchstone.jobs.execute")
-jobs = _imported_on_first_use("benchstone.jobs.dispatch")
-leases = _imported_on_first_use("benchstone.jobs.leases")
-project_history = _imported_on_first_use("benchstone.project.history")
-promotion = _imported_on_first_use("benchstone.evaluate.promotion")
-provenance = _imported_on_first_use("benchstone.project.provenance")
-references = _imported_on_first_use("benchstone.project.references")
-registry = _imported_on_first_use("benchstone.project.registry")
-runlist = _imported_on_first_use("benchstone.run.runlist")
-runner = _imported_on_first_use("benchstone.run.runner")
-summaries = _imported_on_first_use("benchstone.project.summaries")
-until_decided = _imported_on_first_use("benchstone.evaluate.until_decided")
+all_benchmarks = _ModuleOnFirstUse("benchstone.evaluate.all_benchmarks")
+baseline = _ModuleOnFirstUse("benchstone.run.baseline")
+calibration = _ModuleOnFirstUse("benchstone.evaluate.calibrate")
+checks = _ModuleOnFirstUse("benchstone.evaluate.checks")
+power = _ModuleOnFirstUse("benchstone.evaluate.power")
+compare_module = _ModuleOnFirstUse("benchstone.evaluate.compare")
+duet_module = _ModuleOnFirstUse("benchstone.evaluate.duet")
+corpora_module = _ModuleOnFirstUse("benchstone.project.corpora")
+corpus_module = _ModuleOnFirstUse("benchstone.project.corpus")
+evaluation = _ModuleOnFirstUse("benchstone.evaluate.single")
+explain_module = _ModuleOnFirstUse("benchstone.evaluate.explain")
+job_execution = _ModuleOnFirstUse("benchstone.jobs.execute")
+jobs = _ModuleOnFirstUse("benchstone.jobs.dispatch")
+leases = _ModuleOnFirstUse("benchstone.jobs.leases")
+project_history = _ModuleOnFirstUse("benchstone.project.history")
+promotion = _ModuleOnFirstUse("benchstone.evaluate.promotion")
+provenance = _ModuleOnFirstUse("benchstone.project.provenance")
+references = _ModuleOnFirstUse("benchstone.project.references")
+registry = _ModuleOnFirstUse("benchstone.project.registry")
+runlist = _ModuleOnFirstUse("benchstone.run.runlist")
+runner = _ModuleOnFirstUse("benchstone.run.runner")
+summaries = _ModuleOnFirstUse("benchstone.project.summaries")
+until_decided = _ModuleOnFirstUse("benchstone.evaluate.until_decided")
 
 # The result types the API hands out, importable from here as before; each loads with its module.
 _RESULT_TYPES = {

@@ -24,7 +24,7 @@ from benchstone.cli._app import app, app_for, click_exceptions
 from benchstone.errors import BenchstoneError, Interrupted
 from benchstone.kinds import VERDICT_EXIT_CODES
 from benchstone.service.config import configured_socket
-from benchstone.system.signals import stopping_on_sigterm
+from benchstone.system.signals import stop_received, stopping_on_sigterm
 
 __all__ = ["ERROR_EXIT", "INTERRUPTED_EXIT", "USAGE_EXIT", "VERDICT_EXIT_CODES", "app", "main"]
 
@@ -84,6 +84,9 @@ def _dispatch(argv: list[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in benchstone: one line, the traceback only on request
+        if stop_received():  # an interrupt a library reported as an error of its own
+            typer.echo("interrupted", err=True)
+            return INTERRUPTED_EXIT
         if os.environ.get("BENCHSTONE_DEBUG"):
             raise
         typer.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)

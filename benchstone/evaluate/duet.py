@@ -27,6 +27,7 @@ from benchstone.run.runner import RunSetSession
 from benchstone.store import Store
 from benchstone.store.records import Run
 from benchstone.system.cpus import parse_cpuset
+from benchstone.system.signals import STOP_CHECK_SECONDS
 
 ALTERNATING = "alternating"
 DUET = "duet"
@@ -94,7 +95,10 @@ def run_together(sessions: dict[str, RunSetSession], cores: dict[str, str],
         thread.start()
     try:
         for thread in threads:
-            thread.join()
+            # in short waits: a stop the kernel hands to another thread would otherwise wait
+            # for both halves to end (signals.STOP_CHECK_SECONDS)
+            while thread.is_alive():
+                thread.join(timeout=STOP_CHECK_SECONDS)
     except BaseException:  # a stop reaches this thread only: end both halves, then go
         for side in SIDES:
             if sessions[side].backend is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from benchstone.gates.policies import MIN_PER_SIDE
 from benchstone.gates.verdict import Sample
 from benchstone.project.manifest import BenchmarkSpec
-from benchstone.project.provenance import repository_root, resolve_commit, tree_of
+from benchstone.project.provenance import head_commit, tree_of
 from benchstone.project.registry import Project
 from benchstone.stats.basic import mean_se, median
 from benchstone.store import Store
@@ -24,7 +24,7 @@ class EvaluateOptions:
 
 
 def head_sha(project: Project) -> str:
-    return resolve_commit(repository_root(project.root), "HEAD")
+    return head_commit(project.root)
 
 
 def sample_of(run_sets: list[RunSet], runs: list[Run], source: str,
@@ -111,7 +111,7 @@ def fresh_baseline_sets(store: Store, project: Project, pointer: BaselinePointer
     ``baseline`` at the pointer's tree (the harness ran its commit on secret seeds), clean, and
     not the pointer's own. They never depend on how a candidate did, so they are an unbiased
     sample of the baseline commit."""
-    tree = tree_of(repository_root(project.root), pointer.git_sha)
+    tree = tree_of(project.root, pointer.git_sha)
     sets = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
                                                 tree_sha=tree, git_sha=pointer.git_sha,
                                                 kinds=("baseline",))
@@ -175,7 +175,7 @@ def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,
     that holds ``git_sha``'s tree, so that an empty or message-only commit continues the same
     sequential test instead of starting a fresh one. Caller-seeded run sets are left out (and
     said so in ``notes``)."""
-    tree = tree_of(repository_root(project.root), git_sha)
+    tree = tree_of(project.root, git_sha)
     sets = [rs for rs in store.run_sets_of_tree(project.name, benchmark, tree_sha=tree,
                                                 git_sha=git_sha)
             if rs.id not in exclude and (options.include_dirty or not rs.git_dirty)]

@@ -65,17 +65,28 @@ def _git(root: Path, *args: str, check: bool = True, text: bool = True,
 
 def repository_root(path: Path) -> Path:
     """The top of the git work tree holding ``path``; GitError when there is none or no commit."""
+    return _top_and_head(path)[0]
+
+
+def head_commit(path: Path) -> str:
+    """The full SHA of the commit checked out in the work tree holding ``path``."""
+    return _top_and_head(path)[1]
+
+
+def _top_and_head(path: Path) -> tuple[Path, str]:
     if not path.is_dir():
         raise GitError(f"{path} is not a directory",
                        fix="check the path; a registered project that moved is registered again "
                        "from its new place: bench register PATH")
-    result = _git(path, "rev-parse", "--show-toplevel", check=False)
-    if result.returncode != 0:
+    # One git process for both questions: every run and evaluation asks them.
+    result = _git(path, "rev-parse", "--show-toplevel", "--verify", "--quiet", "HEAD^{commit}",
+                  check=False)
+    lines = result.stdout.splitlines()
+    if not lines or not lines[0].strip():
         raise GitError(f"{path} is not inside a git repository", fix="run git init and commit")
-    root = Path(result.stdout.strip())
-    if _git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).returncode != 0:
-        raise GitError(f"{root} has no commits yet", fix="commit the project first")
-    return root
+    if result.returncode != 0 or len(lines) < 2:
+        raise GitError(f"{lines[0].strip()} has no commits yet", fix="commit the project first")
+    return Path(lines[0].strip()), lines[1].strip()
 
 
 def resolve_commit(root: Path, revision: str = "HEAD") -> str:

@@ -31,7 +31,7 @@ from benchstone.sandbox.base import (
 from benchstone.sandbox.capture import CappedLog, ScratchWatch, last_line
 from benchstone.system.cpus import parse_cpuset
 from benchstone.system.host import now
-from benchstone.system.signals import HeldStops
+from benchstone.system.signals import HeldStops, wait_for_exit
 
 WARNING = (
     "sandbox 'process' runs the benchmark on the host WITHOUT isolation: it can read and write "
@@ -138,7 +138,7 @@ class ProcessSandbox(Sandbox):
             stops.release()
             with ScratchWatch(repetition.scratch_dir, spec.limits.scratch_bytes,
                               lambda: _kill_group(pgid)) as watch:
-                _pid, status, rusage = os.wait4(process.pid, 0)
+                status, rusage = wait_for_exit(process.pid)
                 process.returncode = os.waitstatus_to_exitcode(status)
         finally:
             if timer is not None:

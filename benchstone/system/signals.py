@@ -7,18 +7,38 @@ stop signal that always reaches the harness."""
 from __future__ import annotations
 
 import contextlib
+import os
+import select
 import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 STOPS = (signal.SIGINT, signal.SIGTERM)
+# The longest a stop waits while this thread waits for something. Python runs signal handlers
+# in the main thread only; when the kernel hands a stop to another thread (one reading a
+# repetition's output), the main thread's blocking wait is not interrupted, and the stop would
+# wait for the repetition to end.
+STOP_CHECK_SECONDS = 0.2
 
 
-def _stop(_signum: int, _frame: FrameType | None) -> None:
-    # Later SIGTERMs are ignored so that the clean-up this one starts is not cut short.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+_received: list[int] = []  # the stops this process was sent, while a command ran
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    _received.append(signum)
+    if signum == signal.SIGTERM:
+        # Later SIGTERMs are ignored so that the clean-up this one starts is not cut short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def stop_received() -> bool:
+    """Whether a command was sent Ctrl-C or SIGTERM (under :func:`stopping_on_sigterm`). An
+    interrupt that lands inside a library may come out as another error: pydantic's compiled
+    core, building a model's validator, reports it as a SchemaError."""
+    return bool(_received)
 
 
 class HeldStops:
@@ -84,9 +104,31 @@ def stopping_on_sigterm() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()  # a stop belongs to the command it came in
     previous = signal.getsignal(signal.SIGTERM)
+    previous_interrupt = signal.getsignal(signal.SIGINT)
     stop_on_sigterm()
+    if previous_interrupt is signal.default_int_handler:  # Ctrl-C as before, and noted
+        signal.signal(signal.SIGINT, _stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if previous_interrupt is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_interrupt)
+
+
+def wait_for_exit(pid: int) -> tuple[int, Any]:
+    """Reap the child ``pid``: its wait status and resource use (``os.wait4``), waiting in
+    steps of :data:`STOP_CHECK_SECONDS` so that a stop is handled meanwhile. The exit is seen
+    at once: the wait is on the process's own descriptor, not a poll."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3 or later: one blocking wait
+        return os.wait4(pid, 0)[1:]
+    try:
+        while not select.select([descriptor], [], [], STOP_CHECK_SECONDS)[0]:
+            pass
+    finally:
+        os.close(descriptor)
+    return os.wait4(pid, 0)[1:]
