@@ -553,9 +553,9 @@ def calibrate(project: str, benchmark: str, *, repetitions: int | None = None,
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
         count = repetitions or calibration.DEFAULT_REPETITIONS
-        calibration.require_calibratable(bench, count)
         counted = (calibration.INSTRUCTION_REPETITIONS if instruction_repetitions is None
                    else instruction_repetitions)
+        calibration.require_calibratable(bench, count, counted)
         progress = progress or runner.Progress()
         request = runner.RunRequest(kind="calibrate", repetitions=count + counted,
                                     allow_dirty=allow_dirty, sandbox=sandbox)

@@ -131,6 +131,20 @@ def test_the_printed_next_steps_work_as_written(tmp_path: Path, shell_env: dict[
     assert git(root, "ls-files", "Makefile") == "Makefile"
 
 
+def test_outside_a_repository_the_commit_step_begins_with_git_init(
+        tmp_path: Path, shell_env: dict[str, str]) -> None:
+    root = tmp_path / "loose"
+    root.mkdir()
+    scaffolded = sh("bench init", root, shell_env)
+    assert scaffolded.returncode == 0, scaffolded.stderr
+    steps = steps_of(scaffolded.stdout)
+    assert steps[1][0].startswith("make the directory a git repository and commit them")
+    assert steps[1][1] == ["git init . && git add -A && git commit -m 'Add a benchstone benchmark'"]
+    follow(steps[:3], root, root, shell_env)  # the code, the commit, bench register
+    assert git(root, "status", "--porcelain") == ""
+    assert "git init" not in sh("bench init --benchmark second", root, shell_env).stdout
+
+
 def test_adding_a_benchmark_says_the_first_turns_tampered_and_how_to_fix_it(
         tmp_path: Path, shell_env: dict[str, str]) -> None:
     root = tmp_path / "solver"

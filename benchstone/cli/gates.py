@@ -101,6 +101,12 @@ def compare(
     raise typer.Exit(exit_code_for(result.verdict.kind))
 
 
+def _none_or_a_spread(value: int) -> int:
+    if value == 1:
+        raise typer.BadParameter("one repetition cannot show a spread: use 0 (none) or 2 and more")
+    return value
+
+
 @app.command(epilog="Example: bench calibrate myproject solve_speed --repetitions 20")
 def calibrate(
     project: ProjectArg,
@@ -108,8 +114,9 @@ def calibrate(
     repetitions: Annotated[int, typer.Option(
         "--repetitions", "-n", min=2, help="Repetitions of HEAD to measure the spread on.")] = 10,
     instruction_repetitions: Annotated[int, typer.Option(
-        "--instruction-repetitions", min=0, help="Further repetitions under Valgrind to measure "
-        "the instruction count's spread (0: none; each is several times slower).")] = 3,
+        "--instruction-repetitions", min=0, callback=_none_or_a_spread,
+        help="Further repetitions under Valgrind to measure the instruction count's spread (0: "
+        "none, else at least 2; each is several times slower).")] = 3,
     allow_dirty: Annotated[bool, typer.Option(
         "--allow-dirty", help="Run although the tree has uncommitted changes (the committed "
         "tree is what runs).")] = False,

@@ -63,9 +63,11 @@ def init_lines(result: "ScaffoldResult", path: Path) -> list[str]:
         _step(steps, f"add this target to {makefile}; `make bench` then measures HEAD and gates "
               "it:", result.make_target.rstrip("\n").splitlines())
     git = _in(path, "git")
-    _step(steps, "commit them, with your code (runs measure the committed tree, and refuse a "
+    start = "" if result.git_repository else f"git init {_quoted(str(path))} && "
+    _step(steps, ("" if result.git_repository else "make the directory a git repository and ")
+          + "commit them, with your code (runs measure the committed tree, and refuse a "
           "tree with uncommitted or untracked files: list in .gitignore what must stay out):",
-          [f"{git} add -A && {git} commit -m 'Add a benchstone benchmark'"])
+          [f"{start}{git} add -A && {git} commit -m 'Add a benchstone benchmark'"])
     _step(steps, "read bench/manifest.toml, then pin it:", [f"bench register {_quoted(str(path))}"])
     _step(steps, "measure the baseline:",
           [f"bench baseline establish {result.project} {result.benchmark}"])

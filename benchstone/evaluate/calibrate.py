@@ -96,8 +96,13 @@ def horizon_of(bench: BenchmarkSpec) -> int:
     return max(bench.run_repetitions, 2)
 
 
-def require_calibratable(bench: BenchmarkSpec, repetitions: int) -> None:
+def require_calibratable(bench: BenchmarkSpec, repetitions: int,
+                         instruction_repetitions: int = 0) -> None:
     """Refuse what calibrate cannot measure, before any lease is taken."""
+    if instruction_repetitions == 1 or instruction_repetitions < 0:
+        raise InvalidArgument(
+            f"{instruction_repetitions} repetition(s) under Valgrind cannot show a spread",
+            fix="pass --instruction-repetitions 0 (none) or 2 and more")
     if not bench.is_stochastic:
         raise InvalidArgument(f"{bench.name} is a {bench.tier} benchmark: it has no metric to "
                               "calibrate", fix="calibrate a performance or quality benchmark")
@@ -110,7 +115,7 @@ def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
               repetitions: int, instruction_repetitions: int, request: RunRequest,
               progress: Progress, notify: Notify, trials: int = TRIALS) -> CalibrationReport:
     """Run the calibration run sets (``request`` carries the sandbox and the lease) and judge."""
-    require_calibratable(bench, repetitions)
+    require_calibratable(bench, repetitions, instruction_repetitions)
     main = execute(store, home, project, bench,
                    _calibration(request, repetitions), progress)
     reports = [main]

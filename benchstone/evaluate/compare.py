@@ -242,7 +242,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     shas = (baseline_sha, candidate_sha)
     if request.candidate is None and is_dirty(root):  # checked before anything is recorded
         raise DirtyTreeError(f"{root} has uncommitted changes",
-                             fix="commit or stash them: compare measures the committed HEAD")
+                             fix="commit or stash them: the pairs measure the committed HEAD")
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
     warnings = [] if baseline_sha != candidate_sha else [
         "the baseline and the candidate are the same commit (an A/A comparison)"]

@@ -63,6 +63,11 @@ def _git(root: Path, *args: str, check: bool = True, text: bool = True,
     return result
 
 
+def in_work_tree(path: Path) -> bool:
+    """Whether ``path`` is inside a git work tree (with or without a commit)."""
+    return _git(path, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
+
+
 def repository_root(path: Path) -> Path:
     """The top of the git work tree holding ``path``; GitError when there is none or no commit."""
     return _top_and_head(path)[0]

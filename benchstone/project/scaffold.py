@@ -24,7 +24,7 @@ from benchstone.errors import BenchstoneError, ScaffoldError
 from benchstone.paths import check_name
 from benchstone.project.defaults import DEFAULT_BENCHMARK, RUNNERS
 from benchstone.project.manifest import MANIFEST_RELATIVE_PATH, Manifest, parse_manifest
-from benchstone.project.provenance import is_protected
+from benchstone.project.provenance import in_work_tree, is_protected
 
 Language = Literal["python", "shell"]
 LANGUAGES: tuple[Language, ...] = ("python", "shell")
@@ -56,6 +56,7 @@ class ScaffoldResult(BaseModel):
     added_to_existing: bool = False
     other_benchmarks: list[str] = Field(default_factory=list)
     workload: str | None = None
+    git_repository: bool = True  # False: the next steps begin with git init
 
 
 def project_name_for(directory: Path) -> str:
@@ -146,7 +147,7 @@ def scaffold(path: str | Path, language: Language | None = None, *, name: str | 
     return ScaffoldResult(root=str(root.resolve()), project=project, benchmark=benchmark,
                           language=language, files=[str(MANIFEST_RELATIVE_PATH), runner],
                           make_target=target, makefile=makefile, makefile_created=created,
-                          workload="workload")
+                          workload="workload", git_repository=in_work_tree(root))
 
 
 def _load_existing(root: Path) -> Manifest:

@@ -135,3 +135,22 @@ def test_calibrate_refuses_a_correctness_benchmark(bench: BenchCLI, make_project
     assert result.returncode != 0
     assert "output is a correctness benchmark: it has no metric to calibrate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_one_repetition_under_valgrind_is_refused_not_ignored(bench: BenchCLI,
+                                                             make_project) -> None:
+    """One count has no spread: it was once reserved, run and then reported as not measured."""
+    from benchstone import api
+    from benchstone.errors import InvalidArgument
+
+    root = make_project("toy")
+    assert bench("register", str(root)).returncode == 0
+    result = bench("calibrate", "toy", "speed", "--instruction-repetitions", "1",
+                   "--sandbox", "process")
+    assert result.returncode == 64
+    assert "one repetition cannot show a spread: use 0 (none) or 2 and more" in result.stderr
+    with pytest.raises(InvalidArgument, match="cannot show a spread") as refused:
+        api.calibrate("toy", "speed", repetitions=3, instruction_repetitions=1,
+                      sandbox="process")
+    assert refused.value.fix == "pass --instruction-repetitions 0 (none) or 2 and more"
+    assert json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"] == []

@@ -144,7 +144,7 @@ def test_a_dirty_tree_is_refused_before_anything_is_recorded(state: StoredRuns) 
     (state.root / "src" / "speed.txt").write_text("0.5\n")
     with pytest.raises(DirtyTreeError) as refused:
         run_compare(state, pairs=2)
-    assert refused.value.fix == "commit or stash them: compare measures the committed HEAD"
+    assert refused.value.fix == "commit or stash them: the pairs measure the committed HEAD"
     assert state.store.comparisons("toy", "speedw", state.head, state.head) == []
 
 
