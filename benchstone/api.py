@@ -644,7 +644,7 @@ def evaluate(project: str, benchmark: str, *, meta_seed: int | None = None,
                                              allow_cross_env=allow_cross_env, git_sha=git_sha)
         verdict = evaluation.evaluate(store, place, proj, bench, options)
         if bench.is_stochastic and (warning := power.spread_warning(
-                verdict, checks.settings_for(bench), bench.min_effect)):
+                verdict, checks.settings_for(bench), bench.min_effect, paired=bench.is_paired)):
             verdict.warnings.append(warning)
         return verdict
 

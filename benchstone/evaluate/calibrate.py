@@ -69,8 +69,9 @@ class CalibrationReport(BaseModel):
     gate_policy: str
     alpha: float
     min_effect: float
-    n_baseline: int
-    horizon: int
+    n_baseline: int  # 0 under the paired design, where each pair runs the baseline again
+    horizon: int  # candidate runs, or pairs under the paired design
+    paired: bool = False
     sources: list[SourceNoise]
     detectable_gain: float | None = None  # with 80 % power within the horizon, by simulation
     detectable_power: float | None = None
@@ -90,8 +91,9 @@ def spread(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def horizon_of(bench: BenchmarkSpec) -> int:
-    """The candidate runs the gate may take: the sequential horizon, or one run set."""
-    if bench.gate_policy in power.SEQUENTIAL_POLICIES:
+    """The candidate runs (or pairs) the gate may take: the sequential horizon, or one run
+    set."""
+    if bench.gate_policy in power.SEQUENTIAL_POLICIES or bench.is_paired:
         return bench.max_repetitions
     return max(bench.run_repetitions, 2)
 
@@ -139,7 +141,8 @@ def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             else:
                 observed["harness_instructions"] = ([], note)
     settings = settings_for(bench)
-    n_baseline = max(len(bench.baseline_seeds), 2)
+    paired = bench.is_paired
+    n_baseline = 0 if paired else max(len(bench.baseline_seeds), 2)
     horizon = horizon_of(bench)
     sources = []
     for source in SOURCES:
@@ -147,7 +150,7 @@ def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         centre, cv = spread(values)
         if cv is None and note is None:
             note = "fewer than 2 ok runs" if len(values) < 2 else "no spread to measure"
-        detectable = (power.detectable_gain(cv, n_baseline, horizon, settings)
+        detectable = (power.detectable_gain(cv, n_baseline, horizon, settings, paired=paired)
                       if cv is not None else None)
         sources.append(SourceNoise(source=source, n=len(values), mean=centre, cv=cv,
                                    detectable_gain=_finite(detectable), note=note))
@@ -155,13 +158,16 @@ def calibrate(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         project=project.name, benchmark=bench.name, git_sha=main.run_set.git_sha,
         run_set_ids=[r.run_set.id for r in reports], metric_source=bench.metric_source,
         gate_policy=bench.gate_policy, alpha=bench.alpha, min_effect=bench.min_effect,
-        n_baseline=n_baseline, horizon=horizon, sources=sources, trials=trials)
+        n_baseline=n_baseline, horizon=horizon, paired=paired, sources=sources, trials=trials)
     own = next(s for s in sources if s.source == bench.metric_source)
     if own.cv is not None:
-        notify(f"simulating the {bench.gate_policy} gate at CV {own.cv:.3%} ({trials} trials a point)")
-        gain, reached = smallest_detectable(own.cv, n_baseline, horizon, settings, trials)
+        gate = f"paired {bench.gate_policy}" if paired else bench.gate_policy
+        notify(f"simulating the {gate} gate at CV {own.cv:.3%} ({trials} trials a point)")
+        gain, reached = smallest_detectable(own.cv, n_baseline, horizon, settings, trials,
+                                            paired=paired)
         report.detectable_gain, report.detectable_power = _finite(gain), reached
-        report.needs = [need_for(g, own.cv, n_baseline, settings, trials) for g in TARGET_GAINS]
+        report.needs = [need_for(g, own.cv, n_baseline, settings, trials, paired=paired)
+                        for g in TARGET_GAINS]
     report.recommendation = recommend(report)
     return report
 
@@ -187,18 +193,21 @@ def _instruction_runs(store: Store, home: Home, project: Project, bench: Benchma
 
 
 def smallest_detectable(cv: float, n_baseline: int, horizon: int, settings: GateSettings,
-                        trials: int) -> tuple[float, float | None]:
+                        trials: int, *, paired: bool = False) -> tuple[float, float | None]:
     """The smallest gain the gate promotes in at least 80 % of simulated comparisons within
     its horizon (bisection between the normal approximation and 60 %); its simulated power."""
-    low = max(power.detectable_gain(cv, n_baseline, horizon, settings) * 0.8, 1e-6)
+    low = max(power.detectable_gain(cv, n_baseline, horizon, settings, paired=paired) * 0.8,
+              1e-6)
     high = 0.6
-    at_high = power.simulate_power(high, cv, n_baseline, horizon, settings, trials)
+    at_high = power.simulate_power(high, cv, n_baseline, horizon, settings, trials,
+                                   paired=paired)
     if at_high.power < power.POWER:
         return math.inf, at_high.power
     reached = at_high.power
     for _ in range(7):
         middle = (low + high) / 2
-        simulated = power.simulate_power(middle, cv, n_baseline, horizon, settings, trials)
+        simulated = power.simulate_power(middle, cv, n_baseline, horizon, settings, trials,
+                                         paired=paired)
         if simulated.power >= power.POWER:
             high, reached = middle, simulated.power
         else:
@@ -207,26 +216,30 @@ def smallest_detectable(cv: float, n_baseline: int, horizon: int, settings: Gate
 
 
 def need_for(gain: float, cv: float, n_baseline: int, settings: GateSettings,
-             trials: int) -> GainNeed:
-    """The candidate runs ``gain`` needs: the normal approximation's first guess, raised until
-    the simulated gate reaches 80 % power (at most the manifest's limit of 100)."""
-    guess = power.runs_needed(gain, cv, n_baseline, settings)
-    balanced = power.balanced_runs_needed(gain, cv, settings)
+             trials: int, *, paired: bool = False) -> GainNeed:
+    """The candidate runs (``paired``: pairs) ``gain`` needs: the normal approximation's first
+    guess, raised until the simulated gate reaches 80 % power (at most the manifest's limit of
+    100)."""
+    guess = power.runs_needed(gain, cv, n_baseline, settings, paired=paired)
+    balanced = None if paired else power.balanced_runs_needed(gain, cv, settings)
     if guess is None:
         why = ("min_effect is above it" if gain <= settings.min_effect else
+               "not within the manifest's limit of 100 pairs" if paired else
                f"the baseline of {n_baseline} runs is the bottleneck")
         return GainNeed(gain=gain, candidate_runs=None, runs_a_side=balanced, note=why)
     runs = max(guess, 2)
     simulated = None
     while runs <= 100:
-        simulated = power.simulate_power(gain, cv, n_baseline, runs, settings, trials)
+        simulated = power.simulate_power(gain, cv, n_baseline, runs, settings, trials,
+                                         paired=paired)
         if simulated.power >= power.POWER:
             return GainNeed(gain=gain, candidate_runs=runs, runs_a_side=balanced,
                             simulated_power=simulated.power, trials=trials)
         runs = math.ceil(runs * 1.6)
     return GainNeed(gain=gain, candidate_runs=None, runs_a_side=balanced,
                     simulated_power=simulated.power if simulated else None, trials=trials,
-                    note=f"not within 100 candidate runs against a baseline of {n_baseline}")
+                    note="not within 100 pairs" if paired else
+                    f"not within 100 candidate runs against a baseline of {n_baseline}")
 
 
 def recommend(report: CalibrationReport) -> list[str]:
@@ -246,7 +259,12 @@ def recommend(report: CalibrationReport) -> list[str]:
     else:
         lines.append(f'keep metric_source = "{own.source}" (CV {own.cv:.2%}, the quietest here)')
     cv = (own or quietest).cv or 0.0
-    if cv > 0.02:
+    if report.paired:
+        lines.append(f"design: paired {report.gate_policy} as configured: each pair runs both "
+                     "commits in one time window, so the machine's drift hits both alike"
+                     + ("; bench compare --duet runs the halves at once on disjoint cores"
+                        if cv > 0.02 else ""))
+    elif cv > 0.02:
         lines.append("design: compare the two commits in interleaved pairs (bench compare), so "
                      "the machine's drift hits both alike; or establish a larger baseline "
                      f"(baseline_seeds: {report.n_baseline} now)")
@@ -256,7 +274,8 @@ def recommend(report: CalibrationReport) -> list[str]:
         floor = math.ceil(report.detectable_gain * 200) / 200  # up to the next half percent
         if report.min_effect < floor:
             lines.append(f"min_effect = {floor:g}: smaller gains are below what "
-                         f"{report.horizon} candidate runs detect with 80 % power here")
+                         f"{report.horizon} {'pairs' if report.paired else 'candidate runs'} "
+                         "detect with 80 % power here")
         else:
             lines.append(f"min_effect = {report.min_effect:g} is detectable within the horizon")
     else:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 
 from benchstone.gates.policies import GateSettings, decide
-from benchstone.gates.sequential import decide_sequential
+from benchstone.gates.sequential import decide_paired_sequential, decide_sequential
 from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
 from benchstone.stats.distributions import normal_quantile
@@ -45,21 +45,25 @@ def _log_gain(gain: float) -> float:
 
 
 def detectable_gain(cv: float, n_baseline: int, n_candidate: int, settings: GateSettings,
-                    power: float = POWER) -> float:
+                    power: float = POWER, *, paired: bool = False) -> float:
     """The smallest relative gain detected with ``power`` by a fixed-sample test at these
-    sample sizes (normal approximation on log values), never below ``min_effect``."""
-    if n_baseline < 2 or n_candidate < 2:
+    sample sizes (normal approximation on log values), never below ``min_effect``. ``paired``:
+    ``n_candidate`` pairs, each a run of both commits (``n_baseline`` plays no part)."""
+    if (n_baseline < 2 and not paired) or n_candidate < 2:
         return math.inf
-    spread = log_sigma(cv) * math.sqrt(1 / n_baseline + 1 / n_candidate)
+    spread = log_sigma(cv) * (math.sqrt(2 / n_candidate) if paired
+                              else math.sqrt(1 / n_baseline + 1 / n_candidate))
     shift = _log_gain(settings.min_effect) + (critical_z(settings) + normal_quantile(power)) * spread
     return -math.expm1(-shift)
 
 
 def runs_needed(gain: float, cv: float, n_baseline: int, settings: GateSettings,
-                power: float = POWER) -> int | None:
+                power: float = POWER, *, paired: bool = False) -> int | None:
     """Candidate runs a fixed-sample test needs to detect ``gain`` with ``power`` against a
     baseline of ``n_baseline`` runs; None when no number of candidate runs is enough (the
-    baseline, or ``min_effect``, is the bottleneck)."""
+    baseline, or ``min_effect``, is the bottleneck). ``paired``: the pairs it needs."""
+    if paired:
+        return balanced_runs_needed(gain, cv, settings, power)
     spread = _spread_per_margin(gain, cv, settings, power)
     if spread is None:
         return None
@@ -106,17 +110,23 @@ class SimulatedPower:
 
 
 def simulate_power(gain: float, cv: float, n_baseline: int, n_candidate: int,
-                   settings: GateSettings, trials: int = 200, seed: int = 1) -> SimulatedPower:
+                   settings: GateSettings, trials: int = 200, seed: int = 1, *,
+                   paired: bool = False) -> SimulatedPower:
     """How often the project's gate promotes a true ``gain`` at this spread: ``decide_sequential``
-    over ``n_candidate`` runs (its horizon) for ``welch`` and ``rank``, ``decide`` otherwise."""
+    over ``n_candidate`` runs (its horizon) for ``welch`` and ``rank``, ``decide`` otherwise;
+    ``paired``: ``decide_paired_sequential`` over ``n_candidate`` pairs (independent runs: a
+    pair cancels drift, which runs of one commit cannot show)."""
     rng = random.Random(seed)
     sigma = log_sigma(cv)
     factor = 1 - gain if settings.direction == "minimize" else 1 / (1 - gain)
     promoted = 0
     for _ in range(trials):
-        baseline = [math.exp(rng.gauss(0.0, sigma)) for _ in range(n_baseline)]
+        baseline = [math.exp(rng.gauss(0.0, sigma))
+                    for _ in range(n_candidate if paired else n_baseline)]
         candidate = [factor * math.exp(rng.gauss(0.0, sigma)) for _ in range(n_candidate)]
-        if settings.policy in SEQUENTIAL_POLICIES:
+        if paired:
+            decision = decide_paired_sequential(baseline, candidate, settings, n_candidate)
+        elif settings.policy in SEQUENTIAL_POLICIES:
             decision = decide_sequential(baseline, candidate, settings, n_candidate)
         else:
             decision = decide(baseline, candidate, settings)
@@ -124,7 +134,8 @@ def simulate_power(gain: float, cv: float, n_baseline: int, n_candidate: int,
     return SimulatedPower(promoted / trials, trials)
 
 
-def spread_warning(verdict: Verdict, settings: GateSettings, min_effect: float) -> str | None:
+def spread_warning(verdict: Verdict, settings: GateSettings, min_effect: float, *,
+                   paired: bool = False) -> str | None:
     """A warning when the spread ``verdict``'s samples show hides gains near ``min_effect``:
     the smallest gain detected with 80 % power within the horizon (normal approximation) is
     above twice ``min_effect`` and a point above it."""
@@ -136,10 +147,11 @@ def spread_warning(verdict: Verdict, settings: GateSettings, min_effect: float) 
     centre = sum(values) / len(values)
     cv = math.sqrt(sum((v - centre) ** 2 for v in values) / (len(values) - 1)) / centre
     horizon = verdict.sequential.horizon if verdict.sequential else max(len(candidate), 2)
-    gain = detectable_gain(cv, max(len(baseline), 2), horizon, settings)
+    gain = detectable_gain(cv, max(len(baseline), 2), horizon, settings, paired=paired)
     if not gain > max(2 * min_effect, min_effect + 0.01):
         return None
+    runs = f"{horizon} pairs" if paired else f"{horizon} candidate runs"
     return (f"at this spread (CV {cv:.2%}) gains below {gain:.1%} are unlikely to be promoted "
-            f"within {horizon} candidate runs (80 % power, normal approximation), while "
+            f"within {runs} (80 % power, normal approximation), while "
             f"min_effect is {min_effect:.1%}: reduce the noise (bench calibrate compares the "
             "metric sources) or raise min_effect")

@@ -28,13 +28,16 @@ def calibration_lines(report: CalibrationReport) -> list[str]:
         f"  {'metric_source':<21} {'n':>3}  {'mean':>14}  {'CV':>9}  {'detectable':>10}",
     ]
     lines += [_source_line(source, report.metric_source) for source in report.sources]
-    lines.append(f"  (* the benchmark's source; detectable: the gain its {report.gate_policy} gate "
-                 f"detects with 80 % power by a normal approximation, {report.n_baseline} "
-                 f"baseline v {report.horizon} candidate runs)")
+    sizes = (f"{report.horizon} pairs" if report.paired else
+             f"{report.n_baseline} baseline v {report.horizon} candidate runs")
+    gate = f"paired {report.gate_policy}" if report.paired else report.gate_policy
+    lines.append(f"  (* the benchmark's source; detectable: the gain its {gate} gate "
+                 f"detects with 80 % power by a normal approximation, {sizes})")
     lines.append("")
+    shape = (f"design paired, horizon {report.horizon} pairs" if report.paired else
+             f"baseline {report.n_baseline} runs, horizon {report.horizon} candidate runs")
     settings = (f"gate_policy {report.gate_policy}, alpha {report.alpha:g}, min_effect "
-                f"{report.min_effect:g}, baseline {report.n_baseline} runs, horizon "
-                f"{report.horizon} candidate runs")
+                f"{report.min_effect:g}, {shape}")
     lines.append(f"with its settings ({settings}), simulated through the gate "
                  f"({report.trials} trials a point):")
     if report.detectable_gain is not None:
@@ -47,8 +50,9 @@ def calibration_lines(report: CalibrationReport) -> list[str]:
         lines.append("  not computed: the benchmark's own source had no spread to measure")
     for need in report.needs:
         if need.candidate_runs is not None:
-            text = (f"{need.candidate_runs} candidate runs against the baseline "
-                    f"(power {need.simulated_power:.0%})")
+            runs = (f"{need.candidate_runs} pairs" if report.paired else
+                    f"{need.candidate_runs} candidate runs against the baseline")
+            text = f"{runs} (power {need.simulated_power:.0%})"
         else:
             text = f"out of reach: {need.note}"
         if need.runs_a_side is not None:

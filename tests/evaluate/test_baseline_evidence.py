@@ -129,3 +129,32 @@ def test_a_growing_baseline_after_a_promote_is_fresh_runs_only(state: StoredRuns
     assert verdict.sequential.baseline_first == 5
     assert "waits for" in verdict.reason
     assert baseline_wanted(state.store, state.project, state.bench("speedg"), verdict) == 3
+
+
+def test_establishing_a_commit_again_adds_runs_instead_of_replacing_them(
+        state: StoredRuns) -> None:
+    """Re-establishing until the baseline happened to be slow bought a PROMOTE for an unchanged
+    candidate: each establishment of the same tree in the same environment now joins the
+    earlier ones; another environment (here another sandbox) starts a baseline of its own."""
+    first = state.establish("speedw", wobbled(10.0, 10))
+    unlucky = state.establish("speedw", [v * 1.2 for v in wobbled(10.0, 10, first_seed=11)])
+    pooled = _evidence(state, "speedw")
+    assert [rs.id for rs in pooled.sets] == [first.id, unlucky.id]
+    assert len(pooled.runs) == 20 and pooled.first is None
+    elsewhere = state.establish("speedw", wobbled(10.0, 10, first_seed=30), sandbox="docker")
+    assert [rs.id for rs in _evidence(state, "speedw").sets] == [elsewhere.id]
+    state.commit("README", "a new tree\n")
+    moved = state.establish("speedw", wobbled(10.0, 5, first_seed=40), sandbox="docker")
+    assert [rs.id for rs in _evidence(state, "speedw").sets] == [moved.id]
+    verdict = state.evaluate("speedw")
+    assert verdict.baseline.run_set_ids == [moved.id]
+
+
+def test_a_growing_baseline_pools_every_establishment_before_its_fresh_runs(
+        state: StoredRuns) -> None:
+    first = state.establish("speedg", wobbled(10.0, 5))
+    again = state.establish("speedg", wobbled(10.0, 5, first_seed=6))
+    grown = state.record("speedg", wobbled(10.0, 3, first_seed=12), kind="baseline")
+    evidence = _evidence(state, "speedg")
+    assert [rs.id for rs in evidence.sets] == [first.id, again.id, grown.id]
+    assert evidence.first == 10 and len(evidence.runs) == 13

@@ -19,7 +19,7 @@ from benchstone.evaluate.calibrate import (
 )
 from benchstone.gates.policies import GateSettings
 from benchstone.gates.verdict import Sample, SequentialSummary, Verdict, VerdictKind
-from tests.conftest import BenchCLI
+from tests.conftest import BenchCLI, commit_all
 
 SIGMA = GateSettings(policy="sigma", direction="minimize", promotion_sigma=2.0)
 WELCH = GateSettings(policy="welch", direction="minimize", alpha=0.01, log_scale=True)
@@ -154,3 +154,41 @@ def test_one_repetition_under_valgrind_is_refused_not_ignored(bench: BenchCLI,
                       sandbox="process")
     assert refused.value.fix == "pass --instruction-repetitions 0 (none) or 2 and more"
     assert json.loads(bench("history", "toy", "speed", "--json").stdout)["entries"] == []
+
+
+def test_the_paired_design_is_calibrated_in_pairs() -> None:
+    """A pair runs both commits: its log ratio has twice a run's variance, and no baseline size
+    bounds it (the simulated gate is decide_paired_sequential)."""
+    cv = 0.03
+    classic = power.detectable_gain(cv, 5, 20, WELCH)
+    paired = power.detectable_gain(cv, 0, 20, WELCH, paired=True)
+    sigma = power.log_sigma(cv)
+    z = power.critical_z(WELCH) + power.normal_quantile(power.POWER)
+    assert paired == pytest.approx(-math.expm1(-z * sigma * math.sqrt(2 / 20)))
+    assert paired < classic  # the baseline of 5 bounds the classic design, not the pairs
+    assert power.runs_needed(0.05, cv, 5, WELCH, paired=True) == \
+        power.balanced_runs_needed(0.05, cv, WELCH)
+    clear = power.simulate_power(0.10, cv, 0, 12, WELCH, trials=100, paired=True)
+    unchanged = power.simulate_power(0.0, cv, 0, 12, WELCH, trials=300, paired=True)
+    assert clear.power >= 0.9 and unchanged.power <= 0.02
+
+
+def test_calibrate_of_a_paired_benchmark_speaks_of_pairs(bench: BenchCLI, make_project) -> None:
+    root = make_project("toy")
+    manifest = root / "bench" / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace(
+        "promotion_sigma = 2.0", 'design = "paired"\ngate_policy = "welch"', 1))
+    commit_all(root, "the paired design")
+    assert bench("register", str(root)).returncode == 0
+    result = bench("calibrate", "toy", "speed", "-n", "4", "--instruction-repetitions", "0",
+                   "--sandbox", "process", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["paired"] is True and report["n_baseline"] == 0
+    assert report["horizon"] == 20  # max_repetitions: pairs
+    assert not any("baseline_seeds" in line for line in report["recommendation"])
+    assert any(line.startswith("design: paired welch as configured")
+               for line in report["recommendation"])
+    text = bench("calibrate", "toy", "speed", "-n", "3", "--instruction-repetitions", "0",
+                 "--sandbox", "process").stdout
+    assert "design paired, horizon 20 pairs" in text and "candidate runs" not in text
