@@ -81,6 +81,11 @@ def test_harness_wall_metric_ignores_what_the_runner_claims(bench, make_project,
     assert (code, verdict["kind"]) == (1, "REJECT")
     runs = json.loads(bench("history", "shellproj", "probe", "--json").stdout)["entries"][0]["runs"]
     assert {run["metric"] for run in runs} == {0.001}  # recorded, never gated on
+    # history's means are of the gated number, and say so
+    sets = [line for line in bench("history", "shellproj", "probe").stdout.splitlines()
+            if line.startswith("  ") and " set " in line]
+    assert len(sets) == 2 and all("(harness_wall)" in line for line in sets)
+    assert not any("mean=0.001" in line for line in sets)
 
 
 def test_harness_owned_corpus(bench, make_project, tmp_path: Path, sandbox: str,

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from benchstone.store.records import Run, RunSet
 
 
-def _side_printer(quiet: bool):
-    """Progress for one side of a comparison: its run set header and a line per repetition."""
+def _side_printer(quiet: bool, source: str = "runner"):
+    """Progress for one side of a comparison: its run set header and a line per repetition
+    (the gated value under a ``harness_*`` metric ``source``)."""
     from benchstone.report import render
     from benchstone.run.runner import Progress
 
@@ -35,7 +36,8 @@ def _side_printer(quiet: bool):
 
         def on_repetition(run: "Run", done: int, total: int, elapsed: float) -> None:
             if not quiet:
-                typer.echo(f"{side:<9} {render.run_line(run).strip()}  [pair {done}/{total}]")
+                typer.echo(f"{side:<9} {render.run_line(run, source).strip()}  "
+                           f"[pair {done}/{total}]")
                 if logs := render.log_line(run, indent=" " * 10):
                     typer.echo(logs)
 
@@ -95,8 +97,8 @@ def compare(
         raise usage_error("--max-repetitions only applies with --until-decided")
     result = api.compare(project, benchmark, against=against, pairs=pairs,
                          until_decided=until_decided, max_repetitions=max_repetitions,
-                         sandbox=sandbox, wait=wait, progress=_side_printer(as_json),
-                         duet=duet)
+                         sandbox=sandbox, wait=wait, duet=duet, progress=_side_printer(
+                             as_json, api.metric_source(project, benchmark)))
     dump(result) if as_json else echo_lines(render_gates.compare_lines(result))
     raise typer.Exit(exit_code_for(result.verdict.kind))
 

@@ -186,7 +186,8 @@ def run(
         decided = api.run_until_decided(project, benchmark, max_repetitions=max_repetitions,
                                         allow_dirty=allow_dirty, sandbox=sandbox,
                                         force_foreground=foreground, wait=_waits(wait, False),
-                                        progress=progress_printer(as_json))
+                                        progress=progress_printer(
+                                            as_json, api.metric_source(project, benchmark)))
         dump(decided) if as_json else echo_lines(render_gates.until_decided_lines(decided))
         raise typer.Exit(exit_code_for(decided.verdict.kind))
     if max_repetitions is not None:
@@ -251,8 +252,9 @@ def baseline_establish(
         return
     result = api.establish_baseline(project, benchmark, at_sha=at_sha, allow_dirty=allow_dirty,
                                     sandbox=sandbox, force_foreground=foreground,
-                                    progress=progress_printer(as_json), wait=_waits(wait, False),
-                                    repetitions=repetitions, notes=notes)
+                                    progress=progress_printer(
+                                        as_json, api.metric_source(project, benchmark)),
+                                    wait=_waits(wait, False), repetitions=repetitions, notes=notes)
     if as_json:
         dump(result.model)
     elif result.pointer is not None:

@@ -31,6 +31,7 @@ class Timeline(BaseModel):
     entries: list[TimelineEntry]
     git_sha_prefix: str | None = None  # the filters it was read with, if any
     since: str | None = None
+    metric_source: str = "runner"  # what the gate reads of each run
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def timeline(store: Store, project: Project, bench: BenchmarkSpec, limit: int,
             reference_events=[event for event in references if event.run_id in ids]))
     return Timeline(project=project.name, benchmark=bench.name,
                     current_baseline=pointers[-1] if pointers else None, entries=entries,
-                    git_sha_prefix=filters.git_sha_prefix, since=filters.since)
+                    git_sha_prefix=filters.git_sha_prefix, since=filters.since,
+                    metric_source=bench.metric_source)
 
 
 

@@ -157,9 +157,12 @@ def timeline_lines(timeline: Timeline) -> list[str]:
     filtered = timeline.git_sha_prefix is not None or timeline.since is not None
     if not timeline.entries:
         lines.append("  no run set matches --git-sha/--since" if filtered else "  no runs yet")
+    source = timeline.metric_source
+    gated = "" if source == "runner" else f" ({source})"
     for entry in timeline.entries:
         rs = entry.run_set
-        ok = [run.metric for run in entry.runs if run.status == "ok" and run.metric is not None]
+        ok = [value for run in entry.runs
+              if run.status == "ok" and (value := run.gated_value(source)) is not None]
         mean = sum(ok) / len(ok) if ok else None
         flags = " dirty" if rs.git_dirty else ""
         marks = "".join(
@@ -172,7 +175,7 @@ def timeline_lines(timeline: Timeline) -> list[str]:
         lines.append(
             f"  {when(rs.created_at)}  set {rs.id:<5} {rs.kind:<8} {short(rs.git_sha)}  "
             f"meta_seed={rs.meta_seed}  {len(ok)}/{rs.repetitions} ok  mean={number(mean)}"
-            f"{flags}{marks}"
+            f"{gated}{flags}{marks}"
         )
         for run in entry.runs:
             if run.status != "ok":
