@@ -388,3 +388,13 @@ def test_resolution_is_a_relative_tolerance() -> None:
     assert parse_manifest(manifest(PERF)).benchmarks[0].resolution == 0.0
     assert "resolution" in error_of(manifest(PERF + "resolution = 1.5\n"))
     assert "resolution" in error_of(manifest(PERF + "resolution = -0.1\n"))
+
+
+def test_one_pair_of_brackets_for_benchmarks_names_the_two_it_needs() -> None:
+    """``[benchmarks]`` is one table, not the list ``[[benchmarks]]`` makes: the error says so
+    instead of printing the whole table back."""
+    text = (PROJECT + "[benchmarks]\nname = \"speed\"\n").encode()
+    with pytest.raises(ManifestError) as refused:
+        parse_manifest(text)
+    assert str(refused.value) == ("bench/manifest.toml: benchmarks must be a list of tables: "
+                                  "write each as [[...]], with two brackets")
