@@ -42,6 +42,8 @@ class _ModuleOnFirstUse:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
+        if attribute == "_name":  # a copy not made by __init__: no module to stand for
+            raise AttributeError(attribute)
         return getattr(importlib.import_module(self._name), attribute)
 
     def __repr__(self) -> str:

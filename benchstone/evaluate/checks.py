@@ -95,16 +95,17 @@ def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
 
 
 def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> GateDecision:
-    """No PROMOTE while candidate repetitions at the commit failed: the gate never judges the
+    """REJECT while candidate repetitions at the commit failed: the gate never judges the
     survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
-    commit, so the way forward is a fixed commit. A REJECT stands (failures cannot help)."""
+    tree, so no further run there can lead to PROMOTE, and the verdict is final (a "run more"
+    would keep a loop running them for nothing); the way forward is a changed tree."""
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
-    return replace(decision, kind=VerdictKind.NEEDS_MORE_DATA, reason=(
-        f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished, and a "
-        "gate that judged only the runs that succeeded could be gamed by failing or stopping "
-        "the slow ones: fix the failure and commit a changed tree; the runs that succeeded "
-        f"alone say: {decision.reason}"))
+    return replace(decision, kind=VerdictKind.REJECT, reason=(
+        f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished (a crash, "
+        "a timeout, a stop), and a gate that judged only the runs that succeeded could be gamed "
+        "by failing or stopping the slow ones, so this tree cannot be promoted: fix the cause "
+        f"and commit a changed tree; the runs that succeeded alone say: {decision.reason}"))
 
 
 def sequential_summary(decision: GateDecision,

@@ -3,7 +3,8 @@ the commit, in the order recorded, through the sequential procedure.
 
 A script that keeps calling ``bench run`` until it sees PROMOTE only adds looks to one
 sequential test whose boundaries already account for every look, so it gains nothing. The
-baseline is the pointer's run set (pooled with fresh baseline runs when ``baseline_grows``);
+baseline is every establishment of the pointer's tree in its environment (pooled with fresh
+baseline runs when ``baseline_grows``);
 after a PROMOTE, fresh baseline runs of the promoted commit, never the promoted sample that
 stopped when it looked good (``benchstone.evaluate.samples.baseline_evidence``). Read-only.
 """
@@ -54,6 +55,9 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
                 or _needs_fresh_baseline(store, project, bench, evidence))
     base_sets = evidence.sets
     baseline = sample_of(base_sets, evidence.runs, bench.metric_source)
+    if pointer.action != "promote":  # pooled establishments, named by the commit pointed at
+        baseline = baseline.model_copy(update={"git_sha": pointer.git_sha,
+                                               "meta_seed": pointer.meta_seed})
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
     warnings: list[str] = []

@@ -106,12 +106,11 @@ def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
     return sorted(sets, key=lambda rs: rs.id) or [first]
 
 
-def fresh_baseline_sets(store: Store, project: Project, pointer: BaselinePointer) -> list[RunSet]:
+def fresh_baseline_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[RunSet]:
     """Baseline runs recorded after the pointer moved, oldest first: run sets of kind
     ``baseline`` at the pointer's tree (the harness ran its commit on secret seeds), clean, and
     not the pointer's own. They never depend on how a candidate did, so they are an unbiased
     sample of the baseline commit."""
-    tree = tree_of(project.root, pointer.git_sha)
     sets = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
                                                 tree_sha=tree, git_sha=pointer.git_sha,
                                                 kinds=("baseline",))
@@ -144,7 +143,8 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
     commit (``established_sets``), pooled with fresh baseline runs when the baseline grows; after
     a PROMOTE, fresh baseline runs only (``len(baseline_seeds)`` of them for a fixed
     baseline)."""
-    fresh = fresh_baseline_sets(store, project, pointer)
+    tree = tree_of(project.root, pointer.git_sha)
+    fresh = fresh_baseline_sets(store, pointer, tree)
     fresh_runs = [run for run in store.runs_of([rs.id for rs in fresh]) if run.status == "ok"]
     if pointer.action == "promote":
         stopped = baseline_sets(store, pointer)
@@ -156,7 +156,7 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
             return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped)
         used = fresh_runs[:wanted]  # a fixed baseline: always the same first runs
         return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped)
-    established = established_sets(store, project, pointer)
+    established = established_sets(store, pointer, tree)
     ids = [rs.id for rs in established]
     if not bench.baseline_grows:
         return BaselineEvidence(established, store.runs_of(ids))
@@ -164,24 +164,28 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
     return BaselineEvidence([*established, *fresh], own + fresh_runs, first=len(own))
 
 
-def established_sets(store: Store, project: Project, pointer: BaselinePointer) -> list[RunSet]:
-    """The pointer's run set with every earlier ``baseline establish`` of the same commit's tree
-    in the same environment (sandbox, machine fingerprint, manifest), clean, oldest first.
+def established_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[RunSet]:
+    """The pointer's run set with every earlier harness-seeded baseline run set of the same tree
+    (``tree``, the pointer commit's) in the same environment (sandbox, machine fingerprint,
+    manifest), clean and with at least one ok run, oldest first: earlier establishments, and
+    baseline runs grown after earlier pointers.
 
     Pooled, establishing the baseline again adds runs instead of replacing them: re-running
     it until it happens to be slow would otherwise buy a PROMOTE for an unchanged candidate (an
     unchanged program was promoted in 12.7 % of trials at alpha 0.01 by re-establishing until
-    the baseline mean was in its slowest 1 %)."""
+    the baseline mean was in its slowest 1 %). A run set stopped part way counts with the runs
+    it has."""
     first = store.run_set(pointer.run_set_id)
     assert first is not None
-    tree = tree_of(project.root, pointer.git_sha)
-    same = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
-                                                tree_sha=tree, git_sha=pointer.git_sha,
-                                                kinds=("baseline",))
-            if rs.id < first.id and not rs.git_dirty and not rs.caller_seeds
-            and (rs.env_hash, rs.sandbox, rs.manifest_sha256)
-            == (first.env_hash, first.sandbox, first.manifest_sha256)]
-    return sorted([*same, first], key=lambda rs: rs.id)
+    earlier = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
+                                                   tree_sha=tree, git_sha=pointer.git_sha,
+                                                   kinds=("baseline",))
+               if rs.id < first.id and not rs.git_dirty and not rs.caller_seeds
+               and (rs.env_hash, rs.sandbox, rs.manifest_sha256)
+               == (first.env_hash, first.sandbox, first.manifest_sha256)]
+    with_runs = {run.run_set_id for run in store.runs_of([rs.id for rs in earlier])
+                 if run.status == "ok"}
+    return sorted([*(rs for rs in earlier if rs.id in with_runs), first], key=lambda rs: rs.id)
 
 
 def _sets_of(sets: list[RunSet], runs: list[Run]) -> list[RunSet]:

@@ -336,8 +336,9 @@ def _describe(error: dict[str, Any]) -> str:
     if kind in {"string_type"}:
         return f"must be a string (got {got!r})"
     if kind in {"list_type"}:
-        if isinstance(got, dict):  # [name] written for [[name]]: one table, not a list of them
-            return "must be a list of tables: write each as [[...]], with two brackets"
+        if error.get("loc") == ("benchmarks",) and isinstance(got, dict):
+            # [benchmarks] written for [[benchmarks]]: one table, not a list of them
+            return "must be a list of tables: write each as [[benchmarks]], with two brackets"
         return f"must be a list (got {got!r})"
     if kind in {"model_type", "dict_type"}:
         return f"must be a table (got {got!r})"

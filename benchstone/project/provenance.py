@@ -64,8 +64,13 @@ def _git(root: Path, *args: str, check: bool = True, text: bool = True,
 
 
 def in_work_tree(path: Path) -> bool:
-    """Whether ``path`` is inside a git work tree (with or without a commit)."""
-    return _git(path, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
+    """Whether ``path`` is inside a git work tree (with or without a commit); False without
+    git."""
+    try:
+        result = _git(path, "rev-parse", "--is-inside-work-tree", check=False)
+    except GitError:
+        return False
+    return result.returncode == 0 and result.stdout.strip() == "true"
 
 
 def repository_root(path: Path) -> Path:
@@ -86,12 +91,14 @@ def _top_and_head(path: Path) -> tuple[Path, str]:
     # One git process for both questions: every run and evaluation asks them.
     result = _git(path, "rev-parse", "--show-toplevel", "--verify", "--quiet", "HEAD^{commit}",
                   check=False)
-    lines = result.stdout.splitlines()
-    if not lines or not lines[0].strip():
+    # the top on the first line, the SHA on the last: a directory's name may hold a newline
+    printed = result.stdout.removesuffix("\n")
+    if not printed:
         raise GitError(f"{path} is not inside a git repository", fix="run git init and commit")
-    if result.returncode != 0 or len(lines) < 2:
-        raise GitError(f"{lines[0].strip()} has no commits yet", fix="commit the project first")
-    return Path(lines[0].strip()), lines[1].strip()
+    if result.returncode != 0:
+        raise GitError(f"{printed} has no commits yet", fix="commit the project first")
+    top, _, sha = printed.rpartition("\n")
+    return Path(top), sha
 
 
 def resolve_commit(root: Path, revision: str = "HEAD") -> str:

@@ -134,6 +134,7 @@ def scaffold(path: str | Path, language: Language | None = None, *, name: str | 
     if created:
         makefile = "Makefile"
         contents[makefile] = target
+    repository = in_work_tree(root)
     (root / "bench").mkdir(exist_ok=True)
     for relative, text in contents.items():
         destination = root / relative
@@ -147,7 +148,7 @@ def scaffold(path: str | Path, language: Language | None = None, *, name: str | 
     return ScaffoldResult(root=str(root.resolve()), project=project, benchmark=benchmark,
                           language=language, files=[str(MANIFEST_RELATIVE_PATH), runner],
                           make_target=target, makefile=makefile, makefile_created=created,
-                          workload="workload", git_repository=in_work_tree(root))
+                          workload="workload", git_repository=repository)
 
 
 def _load_existing(root: Path) -> Manifest:

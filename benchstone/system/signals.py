@@ -100,34 +100,42 @@ def stop_on_sigterm(*, even_if_ignored: bool = False) -> None:
 @contextlib.contextmanager
 def stopping_on_sigterm() -> Iterator[None]:
     """:func:`stop_on_sigterm` for the body only, then the caller's own handler again: a run
-    started through the Python API is cancelled cleanly without changing its host process."""
+    started through the Python API is cancelled cleanly without changing its host process.
+    Ctrl-C keeps raising KeyboardInterrupt, and is noted (:func:`stop_received`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _received.clear()  # a stop belongs to the command it came in
     previous = signal.getsignal(signal.SIGTERM)
     previous_interrupt = signal.getsignal(signal.SIGINT)
-    stop_on_sigterm()
-    if previous_interrupt is signal.default_int_handler:  # Ctrl-C as before, and noted
-        signal.signal(signal.SIGINT, _stop)
+    outermost = _stop not in (previous, previous_interrupt)
+    if outermost:
+        _received.clear()  # a stop belongs to the command it came in
     try:
+        stop_on_sigterm()
+        if previous_interrupt is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _stop)
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        # Ctrl-C's handler first: one arriving between the two then finds SIGTERM's still ours
         if previous_interrupt is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_interrupt)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def wait_for_exit(pid: int) -> tuple[int, Any]:
     """Reap the child ``pid``: its wait status and resource use (``os.wait4``), waiting in
     steps of :data:`STOP_CHECK_SECONDS` so that a stop is handled meanwhile. The exit is seen
-    at once: the wait is on the process's own descriptor, not a poll."""
+    at once: the wait is on the process's own descriptor, not a poll. Where there is no such
+    descriptor (Linux before 5.3), the wait is one blocking ``wait4``, which a stop handed to
+    another thread does not interrupt."""
     try:
         descriptor = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # not Linux 5.3 or later: one blocking wait
+    except (AttributeError, OSError):
         return os.wait4(pid, 0)[1:]
     try:
-        while not select.select([descriptor], [], [], STOP_CHECK_SECONDS)[0]:
+        exited = select.poll()  # not select.select: a descriptor may be above 1023
+        exited.register(descriptor, select.POLLIN)
+        while not exited.poll(STOP_CHECK_SECONDS * 1000):
             pass
     finally:
         os.close(descriptor)

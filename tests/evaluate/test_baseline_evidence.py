@@ -150,6 +150,25 @@ def test_establishing_a_commit_again_adds_runs_instead_of_replacing_them(
     assert verdict.baseline.run_set_ids == [moved.id]
 
 
+def test_only_clean_harness_seeded_establishments_of_the_environment_are_pooled(
+        state: StoredRuns) -> None:
+    kept = state.establish("speedw", wobbled(10.0, 10))
+    state.record("speedw", wobbled(13.0, 5), kind="baseline", dirty=True)
+    state.record("speedw", wobbled(13.0, 5), kind="baseline", caller_seeds=True)
+    state.record("speedw", [], kind="baseline", failed=3)  # no ok run: never a baseline
+    state.record("speedw", wobbled(10.0, 5, first_seed=20))  # a candidate run at the commit
+    stopped = state.record("speedw", wobbled(10.0, 2, first_seed=30), kind="baseline",
+                           failed=1)  # stopped part way: counts with what it has
+    last = state.establish("speedw", wobbled(10.0, 10, first_seed=40))
+    evidence = _evidence(state, "speedw")
+    assert [rs.id for rs in evidence.sets] == [kept.id, stopped.id, last.id]
+    assert sum(run.status == "ok" for run in evidence.runs) == 22
+    verdict = state.evaluate("speedw")  # named by the commit and run set pointed at
+    assert verdict.baseline.git_sha == last.git_sha
+    assert verdict.baseline.meta_seed == last.meta_seed
+    assert verdict.baseline.run_set_ids == [kept.id, stopped.id, last.id]
+
+
 def test_a_growing_baseline_pools_every_establishment_before_its_fresh_runs(
         state: StoredRuns) -> None:
     first = state.establish("speedg", wobbled(10.0, 5))

@@ -105,7 +105,7 @@ def test_a_failed_candidate_half_withholds_promote(state: StoredRuns) -> None:
     verdict = paired_verdict(state.project, state.bench("speedw"),
                              list(zip(BEFORE, FASTER, strict=True)), ("a" * 40, "b" * 40), [],
                              failed=2)
-    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.failures_withhold_promotion
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
     assert verdict.reason.startswith(f"2 candidate repetition(s) at {'b' * 10} failed")
     assert verdict.candidate.n_errors == 2 and verdict.baseline.n_errors == 0
 
@@ -178,7 +178,7 @@ def test_a_failed_earlier_half_stops_until_decided_before_running(state: StoredR
                        failed=1)
     result = run_compare(state, until_decided=True)
     assert result.pairs_run == 0 and result.pairs_total == 2
-    assert result.verdict.kind == "NEEDS_MORE_DATA"
+    assert result.verdict.kind == "REJECT"
     assert result.verdict.reason.startswith(f"1 candidate repetition(s) at {candidate_sha[:10]} "
                                             "failed")
 

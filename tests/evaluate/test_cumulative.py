@@ -162,15 +162,16 @@ def test_a_failed_candidate_repetition_withholds_promote(state: StoredRuns) -> N
     sha = state.commit()
     state.record("speedw", wobbled(8.0, 5), failed=1)
     verdict = state.evaluate("speedw")
-    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.failures_withhold_promotion
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
     assert verdict.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} failed")
+    assert "this tree cannot be promoted" in verdict.reason
     assert ("the runs that succeeded alone say: welch (sequential, look 4 of at most 12): "
             "crossed the boundary; p=") in verdict.reason
     assert verdict.candidate.n == 5 and verdict.candidate.n_errors == 1
     assert "1 candidate repetition(s) failed and are not in the gate" in verdict.warnings
     # more good runs at the same commit cannot undo it: the failed row stays
     state.record("speedw", wobbled(8.0, 5, first_seed=6))
-    assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
+    assert state.evaluate("speedw").kind == "REJECT"
 
 
 def test_a_failed_repetition_leaves_a_reject_standing(state: StoredRuns) -> None:

@@ -129,7 +129,7 @@ def test_a_failed_candidate_half_withholds_promote(state: StoredRuns) -> None:
     head = state.commit()
     pairs(state, (base, head), wobbled(10.0, 12), wobbled(8.0, 12), failed=1)
     verdict = state.evaluate("speedp")
-    assert verdict.kind == VerdictKind.NEEDS_MORE_DATA and verdict.failures_withhold_promotion
+    assert verdict.kind == VerdictKind.REJECT and verdict.failures_withhold_promotion
 
 
 def test_a_regression_in_pairs_rejects_in_evaluate_all(state: StoredRuns) -> None:

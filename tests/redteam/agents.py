@@ -741,7 +741,7 @@ def cancel_is_a_request(lab: ServiceLab) -> Outcome:
                   and decided["p_value"] <= decided["threshold"])
     contained = (cancel.returncode == 0 and requests == [(lab.agent,)]
                  and state == [("cancelled",)] and starts > rows and again.returncode == 0
-                 and verdict.returncode == 2 and decided.get("kind") == "NEEDS_MORE_DATA"
+                 and verdict.returncode == 1 and decided.get("kind") == "REJECT"
                  and "never finished" in decided.get("reason", "") and gate_alone)
     return Outcome(contained=contained, details=[
         f"bench cancel by the agent: exit {cancel.returncode}; request on record by "
