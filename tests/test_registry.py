@@ -102,6 +102,25 @@ def test_changed_manifest_adds_a_registration_and_keeps_the_old_copy(state, make
     assert load_project(store, "toy").benchmark("speed").promotion_sigma == 3.0
 
 
+def test_an_uncommitted_manifest_is_pinned_with_a_warning(state, make_project, bench) -> None:
+    """Runs measure the committed tree and refuse a manifest that is not the registered copy:
+    registering an edit before committing it says so at once, not at the next run."""
+    place, store = state
+    root = make_project("toy")
+    assert register(store, place, root).warnings == ()
+    path = root / "bench" / "manifest.toml"
+    path.write_text(path.read_text().replace("promotion_sigma = 2.0", "promotion_sigma = 3.0"))
+    edited = register(store, place, root)
+    assert edited.warnings == (
+        "bench/manifest.toml differs from the one committed at HEAD: runs measure the committed "
+        "tree and will refuse it until it is committed (git add bench/manifest.toml && git "
+        "commit)",)
+    shown = bench("register", str(root))
+    assert shown.returncode == 0 and "differs from the one committed at HEAD" in shown.stdout + shown.stderr
+    commit_all(root, "stricter gate")
+    assert register(store, place, root).warnings == ()
+
+
 def test_load_project_reads_the_pinned_copy_not_the_project(state, make_project) -> None:
     place, store = state
     root = make_project("toy")

@@ -39,8 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     forwarded = _through_service(argv)
     if forwarded is not None:
         return forwarded
-    with stopping_on_sigterm():
-        return _dispatch(argv)
+    try:
+        with stopping_on_sigterm():
+            return _dispatch(argv)
+    except KeyboardInterrupt:  # one that came while the handlers were being put back
+        typer.echo("interrupted", err=True)
+        return INTERRUPTED_EXIT
 
 
 def _through_service(argv: list[str] | None) -> int | None:

@@ -28,7 +28,7 @@ from benchstone.project.manifest import (
     parse_manifest,
     resolved,
 )
-from benchstone.project.provenance import repository_root
+from benchstone.project.provenance import file_at, head_commit, repository_root
 from benchstone.store import Store
 from benchstone.store.records import Registration, Unregistration
 from benchstone.system.host import served_caller
@@ -59,6 +59,7 @@ class RegisterOutcome:
     changed: bool
     previous: Registration | None
     corpus: dict[str, CorpusCheck]
+    warnings: tuple[str, ...] = ()
 
 
 def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
@@ -96,7 +97,19 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
         changed = True
     project = Project(registration, manifest)
     checks = {bench.name: corpus_check(store, project, bench) for bench in manifest.benchmarks}
-    return RegisterOutcome(project, changed, previous if changed else None, checks)
+    return RegisterOutcome(project, changed, previous if changed else None, checks,
+                           _uncommitted(root, raw))
+
+
+def _uncommitted(root: Path, raw: bytes) -> tuple[str, ...]:
+    """A warning when the manifest pinned is not the one committed at HEAD: every run measures
+    the committed tree, and refuses one whose manifest is not the registered copy."""
+    committed = file_at(root, head_commit(root), MANIFEST_RELATIVE_PATH)
+    if committed == raw:
+        return ()
+    state = "is not committed" if committed is None else "differs from the one committed at HEAD"
+    return (f"{MANIFEST_RELATIVE_PATH} {state}: runs measure the committed tree and will refuse "
+            f"it until it is committed (git add {MANIFEST_RELATIVE_PATH} && git commit)",)
 
 
 def _refuse_another_callers(previous: Registration | None, store: Store) -> None:

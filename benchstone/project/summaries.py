@@ -80,5 +80,5 @@ def register_result(store: Store, outcome: registry.RegisterOutcome) -> Register
     return RegisterResult(
         **project_summary(store, project).model_dump(), changed=outcome.changed,
         previous_manifest_sha256=previous.manifest_sha256 if previous else None,
-        warnings=[*project.manifest.warnings, *moved],
+        warnings=[*project.manifest.warnings, *moved, *outcome.warnings],
     )
