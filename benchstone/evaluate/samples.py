@@ -156,15 +156,15 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
             return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped)
         used = fresh_runs[:wanted]  # a fixed baseline: always the same first runs
         return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped)
-    established = established_sets(store, pointer, tree)
-    ids = [rs.id for rs in established]
+    established, rows = established_sets(store, pointer, tree)
     if not bench.baseline_grows:
-        return BaselineEvidence(established, store.runs_of(ids))
-    own = [run for run in store.runs_of(ids) if run.status == "ok"]
+        return BaselineEvidence(established, rows)
+    own = [run for run in rows if run.status == "ok"]
     return BaselineEvidence([*established, *fresh], own + fresh_runs, first=len(own))
 
 
-def established_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[RunSet]:
+def established_sets(store: Store, pointer: BaselinePointer,
+                     tree: str) -> tuple[list[RunSet], list[Run]]:
     """The pointer's run set with every earlier harness-seeded baseline run set of the same tree
     (``tree``, the pointer commit's) in the same environment (sandbox, machine fingerprint,
     manifest), clean and with at least one ok run, oldest first: earlier establishments, and
@@ -174,7 +174,7 @@ def established_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[
     it until it happens to be slow would otherwise buy a PROMOTE for an unchanged candidate (an
     unchanged program was promoted in 12.7 % of trials at alpha 0.01 by re-establishing until
     the baseline mean was in its slowest 1 %). A run set stopped part way counts with the runs
-    it has."""
+    it has. Returned with the rows of those run sets, in insertion order."""
     first = store.run_set(pointer.run_set_id)
     assert first is not None
     earlier = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
@@ -183,9 +183,10 @@ def established_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[
                if rs.id < first.id and not rs.git_dirty and not rs.caller_seeds
                and (rs.env_hash, rs.sandbox, rs.manifest_sha256)
                == (first.env_hash, first.sandbox, first.manifest_sha256)]
-    with_runs = {run.run_set_id for run in store.runs_of([rs.id for rs in earlier])
-                 if run.status == "ok"}
-    return sorted([*(rs for rs in earlier if rs.id in with_runs), first], key=lambda rs: rs.id)
+    rows = store.runs_of([rs.id for rs in earlier] + [first.id])
+    with_runs = {run.run_set_id for run in rows if run.status == "ok"} | {first.id}
+    sets = sorted((rs for rs in [*earlier, first] if rs.id in with_runs), key=lambda rs: rs.id)
+    return sets, [run for run in rows if run.run_set_id in with_runs]
 
 
 def _sets_of(sets: list[RunSet], runs: list[Run]) -> list[RunSet]:

@@ -75,15 +75,16 @@ def in_work_tree(path: Path) -> bool:
 
 def repository_root(path: Path) -> Path:
     """The top of the git work tree holding ``path``; GitError when there is none or no commit."""
-    return _top_and_head(path)[0]
+    return repository_head(path)[0]
 
 
 def head_commit(path: Path) -> str:
     """The full SHA of the commit checked out in the work tree holding ``path``."""
-    return _top_and_head(path)[1]
+    return repository_head(path)[1]
 
 
-def _top_and_head(path: Path) -> tuple[Path, str]:
+def repository_head(path: Path) -> tuple[Path, str]:
+    """Both of the above, from one git process."""
     if not path.is_dir():
         raise GitError(f"{path} is not a directory",
                        fix="check the path; a registered project that moved is registered again "

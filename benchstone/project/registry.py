@@ -28,7 +28,7 @@ from benchstone.project.manifest import (
     parse_manifest,
     resolved,
 )
-from benchstone.project.provenance import file_at, head_commit, repository_root
+from benchstone.project.provenance import file_at, repository_head
 from benchstone.store import Store
 from benchstone.store.records import Registration, Unregistration
 from benchstone.system.host import served_caller
@@ -65,7 +65,7 @@ class RegisterOutcome:
 def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     """Pin ``path``'s manifest. Re-registering an unchanged manifest at the same path is a no-op."""
     given = path.expanduser().absolute()
-    root = repository_root(given)
+    root, head = repository_head(given)
     if (given / MANIFEST_RELATIVE_PATH).is_file() and given.resolve() != root.resolve():
         # its own manifest, below the top: registering the top's manifest would be a silent swap
         raise GitError(
@@ -98,13 +98,13 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     project = Project(registration, manifest)
     checks = {bench.name: corpus_check(store, project, bench) for bench in manifest.benchmarks}
     return RegisterOutcome(project, changed, previous if changed else None, checks,
-                           _uncommitted(root, raw))
+                           _uncommitted(root, head, raw))
 
 
-def _uncommitted(root: Path, raw: bytes) -> tuple[str, ...]:
-    """A warning when the manifest pinned is not the one committed at HEAD: every run measures
-    the committed tree, and refuses one whose manifest is not the registered copy."""
-    committed = file_at(root, head_commit(root), MANIFEST_RELATIVE_PATH)
+def _uncommitted(root: Path, head: str, raw: bytes) -> tuple[str, ...]:
+    """A warning when the manifest pinned is not the one committed at ``head``: every run
+    measures the committed tree, and refuses one whose manifest is not the registered copy."""
+    committed = file_at(root, head, MANIFEST_RELATIVE_PATH)
     if committed == raw:
         return ()
     state = "is not committed" if committed is None else "differs from the one committed at HEAD"
