@@ -323,8 +323,7 @@ def evaluate(
     at least one benchmark improves and none regresses or fails.
     """
     from benchstone import api
-    from benchstone.evaluate.explain import explanation_lines
-    from benchstone.report import github, render, render_gates
+    from benchstone.report import render
 
     if as_json and output_format is OutputFormat.github:
         raise usage_error("--json and --format github cannot be combined")
@@ -333,9 +332,11 @@ def evaluate(
         if benchmark is not None or meta_seed is not None or explain:
             raise usage_error("--all evaluates every benchmark: leave out BENCHMARK, "
                               "--meta-seed and --explain")
+        from benchstone.report.render_gates import all_lines
+
         result = api.evaluate_all(project, include_dirty=include_dirty,
                                   allow_cross_env=allow_cross_env, fdr=fdr)
-        dump(result) if as_json else echo_lines(render_gates.all_lines(result))
+        dump(result) if as_json else echo_lines(all_lines(result))
         verdicts = result.benchmarks
         kind = result.kind
     else:
@@ -345,6 +346,8 @@ def evaluate(
         if fdr is not None:
             raise usage_error("--fdr only applies with --all")
         if explain:
+            from benchstone.evaluate.explain import explanation_lines
+
             explanation = api.explain(project, benchmark, include_dirty=include_dirty,
                                       allow_cross_env=allow_cross_env)
             dump(explanation) if as_json else echo_lines(explanation_lines(explanation))
@@ -357,6 +360,8 @@ def evaluate(
             verdicts = [verdict]
             kind = verdict.kind
     if output_format is OutputFormat.github:
+        from benchstone.report import github
+
         echo_lines(github.publish(verdicts))
     if expect is not None:
         if kind != expect:

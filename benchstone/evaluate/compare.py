@@ -1,16 +1,13 @@
 """``compare``: the baseline tree and the candidate tree run side by side, pair by pair; and the
-``design = "paired"`` benchmarks, whose ``run``, ``evaluate`` and ``promote`` are these pairs.
+``design = "paired"`` benchmarks, whose ``run`` and ``promote`` are these pairs.
 
 Each pair runs both trees with the same fresh seed, each in a fresh sandbox, in an order drawn
 at random (from the comparison's meta seed, so it can be replayed). A shared machine that
 drifts, or a seed that makes one input harder, moves both halves of a pair alike, and the
 paired test (Wilcoxon signed-rank or a t-test on log ratios) cancels it. With ``--duet`` the
 two halves run at the same time instead, on disjoint cores (``benchstone.evaluate.duet``).
-
-The evidence of earlier comparisons of the same baseline commit with the candidate's tree (an
-empty or message-only commit holds the same tree) counts too: pairs accumulate into one
-sequential test (``benchstone.stats.sequential``) with the manifest's ``max_repetitions`` pairs
-as its horizon, so comparing again until green gains nothing either.
+The pairs are judged, with those of earlier comparisons of the same trees, by
+:mod:`benchstone.evaluate.paired`.
 """
 
 from __future__ import annotations
@@ -23,39 +20,32 @@ from pydantic import BaseModel, Field
 
 from benchstone.errors import CompareError, DirtyTreeError, Interrupted
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
-from benchstone.evaluate.checks import (
-    already_promoted,
-    no_baseline,
-    sequential_summary,
-    settings_for,
-    tampered,
-    verdict_for,
-    withheld_for_failures,
+from benchstone.evaluate.checks import tampered
+from benchstone.evaluate.duet import cores_of_pair, run_together, split_cores
+from benchstone.evaluate.paired import (
+    ALTERNATING,
+    DUET,
+    SIDES,
+    candidate_failures,
+    complete_pairs,
+    design_note,
+    earlier_pairs,
+    paired_verdict,
+    with_requirements,
 )
-from benchstone.evaluate.correctness import apply_requirements
-from benchstone.evaluate.duet import ALTERNATING, DUET, cores_of_pair, run_together, split_cores
-from benchstone.evaluate.samples import EvaluateOptions, head_sha
-from benchstone.gates.sequential import decide_paired_sequential
-from benchstone.gates.verdict import Sample, Verdict
+from benchstone.evaluate.samples import head_sha
+from benchstone.gates.verdict import Verdict
 from benchstone.kinds import VerdictKind
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
-from benchstone.project.provenance import (
-    is_dirty,
-    protected_files,
-    repository_root,
-    resolve_commit,
-    tree_of,
-)
+from benchstone.project.provenance import is_dirty, protected_files, repository_root, resolve_commit
 from benchstone.project.registry import Project
 from benchstone.run.environment import derive_seeds, new_meta_seed
 from benchstone.run.runlist import RunList
 from benchstone.run.runner import Progress, RunRequest, RunSetReport, RunSetSession, check_commit
 from benchstone.sandbox import choose_backend, pins_cores
 from benchstone.store import Store
-from benchstone.store.records import Comparison, Run, RunSet
-
-SIDES = ("baseline", "candidate")
+from benchstone.store.records import Run, RunSet
 
 
 @dataclass(frozen=True)
@@ -102,120 +92,6 @@ def _baseline_sha(store: Store, project: Project, bench: BenchmarkSpec,
                 "(bench compare also takes --against SHA)")
         return pointer.git_sha
     return resolve_commit(root, against)
-
-
-def complete_pairs(runs: dict[str, list[Run]], source: str) -> list[tuple[float, float]]:
-    """(baseline, candidate) values of the pairs where both halves are ok, in pair order."""
-    by_index = {side: {run.repetition: run.gated_value(source) for run in runs[side]}
-                for side in SIDES}
-    pairs = []
-    for index in sorted(by_index["baseline"]):
-        b, c = by_index["baseline"][index], by_index["candidate"].get(index)
-        if b is not None and c is not None:
-            pairs.append((b, c))
-    return pairs
-
-
-def candidate_failures(runs: dict[str, list[Run]]) -> int:
-    """Candidate halves that failed: while there are any, the gate does not promote."""
-    return sum(1 for run in runs["candidate"] if run.status != "ok")
-
-
-def _comparisons_of_tree(store: Store, project: Project, bench: BenchmarkSpec,
-                         baseline_sha: str, candidate_sha: str) -> list[Comparison]:
-    """Every comparison of ``baseline_sha`` with a commit holding ``candidate_sha``'s tree,
-    oldest first: an empty or message-only commit continues the same sequential test."""
-    tree = tree_of(repository_root(project.root), candidate_sha)
-    ids = sorted({rs.comparison_id for rs in store.run_sets_of_tree(
-        project.name, bench.name, tree_sha=tree, git_sha=candidate_sha, kinds=("compare",))
-        if rs.side == "candidate" and rs.comparison_id is not None})
-    found = [store.comparison(comparison_id) for comparison_id in ids]
-    return [c for c in found if c is not None and c.baseline_sha == baseline_sha]
-
-
-def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
-                  candidate_sha: str, designs: dict[str, int] | None = None
-                  ) -> tuple[list[tuple[float, float]], int]:
-    """The complete pairs of every earlier comparison of the baseline commit with the
-    candidate's tree, oldest first, and how many of their candidate halves failed or never
-    finished. ``designs``, when given, receives the number of complete pairs per design."""
-    pairs: list[tuple[float, float]] = []
-    failed = 0
-    for comparison in _comparisons_of_tree(store, project, bench, baseline_sha, candidate_sha):
-        sets = store.run_sets(project.name, bench.name, kinds=("compare",),
-                              comparison_id=comparison.id)
-        runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
-        complete = complete_pairs(runs, bench.metric_source)
-        pairs.extend(complete)
-        if designs is not None:
-            design = comparison.design or ALTERNATING
-            designs[design] = designs.get(design, 0) + len(complete)
-        failed += candidate_failures(runs) + store.unfinished_repetitions(
-            [rs.id for rs in sets if rs.side == "candidate"])
-    return pairs, failed
-
-
-def design_note(designs: dict[str, int]) -> str | None:
-    """Which designs the pairs in the gate ran under, when any ran as a duet."""
-    if not designs.get(DUET):
-        return None
-    return (f"{designs[DUET]} pair(s) ran as duets (both halves at once, on disjoint cores), "
-            f"{designs.get(ALTERNATING, 0)} alternating (one half after the other)")
-
-
-def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
-                   shas: tuple[str, str], warnings: list[str], failed: int = 0) -> Verdict:
-    """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
-    withhold a PROMOTE."""
-    baseline_values = [b for b, _ in pairs]
-    candidate_values = [c for _, c in pairs]
-    decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
-                                        bench.max_repetitions)
-    decision = withheld_for_failures(decision, failed, shas[1])
-    summary = sequential_summary(decision)
-    samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
-                      values=values, mean=sum(values) / len(values) if values else None)
-               for sha, values, errors in zip(shas, (baseline_values, candidate_values),
-                                              (0, failed), strict=True)]
-    return verdict_for(project, bench, decision.kind, decision.reason, policy=decision.policy,
-                       direction=bench.metric_direction, p_value=decision.p_value,
-                       threshold=decision.threshold, alpha=bench.alpha, effect=decision.effect,
-                       effect_ci=decision.effect_ci, sequential=summary,
-                       details=decision.details, warnings=warnings, baseline=samples[0],
-                       candidate=samples[1], baseline_mean=samples[0].mean,
-                       candidate_mean=samples[1].mean)
-
-
-def evaluate_paired(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
-                    git_sha: str) -> Verdict:
-    """``evaluate`` under ``design = "paired"``: the sequential paired gate on every pair
-    recorded so far of the baseline pointer's commit and ``git_sha``'s tree. Read-only."""
-    keep_boundaries_in(home)
-    pointer = store.current_pointer(project.name, bench.name)
-    if pointer is None:
-        return no_baseline(project, bench)
-    shas = (pointer.git_sha, git_sha)
-    root = repository_root(project.root)
-    before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
-    if before.digest != after.digest:
-        return tampered(project, bench, before.changed_from(after),
-                        "protected files changed since the baseline")
-    designs: dict[str, int] = {}
-    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs)
-    if not pairs and not failed:
-        return (already_promoted(project, bench, pointer, git_sha)
-                or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
-                               f"no pairs of {git_sha[:10]} with the baseline "
-                               f"{pointer.git_sha[:10]} yet (design = paired): run them "
-                               f"(bench run {project.name} {bench.name})"))
-    warnings = ["design = paired: the baseline commit was measured again, interleaved with "
-                f"the candidate ({len(pairs)} complete pair(s))"]
-    if (note := design_note(designs)) is not None:
-        warnings.append(note)
-    if shas[0] == shas[1]:
-        warnings.append("the baseline and the candidate are the same commit (an A/A comparison)")
-    return _finish(store, home, project, bench,
-                   paired_verdict(project, bench, pairs, shas, warnings, failed), git_sha)
 
 
 def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
@@ -267,7 +143,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                                                    or verdict.failures_withhold_promotion)):
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
-                             pairs_total=len(pairs), verdict=_finish(store, home, project, bench,
+                             pairs_total=len(pairs), verdict=with_requirements(store, home, project, bench,
                                                                      verdict, candidate_sha))
     return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
                       warnings, failed, stop)
@@ -347,7 +223,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         first_sides=first_sides, design=design, duet_cores=duet_cores,
         baseline=sessions["baseline"].report(),
         candidate=sessions["candidate"].report(),
-        verdict=_finish(store, home, project, bench, verdict, shas[1]))
+        verdict=with_requirements(store, home, project, bench, verdict, shas[1]))
 
 
 def require_pinning(bench: BenchmarkSpec, sandbox: str | None) -> None:
@@ -365,13 +241,6 @@ def duet_sets(bench: BenchmarkSpec, request: CompareRequest) -> tuple[str, str]:
     fix when the sandbox cannot pin a half to its cores or the lease is too small."""
     require_pinning(bench, request.sandbox)
     return split_cores(request.cpuset or "", bench.threads)
-
-
-def _finish(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
-            verdict: Verdict, candidate_sha: str) -> Verdict:
-    """Faster but wrong is still rejected: required correctness benchmarks must PASS."""
-    return apply_requirements(store, home, project, bench, verdict, candidate_sha,
-                              EvaluateOptions(git_sha=candidate_sha))
 
 
 class PairedRuns(RunList):

@@ -22,6 +22,7 @@ import threading
 from pathlib import Path
 
 from benchstone.errors import CompareError
+from benchstone.evaluate.paired import SIDES
 from benchstone.jobs.scheduler import format_cpuset
 from benchstone.run.runner import RunSetSession
 from benchstone.store import Store
@@ -29,10 +30,6 @@ from benchstone.store.records import Run
 from benchstone.system.cpus import parse_cpuset
 from benchstone.system.signals import STOP_CHECK_SECONDS
 
-ALTERNATING = "alternating"
-DUET = "duet"
-DESIGNS = (ALTERNATING, DUET)
-SIDES = ("baseline", "candidate")
 # The other half normally reaches the start within a container's creation time; the wait ends
 # at once when it fails before starting, so this only bounds an engine that hangs.
 START_TIMEOUT_SECONDS = 300.0

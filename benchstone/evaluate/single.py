@@ -20,9 +20,9 @@ from benchstone.evaluate.checks import (
     tampered,
     verdict_for,
 )
-from benchstone.evaluate.compare import evaluate_paired
 from benchstone.evaluate.correctness import apply_requirements, evaluate_correctness
 from benchstone.evaluate.cumulative import evaluate_cumulative
+from benchstone.evaluate.paired import evaluate_paired
 from benchstone.evaluate.samples import EvaluateOptions, head_sha, newest_candidate_set, sample_of
 from benchstone.gates.policies import decide
 from benchstone.gates.verdict import Verdict, VerdictKind

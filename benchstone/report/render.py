@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from benchstone.gates.verdict import Verdict
+from typing import TYPE_CHECKING
+
 from benchstone.gates.wording import confidence, percent
 from benchstone.kinds import VerdictKind
-from benchstone.project.history import Timeline
-from benchstone.project.summaries import ProjectSummary, RegisterResult
-from benchstone.store.records import Corpus, ReferenceEvent, Run, RunSet
+
+if TYPE_CHECKING:  # the models render reads; importing them would load every command's models
+    from benchstone.gates.verdict import Verdict
+    from benchstone.project.history import Timeline
+    from benchstone.project.summaries import ProjectSummary, RegisterResult
+    from benchstone.store.records import Corpus, ReferenceEvent, Run, RunSet
 
 
 def short(sha: str | None, width: int = 10) -> str:

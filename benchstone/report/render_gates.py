@@ -3,11 +3,15 @@ Every function returns lines; only the CLI prints."""
 
 from __future__ import annotations
 
-from benchstone.evaluate.all_benchmarks import AllVerdict
-from benchstone.evaluate.compare import CompareResult
-from benchstone.evaluate.until_decided import UntilDecidedResult
+from typing import TYPE_CHECKING
+
 from benchstone.kinds import VerdictKind
 from benchstone.report.render import short, verdict_lines
+
+if TYPE_CHECKING:  # read only: importing them would load the runner for evaluate --all's text
+    from benchstone.evaluate.all_benchmarks import AllVerdict
+    from benchstone.evaluate.compare import CompareResult
+    from benchstone.evaluate.until_decided import UntilDecidedResult
 
 
 def all_lines(result: AllVerdict) -> list[str]:

@@ -10,11 +10,9 @@ import pytest
 from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import CompareError, DirtyTreeError
-from benchstone.evaluate.compare import (
-    CompareRequest,
-    CompareResult,
+from benchstone.evaluate.compare import CompareRequest, CompareResult, compare
+from benchstone.evaluate.paired import (
     candidate_failures,
-    compare,
     complete_pairs,
     earlier_pairs,
     paired_verdict,

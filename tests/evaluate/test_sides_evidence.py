@@ -12,8 +12,8 @@ from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import NothingToPromote, SingleRunSetRefused
 from benchstone.evaluate.all_benchmarks import evaluate_all
-from benchstone.evaluate.compare import evaluate_paired
 from benchstone.evaluate.explain import explain
+from benchstone.evaluate.paired import evaluate_paired
 from benchstone.evaluate.promotion import promote
 from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.verdict import VerdictKind
