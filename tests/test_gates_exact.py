@@ -30,7 +30,9 @@ def test_a_deterministic_gain_is_promoted_at_two_runs_a_side(decide) -> None:
 
 @pytest.mark.parametrize("decide", [decide_sequential, decide_paired_sequential])
 def test_an_unchanged_deterministic_program_is_never_promoted(decide) -> None:
-    assert decide([10.0, 10.0], [10.0, 10.0], DETERMINISTIC, 20).kind == "REJECT"
+    unchanged = decide([10.0, 10.0], [10.0, 10.0], DETERMINISTIC, 20)
+    assert unchanged.kind == "REJECT"
+    assert "improvement +0.0000%," in unchanged.reason  # no change, not a negative zero
     worse = decide([10.0, 10.0], [10.5, 10.5], DETERMINISTIC, 20)
     assert worse.kind == "REJECT" and worse.effect == pytest.approx(-0.05)
 

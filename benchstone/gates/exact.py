@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 from benchstone.gates.policies import MIN_PER_SIDE, GateDecision, GateSettings
+from benchstone.gates.wording import signed_percent
 from benchstone.kinds import VerdictKind
 from benchstone.stats.basic import median, relative_improvement
 
@@ -51,7 +52,7 @@ def decide_exact(name: str, baseline: Sequence[float], candidate: Sequence[float
                      f"{spreads['candidate']:.3g}"])
     effect = relative_improvement(median(baseline), median(candidate), s.direction)
     better = effect > s.resolution and effect > 0 and effect >= s.min_effect
-    shown = f"{effect:+.4%}" if math.isfinite(effect) else ("better" if effect > 0 else "worse")
+    shown = signed_percent(effect, 4) if math.isfinite(effect) else ("better" if effect > 0 else "worse")
     why = ("better by more than the resolution and by at least min_effect" if better else
            "not better by more than the resolution" if effect <= s.resolution else
            "better, but by less than min_effect")

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from benchstone.gates.wording import confidence
+from benchstone.gates.wording import confidence, signed_percent
 from benchstone.kinds import VerdictKind
 from benchstone.stats.basic import (
     directed_sigma,
@@ -161,11 +161,11 @@ def _calibrated(significant: bool, effect: float, s: GateSettings, name: str, p_
     elif effect <= 0 or effect < s.min_effect:
         kind = VerdictKind.REJECT
         why = (f"p={p_value:.4g} <= {_threshold_name(threshold, s)} but the improvement "
-               f"{effect:+.2%} is not above min_effect {s.min_effect:.2%}")
+               f"{signed_percent(effect)} is not above min_effect {s.min_effect:.2%}")
     else:
         kind = VerdictKind.PROMOTE
-        why = f"p={p_value:.4g} <= {_threshold_name(threshold, s)}, improvement {effect:+.2%}"
-    ci_text = f", {confidence(level)} CI [{ci[0]:+.2%}, {ci[1]:+.2%}]" if ci else ""
+        why = f"p={p_value:.4g} <= {_threshold_name(threshold, s)}, improvement {signed_percent(effect)}"
+    ci_text = f", {confidence(level)} CI [{signed_percent(ci[0])}, {signed_percent(ci[1])}]" if ci else ""
     reason = f"{name} {why}{ci_text} (direction={s.direction})"
     return GateDecision(kind, name, reason, statistic=statistic, statistic_name=statistic_name,
                         threshold=threshold, p_value=p_value, effect=effect, effect_ci=ci,

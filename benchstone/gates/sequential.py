@@ -23,7 +23,7 @@ from benchstone.gates.policies import (
     paired_differences,
     paired_test_name,
 )
-from benchstone.gates.wording import confidence, percent
+from benchstone.gates.wording import confidence, percent, signed_percent
 from benchstone.kinds import VerdictKind
 from benchstone.stats.basic import mean, median
 from benchstone.stats.calibrated import orient, to_relative
@@ -47,7 +47,7 @@ def _describe(name: str, outcome: SequentialOutcome, effect: float | None,
         test = f"p={outcome.p_value:.4g} {compare} boundary {outcome.boundary:.4g}"
     else:
         test = f"p={outcome.p_value:.4g}, no promotion possible at this look"
-    improvement = f", improvement {effect:+.2%}" if effect is not None else ""
+    improvement = f", improvement {signed_percent(effect)}" if effect is not None else ""
     ci_text = ""
     if ci is not None:
         ci_text = (f", {confidence(outcome.boundary)} CI "

@@ -12,8 +12,13 @@ def confidence(level: float) -> str:
     return f"{100 * (1 - 2 * level):.{digits}f}%"
 
 
+def signed_percent(value: float, digits: int = 2) -> str:
+    """A relative change with its sign; no change reads +0.00%, never -0.00%."""
+    return f"{value + 0.0:+.{digits}%}"  # adding 0.0 turns -0.0 into 0.0
+
+
 def percent(value: float) -> str:
     """A relative change; the far ends of early sequential intervals are not worth digits."""
     if value <= -10:
         return "<-1000%"
-    return ">+1000%" if value >= 10 else f"{value:+.2%}"
+    return ">+1000%" if value >= 10 else signed_percent(value)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from benchstone.errors import BenchstoneError
 from benchstone.gates.verdict import Verdict, exit_code_for
+from benchstone.gates.wording import signed_percent
 from benchstone.kinds import FAILING_KINDS, WAITING_KINDS
 
 SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
@@ -52,8 +53,8 @@ def _improvement(verdict: Verdict) -> str:
     if value is None:
         return "-"
     if value == 0:
-        return f"{value:+.2%}"
-    return f"{value:+.2%} ({'better' if value > 0 else 'worse'})"
+        return signed_percent(value)
+    return f"{signed_percent(value)} ({'better' if value > 0 else 'worse'})"
 
 
 def _gate(verdict: Verdict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchstone.gates.wording import confidence, percent
+from benchstone.gates.wording import confidence, percent, signed_percent
 from benchstone.kinds import VerdictKind
 
 if TYPE_CHECKING:  # the models render reads; importing them would load every command's models
@@ -111,11 +111,11 @@ def verdict_lines(verdict: Verdict) -> list[str]:
         source = "" if verdict.metric_source == "runner" else f" ({verdict.metric_source})"
         lines.append(f"  baseline mean={number(b.mean)}  candidate mean={number(c.mean)}{source}")
         lines.append(f"  baseline {short(b.git_sha)} n={b.n}  candidate {short(c.git_sha)} "
-                     f"n={c.n} meta_seed={c.meta_seed}")
+                     f"n={c.n}" + ("" if c.meta_seed is None else f" meta_seed={c.meta_seed}"))
     if verdict.effect is not None and verdict.p_value is not None:
         ci = verdict.effect_ci
         ci_text = f"  interval [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
-        lines.append(f"  improvement {verdict.effect:+.2%}{ci_text}  p={verdict.p_value:.4g}")
+        lines.append(f"  improvement {signed_percent(verdict.effect)}{ci_text}  p={verdict.p_value:.4g}")
     if verdict.sequential is not None:
         seq = verdict.sequential
         power = (f"; chance of a PROMOTE within the horizon {seq.conditional_power:.0%}"
