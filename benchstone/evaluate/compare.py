@@ -122,6 +122,10 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
     warnings = [] if baseline_sha != candidate_sha else [
         "the baseline and the candidate are the same commit (an A/A comparison)"]
+    if not bench.is_paired:
+        warnings.append("design = classic: these pairs decide this comparison only; bench "
+                        "promote judges the run sets of bench run (with design = \"paired\", "
+                        "run, evaluate and promote use these pairs)")
     designs: dict[str, int] = {}
     pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs)
     if before.digest != after.digest:

@@ -80,7 +80,11 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
                 f"{git_sha[:10]} is the baseline of {project.name}/{bench.name} already (run set "
                 f"{pointer.run_set_id}): nothing new to promote",
                 fix=f"commit a change, then bench run {project.name} {bench.name}")
-        raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote",
+        compared = "" if bench.is_paired or not store.run_sets(
+            project.name, bench.name, git_sha=git_sha, kinds=("compare",)) else (
+            " (its bench compare pairs do not count: under design = classic promote judges "
+            "the run sets of bench run)")
+        raise NothingToPromote(f"no candidate run set at {git_sha[:10]} to promote{compared}",
                                fix=f"run it first: bench run {project.name} {bench.name}")
     # a calibrated verdict uses every clean run set, a paired one every pair; the pointer
     # names the newest

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from stored_runs import StoredRuns, stored_runs, wobbled
 
-from benchstone.errors import CompareError, DirtyTreeError
+from benchstone.errors import CompareError, DirtyTreeError, NothingToPromote
 from benchstone.evaluate.compare import CompareRequest, CompareResult, compare
 from benchstone.evaluate.paired import (
     candidate_failures,
@@ -17,10 +17,14 @@ from benchstone.evaluate.paired import (
     earlier_pairs,
     paired_verdict,
 )
+from benchstone.evaluate.promotion import promote
 from benchstone.gates.verdict import VerdictKind
 from benchstone.store.records import Comparison
 
 BASELINE_RUNS = wobbled(10.0, 10)  # the pointer's run set
+CLASSIC_NOTE = ("design = classic: these pairs decide this comparison only; bench promote judges "
+                "the run sets of bench run (with design = \"paired\", run, evaluate and promote "
+                "use these pairs)")
 BEFORE = wobbled(10.0, 8)
 FASTER = wobbled(8.0, 8, first_seed=3)  # a fifth faster, its own noise in each pair
 
@@ -165,7 +169,8 @@ def test_earlier_pairs_that_decided_are_not_run_again(state: StoredRuns) -> None
     result = run_compare(state, until_decided=True)
     assert result.verdict.kind == "PROMOTE" and result.verdict.sequential.runs == 8
     assert (result.comparison_id, result.pairs_run, result.pairs_total) == (None, 0, 8)
-    assert result.verdict.warnings == ["8 pair(s) from earlier comparisons of these commits count"]
+    assert result.verdict.warnings == [CLASSIC_NOTE,
+                                       "8 pair(s) from earlier comparisons of these commits count"]
     assert len(state.store.comparisons("toy", "speedw", *shas)) == 2  # none added
 
 
@@ -201,9 +206,14 @@ def test_pairs_run_both_commits_with_the_same_seed_on_the_process_sandbox(
                                   comparison_id=result.comparison_id)
     assert sorted(rs.side for rs in stored) == ["baseline", "candidate"]
     assert {rs.meta_seed for rs in stored} == {result.meta_seed}
-    # compare's rows are never candidates for evaluate
+    # compare's rows are never candidates for evaluate, nor, under design = classic, promote
     assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
     assert state.evaluate("speedw").candidate is None
+    assert result.verdict.warnings == [CLASSIC_NOTE]
+    with pytest.raises(NothingToPromote, match=r"its bench compare pairs do not count: under "
+                       r"design = classic promote judges the run sets of bench run\)$"):
+        promote(state.store, state.home, state.project, state.bench("speedw"), meta_seed=None,
+                force=False, include_dirty=False)
     # the next comparison of the same commits counts these pairs
     pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"),
                                   baseline_set.git_sha, candidate_sha)
