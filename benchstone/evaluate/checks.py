@@ -24,6 +24,14 @@ def verdict_for(project: Project, bench: BenchmarkSpec, kind: VerdictKind, reaso
                    reason=reason, metric_source=bench.metric_source, **extra)
 
 
+SAME_COMMIT = "the baseline and the candidate are the same commit (an A/A comparison)"
+
+
+def same_commit(pointer: BaselinePointer, git_sha: str) -> list[str]:
+    """The warning every evaluation gives when the commit it judges is the baseline's own."""
+    return [SAME_COMMIT] if pointer.git_sha == git_sha else []
+
+
 def no_baseline(project: Project, bench: BenchmarkSpec) -> Verdict:
     return verdict_for(project, bench, VerdictKind.NO_BASELINE, "no baseline has been established "
                        f"(bench baseline establish {project.name} {bench.name})")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from benchstone.errors import CompareError, DirtyTreeError, Interrupted
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
-from benchstone.evaluate.checks import tampered
+from benchstone.evaluate.checks import SAME_COMMIT, tampered
 from benchstone.evaluate.duet import cores_of_pair, run_together, split_cores
 from benchstone.evaluate.paired import (
     ALTERNATING,
@@ -120,8 +120,7 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
         raise DirtyTreeError(f"{root} has uncommitted changes",
                              fix="commit or stash them: the pairs measure the committed HEAD")
     before, after = (protected_files(root, sha, bench.protected_paths) for sha in shas)
-    warnings = [] if baseline_sha != candidate_sha else [
-        "the baseline and the candidate are the same commit (an A/A comparison)"]
+    warnings = [] if baseline_sha != candidate_sha else [SAME_COMMIT]
     if not bench.is_paired:
         warnings.append("design = classic: these pairs decide this comparison only; bench "
                         "promote judges the run sets of bench run (with design = \"paired\", "
@@ -145,10 +144,10 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
     if planned <= 0 or (request.until_decided and (verdict.kind != VerdictKind.NEEDS_MORE_DATA
                                                    or verdict.failures_withhold_promotion)):
+        verdict = with_requirements(store, home, project, bench, verdict, candidate_sha)
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
-                             pairs_total=len(pairs), verdict=with_requirements(store, home, project, bench,
-                                                                     verdict, candidate_sha))
+                             pairs_total=len(pairs), verdict=verdict)
     return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
                       warnings, failed, stop)
 

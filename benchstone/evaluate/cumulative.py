@@ -18,6 +18,7 @@ from benchstone.evaluate.checks import (
     changed_protected,
     comparability,
     no_baseline,
+    same_commit,
     sequential_summary,
     settings_for,
     tampered,
@@ -60,7 +61,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
                                                "meta_seed": pointer.meta_seed})
     common = {"policy": bench.gate_policy, "direction": bench.metric_direction,
               "baseline": baseline}
-    warnings: list[str] = []
+    warnings = same_commit(pointer, git_sha)
     sets = candidate_sets(store, project, bench.name, git_sha, options,
                           exclude={rs.id for rs in base_sets + (evidence.stopped or [])},
                           notes=warnings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import (
+    SAME_COMMIT,
     already_promoted,
     no_baseline,
     sequential_summary,
@@ -146,9 +147,9 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
     if (note := design_note(designs)) is not None:
         warnings.append(note)
     if shas[0] == shas[1]:
-        warnings.append("the baseline and the candidate are the same commit (an A/A comparison)")
+        warnings.append(SAME_COMMIT)
     return with_requirements(store, home, project, bench,
-                   paired_verdict(project, bench, pairs, shas, warnings, failed), git_sha)
+                             paired_verdict(project, bench, pairs, shas, warnings, failed), git_sha)
 
 
 def with_requirements(store: Store, home: Home, project: Project, bench: BenchmarkSpec,

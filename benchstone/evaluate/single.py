@@ -16,6 +16,7 @@ from benchstone.evaluate.checks import (
     changed_protected,
     comparability,
     no_baseline,
+    same_commit,
     settings_for,
     tampered,
     verdict_for,
@@ -71,11 +72,11 @@ def _evaluate_one_run_set(store: Store, home: Home, project: Project, bench: Ben
     if candidate_set is None:
         return (already_promoted(project, bench, pointer, git_sha, **common)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA, why_none,
-                               warnings=left_out, **common))
+                               warnings=left_out + same_commit(pointer, git_sha), **common))
     candidate = sample_of([candidate_set], store.runs_of([candidate_set.id]), bench.metric_source,
                           unfinished=store.unfinished_repetitions([candidate_set.id]))
     common["candidate"] = candidate
-    warnings = left_out
+    warnings = left_out + same_commit(pointer, git_sha)
     if baseline_set.git_dirty:
         warnings.append("the baseline was recorded on a dirty tree (--include-dirty)")
     if candidate_set.git_dirty:

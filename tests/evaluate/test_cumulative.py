@@ -375,3 +375,20 @@ def test_a_command_line_evaluation_loads_no_scipy_and_no_typer_coercion(state: S
     assert loaded["code"] in (0, 1, 2) and printed.startswith("verdict: ")
     assert "sequential" in printed or "look" in printed
     assert [name for name in ("scipy", "typer._adapters") if name in loaded["loaded"]] == []
+
+
+@pytest.mark.parametrize("bench", ["speedw", "speed"])  # sequential welch; the seed's sigma
+def test_evaluating_the_baseline_s_own_commit_says_it_is_an_a_a_comparison(
+        state: StoredRuns, bench: str) -> None:
+    state.establish(bench, BASELINE)
+    nothing_yet = state.evaluate(bench)
+    assert nothing_yet.kind == VerdictKind.NEEDS_MORE_DATA
+    assert nothing_yet.warnings == ["the baseline and the candidate are the same commit (an A/A "
+                                    "comparison)"]
+    state.record(bench, wobbled(10.0, 5, first_seed=30))
+    judged = state.evaluate(bench)
+    assert judged.kind != VerdictKind.PROMOTE
+    assert "the baseline and the candidate are the same commit (an A/A comparison)" in (
+        judged.warnings)
+    state.commit()
+    assert state.evaluate(bench).warnings == []
