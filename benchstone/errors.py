@@ -93,6 +93,11 @@ class SandboxUnavailable(SandboxError):
     """A sandbox backend cannot be used on this machine; ``fix`` says what would make it work."""
 
 
+class SandboxRefused(SandboxError):
+    """Through the harness service, a caller who is not an administrator asked for a sandbox
+    that runs the code on the host."""
+
+
 class UnknownSandbox(SandboxError, ValueError):
     """No sandbox backend of that name is registered."""
 

@@ -6,10 +6,11 @@ import importlib
 import os
 from collections.abc import Callable
 
-from benchstone.errors import SandboxError, UnknownSandbox
+from benchstone.errors import SandboxError, SandboxRefused, UnknownSandbox
 from benchstone.paths import Home
 from benchstone.sandbox.base import Sandbox
 from benchstone.system.harnesses import gone_harnesses, home_label
+from benchstone.system.host import served_caller
 
 DEFAULT_BACKEND = "docker"
 ENVIRONMENT_VARIABLE = "BENCHSTONE_SANDBOX"
@@ -25,14 +26,26 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
+# Backends that run the code under test on the host itself, outside any container.
+ON_THE_HOST = frozenset({"process"})
+
+
 def choose_backend(flag: str | None, manifest_setting: str | None) -> str:
     """The backend to use: the command-line flag, else ``$BENCHSTONE_SANDBOX``, else the
-    manifest's ``sandbox`` key, else ``docker``."""
+    manifest's ``sandbox`` key, else ``docker``. Through the harness service, a caller who is
+    not one of its administrators gets a container whatever they ask: on the host, the code
+    would run as the service's user, with its state directory and its engine in reach."""
     name = flag or os.environ.get(ENVIRONMENT_VARIABLE) or manifest_setting or DEFAULT_BACKEND
     if name not in _BACKENDS:
         raise UnknownSandbox(
             f"unknown sandbox {name!r}: the backends are {', '.join(backend_names())}"
         )
+    if name in ON_THE_HOST and (caller := served_caller()) is not None:
+        raise SandboxRefused(
+            f"the {name} sandbox runs the code on the service's host, outside any container: "
+            f"through the benchstone service it is for its administrators, not {caller}",
+            fix="leave out --sandbox process (and sandbox = \"process\" in the manifest): the "
+                "docker sandbox is the default")
     return name
 
 

@@ -553,6 +553,39 @@ def hijack_a_project(lab: ServiceLab) -> Outcome:
         f"the owner's registrations unchanged: {before == after}"])
 
 
+def run_on_the_host(lab: ServiceLab) -> Outcome:
+    """Ask for the process sandbox (the option, then the manifest's key), which would run the
+    agent's code on the host as the service's user, with the state directory and the engine's
+    socket in reach."""
+    marker = Path("/tmp") / f"{PREFIX}-on-the-host-{os.getpid()}"  # any user may write there
+    marker.unlink(missing_ok=True)
+    manifest = MANIFEST.replace('name = "guarded"', 'name = "outside"')
+    runner = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n" + RUNNER
+    project = lab.agent_home / "outside"
+    lab.write_as(lab.agent, project, {"bench/manifest.toml": manifest, "bench/runner.py": runner,
+                                      "src/speed.txt": "1.0\n", "src/sleep.txt": "0\n"})
+    lab.git(lab.agent, project, "init", "-q")
+    lab.commit(lab.agent, project, "outside")
+    lab.expect(lab.bench(lab.agent, "register", ".", cwd=project), 0)
+    by_option = lab.bench(lab.agent, "run", "outside", "speed", "-n", "1", "--sandbox",
+                          "process", cwd=project)
+    lab.write_as(lab.agent, project, {"bench/manifest.toml": manifest.replace(
+        "[project]\n", '[project]\nsandbox = "process"\n')})
+    lab.commit(lab.agent, project, "on the host, by the manifest")
+    lab.expect(lab.bench(lab.agent, "register", ".", cwd=project), 0)
+    by_manifest = lab.bench(lab.agent, "baseline", "establish", "outside", "speed", cwd=project)
+    attempts = (("--sandbox process", by_option), ('sandbox = "process"', by_manifest))
+    refused = all(done.returncode == 5 and "for its administrators" in done.stderr
+                  for _, done in attempts)
+    ran = marker.exists()
+    marker.unlink(missing_ok=True)
+    return Outcome(contained=refused and not ran, details=[
+        *(f"{how}: exit {done.returncode}: "
+          f"{done.stderr.strip().splitlines()[0] if done.stderr else ''}"
+          for how, done in attempts),
+        f"the runner ran on the host: {ran}"])
+
+
 def bypass_the_gate(lab: ServiceLab) -> Outcome:
     """What a person may do by hand but an agent must not: force a promotion, replace a
     reference, unregister the project, stop every run with gc --all (CLI and API alike)."""
@@ -802,6 +835,8 @@ ATTEMPTS = [
             paths_into_the_state),
     Attempt("agent_hijacks_a_project", "register its own code under the owner's project name",
             hijack_a_project),
+    Attempt("agent_runs_on_the_host", "ask for the process sandbox by option and by manifest",
+            run_on_the_host),
     Attempt("agent_bypasses_the_gate", "promote --force, replace a reference, unregister, "
             "gc --all", bypass_the_gate),
     Attempt("agent_floods_the_service", "idle connections, huge frames, garbage",
