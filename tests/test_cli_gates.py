@@ -144,6 +144,8 @@ def test_evaluate_usage_errors(bench, make_project) -> None:
     assert both.returncode == 64 and "leave out BENCHMARK" in both.stderr
     fdr = bench("evaluate", "toy", "speed", "--fdr", "0.05")
     assert fdr.returncode == 64
+    zero = bench("evaluate", "toy", "--all", "--fdr", "0")
+    assert zero.returncode == 64 and "0 is not a rate above 0 and at most 1" in zero.stderr
     unchanged = bench("evaluate", "toy", "speed", "--json")  # the seed's form still works
     assert unchanged.returncode == 2 and _json(unchanged)["kind"] == "NO_BASELINE"
 
@@ -307,10 +309,12 @@ def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: 
     assert evaluated.returncode == 1 and verdict["kind"] == "REJECT", verdict
     assert verdict["reason"].startswith("7 candidate repetition(s) at ")
     assert "failed" in verdict["reason"] and verdict["candidate"]["n_errors"] == 7
-    for fdr in ("0.05", "0.5"):  # Benjamini-Hochberg at any rate promotes nothing either
+    for fdr in ("0.01", "0.001"):  # Benjamini-Hochberg at any rate promotes nothing either
         overall = bench("evaluate", "hiding", "--all", "--fdr", fdr, "--json")
         assert overall.returncode == 1, overall.stdout + overall.stderr
         assert _json(overall)["benchmarks"][0]["kind"] == "REJECT"
+    looser = bench("evaluate", "hiding", "--all", "--fdr", "0.5")  # and none looser is asked
+    assert looser.returncode == 5 and "above the alpha the manifest pins" in looser.stderr
 
     compared = bench("compare", "hiding", "speed", "--pairs", "12", "--sandbox", "process",
                      "--json")

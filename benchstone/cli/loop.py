@@ -277,6 +277,13 @@ def _verdict_kind(value: str | None) -> str | None:
     return VerdictKind[value.upper()].value
 
 
+def _a_rate(value: float | None) -> float | None:
+    """``--fdr``: a rate above 0 (its ceiling, the manifest's alpha, is checked with it)."""
+    if value is not None and not 0 < value <= 1:
+        raise typer.BadParameter(f"{value:g} is not a rate above 0 and at most 1")
+    return value
+
+
 class OutputFormat(StrEnum):
     text = "text"
     json = "json"
@@ -294,8 +301,8 @@ def evaluate(
         "--all", help="Evaluate every benchmark: one verdict each (Benjamini-Hochberg across "
         "the welch and rank ones) and an overall verdict that decides the exit code.")] = False,
     fdr: Annotated[float | None, typer.Option(
-        "--fdr", min=0.0, max=0.5, help="With --all: the false-discovery rate (default: the "
-        "smallest alpha among them).")] = None,
+        "--fdr", callback=_a_rate, help="With --all: the false-discovery rate, above 0 and at "
+        "most the smallest alpha among them (its default): stricter, never looser.")] = None,
     explain: Annotated[bool, typer.Option(
         "--explain", help="Also plot both samples and describe the test and its power.")] = False,
     meta_seed: Annotated[int | None, typer.Option(

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from benchstone.errors import InvalidArgument
 from benchstone.evaluate.checks import settings_for
-from benchstone.evaluate.correctness import apply_requirements
-from benchstone.evaluate.samples import EvaluateOptions, head_sha
+from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.evaluate.single import evaluate
 from benchstone.gates.policies import GateDecision, GateSettings
 from benchstone.gates.sequential import decide_paired_sequential, decide_sequential
@@ -127,14 +127,21 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                 "false-discovery-rate family" for b, v in zip(benches, verdicts, strict=True)
                 if b.is_stochastic and b.gate_policy not in CALIBRATED_POLICIES
                 and not b.is_paired]
-    q = fdr if fdr is not None else min((benches[i].alpha for i in family), default=None)
+    pinned = min((benches[i].alpha for i in family), default=None)
+    if fdr is not None and pinned is not None and fdr > pinned:
+        # the manifest pins the error rates, and a caller may only ask for a stricter one
+        raise InvalidArgument(
+            f"--fdr {fdr:g} is above the alpha the manifest pins ({pinned:g}): a "
+            "false-discovery rate may make the gates stricter, never looser",
+            fix=f"pass an --fdr above 0 and at most {pinned:g}, or leave it out (the default "
+                f"is {pinned:g})")
+    q = fdr if fdr is not None else pinned
     if family and q is not None:
         levels = [q * k / len(family) for k in range(1, len(family) + 1)]
         p_values = [grid_p_value(verdicts[i], benches[i], levels) for i in family]
         for i, significant, p in zip(family, benjamini_hochberg(p_values, q), p_values,
                                      strict=True):
-            verdicts[i] = _adjusted(store, home, project, benches[i], verdicts[i], significant,
-                                    p, q, len(family), options)
+            verdicts[i] = _adjusted(verdicts[i], significant, p, q, len(family))
     worse = [b.name for b, v in zip(benches, verdicts, strict=True) if regressed(v, b)]
     failed = [f"{b.name} {v.kind}" for b, v in zip(benches, verdicts, strict=True)
               if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)]
@@ -153,22 +160,14 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                       benchmarks=verdicts, regressed=worse, warnings=warnings)
 
 
-def _adjusted(store: Store, home: Home, project: Project, bench: BenchmarkSpec, verdict: Verdict,
-              significant: bool, p: float, q: float, m: int, options: EvaluateOptions) -> Verdict:
-    """A family member's verdict after Benjamini-Hochberg."""
+def _adjusted(verdict: Verdict, significant: bool, p: float, q: float, m: int) -> Verdict:
+    """A family member's verdict after Benjamini-Hochberg. At a rate no looser than the
+    benchmark's alpha it can only withhold a PROMOTE, never grant one the gate alone did not."""
     note = (f"Benjamini-Hochberg across {m} benchmark(s) at false-discovery rate {q:g}: "
             f"{'significant' if significant else 'not significant'} (grid p-value "
             f"{'> ' + format(q, 'g') if p >= 1 else format(p, '.4g')})")
     details = [*verdict.details, note]
-    if significant:
-        if verdict.kind == VerdictKind.PROMOTE:
-            return verdict.model_copy(update={"details": details})
-        promoted = verdict.model_copy(update={
-            "kind": VerdictKind.PROMOTE, "details": details,
-            "reason": f"{verdict.reason}; promoted at the Benjamini-Hochberg level"})
-        return apply_requirements(store, home, project, bench, promoted,
-                                  options.git_sha or head_sha(project), options)
-    if verdict.kind != VerdictKind.PROMOTE:
+    if significant or verdict.kind != VerdictKind.PROMOTE:
         return verdict.model_copy(update={"details": details})
     spent = verdict.sequential is not None and verdict.sequential.runs >= verdict.sequential.horizon
     return verdict.model_copy(update={

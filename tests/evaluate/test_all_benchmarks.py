@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from stored_runs import StoredRuns, stored_runs, wobbled
 
+from benchstone.errors import InvalidArgument
 from benchstone.evaluate.all_benchmarks import AllVerdict, evaluate_all, grid_p_value, regressed
 from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.verdict import VerdictKind
@@ -134,32 +135,22 @@ def test_significant_alone_is_rejected_after_the_family_when_the_horizon_is_spen
     assert by_name(overall, "speedw").reason.startswith("significant alone but not after")
 
 
-def test_a_looser_false_discovery_rate_promotes_what_alpha_alone_did_not(
+def test_a_false_discovery_rate_looser_than_the_pinned_alpha_is_refused(
         state: StoredRuns) -> None:
+    """The manifest pins the error rates: --fdr may make them stricter, never looser (at 0.05
+    this candidate, undecided alone, would be promoted at the family level)."""
     calibrated_baselines(state)
     state.commit()
     state.record("speedw", wobbled(9.78, 5))
     state.record("qualityr", QUALITY[:5])
-    alone = state.evaluate("speedw")
-    assert alone.kind == "NEEDS_MORE_DATA"
-    overall = everything(state, fdr=0.05)
-    speedw = by_name(overall, "speedw")
-    assert speedw.kind == "PROMOTE"
-    assert speedw.reason == f"{alone.reason}; promoted at the Benjamini-Hochberg level"
-    assert ("Benjamini-Hochberg across 2 benchmark(s) at false-discovery rate 0.05: significant "
-            "(grid p-value 0.025)") in speedw.details
-    assert (overall.kind, overall.exit_code, overall.fdr) == ("PROMOTE", 0, 0.05)
-
-
-def test_a_promote_at_the_family_level_adds_no_requirement_detail_without_requirements(
-        state: StoredRuns) -> None:
-    calibrated_baselines(state)
-    state.commit()
-    state.record("speedw", wobbled(9.78, 5))
-    state.record("qualityr", QUALITY[:5])
-    speedw = by_name(everything(state, fdr=0.05), "speedw")
-    assert speedw.kind == "PROMOTE"
-    assert not any(detail.startswith("required correctness") for detail in speedw.details)
+    assert state.evaluate("speedw").kind == "NEEDS_MORE_DATA"
+    with pytest.raises(InvalidArgument, match=r"--fdr 0.05 is above the alpha the manifest "
+                       r"pins \(0.01\): a false-discovery rate may make the gates stricter, "
+                       r"never looser"):
+        everything(state, fdr=0.05)
+    at_alpha = everything(state, fdr=0.01)
+    assert by_name(at_alpha, "speedw").kind == "NEEDS_MORE_DATA"
+    assert at_alpha.kind == "NEEDS_MORE_DATA" and at_alpha.exit_code == 2
 
 
 def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
@@ -172,7 +163,7 @@ def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
     bench = state.bench("speedw")
     assert verdict.failures_withhold_promotion
     assert grid_p_value(verdict, bench, [0.01, 0.5]) == 1.0
-    overall = everything(state, fdr=0.5)
+    overall = everything(state)
     assert by_name(overall, "speedw").kind == "REJECT"
     # the project's other benchmarks wait for data, so the whole does; speedw never promotes it
     assert [b.kind for b in overall.benchmarks].count("PROMOTE") == 0
