@@ -180,6 +180,11 @@ class ServiceOnly(BenchstoneError):
     """A harness service is configured and this operation would open the local state."""
 
 
+class NotYourCorpus(BenchstoneError):
+    """Through the harness service, a corpus name added by one caller is pointed at other data
+    by another who is not an administrator."""
+
+
 class NotYourProject(BenchstoneError):
     """Through the harness service, a project registered by one caller is registered again by
     another who is not an administrator."""

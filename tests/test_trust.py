@@ -122,6 +122,40 @@ def test_harness_owned_corpus(bench, make_project, tmp_path: Path, sandbox: str,
     assert (Path(stored.path) / "answers.txt").read_text() == "held-out-marker-7f3a\n"
 
 
+@pytest.mark.parametrize("policy", ["sigma", "welch"])
+def test_pointing_a_corpus_name_at_other_data_is_never_compared(bench, make_project,
+                                                                tmp_path: Path,
+                                                                policy: str) -> None:
+    """``corpus add NAME`` may point a harness-owned name at new data; runs on the new data are
+    never judged against a baseline measured on the old (here: inputs half as hard)."""
+    for name, value in (("hard", "10.0"), ("easy", "5.0")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "input.txt").write_text(f"{value}\n")
+    assert bench("corpus", "add", "data", str(tmp_path / "hard")).returncode == 0
+    root = make_project("shellproj")
+    _edit(root, "bench/manifest.toml", 'tier = "performance"',
+          f'tier = "performance"\ncorpus = "data"\ngate_policy = "{policy}"')
+    (root / "bench" / "run.sh").write_text(
+        'corpus=$(sed -n \'s/.*"corpus_path": *"\\([^"]*\\)".*/\\1/p\' "$2")\n'
+        'seed=$(sed -n \'s/.*"seed": *\\([0-9]*\\).*/\\1/p\' "$2")\n'
+        'printf \'{"status": "ok", "metric": %s.%s}\\n\' "$(cut -d. -f1 "$corpus/input.txt")" '
+        '"$seed" > "$3"\n')
+    commit_all(root, "the metric is the corpus's difficulty")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("baseline", "establish", "shellproj", "probe", "--sandbox",
+                 "process").returncode == 0
+    assert bench("corpus", "add", "data", str(tmp_path / "easy")).returncode == 0
+    (root / "NOTE").write_text("nothing but the data changed\n")
+    commit_all(root, "a note")
+    for _ in range(2):
+        assert bench("run", "shellproj", "probe", "--sandbox", "process").returncode == 0
+    code, verdict = verdict_of(bench, "shellproj", "probe")
+    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA"), verdict["reason"]
+    assert "the baseline ran on corpus data sha256:" in verdict["reason"]
+    assert "samples on different data are never compared" in verdict["reason"]
+    assert verdict_of(bench, "shellproj", "probe", "--allow-cross-env")[1]["kind"] != "PROMOTE"
+
+
 def test_a_missing_harness_corpus_stops_the_run(bench, make_project) -> None:
     root = make_project("shellproj")
     _edit(root, "bench/manifest.toml", 'tier = "performance"', 'tier = "performance"\ncorpus = "nope"')

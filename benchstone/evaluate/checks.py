@@ -13,7 +13,7 @@ from benchstone.gates.policies import GateDecision, GateSettings
 from benchstone.gates.verdict import SequentialSummary, Verdict, VerdictKind
 from benchstone.project.manifest import MANIFEST_RELATIVE_PATH, BenchmarkSpec
 from benchstone.project.registry import Project
-from benchstone.run.environment import fingerprint_differences
+from benchstone.run.environment import corpus_difference, fingerprint_differences
 from benchstone.store.records import BaselinePointer, RunSet
 
 
@@ -81,6 +81,9 @@ def comparability(baseline: RunSet, candidate: RunSet, bench: BenchmarkSpec,
         return (f"baseline ran in sandbox {baseline.sandbox} (image {baseline.image_id or '-'}), "
                 f"candidate in {candidate.sandbox} (image {candidate.image_id or '-'}): samples "
                 "from different sandboxes are never compared; establish a new baseline"), []
+    if (data := corpus_difference(baseline.environment, candidate.environment)) is not None:
+        return (f"{data}: samples on different data are never compared; establish a new "
+                "baseline on this corpus"), []
     differences = fingerprint_differences(baseline.environment, candidate.environment)
     if not differences:
         return None, []

@@ -12,12 +12,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from benchstone.errors import CorpusError
+from benchstone.errors import CorpusError, NotYourCorpus
 from benchstone.paths import Home, check_name, private_dir
 from benchstone.project.corpus import CorpusCheck, check_corpus, tree_digest
 from benchstone.project.snapshots import make_read_only
 from benchstone.store import Store
 from benchstone.store.records import Corpus
+from benchstone.system.host import served_caller
 
 
 def _check_copyable(source: Path) -> None:
@@ -47,6 +48,7 @@ def _check_copyable(source: Path) -> None:
 def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
     """Copy ``source`` (a directory, or one file) into the harness's corpus store as ``name``."""
     check_name(name, "corpus")
+    _refuse_another_callers(store.corpus(name))
     source = source.expanduser()
     if not source.exists():
         raise CorpusError(f"{source} does not exist")
@@ -88,3 +90,16 @@ def check_owned_corpus(store: Store, name: str) -> CorpusCheck:
             detail=f"no harness-owned corpus named {name!r} (add it: bench corpus add {name} PATH)",
         )
     return check_corpus(Path(record.path), "tree", record.sha256)
+
+
+def _refuse_another_callers(previous: Corpus | None) -> None:
+    """Under the harness service, a corpus name is every benchmark's that names it: only the
+    caller who added it (or an administrator) may point it at other data."""
+    asking = served_caller()
+    if previous is None or asking is None or previous.caller in (None, asking):
+        return
+    raise NotYourCorpus(
+        f"corpus {previous.name!r} was added by {previous.caller}: only they or an "
+        "administrator of the benchstone service may point it at other data",
+        fix="add your data under a name of your own (bench corpus add NAME PATH), or ask "
+            f"{previous.caller} or an administrator")

@@ -207,9 +207,8 @@ def corpus_added_line(record: Corpus) -> str:
 def corpus_replaced_warning(name: str, before: Corpus) -> str:
     """What ``corpus add`` warns when NAME now names other content than it did."""
     return (f"warning: {name} named {before.sha256[:19]} until now: runs from here on "
-            "read the new content, so baselines measured on the old one are not "
-            f"comparable (bench baseline establish P B for each benchmark with "
-            f'corpus = "{name}")')
+            "read the new content and are never judged against baselines measured on the old "
+            f"one (bench baseline establish P B for each benchmark with corpus = \"{name}\")")
 
 
 def corpus_lines(records: list[Corpus]) -> list[str]:

@@ -100,7 +100,8 @@ def passed_variables(names: Sequence[str], what: str,
 
 
 def fingerprint(backend_parts: dict[str, Any], cpuset: str | None,
-                env_names: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+                env_names: Sequence[str] = (), corpus: str | None = None
+                ) -> tuple[str, dict[str, Any]]:
     """The environment fingerprint of a run set and its hash.
 
     It holds how many cores the run set was pinned to, not which: the scheduler hands out
@@ -109,6 +110,8 @@ def fingerprint(backend_parts: dict[str, Any], cpuset: str | None,
 
     It holds the names of the variables passed through (``env``), never their values, which
     may be secrets; a run set that passes none has no ``env`` key, as before there was one.
+    ``corpus`` names a harness-owned corpus and the digest of the data it held (``corpus add``
+    may point the name at other data later); a run set without one has no ``corpus`` key.
     """
     environment = {
         "host": socket.gethostname(),
@@ -120,11 +123,26 @@ def fingerprint(backend_parts: dict[str, Any], cpuset: str | None,
     }
     if env_names:
         environment["env"] = sorted(env_names)
+    if corpus is not None:
+        environment[CORPUS_KEY] = corpus
     digest = hashlib.sha256(json.dumps(environment, sort_keys=True).encode()).hexdigest()
     return f"sha256:{digest}", environment
 
 
 def fingerprint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """The keys on which two fingerprints differ, each as ``key: a -> b``."""
-    keys = sorted(set(a) | set(b))
+    """The keys on which two fingerprints differ, each as ``key: a -> b``; the corpus apart
+    (``corpus_difference``)."""
+    keys = sorted((set(a) | set(b)) - {CORPUS_KEY})
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in keys if a.get(key) != b.get(key)]
+
+
+CORPUS_KEY = "corpus"
+
+
+def corpus_difference(baseline: dict[str, Any], candidate: dict[str, Any]) -> str | None:
+    """Why two run sets ran on different data (the harness-owned corpus's name or digest),
+    or None; a run set recorded before the corpus was part of the fingerprint says nothing."""
+    before, after = baseline.get(CORPUS_KEY), candidate.get(CORPUS_KEY)
+    if before is None or after is None or before == after:
+        return None
+    return f"the baseline ran on corpus {before}, the candidate on {after}"

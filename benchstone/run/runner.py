@@ -180,6 +180,8 @@ class Prepared:
     tree_sha: str | None = None
     # a project-relative corpus committed at git_sha: it is read from the exported commit
     corpus_in_commit: PurePosixPath | None = None
+    # a harness-owned corpus: its name and the digest of the data the name points at now
+    owned_corpus: str | None = None
 
 
 def printable(text: str) -> str:
@@ -244,20 +246,21 @@ def check_commit(store: Store, home: Home, project: Project, bench: BenchmarkSpe
             fix=fix,
         )
     committed = committed_corpus(root, git_sha, bench)
-    corpus = None
+    corpus = owned = None
     if committed is None:  # else verified in the exported commit (open_corpus)
         check = corpus_check(store, project, bench)
         check.require()
         if check.path is not None:
             source = corpus_source(home, project, bench, check.path)
             corpus = CorpusMount(source, source.is_dir(), check.path.name)
+            owned = f"{bench.corpus} {check.expected}" if bench.corpus else None
     if dirty:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         unique = secrets.token_hex(4)
         path = home.log_dir(project.name, bench.name) / f"{stamp}-{git_sha[:12]}-{unique}.diff"
         diff_path = str(write_private(path, dirty_diff(root)))
     return Prepared(git_sha, dirty, diff_path, protected.digest, protected.files, corpus,
-                    tree_of(root, git_sha), committed)
+                    tree_of(root, git_sha), committed, owned)
 
 
 def corpus_source(home: Home, project: Project, bench: BenchmarkSpec, path: Path) -> Path:
@@ -465,7 +468,7 @@ class RunSetSession:
         )
         self.backend.prepare(self.spec, self.progress.on_notice)
         env_hash, environment = fingerprint(self.backend.fingerprint(), limits.cpuset,
-                                            list(passed))
+                                            list(passed), prepared.owned_corpus)
         self.run_set = store.add_run_set(
             project=project.name, benchmark=bench.name, kind=request.kind,
             git_sha=prepared.git_sha, git_dirty=prepared.dirty, diff_path=prepared.diff_path,

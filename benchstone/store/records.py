@@ -213,3 +213,4 @@ class Corpus(_Record):
     added_at: str
     user: str
     host: str
+    caller: str | None = None  # who asked (migration 0005); None on older rows
