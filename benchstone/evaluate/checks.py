@@ -81,6 +81,12 @@ def comparability(baseline: RunSet, candidate: RunSet, bench: BenchmarkSpec,
         return (f"baseline ran in sandbox {baseline.sandbox} (image {baseline.image_id or '-'}), "
                 f"candidate in {candidate.sandbox} (image {candidate.image_id or '-'}): samples "
                 "from different sandboxes are never compared; establish a new baseline"), []
+    runtimes = [run_set.environment.get("runtime") or "runc" for run_set in (baseline, candidate)]
+    if baseline.sandbox == "docker" and runtimes[0] != runtimes[1]:
+        # gVisor's processor time is several times runc's: a runtime is a sandbox of its own
+        return (f"baseline ran under the container runtime {runtimes[0]}, candidate under "
+                f"{runtimes[1]}: samples from different runtimes are never compared; establish "
+                "a new baseline, or run under the baseline's runtime"), []
     if (data := corpus_difference(baseline.environment, candidate.environment)) is not None:
         return (f"{data}: samples on different data are never compared; establish a new "
                 "baseline on this corpus"), []

@@ -254,6 +254,23 @@ def test_a_performance_benchmark_needs_the_same_environment(state: StoredRuns) -
     assert allowed.kind == "PROMOTE" and "environments differ: cores: 2 -> 8" in allowed.warnings
 
 
+@pytest.mark.parametrize("bench", ["speedw", "qualityr"])
+def test_another_container_runtime_is_never_compared(state: StoredRuns, bench: str) -> None:
+    """gVisor's processor time is several times runc's: unlike the machine's other traits, the
+    runtime is not a difference --allow-cross-env may wave through, on any tier."""
+    docker = {**ENVIRONMENT, "sandbox": "docker"}
+    state.establish(bench, BASELINE, sandbox="docker", environment={**docker, "runtime": "runsc"})
+    state.commit()
+    state.record(bench, wobbled(5.0, 5), sandbox="docker", environment=docker)
+    for allowed in (False, True):
+        verdict = state.evaluate(bench, allow_cross_env=allowed)
+        assert verdict.kind == "NEEDS_MORE_DATA"
+        assert verdict.reason == ("baseline ran under the container runtime runsc, candidate "
+                                  "under runc: samples from different runtimes are never "
+                                  "compared; establish a new baseline, or run under the "
+                                  "baseline's runtime")
+
+
 def test_a_quality_benchmark_only_warns_of_another_environment(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit("src/quality.txt", "1.2\n")
