@@ -111,7 +111,8 @@ def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
     return replace(settings, **changes) if changes else settings
 
 
-def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> GateDecision:
+def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
+                          paired: bool = False) -> GateDecision:
     """REJECT while candidate repetitions at the commit failed: the gate never judges the
     survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
     tree, so no further run there can lead to PROMOTE, and the verdict is final (a "run more"
@@ -119,7 +120,8 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str) -> 
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
     return replace(decision, kind=VerdictKind.REJECT, reason=(
-        f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished (a crash, "
+        f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished"
+        f"{', or lost the baseline half of their pair' if paired else ''} (a crash, "
         "a timeout, a stop), and a gate that judged only the runs that succeeded could be gamed "
         "by failing or stopping the slow ones, so this tree cannot be promoted: fix the cause "
         f"and commit a changed tree; the runs that succeeded alone say: {decision.reason}"))

@@ -51,8 +51,13 @@ def complete_pairs(runs: dict[str, list[Run]], source: str) -> list[tuple[float,
 
 
 def candidate_failures(runs: dict[str, list[Run]]) -> int:
-    """Candidate halves that failed: while there are any, the gate does not promote."""
-    return sum(1 for run in runs["candidate"] if run.status != "ok")
+    """Candidate halves that failed, or that succeeded in a pair whose baseline half failed or
+    never finished: while there are any, the gate does not promote. Dropping such a pair
+    quietly would let a stop (or a crash) between the halves of a pair censor the slow
+    candidate halves."""
+    baseline_ok = {run.repetition for run in runs["baseline"] if run.status == "ok"}
+    return sum(1 for run in runs["candidate"]
+               if run.status != "ok" or run.repetition not in baseline_ok)
 
 
 def _comparisons_of_tree(store: Store, project: Project, bench: BenchmarkSpec,
@@ -105,7 +110,7 @@ def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[flo
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
                                         bench.max_repetitions)
-    decision = withheld_for_failures(decision, failed, shas[1])
+    decision = withheld_for_failures(decision, failed, shas[1], paired=True)
     summary = sequential_summary(decision)
     samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
                       values=values, mean=sum(values) / len(values) if values else None)

@@ -15,6 +15,7 @@ from benchstone.evaluate.paired import (
     candidate_failures,
     complete_pairs,
     earlier_pairs,
+    evaluate_paired,
     paired_verdict,
 )
 from benchstone.evaluate.promotion import promote
@@ -75,6 +76,30 @@ def test_earlier_pairs_are_every_comparison_of_the_same_two_commits(state: Store
     pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
     assert pairs == [(10.0, 8.0), (10.2, 8.2), (9.8, 7.8)]
     assert failed == 1
+
+
+def test_a_candidate_half_whose_baseline_half_was_lost_withholds_promote(
+        state: StoredRuns) -> None:
+    """A stop (or a crash) between the halves of a pair, after a slow candidate half, must not
+    drop that half quietly: the pair counts against promotion like a failed half."""
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    shas = (baseline_set.git_sha, candidate_sha)
+    earlier_comparison(state, shas, BEFORE[:6], FASTER[:6])
+    lost = earlier_comparison(state, shas, BEFORE[6:7], FASTER[6:8])  # 2 halves, 1 partner
+    runs = {side: state.store.runs_of([rs.id for rs in state.store.run_sets(
+        "toy", "speedw", kinds=("compare",), comparison_id=lost.id) if rs.side == side])
+        for side in ("baseline", "candidate")}
+    assert complete_pairs(runs, "runner") == [(BEFORE[6], FASTER[6])]
+    assert candidate_failures(runs) == 1
+    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    assert len(pairs) == 7 and failed == 1
+    verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                              candidate_sha)
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
+    assert verdict.reason.startswith(f"1 candidate repetition(s) at {candidate_sha[:10]} failed "
+                                     "or never finished, or lost the baseline half of their "
+                                     "pair (a crash, a timeout, a stop)")
 
 
 def test_the_paired_verdict_promotes_clear_pairs(state: StoredRuns) -> None:
