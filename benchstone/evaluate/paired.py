@@ -10,6 +10,7 @@ horizon, so comparing again until green gains nothing. Nothing here runs a repet
 
 from __future__ import annotations
 
+from benchstone.errors import GitError
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import (
     SAME_COMMIT,
@@ -60,16 +61,27 @@ def candidate_failures(runs: dict[str, list[Run]]) -> int:
                if run.status != "ok" or run.repetition not in baseline_ok)
 
 
-def _comparisons_of_tree(store: Store, project: Project, bench: BenchmarkSpec,
+def comparisons_of_trees(store: Store, project: Project, bench: BenchmarkSpec,
                          baseline_sha: str, candidate_sha: str) -> list[Comparison]:
-    """Every comparison of ``baseline_sha`` with a commit holding ``candidate_sha``'s tree,
-    oldest first: an empty or message-only commit continues the same sequential test."""
-    tree = tree_of(repository_root(project.root), candidate_sha)
+    """Every comparison of a commit holding ``baseline_sha``'s tree with a commit holding
+    ``candidate_sha``'s, oldest first: an empty or message-only commit, on either side,
+    continues the same sequential test (pointing the baseline at another commit of the same
+    tree does not start a new one)."""
+    root = repository_root(project.root)
+    tree = tree_of(root, candidate_sha)
     ids = sorted({rs.comparison_id for rs in store.run_sets_of_tree(
         project.name, bench.name, tree_sha=tree, git_sha=candidate_sha, kinds=("compare",))
         if rs.side == "candidate" and rs.comparison_id is not None})
-    found = [store.comparison(comparison_id) for comparison_id in ids]
-    return [c for c in found if c is not None and c.baseline_sha == baseline_sha]
+    found = [c for c in (store.comparison(comparison_id) for comparison_id in ids)
+             if c is not None]
+    baseline_tree = tree_of(root, baseline_sha)
+    trees = {baseline_sha: baseline_tree}
+    for sha in {c.baseline_sha for c in found} - set(trees):
+        try:
+            trees[sha] = tree_of(root, sha)
+        except GitError:  # a commit no longer in the repository holds no tree to match
+            trees[sha] = ""
+    return [c for c in found if trees[c.baseline_sha] == baseline_tree]
 
 
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
@@ -80,7 +92,7 @@ def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline
     finished. ``designs``, when given, receives the number of complete pairs per design."""
     pairs: list[tuple[float, float]] = []
     failed = 0
-    for comparison in _comparisons_of_tree(store, project, bench, baseline_sha, candidate_sha):
+    for comparison in comparisons_of_trees(store, project, bench, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from benchstone.errors import AmbiguousRunSet, NothingToPromote
+from benchstone.evaluate.paired import comparisons_of_trees
 from benchstone.evaluate.samples import EvaluateOptions, head_sha
 from benchstone.evaluate.single import evaluate
 from benchstone.gates.verdict import Verdict, VerdictKind
@@ -54,11 +55,10 @@ def _paired_candidates(store: Store, project: Project, bench: BenchmarkSpec, git
     pointer = store.current_pointer(project.name, bench.name)
     if pointer is None or pointer.git_sha == git_sha:
         return []
+    judged = {c.id for c in comparisons_of_trees(store, project, bench, pointer.git_sha, git_sha)}
     return [rs for rs in store.run_sets(project.name, bench.name, git_sha=git_sha,
                                         kinds=("compare",))
-            if rs.side == "candidate" and rs.comparison_id is not None
-            and (comparison := store.comparison(rs.comparison_id)) is not None
-            and comparison.baseline_sha == pointer.git_sha]
+            if rs.side == "candidate" and rs.comparison_id in judged]
 
 
 def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import pytest
+from conftest import git
 from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import CompareError, DirtyTreeError, NothingToPromote
@@ -100,6 +101,27 @@ def test_a_candidate_half_whose_baseline_half_was_lost_withholds_promote(
     assert verdict.reason.startswith(f"1 candidate repetition(s) at {candidate_sha[:10]} failed "
                                      "or never finished, or lost the baseline half of their "
                                      "pair (a crash, a timeout, a stop)")
+
+
+def test_a_baseline_pointed_at_another_commit_of_its_tree_keeps_the_pairs(
+        state: StoredRuns) -> None:
+    """Re-establishing the baseline at a commit that holds the same tree (a message-only commit)
+    continues the sequential test, its failed halves included: it never starts a new one."""
+    first = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    earlier_comparison(state, (first.git_sha, candidate_sha), BEFORE[:5], FASTER[:5], failed=1)
+    same_tree = git(state.root, "commit-tree", f"{first.git_sha}^{{tree}}", "-p", first.git_sha,
+                    "-m", "the baseline's tree again")
+    state.establish("speedw", BASELINE_RUNS, sha=same_tree)
+    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), same_tree,
+                                  candidate_sha)
+    assert pairs == list(zip(BEFORE[:5], FASTER[:5], strict=True)) and failed == 1
+    verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                              candidate_sha)
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
+    other_tree = state.commit("src/quality.txt", "1.5\n", "another baseline tree")
+    assert earlier_pairs(state.store, state.project, state.bench("speedw"), other_tree,
+                         candidate_sha) == ([], 0)
 
 
 def test_the_paired_verdict_promotes_clear_pairs(state: StoredRuns) -> None:
