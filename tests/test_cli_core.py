@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -255,3 +256,20 @@ def test_json_outputs_and_evaluate_exit_codes(bench, registered: Path) -> None:
     assert timeline["current_baseline"]["id"] == pointer["id"]
     assert timeline["entries"][0]["run_set"]["meta_seed"] == faster["run_set"]["meta_seed"]
     assert run_json(bench, "references", "toy", "output") == []
+
+
+@pytest.mark.parametrize("args", [("--json",), ("--explain",)])
+def test_a_reader_that_leaves_does_not_change_the_exit_code(bench, make_project,
+                                                            args: tuple[str, ...]) -> None:
+    """``bench evaluate P B | head -c 10``: the write to a pipe nobody reads fails, and the
+    command still exits with its verdict's code (here 2, NO_BASELINE), not 1 (REJECT)."""
+    assert bench("register", str(make_project("toy"))).returncode == 0
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "benchstone", "evaluate", "toy", "speed",
+                               *args], stdout=write, stderr=subprocess.PIPE, text=True,
+                              timeout=120, check=False)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (2, "")

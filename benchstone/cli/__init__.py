@@ -11,8 +11,11 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -36,15 +39,62 @@ INTERRUPTED_EXIT = 130
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script; a client of the harness service when one is
     configured (docs/service.md)."""
-    forwarded = _through_service(argv)
-    if forwarded is not None:
-        return forwarded
+    with _reader_may_leave():
+        forwarded = _through_service(argv)
+        if forwarded is not None:
+            return forwarded
+        try:
+            with stopping_on_sigterm():
+                return _dispatch(argv)
+        except KeyboardInterrupt:  # one that came while the handlers were being put back
+            typer.echo("interrupted", err=True)
+            return INTERRUPTED_EXIT
+
+
+class _OutputWhoseReaderMayLeave:
+    """Standard output that stops writing, without an error, once its reader has gone
+    (``bench evaluate P B | head -1``): the command still ends with its own exit code, the
+    verdict's, where the error would have ended it with 1, which reads as REJECT."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self._gone = True
+        # what is still buffered then goes nowhere, and the interpreter's last flush succeeds
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    stream = sys.stdout
+    sys.stdout = _OutputWhoseReaderMayLeave(stream)  # type: ignore[assignment]
     try:
-        with stopping_on_sigterm():
-            return _dispatch(argv)
-    except KeyboardInterrupt:  # one that came while the handlers were being put back
-        typer.echo("interrupted", err=True)
-        return INTERRUPTED_EXIT
+        yield
+    finally:
+        sys.stdout = stream
 
 
 def _through_service(argv: list[str] | None) -> int | None:
