@@ -106,17 +106,27 @@ def baseline_sets(store: Store, pointer: BaselinePointer) -> list[RunSet]:
     return sorted(sets, key=lambda rs: rs.id) or [first]
 
 
-def fresh_baseline_sets(store: Store, pointer: BaselinePointer, tree: str) -> list[RunSet]:
+def same_environment(a: RunSet, b: RunSet) -> bool:
+    """Whether two run sets of one commit may be pooled into one sample: the same sandbox and
+    image, machine fingerprint (runtime and harness-owned corpus included) and manifest."""
+    return ((a.env_hash, a.sandbox, a.image_id, a.manifest_sha256)
+            == (b.env_hash, b.sandbox, b.image_id, b.manifest_sha256))
+
+
+def fresh_baseline_sets(store: Store, pointer: BaselinePointer, tree: str,
+                        like: RunSet | None = None) -> list[RunSet]:
     """Baseline runs recorded after the pointer moved, oldest first: run sets of kind
-    ``baseline`` at the pointer's tree (the harness ran its commit on secret seeds), clean, and
-    not the pointer's own. They never depend on how a candidate did, so they are an unbiased
-    sample of the baseline commit."""
-    sets = [rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
-                                                tree_sha=tree, git_sha=pointer.git_sha,
-                                                kinds=("baseline",))
-            if rs.id != pointer.run_set_id and rs.created_at >= pointer.created_at
-            and not rs.git_dirty and not rs.caller_seeds]
-    return sorted(sets, key=lambda rs: rs.id)
+    ``baseline`` at the pointer's tree (the harness ran its commit on secret seeds), clean, not
+    the pointer's own, and in the environment of ``like`` (default: the first of them), so
+    that the pool is one sample. They never depend on how a candidate did, so they are an
+    unbiased sample of the baseline commit."""
+    sets = sorted((rs for rs in store.run_sets_of_tree(pointer.project, pointer.benchmark,
+                                                       tree_sha=tree, git_sha=pointer.git_sha,
+                                                       kinds=("baseline",))
+                   if rs.id != pointer.run_set_id and rs.created_at >= pointer.created_at
+                   and not rs.git_dirty and not rs.caller_seeds), key=lambda rs: rs.id)
+    model = like or (sets[0] if sets else None)
+    return [rs for rs in sets if model is not None and same_environment(rs, model)]
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,9 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
     a PROMOTE, fresh baseline runs only (``len(baseline_seeds)`` of them for a fixed
     baseline)."""
     tree = tree_of(project.root, pointer.git_sha)
-    fresh = fresh_baseline_sets(store, pointer, tree)
+    pointed = store.run_set(pointer.run_set_id)
+    fresh = fresh_baseline_sets(store, pointer, tree,
+                                like=None if pointer.action == "promote" else pointed)
     fresh_runs = [run for run in store.runs_of([rs.id for rs in fresh]) if run.status == "ok"]
     if pointer.action == "promote":
         stopped = baseline_sets(store, pointer)
@@ -181,8 +193,7 @@ def established_sets(store: Store, pointer: BaselinePointer,
                                                    tree_sha=tree, git_sha=pointer.git_sha,
                                                    kinds=("baseline",))
                if rs.id < first.id and not rs.git_dirty and not rs.caller_seeds
-               and (rs.env_hash, rs.sandbox, rs.manifest_sha256)
-               == (first.env_hash, first.sandbox, first.manifest_sha256)]
+               and same_environment(rs, first)]
     rows = store.runs_of([rs.id for rs in earlier] + [first.id])
     with_runs = {run.run_set_id for run in rows if run.status == "ok"} | {first.id}
     sets = sorted((rs for rs in [*earlier, first] if rs.id in with_runs), key=lambda rs: rs.id)

@@ -8,6 +8,8 @@ baseline and a horizon of 12, so every test shares the same few sequential desig
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,7 +104,9 @@ class StoredRuns:
         run_set = self.store.add_run_set(
             project=self.project.name, benchmark=bench, kind=kind, git_sha=at, git_dirty=dirty,
             meta_seed=1000 + len(self.store.run_sets(self.project.name, bench)),
-            repetitions=len(seeds), seeds=seeds, sandbox=sandbox, env_hash="sha256:env",
+            repetitions=len(seeds), seeds=seeds, sandbox=sandbox,
+            env_hash="sha256:env" if environment is None else "sha256:" + hashlib.sha256(
+                json.dumps(environment, sort_keys=True).encode()).hexdigest(),
             environment=environment or ENVIRONMENT, protected_hash=digest,
             protected_files=protected,
             manifest_sha256=self.project.registration.manifest_sha256,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from stored_runs import CALIBRATED, StoredRuns, stored_runs, wobbled
+from stored_runs import CALIBRATED, ENVIRONMENT, StoredRuns, stored_runs, wobbled
 
 from benchstone.evaluate.samples import baseline_evidence
 from benchstone.evaluate.until_decided import baseline_wanted
@@ -103,6 +103,32 @@ def test_a_growing_baseline_pools_fresh_runs_and_waits_for_them(state: StoredRun
     assert pooled.sequential.look == 7 and pooled.sequential.baseline_first == 5
     evidence = _evidence(state, "speedg")
     assert (evidence.first, len(evidence.runs), evidence.missing) == (5, 7, 0)
+
+
+def test_fresh_baseline_runs_of_another_environment_are_never_pooled(state: StoredRuns) -> None:
+    """Baseline runs on other data (a corpus name pointed elsewhere), or in another sandbox or
+    runtime, are another sample: pooled, they would move the baseline where a caller wants."""
+    elsewhere = {**ENVIRONMENT, "corpus": "data sha256:other"}
+    established = state.establish("speedg", wobbled(10.0, 5))
+    state.commit("src/speed.txt", "9.9\n")
+    state.record("speedg", wobbled(9.9, 7))
+    state.record("speedg", wobbled(20.0, 4), kind="baseline", sha=established.git_sha,
+                 environment=elsewhere)
+    fresh = state.record("speedg", wobbled(10.0, 2, first_seed=6), kind="baseline",
+                         sha=established.git_sha)
+    assert state.evaluate("speedg").baseline.run_set_ids == [established.id, fresh.id]
+
+
+def test_after_a_promote_fresh_runs_pool_only_in_the_first_one_s_environment(
+        state: StoredRuns) -> None:
+    promoted, _stopped = _promoted(state, "speedg", 5)
+    state.commit("README", "docs only\n")
+    state.record("speedg", wobbled(8.0, 3))
+    first = state.record("speedg", wobbled(8.0, 2), sha=promoted, kind="baseline")
+    state.record("speedg", wobbled(16.0, 3), sha=promoted, kind="baseline",
+                 environment={**ENVIRONMENT, "runtime": "runsc"})
+    later = state.record("speedg", wobbled(8.0, 2, first_seed=9), sha=promoted, kind="baseline")
+    assert state.evaluate("speedg").baseline.run_set_ids == [first.id, later.id]
 
 
 def test_a_fixed_baseline_never_pools_fresh_runs(state: StoredRuns) -> None:
