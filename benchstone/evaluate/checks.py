@@ -88,8 +88,7 @@ def comparability(baseline: RunSet, candidate: RunSet, bench: BenchmarkSpec,
                 f"{runtimes[1]}: samples from different runtimes are never compared; establish "
                 "a new baseline, or run under the baseline's runtime"), []
     if (data := corpus_difference(baseline.environment, candidate.environment)) is not None:
-        return (f"{data}: samples on different data are never compared; establish a new "
-                "baseline on this corpus"), []
+        return data, []
     differences = fingerprint_differences(baseline.environment, candidate.environment)
     if not differences:
         return None, []

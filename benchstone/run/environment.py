@@ -140,9 +140,16 @@ CORPUS_KEY = "corpus"
 
 
 def corpus_difference(baseline: dict[str, Any], candidate: dict[str, Any]) -> str | None:
-    """Why two run sets ran on different data (the harness-owned corpus's name or digest),
-    or None; a run set recorded before the corpus was part of the fingerprint says nothing."""
+    """Why two run sets must not be compared for the data they ran on (the harness-owned
+    corpus's name and digest), or None. A run set that names no corpus beside one that does
+    fails closed: recorded before the corpus was part of the fingerprint, it cannot show that
+    its data was the other's."""
     before, after = baseline.get(CORPUS_KEY), candidate.get(CORPUS_KEY)
-    if before is None or after is None or before == after:
+    if before == after:
         return None
-    return f"the baseline ran on corpus {before}, the candidate on {after}"
+    if before is None or after is None:
+        return (f"the {'baseline' if before is None else 'candidate'} does not record which "
+                "corpus data it ran on (recorded before run sets did): samples whose data "
+                "cannot be shown to be the same are never compared; establish a new baseline")
+    return (f"the baseline ran on corpus {before}, the candidate on {after}: samples on "
+            "different data are never compared; establish a new baseline on this corpus")

@@ -271,6 +271,19 @@ def test_another_container_runtime_is_never_compared(state: StoredRuns, bench: s
                                   "baseline's runtime")
 
 
+def test_a_baseline_that_does_not_record_its_corpus_data_is_not_compared(
+        state: StoredRuns) -> None:
+    """A baseline recorded before run sets named their corpus data, beside a candidate that
+    does: nothing shows the data was the same, so the comparison fails closed."""
+    state.establish("qualityr", QUALITY)
+    state.commit("src/quality.txt", "1.2\n")
+    state.record("qualityr", wobbled(1.2, 6),
+                 environment={**ENVIRONMENT, "corpus": "heldout sha256:abc"})
+    verdict = state.evaluate("qualityr", allow_cross_env=True)
+    assert verdict.kind == "NEEDS_MORE_DATA"
+    assert verdict.reason.startswith("the baseline does not record which corpus data it ran on")
+
+
 def test_a_quality_benchmark_only_warns_of_another_environment(state: StoredRuns) -> None:
     state.establish("qualityr", QUALITY)
     state.commit("src/quality.txt", "1.2\n")
