@@ -29,6 +29,7 @@ from benchstone.evaluate.paired import (
     candidate_failures,
     complete_pairs,
     design_note,
+    different_data,
     earlier_pairs,
     paired_verdict,
     with_requirements,
@@ -126,7 +127,8 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                         "promote judges the run sets of bench run (with design = \"paired\", "
                         "run, evaluate and promote use these pairs)")
     designs: dict[str, int] = {}
-    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs)
+    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs,
+                                  notes=warnings)
     if before.digest != after.digest:
         changed = before.changed_from(after)
         verdict = tampered(project, bench, changed, "protected files differ between the two commits",
@@ -188,6 +190,10 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                            cpuset=request.cpuset, gpus=request.gpus, job_id=request.job_id,
                            cores_per_repetition=request.duet),
                 progress(side) if progress else None)
+        opened = [session.run_set for session in sessions.values() if session.run_set]
+        if (why := different_data(opened)) is not None:  # the corpus moved between the checks
+            raise CompareError(f"the two halves would run on different data: {why}",
+                               fix="compare again once the corpus stays put")
         for index in range(planned):
             if sets is not None:
                 cores = cores_of_pair(sets, index, baseline_starts_low)

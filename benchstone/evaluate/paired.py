@@ -31,8 +31,9 @@ from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.provenance import protected_files, repository_root, tree_of
 from benchstone.project.registry import Project
+from benchstone.run.environment import corpus_difference
 from benchstone.store import Store
-from benchstone.store.records import Comparison, Run
+from benchstone.store.records import Comparison, Run, RunSet
 
 SIDES = ("baseline", "candidate")
 ALTERNATING = "alternating"  # one half after the other, in random order
@@ -51,14 +52,20 @@ def complete_pairs(runs: dict[str, list[Run]], source: str) -> list[tuple[float,
     return pairs
 
 
+def incomplete_pairs(runs: dict[str, list[Run]]) -> set[int]:
+    """The pairs, by index, that have a row on either side but not two ok halves: a half that
+    failed, or one whose other half failed or never ran. Dropping such a pair quietly would let
+    a stop (or a crash) between the halves of a pair censor the halves it chose: the slow
+    candidate halves, or the fast baseline ones."""
+    ok = [{run.repetition for run in runs[side] if run.status == "ok"} for side in SIDES]
+    recorded = {run.repetition for side in SIDES for run in runs[side]}
+    return recorded - (ok[0] & ok[1])
+
+
 def candidate_failures(runs: dict[str, list[Run]]) -> int:
-    """Candidate halves that failed, or that succeeded in a pair whose baseline half failed or
-    never finished: while there are any, the gate does not promote. Dropping such a pair
-    quietly would let a stop (or a crash) between the halves of a pair censor the slow
-    candidate halves."""
-    baseline_ok = {run.repetition for run in runs["baseline"] if run.status == "ok"}
-    return sum(1 for run in runs["candidate"]
-               if run.status != "ok" or run.repetition not in baseline_ok)
+    """Pairs that count against the candidate (``incomplete_pairs``): while there are any, the
+    gate does not promote."""
+    return len(incomplete_pairs(runs))
 
 
 def comparisons_of_trees(store: Store, project: Project, bench: BenchmarkSpec,
@@ -84,25 +91,43 @@ def comparisons_of_trees(store: Store, project: Project, bench: BenchmarkSpec,
     return [c for c in found if trees[c.baseline_sha] == baseline_tree]
 
 
+def different_data(sets: list[RunSet]) -> str | None:
+    """Why the halves of one comparison must not be paired for the data they ran on (a
+    harness-owned corpus pointed elsewhere between the two halves' checks), or None."""
+    halves = [[rs for rs in sets if rs.side == side] for side in SIDES]
+    for baseline in halves[0]:
+        for candidate in halves[1]:
+            if (why := corpus_difference(baseline.environment, candidate.environment)):
+                return why
+    return None
+
+
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
-                  candidate_sha: str, designs: dict[str, int] | None = None
-                  ) -> tuple[list[tuple[float, float]], int]:
+                  candidate_sha: str, designs: dict[str, int] | None = None,
+                  notes: list[str] | None = None) -> tuple[list[tuple[float, float]], int]:
     """The complete pairs of every earlier comparison of the baseline commit with the
-    candidate's tree, oldest first, and how many of their candidate halves failed or never
-    finished. ``designs``, when given, receives the number of complete pairs per design."""
+    candidate's tree, oldest first, and how many pairs count against the candidate (a half
+    failed, never finished or was left alone). ``designs``, when given, receives the number of
+    complete pairs per design; ``notes`` why a comparison was left out (its halves ran on
+    different data)."""
     pairs: list[tuple[float, float]] = []
     failed = 0
     for comparison in comparisons_of_trees(store, project, bench, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
+        if (why := different_data(sets)) is not None:
+            if notes is not None:
+                notes.append(f"comparison {comparison.id} is left out: {why}")
+            continue
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
         complete = complete_pairs(runs, bench.metric_source)
         pairs.extend(complete)
         if designs is not None:
             design = comparison.design or ALTERNATING
             designs[design] = designs.get(design, 0) + len(complete)
-        failed += candidate_failures(runs) + store.unfinished_repetitions(
-            [rs.id for rs in sets if rs.side == "candidate"])
+        unfinished = {index for rs in sets if rs.side == "candidate"
+                      for index in store.unfinished_repetition_indices(rs.id)}
+        failed += len(incomplete_pairs(runs) | unfinished)
     return pairs, failed
 
 
@@ -152,17 +177,19 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
         return tampered(project, bench, before.changed_from(after),
                         "protected files changed since the baseline")
     designs: dict[str, int] = {}
-    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs)
+    left_out: list[str] = []
+    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs, notes=left_out)
     if not pairs and not failed:
         return (already_promoted(project, bench, pointer, git_sha)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
                                f"no pairs of {git_sha[:10]} with the baseline "
                                f"{pointer.git_sha[:10]} yet (design = paired): run them "
-                               f"(bench run {project.name} {bench.name})"))
+                               f"(bench run {project.name} {bench.name})", warnings=left_out))
     warnings = ["design = paired: the baseline commit was measured again, interleaved with "
                 f"the candidate ({len(pairs)} complete pair(s))"]
     if (note := design_note(designs)) is not None:
         warnings.append(note)
+    warnings.extend(left_out)
     if shas[0] == shas[1]:
         warnings.append(SAME_COMMIT)
     return with_requirements(store, home, project, bench,

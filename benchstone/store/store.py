@@ -286,6 +286,14 @@ class Store:
             "AND r.repetition = s.repetition))", list(run_set_ids))
         return int(rows[0]["n"])
 
+    def unfinished_repetition_indices(self, run_set_id: int) -> set[int]:
+        """The repetitions of one run set that started and have no row."""
+        rows = self._rows(
+            "SELECT DISTINCT s.repetition AS repetition FROM repetition_starts s "
+            "WHERE s.run_set_id = ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE "
+            "r.run_set_id = s.run_set_id AND r.repetition = s.repetition)", [run_set_id])
+        return {int(row["repetition"]) for row in rows}
+
     def run_sets_of_tree(self, project: str, benchmark: str, *, tree_sha: str, git_sha: str,
                          kinds: Sequence[str] = ("run",)) -> list[RunSet]:
         """Run sets whose commit holds the tree ``tree_sha`` (or, recorded before trees were,

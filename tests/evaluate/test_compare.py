@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 from conftest import git
-from stored_runs import StoredRuns, stored_runs, wobbled
+from stored_runs import ENVIRONMENT, StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import CompareError, DirtyTreeError, NothingToPromote
 from benchstone.evaluate.compare import CompareRequest, CompareResult, compare
@@ -61,9 +61,10 @@ def test_complete_pairs_keep_only_pairs_whose_halves_both_succeeded(state: Store
     candidate = state.record("speedw", [8.0], kind="compare", side="candidate", failed=1)
     runs = {"baseline": state.store.runs_of([baseline.id]),
             "candidate": state.store.runs_of([candidate.id])}
-    # the candidate's repetition 1 failed and it has no repetition 2: one complete pair
+    # the candidate's repetition 1 failed and it has no repetition 2: one complete pair, and
+    # two that count against the candidate (a failed half; a baseline half left alone)
     assert complete_pairs(runs, "runner") == [(10.0, 8.0)]
-    assert candidate_failures(runs) == 1
+    assert candidate_failures(runs) == 2
     assert complete_pairs(runs, "harness_wall") == []  # no harness time was recorded
 
 
@@ -101,6 +102,46 @@ def test_a_candidate_half_whose_baseline_half_was_lost_withholds_promote(
     assert verdict.reason.startswith(f"1 candidate repetition(s) at {candidate_sha[:10]} failed "
                                      "or never finished, or lost the baseline half of their "
                                      "pair (a crash, a timeout, a stop)")
+
+
+def test_a_baseline_half_whose_candidate_half_never_ran_withholds_promote(
+        state: StoredRuns) -> None:
+    """The mirror image: a stop after a fast baseline half, before its candidate half, must not
+    drop the pair quietly either."""
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    shas = (baseline_set.git_sha, candidate_sha)
+    earlier_comparison(state, shas, BEFORE[:6], FASTER[:6])
+    earlier_comparison(state, shas, BEFORE[6:8], FASTER[6:7])  # the second pair's half is gone
+    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    assert len(pairs) == 7 and failed == 1
+    verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                              candidate_sha)
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
+
+
+def test_a_comparison_whose_halves_ran_on_different_data_is_left_out(
+        state: StoredRuns) -> None:
+    """A corpus name pointed elsewhere between the checks of the two halves: the baseline on the
+    hard data, the candidate on the easy. Those pairs are never judged."""
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    comparison = state.store.add_comparison(project="toy", benchmark="speedw",
+                                            baseline_sha=baseline_set.git_sha,
+                                            candidate_sha=candidate_sha, pairs=8)
+    for side, sha, values, digest in (("baseline", baseline_set.git_sha, BEFORE, "hard"),
+                                      ("candidate", candidate_sha, FASTER, "easy")):
+        state.record("speedw", values, sha=sha, kind="compare", comparison_id=comparison.id,
+                     side=side, environment={**ENVIRONMENT, "corpus": f"data sha256:{digest}"})
+    notes: list[str] = []
+    assert earlier_pairs(state.store, state.project, state.bench("speedw"), baseline_set.git_sha,
+                         candidate_sha, notes=notes) == ([], 0)
+    assert notes == [f"comparison {comparison.id} is left out: the baseline ran on corpus data "
+                     "sha256:hard, the candidate on data sha256:easy: samples on different data "
+                     "are never compared; establish a new baseline on this corpus"]
+    verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                              candidate_sha)
+    assert verdict.kind == "NEEDS_MORE_DATA" and verdict.warnings == notes
 
 
 def test_a_baseline_pointed_at_another_commit_of_its_tree_keeps_the_pairs(
