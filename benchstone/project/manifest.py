@@ -32,6 +32,8 @@ ReferencePolicy = Literal["byte_equivalence", "json_canonical"]
 MetricSource = Literal["runner", "harness_wall", "harness_cpu", "harness_instructions"]
 InstructionScope = Literal["process_tree", "marked_region"]
 SandboxName = Literal["docker", "process"]
+# Sandboxes that run the code under test on the host itself, outside any container.
+ON_THE_HOST = frozenset({"process"})
 # classic: the original's baseline run set, measured once, against candidate run sets;
 # paired: every `bench run` measures the baseline pointer's commit again, interleaved with
 # the candidate pair by pair, and the gate judges those pairs (as `bench compare` does)

@@ -16,12 +16,14 @@ from benchstone.errors import (
     ManifestError,
     NotYourProject,
     ProjectNotRegistered,
+    SandboxRefused,
     StoreError,
 )
 from benchstone.paths import Home, check_name, write_private
 from benchstone.project.corpus import CorpusCheck, check_corpus
 from benchstone.project.manifest import (
     MANIFEST_RELATIVE_PATH,
+    ON_THE_HOST,
     BenchmarkSpec,
     Manifest,
     load_manifest,
@@ -81,6 +83,7 @@ def register(store: Store, home: Home, path: Path) -> RegisterOutcome:
     name = check_name(manifest.project.name, "project")
     previous = store.latest_registration(name)
     _refuse_another_callers(previous, store)
+    _refuse_the_host(manifest)
     pinned = home.project_dir(name) / f"manifest-{manifest.sha256}.toml"
     if not _intact(pinned, manifest.sha256):
         # new, or a pinned copy that was deleted or altered: registering again repairs it
@@ -110,6 +113,21 @@ def _uncommitted(root: Path, head: str, raw: bytes) -> tuple[str, ...]:
     state = "is not committed" if committed is None else "differs from the one committed at HEAD"
     return (f"{MANIFEST_RELATIVE_PATH} {state}: runs measure the committed tree and will refuse "
             f"it until it is committed (git add {MANIFEST_RELATIVE_PATH} && git commit)",)
+
+
+def _refuse_the_host(manifest: Manifest) -> None:
+    """Under the harness service, a caller who is not an administrator registers no manifest
+    that asks for a sandbox on the host: whoever ran it later, an administrator included, would
+    run the caller's code as the service's user."""
+    asking = served_caller()
+    wanted = {manifest.project.sandbox, *(bench.sandbox for bench in manifest.benchmarks)}
+    if asking is None or not wanted & ON_THE_HOST:
+        return
+    raise SandboxRefused(
+        f"the manifest asks for the {', '.join(sorted(wanted & ON_THE_HOST))} sandbox, which runs "
+        "the code on the service's host, outside any container: through the benchstone service "
+        f"it is for its administrators, not {asking}",
+        fix="leave out sandbox = \"process\": the docker sandbox is the default")
 
 
 def _refuse_another_callers(previous: Registration | None, store: Store) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from benchstone.errors import SandboxError, SandboxRefused, UnknownSandbox
 from benchstone.paths import Home
+from benchstone.project.manifest import ON_THE_HOST
 from benchstone.sandbox.base import Sandbox
 from benchstone.system.harnesses import gone_harnesses, home_label
 from benchstone.system.host import served_caller
@@ -24,10 +25,6 @@ _BACKENDS: dict[str, str] = {
 
 def backend_names() -> list[str]:
     return sorted(_BACKENDS)
-
-
-# Backends that run the code under test on the host itself, outside any container.
-ON_THE_HOST = frozenset({"process"})
 
 
 def choose_backend(flag: str | None, manifest_setting: str | None) -> str:
