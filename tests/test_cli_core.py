@@ -258,18 +258,29 @@ def test_json_outputs_and_evaluate_exit_codes(bench, registered: Path) -> None:
     assert run_json(bench, "references", "toy", "output") == []
 
 
-@pytest.mark.parametrize("args", [("--json",), ("--explain",)])
-def test_a_reader_that_leaves_does_not_change_the_exit_code(bench, make_project,
-                                                            args: tuple[str, ...]) -> None:
-    """``bench evaluate P B | head -c 10``: the write to a pipe nobody reads fails, and the
-    command still exits with its verdict's code (here 2, NO_BASELINE), not 1 (REJECT)."""
+@pytest.mark.parametrize(("args", "both", "code"), [
+    (("speed", "--json"), False, 2), (("speed", "--explain"), False, 2),
+    (("nosuch",), True, 5), (("speed", "--bogus"), True, 64)])
+def test_a_reader_that_leaves_does_not_change_the_exit_code(
+        bench, make_project, args: tuple[str, ...], both: bool, code: int) -> None:
+    """``bench evaluate P B | head -c 10`` (and ``2>&1 | head``): the write to a pipe nobody
+    reads fails, and the command still exits with its own code (2 for NO_BASELINE, 5 for an
+    error, 64 for a usage error), not 1, which reads as REJECT."""
     assert bench("register", str(make_project("toy"))).returncode == 0
     read, write = os.pipe()
     os.close(read)  # the reader has left before the first line
     try:
-        done = subprocess.run([sys.executable, "-m", "benchstone", "evaluate", "toy", "speed",
-                               *args], stdout=write, stderr=subprocess.PIPE, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run([sys.executable, "-m", "benchstone", "evaluate", "toy", *args],
+                              stdout=write, stderr=write if both else subprocess.PIPE,
+                              text=True, timeout=120, check=False)
     finally:
         os.close(write)
+    assert (done.returncode, done.stderr or "") == (code, "")
+
+
+def test_a_closed_standard_output_does_not_change_the_exit_code(bench, make_project) -> None:
+    assert bench("register", str(make_project("toy"))).returncode == 0
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m benchstone evaluate toy speed >&-',
+                           sys.executable], capture_output=True, text=True, timeout=120,
+                          check=False)
     assert (done.returncode, done.stderr) == (2, "")

@@ -89,12 +89,18 @@ class _OutputWhoseReaderMayLeave:
 
 @contextlib.contextmanager
 def _reader_may_leave() -> Iterator[None]:
-    stream = sys.stdout
-    sys.stdout = _OutputWhoseReaderMayLeave(stream)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        sys.stdout = stream
+    """Both output streams, so that ``2>&1`` into a pipe, or one closed before the start
+    (``>&-``: no stream at all), ends with the command's own exit code too."""
+    streams = sys.stdout, sys.stderr
+    with contextlib.ExitStack() as stack:
+        sys.stdout, sys.stderr = (  # type: ignore[assignment]
+            _OutputWhoseReaderMayLeave(stream if stream is not None
+                                       else stack.enter_context(open(os.devnull, "w")))
+            for stream in streams)
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = streams
 
 
 def _through_service(argv: list[str] | None) -> int | None:
