@@ -15,6 +15,7 @@ import pytest
 from benchstone.evaluate.boundary_cache import StateDirectoryBoundaries
 from benchstone.gates.policies import GateSettings
 from benchstone.gates.sequential import decide_paired_sequential, decide_sequential
+from benchstone.gates.wording import signed_percent
 from benchstone.paths import Home
 from benchstone.stats import sequential as sq
 
@@ -33,6 +34,7 @@ def test_an_unchanged_deterministic_program_is_never_promoted(decide) -> None:
     unchanged = decide([10.0, 10.0], [10.0, 10.0], DETERMINISTIC, 20)
     assert unchanged.kind == "REJECT"
     assert "improvement +0.0000%," in unchanged.reason  # no change, not a negative zero
+    assert signed_percent(-1e-6) == "+0.00%" and signed_percent(-2e-4) == "-0.02%"
     worse = decide([10.0, 10.0], [10.5, 10.5], DETERMINISTIC, 20)
     assert worse.kind == "REJECT" and worse.effect == pytest.approx(-0.05)
 

@@ -128,6 +128,9 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                 if b.is_stochastic and b.gate_policy not in CALIBRATED_POLICIES
                 and not b.is_paired]
     pinned = min((benches[i].alpha for i in family), default=None)
+    if fdr is not None and not 0 < fdr <= 1:  # NaN included
+        raise InvalidArgument(f"--fdr {fdr:g} is not a rate above 0 and at most 1",
+                              fix="pass an --fdr above 0, at most the benchmarks' alpha")
     if fdr is not None and pinned is not None and fdr > pinned:
         # the manifest pins the error rates, and a caller may only ask for a stricter one
         raise InvalidArgument(

@@ -14,7 +14,9 @@ def confidence(level: float) -> str:
 
 def signed_percent(value: float, digits: int = 2) -> str:
     """A relative change with its sign; no change reads +0.00%, never -0.00%."""
-    return f"{value + 0.0:+.{digits}%}"  # adding 0.0 turns -0.0 into 0.0
+    # rounded first, so that a change too small to show reads +0.00% too; adding 0.0 turns
+    # -0.0 into 0.0
+    return f"{round(value, digits + 2) + 0.0:+.{digits}%}"
 
 
 def percent(value: float) -> str:

@@ -151,6 +151,9 @@ def test_a_false_discovery_rate_looser_than_the_pinned_alpha_is_refused(
     at_alpha = everything(state, fdr=0.01)
     assert by_name(at_alpha, "speedw").kind == "NEEDS_MORE_DATA"
     assert at_alpha.kind == "NEEDS_MORE_DATA" and at_alpha.exit_code == 2
+    for nonsense in (0.0, -1.0, float("nan")):  # through the API too, not only the CLI
+        with pytest.raises(InvalidArgument, match="is not a rate above 0 and at most 1"):
+            everything(state, fdr=nonsense)
 
 
 def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
