@@ -111,13 +111,18 @@ def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
 
 
 def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
-                          paired: bool = False) -> GateDecision:
+                          paired: bool = False, running: int = 0) -> GateDecision:
     """REJECT while candidate repetitions at the commit failed: the gate never judges the
     survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
     tree, so no further run there can lead to PROMOTE, and the verdict is final (a "run more"
     would keep a loop running them for nothing); the way forward is a changed tree."""
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
+    if running >= failed:  # every one of them is still running: not a failure, not yet judged
+        return replace(decision, kind=VerdictKind.NEEDS_MORE_DATA, reason=(
+            f"{running} {'pair(s)' if paired else 'candidate repetition(s)'} at {git_sha[:10]} "
+            "still running (their harness has not ended): nothing is promoted while they run, "
+            f"so evaluate again when they end; the finished runs say: {decision.reason}"))
     return replace(decision, kind=VerdictKind.REJECT, reason=(
         f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished"
         f"{', or lost the baseline half of their pair' if paired else ''} (a crash, "

@@ -32,6 +32,7 @@ from benchstone.evaluate.samples import (
     baseline_evidence,
     candidate_sets,
     sample_of,
+    still_running,
 )
 from benchstone.gates.sequential import decide_sequential
 from benchstone.gates.verdict import Verdict, VerdictKind
@@ -92,13 +93,14 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     runs = store.runs_of([rs.id for rs in usable])
     candidate = sample_of(usable, runs, bench.metric_source,
                           unfinished=store.unfinished_repetitions([rs.id for rs in usable]))
+    running = store.unfinished_repetitions(sorted(still_running(store, usable)))
     common["candidate"] = candidate
-    if candidate.n_errors:
-        warnings.append(f"{candidate.n_errors} candidate repetition(s) failed and are not in "
-                        "the gate")
+    if candidate.n_errors > running:
+        warnings.append(f"{candidate.n_errors - running} candidate repetition(s) failed and are "
+                        "not in the gate")
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions, first_baseline=evidence.first)
-    decision = withheld_for_failures(decision, candidate.n_errors, git_sha)
+    decision = withheld_for_failures(decision, candidate.n_errors, git_sha, running=running)
     summary = sequential_summary(decision, evidence.first)
     verdict = verdict_for(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,

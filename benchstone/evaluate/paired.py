@@ -23,7 +23,7 @@ from benchstone.evaluate.checks import (
     withheld_for_failures,
 )
 from benchstone.evaluate.correctness import apply_requirements
-from benchstone.evaluate.samples import EvaluateOptions
+from benchstone.evaluate.samples import EvaluateOptions, still_running
 from benchstone.gates.sequential import decide_paired_sequential
 from benchstone.gates.verdict import Sample, Verdict
 from benchstone.kinds import VerdictKind
@@ -104,12 +104,14 @@ def different_data(sets: list[RunSet]) -> str | None:
 
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
                   candidate_sha: str, designs: dict[str, int] | None = None,
-                  notes: list[str] | None = None) -> tuple[list[tuple[float, float]], int]:
+                  notes: list[str] | None = None, running: list[int] | None = None
+                  ) -> tuple[list[tuple[float, float]], int]:
     """The complete pairs of every earlier comparison of the baseline commit with the
     candidate's tree, oldest first, and how many pairs count against the candidate (a half
     failed, never finished or was left alone). ``designs``, when given, receives the number of
     complete pairs per design; ``notes`` why a comparison was left out (its halves ran on
-    different data)."""
+    different data); ``running`` how many of the pairs counted are of a comparison whose
+    harness still runs (in progress, not lost)."""
     pairs: list[tuple[float, float]] = []
     failed = 0
     for comparison in comparisons_of_trees(store, project, bench, baseline_sha, candidate_sha):
@@ -127,7 +129,10 @@ def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline
             designs[design] = designs.get(design, 0) + len(complete)
         unfinished = {index for rs in sets if rs.side == "candidate"
                       for index in store.unfinished_repetition_indices(rs.id)}
-        failed += len(incomplete_pairs(runs) | unfinished)
+        lost = len(incomplete_pairs(runs) | unfinished)
+        failed += lost
+        if running is not None and lost and still_running(store, sets):
+            running.append(lost)
     return pairs, failed
 
 
@@ -140,14 +145,15 @@ def design_note(designs: dict[str, int]) -> str | None:
 
 
 def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
-                   shas: tuple[str, str], warnings: list[str], failed: int = 0) -> Verdict:
+                   shas: tuple[str, str], warnings: list[str], failed: int = 0,
+                   running: int = 0) -> Verdict:
     """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
     withhold a PROMOTE."""
     baseline_values = [b for b, _ in pairs]
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
                                         bench.max_repetitions)
-    decision = withheld_for_failures(decision, failed, shas[1], paired=True)
+    decision = withheld_for_failures(decision, failed, shas[1], paired=True, running=running)
     summary = sequential_summary(decision)
     samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
                       values=values, mean=sum(values) / len(values) if values else None)
@@ -178,7 +184,9 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
                         "protected files changed since the baseline")
     designs: dict[str, int] = {}
     left_out: list[str] = []
-    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs, notes=left_out)
+    running: list[int] = []
+    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs, notes=left_out,
+                                  running=running)
     if not pairs and not failed:
         return (already_promoted(project, bench, pointer, git_sha)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
@@ -193,7 +201,8 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
     if shas[0] == shas[1]:
         warnings.append(SAME_COMMIT)
     return with_requirements(store, home, project, bench,
-                             paired_verdict(project, bench, pairs, shas, warnings, failed), git_sha)
+                             paired_verdict(project, bench, pairs, shas, warnings, failed,
+                                            running=sum(running)), git_sha)
 
 
 def with_requirements(store: Store, home: Home, project: Project, bench: BenchmarkSpec,

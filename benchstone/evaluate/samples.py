@@ -3,6 +3,7 @@ baseline and candidate samples drawn from the store. Read-only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from benchstone.gates.policies import MIN_PER_SIDE
@@ -13,6 +14,8 @@ from benchstone.project.registry import Project
 from benchstone.stats.basic import mean_se, median
 from benchstone.store import Store
 from benchstone.store.records import BaselinePointer, Run, RunSet
+from benchstone.system.host import host_name
+from benchstone.system.procs import another_live_process_here
 
 
 @dataclass(frozen=True)
@@ -217,3 +220,13 @@ def candidate_sets(store: Store, project: Project, benchmark: str, git_sha: str,
                                                 git_sha=git_sha)
             if rs.id not in exclude and (options.include_dirty or not rs.git_dirty)]
     return sorted(without_caller_seeds(sets, notes), key=lambda rs: rs.id)
+
+
+def still_running(store: Store, run_sets: Sequence[RunSet]) -> set[int]:
+    """The ids of those run sets whose newest repetition was started by a harness that is still
+    running on this machine (another process than this one): its unfinished repetitions are in
+    progress, not abandoned."""
+    here = host_name()
+    return {run_set_id for run_set_id, (host, pid)
+            in store.latest_starters([rs.id for rs in run_sets]).items()
+            if another_live_process_here(host, pid, here)}

@@ -286,6 +286,18 @@ class Store:
             "AND r.repetition = s.repetition))", list(run_set_ids))
         return int(rows[0]["n"])
 
+    def latest_starters(self, run_set_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """The host and process id of the harness that started the newest repetition of each
+        of these run sets (those with any start)."""
+        if not run_set_ids:
+            return {}
+        marks = ", ".join("?" for _ in run_set_ids)
+        rows = self._rows(
+            "SELECT s.run_set_id AS run_set_id, s.host AS host, s.pid AS pid FROM "
+            "repetition_starts s WHERE s.id IN (SELECT MAX(id) FROM repetition_starts "
+            f"WHERE run_set_id IN ({marks}) GROUP BY run_set_id)", list(run_set_ids))
+        return {int(row["run_set_id"]): (str(row["host"]), int(row["pid"])) for row in rows}
+
     def unfinished_repetition_indices(self, run_set_id: int) -> set[int]:
         """The repetitions of one run set that started and have no row."""
         rows = self._rows(

@@ -36,3 +36,10 @@ def is_alive(pid: int | None, started: str | None) -> bool:
         return state != "Z"
     except (OSError, IndexError):
         return False
+
+
+def another_live_process_here(host: str, pid: int, this_host: str) -> bool:
+    """Whether ``pid`` on ``host`` is a process of this machine that is still running and is not
+    this one (a harness still running a repetition it started). Only the pid is known: one
+    reused since looks alive, which only delays the answer about that repetition."""
+    return host == this_host and pid != os.getpid() and is_alive(pid, None)

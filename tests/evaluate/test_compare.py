@@ -4,6 +4,9 @@ on the process sandbox (host subprocesses, fast)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import types
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -318,4 +321,35 @@ def test_the_same_commit_on_both_sides_is_an_a_a_comparison(state: StoredRuns) -
     assert result.pairs_run == 0 and result.verdict.kind == "REJECT"
     assert result.verdict.warnings[0] == ("the baseline and the candidate are the same commit "
                                           "(an A/A comparison)")
+
+
+def test_a_pair_still_running_elsewhere_is_waited_for(state: StoredRuns,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A comparison running in another process (its candidate half done, its baseline half
+    running): NEEDS_MORE_DATA while that harness runs, REJECT once it has ended without the
+    half's row."""
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    shas = (baseline_set.git_sha, candidate_sha)
+    earlier_comparison(state, shas, BEFORE[:6], FASTER[:6])
+    harness = subprocess.Popen(["sleep", "300"])
+    try:
+        running = earlier_comparison(state, shas, [], FASTER[6:7])
+        baseline_half = next(rs for rs in state.store.run_sets(
+            "toy", "speedw", kinds=("compare",), comparison_id=running.id)
+            if rs.side == "baseline")
+        with monkeypatch.context() as patched:  # the start names the other harness
+            patched.setattr("benchstone.store.store.os", types.SimpleNamespace(
+                **{**vars(os), "getpid": lambda: harness.pid}))
+            state.store.add_repetition_start(baseline_half.id, 0, 1)
+        waiting = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                                  candidate_sha)
+        assert waiting.kind == "NEEDS_MORE_DATA" and waiting.failures_withhold_promotion
+        assert waiting.reason.startswith(f"1 pair(s) at {candidate_sha[:10]} still running")
+    finally:
+        harness.kill()
+        harness.wait()
+    lost = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                           candidate_sha)
+    assert lost.kind == "REJECT"
 

@@ -3,6 +3,9 @@ through one sequential test, on run sets recorded straight into a real store."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -422,3 +425,39 @@ def test_evaluating_the_baseline_s_own_commit_says_it_is_an_a_a_comparison(
         judged.warnings)
     state.commit()
     assert state.evaluate(bench).warnings == []
+
+
+@pytest.fixture
+def another_harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[subprocess.Popen[bytes]]:
+    """A real process of this machine that stands for another harness: repetition starts
+    recorded while the fixture is in place name it."""
+    process = subprocess.Popen(["sleep", "300"])
+    # the store records this pid as the starter; everything else still sees this process's own
+    monkeypatch.setattr("benchstone.store.store.os",
+                        types.SimpleNamespace(**{**vars(os), "getpid": lambda: process.pid}))
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_repetition_still_running_elsewhere_is_waited_for_not_rejected(
+        state: StoredRuns, another_harness: subprocess.Popen[bytes]) -> None:
+    """``evaluate`` while another process runs a repetition (a background job): not yet judged,
+    so NEEDS_MORE_DATA (nothing is promoted while it runs); once that harness has ended without
+    the repetition's row, the repetition never finished: REJECT, final for the tree."""
+    state.establish("speedw", BASELINE)
+    sha = state.commit()
+    candidate = state.record("speedw", wobbled(8.0, 5))
+    state.store.add_repetition_start(candidate.id, 5, 6)
+    running = state.evaluate("speedw")
+    assert running.kind == VerdictKind.NEEDS_MORE_DATA and running.failures_withhold_promotion
+    assert running.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} still running "
+                                     "(their harness has not ended)")
+    another_harness.kill()
+    another_harness.wait()
+    abandoned = state.evaluate("speedw")
+    assert abandoned.kind == VerdictKind.REJECT
+    assert abandoned.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} failed or "
+                                       "never finished")
