@@ -2,10 +2,12 @@
 commit and a candidate's tree, for ``evaluate`` of a ``design = "paired"`` benchmark and for
 ``compare`` after each pair it runs (:mod:`benchstone.evaluate.compare`).
 
-The evidence of earlier comparisons of the same baseline commit with the candidate's tree (an
-empty or message-only commit holds the same tree) counts: pairs accumulate into one sequential
-test (:mod:`benchstone.stats.sequential`) with the manifest's ``max_repetitions`` pairs as its
-horizon, so comparing again until green gains nothing. Nothing here runs a repetition.
+The evidence of earlier comparisons of the baseline's tree with the candidate's tree (an empty
+or message-only commit holds the same tree) counts: pairs accumulate into one sequential test
+(:mod:`benchstone.stats.sequential`) with the manifest's ``max_repetitions`` pairs as its
+horizon, so comparing again until green gains nothing. A pair that lost either half counts
+against the candidate, and the halves of a comparison that ran on different data are never
+paired. Nothing here runs a repetition.
 """
 
 from __future__ import annotations
