@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _OutputWhoseReaderMayLeave:
-    """Standard output that stops writing, without an error, once its reader has gone
+    """An output stream that stops writing, without an error, once its reader has gone
     (``bench evaluate P B | head -1``): the command still ends with its own exit code, the
     verdict's, where the error would have ended it with 1, which reads as REJECT."""
 

@@ -99,6 +99,9 @@ def passed_variables(names: Sequence[str], what: str,
     return {name: environ[name] for name in names}
 
 
+CORPUS_KEY = "corpus"  # the fingerprint's key for the harness-owned corpus a run set read
+
+
 def fingerprint(backend_parts: dict[str, Any], cpuset: str | None,
                 env_names: Sequence[str] = (), corpus: str | None = None
                 ) -> tuple[str, dict[str, Any]]:
@@ -135,8 +138,6 @@ def fingerprint_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     keys = sorted((set(a) | set(b)) - {CORPUS_KEY})
     return [f"{key}: {a.get(key)!r} -> {b.get(key)!r}" for key in keys if a.get(key) != b.get(key)]
 
-
-CORPUS_KEY = "corpus"
 
 
 def corpus_difference(baseline: dict[str, Any], candidate: dict[str, Any]) -> str | None:
