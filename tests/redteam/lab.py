@@ -402,8 +402,11 @@ class Lab:
     def containers(self) -> list[str]:
         client = self.docker_client()
         try:
+            # sparse: the list's own answer, without inspecting each container, which a
+            # container removed meanwhile would fail with NotFound
             found = client.containers.list(
-                all=True, filters={"label": f"benchstone.project={self.project_name}"})
+                all=True, sparse=True,
+                filters={"label": f"benchstone.project={self.project_name}"})
             return [container.short_id for container in found]
         finally:
             client.close()
