@@ -123,3 +123,26 @@ def test_scratch_usage_forgives_a_directory_replaced_by_a_file_while_counted(
 
     monkeypatch.setattr(capture.os, "scandir", scandir)
     assert capture.disk_usage(scratch, budget=1 << 20) <= 1 << 20
+
+
+def test_a_work_directory_whose_owner_died_before_naming_itself_is_collected(
+        tmp_path: Path) -> None:
+    """Killed between making its directory and writing the owner's file: the name says whose
+    it was, so bench gc still collects it once that process is gone, and not before."""
+    import subprocess
+
+    from benchstone.system.procs import start_time
+    from benchstone.system.workdirs import PREFIX, collect_workdirs
+
+    owner = subprocess.Popen(["sleep", "300"])
+    try:
+        left = tmp_path / f"{PREFIX}{owner.pid}.{start_time(owner.pid)}.abcd1234"
+        left.mkdir()
+        assert collect_workdirs(tmp_path) == [] and left.is_dir()  # its owner still runs
+    finally:
+        owner.kill()
+        owner.wait()
+    assert collect_workdirs(tmp_path) == [left] and not left.exists()
+    foreign = tmp_path / f"{PREFIX}notours"
+    foreign.mkdir()
+    assert collect_workdirs(tmp_path) == [] and foreign.is_dir()

@@ -25,9 +25,11 @@ OWNER_FILE = ".owner"
 
 
 def create_workdir(prefix: str = PREFIX) -> Path:
-    """A new private work directory under the temporary directory, marked with its owner."""
-    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    """A new private work directory under the temporary directory, marked with its owner, in
+    its name as well: a harness killed between making the directory and writing the owner's
+    file still leaves a directory that names whose it was."""
     pid, started = own_identity()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{pid}.{started}."))
     write_private(workdir / OWNER_FILE, f"{host_name()} {pid} {started}\n")
     return workdir
 
@@ -100,7 +102,14 @@ def _orphaned(workdir: Path) -> bool:
     try:
         host, pid, started = (workdir / OWNER_FILE).read_text().split()
     except (OSError, ValueError):
-        return False  # not ours, or its owner is still writing the file
+        # no owner's file yet: the owner named in the directory's name (a directory of this
+        # machine's temporary directory), still writing the file, or killed before it could
+        pid, _, rest = workdir.name.removeprefix(GIT_VIEW_PREFIX).removeprefix(PREFIX) \
+            .partition(".")
+        started = rest.partition(".")[0]
+        if not (pid.isdigit() and started.isdigit()):
+            return False  # not ours
+        host = host_name()
     return host == host_name() and not is_alive(int(pid), started)
 
 
