@@ -93,7 +93,9 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     runs = store.runs_of([rs.id for rs in usable])
     candidate = sample_of(usable, runs, bench.metric_source,
                           unfinished=store.unfinished_repetitions([rs.id for rs in usable]))
-    running = store.unfinished_repetitions(sorted(still_running(store, usable)))
+    # only asked when something is missing: most evaluations have no unfinished repetition
+    running = (store.unfinished_repetitions(sorted(still_running(store, usable)))
+               if candidate.n_errors else 0)
     common["candidate"] = candidate
     if candidate.n_errors > running:
         warnings.append(f"{candidate.n_errors - running} candidate repetition(s) failed and are "
