@@ -358,3 +358,39 @@ def test_a_directory_the_walk_cannot_list_is_a_corpus_error(tmp_path: Path,
     monkeypatch.setattr(os, "scandir", scandir)
     with pytest.raises(CorpusError, match=r"locked: cannot be listed \(Permission denied\)"):
         corpus_hash(corpus, "tree")
+
+
+def test_a_name_another_caller_took_during_the_copy_stays_theirs(
+        tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the harness service two callers may add the same new name at once. The one whose
+    row lands first keeps it: the other's ownership check is asked again under the write lock,
+    after its copy, and refuses."""
+    import subprocess
+    import sys
+
+    import benchstone.project.corpora as corpora
+    from benchstone.errors import NotYourCorpus
+    from benchstone.paths import Home
+    from benchstone.store import Store
+
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for directory, text in ((mine, "alice's data"), (theirs, "bob's data")):
+        directory.mkdir()
+        (directory / "input.txt").write_text(text)
+    digest_of = corpora.tree_digest
+
+    def bob_adds_meanwhile(root: Path) -> str:
+        # a real second caller, in a process of its own, while alice's copy is being hashed
+        subprocess.run([sys.executable, "-m", "benchstone", "corpus", "add", "shared", str(theirs)],
+                       env={**os.environ, "BENCHSTONE_CALLER": "bob"}, check=True,
+                       capture_output=True)
+        return digest_of(root)
+
+    monkeypatch.setattr(corpora, "tree_digest", bob_adds_meanwhile)
+    monkeypatch.setenv("BENCHSTONE_CALLER", "alice")
+    with Store(home / "bench.db") as store:
+        with pytest.raises(NotYourCorpus, match="added by bob"):
+            corpora.add_corpus(store, Home(home), "shared", mine)
+        record = store.corpus("shared")
+    assert record is not None and record.caller == "bob"
+    assert (Path(record.path) / "input.txt").read_text() == "bob's data"

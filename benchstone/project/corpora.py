@@ -78,8 +78,11 @@ def add_corpus(store: Store, home: Home, name: str, source: Path) -> Corpus:
         for directory, _dirs, _files in os.walk(staging):
             os.chmod(directory, 0o700)
         shutil.rmtree(staging, ignore_errors=True)
-    return store.add_corpus(name=name, sha256=f"sha256:{digest}", path=str(final),
-                            source=str(source.absolute()))
+    # Asked again under the write lock: another caller may have taken the name during the copy.
+    with store.exclusive():
+        _refuse_another_callers(store.corpus(name))
+        return store.add_corpus(name=name, sha256=f"sha256:{digest}", path=str(final),
+                                source=str(source.absolute()))
 
 
 def check_owned_corpus(store: Store, name: str) -> CorpusCheck:
