@@ -111,11 +111,13 @@ def settings_for(bench: BenchmarkSpec, **changes: Any) -> GateSettings:
 
 
 def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
-                          paired: bool = False, running: int = 0) -> GateDecision:
+                          paired: bool = False, running: int = 0,
+                          baseline_failed: int = 0) -> GateDecision:
     """REJECT while candidate repetitions at the commit failed: the gate never judges the
     survivors, since making the slow runs fail would otherwise pay. The failed rows stay at the
     tree, so no further run there can lead to PROMOTE, and the verdict is final (a "run more"
-    would keep a loop running them for nothing); the way forward is a changed tree."""
+    would keep a loop running them for nothing); the way forward is a changed tree, or, when
+    ``baseline_failed`` of the lost pairs lost their baseline half, a baseline that runs."""
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
     if running >= failed:  # every one of them is still running: not a failure, not yet judged
@@ -123,12 +125,18 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
             f"{running} {'pair(s)' if paired else 'candidate repetition(s)'} at {git_sha[:10]} "
             "still running (their harness has not ended): nothing is promoted while they run, "
             f"so evaluate again when they end; the finished runs say: {decision.reason}"))
+    way_forward = "fix the cause and commit a changed tree"
+    if baseline_failed:
+        way_forward = (f"{baseline_failed} of them lost their pair because the baseline's half "
+                       "failed: if the baseline commit is what fails, point the baseline at a "
+                       "tree that runs (bench baseline establish; a new paired test starts "
+                       f"with it), otherwise {way_forward}")
     return replace(decision, kind=VerdictKind.REJECT, reason=(
         f"{failed} candidate repetition(s) at {git_sha[:10]} failed or never finished"
         f"{', or lost the baseline half of their pair' if paired else ''} (a crash, "
         "a timeout, a stop), and a gate that judged only the runs that succeeded could be gamed "
-        "by failing or stopping the slow ones, so this tree cannot be promoted: fix the cause "
-        f"and commit a changed tree; the runs that succeeded alone say: {decision.reason}"))
+        "by failing or stopping the slow ones, so this tree cannot be promoted against this "
+        f"baseline: {way_forward}; the runs that succeeded alone say: {decision.reason}"))
 
 
 def sequential_summary(decision: GateDecision,

@@ -26,11 +26,13 @@ from benchstone.evaluate.paired import (
     ALTERNATING,
     DUET,
     SIDES,
+    PairsSoFar,
     candidate_failures,
     complete_pairs,
     design_note,
     different_data,
     earlier_pairs,
+    failed_baseline_halves,
     paired_verdict,
     with_requirements,
 )
@@ -127,8 +129,9 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                         "promote judges the run sets of bench run (with design = \"paired\", "
                         "run, evaluate and promote use these pairs)")
     designs: dict[str, int] = {}
-    pairs, failed = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs,
-                                  notes=warnings)
+    so_far = earlier_pairs(store, project, bench, baseline_sha, candidate_sha, designs,
+                           notes=warnings)
+    pairs = so_far.pairs
     if before.digest != after.digest:
         changed = before.changed_from(after)
         verdict = tampered(project, bench, changed, "protected files differ between the two commits",
@@ -143,21 +146,22 @@ def compare(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     room = max(bench.max_repetitions - len(pairs), 0)
     planned = min(room, budget or room) if request.until_decided else (
         request.pairs or bench.run_repetitions)
-    verdict = paired_verdict(project, bench, pairs, shas, warnings, failed)
+    verdict = paired_verdict(project, bench, pairs, shas, warnings, so_far.failed,
+                             baseline_failed=so_far.baseline_failed)
     if planned <= 0 or (request.until_decided and (verdict.kind != VerdictKind.NEEDS_MORE_DATA
                                                    or verdict.failures_withhold_promotion)):
         verdict = with_requirements(store, home, project, bench, verdict, candidate_sha)
         return CompareResult(comparison_id=None, baseline_sha=baseline_sha,
                              candidate_sha=candidate_sha, meta_seed=None, pairs_run=0,
                              pairs_total=len(pairs), verdict=verdict)
-    return _run_pairs(store, home, project, bench, request, progress, shas, pairs, planned,
-                      warnings, failed, stop)
+    return _run_pairs(store, home, project, bench, request, progress, shas, so_far, planned,
+                      warnings, stop)
 
 
 def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                request: CompareRequest, progress: Callable[[str], Progress] | None,
-               shas: tuple[str, str], pairs: list[tuple[float, float]], planned: int,
-               warnings: list[str], failed: int,
+               shas: tuple[str, str], so_far: PairsSoFar, planned: int,
+               warnings: list[str],
                stop: Callable[[RunSetReport], bool] | None = None) -> CompareResult:
     check_commit(store, home, project, bench, shas[0], allow_dirty=False)  # before any row
     meta_seed = new_meta_seed()
@@ -177,8 +181,9 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     first_sides: list[str] = []
     duet_cores: list[tuple[str, str]] = []
     ran = 0
+    pairs = so_far.pairs
     new_pairs: list[tuple[float, float]] = []
-    new_failed = 0
+    new_failed = new_baseline_failed = 0
     verdict: Verdict | None = None
     try:
         for side, revision in zip(SIDES, (shas[0], request.candidate), strict=True):
@@ -210,9 +215,11 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             runs = {side: sessions[side].runs for side in SIDES}
             new_pairs = complete_pairs(runs, bench.metric_source)
             new_failed = candidate_failures(runs)
+            new_baseline_failed = failed_baseline_halves(runs)
             if request.until_decided:
                 verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
-                                         failed + new_failed)
+                                         so_far.failed + new_failed,
+                                         baseline_failed=so_far.baseline_failed + new_baseline_failed)
                 if verdict.kind != VerdictKind.NEEDS_MORE_DATA or verdict.failures_withhold_promotion:
                     break  # decided, or a failed candidate half: no pair can promote now
             if stop is not None and stop(sessions["candidate"].report()):
@@ -225,7 +232,8 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             session.close()
     if verdict is None or not request.until_decided:
         verdict = paired_verdict(project, bench, pairs + new_pairs, shas, warnings,
-                                 failed + new_failed)
+                                 so_far.failed + new_failed,
+                                 baseline_failed=so_far.baseline_failed + new_baseline_failed)
     return CompareResult(
         comparison_id=comparison.id, baseline_sha=shas[0], candidate_sha=shas[1],
         meta_seed=meta_seed, pairs_run=ran, pairs_total=len(pairs + new_pairs),

@@ -12,6 +12,8 @@ paired. Nothing here runs a repetition.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from benchstone.errors import GitError
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import (
@@ -70,6 +72,23 @@ def candidate_failures(runs: dict[str, list[Run]]) -> int:
     return len(incomplete_pairs(runs))
 
 
+def failed_baseline_halves(runs: dict[str, list[Run]]) -> int:
+    """Pairs whose baseline half has a row that is not ok: counted against the candidate all
+    the same, but the advice differs when it is the baseline's commit that fails."""
+    return len({run.repetition for run in runs["baseline"] if run.status != "ok"})
+
+
+@dataclass
+class PairsSoFar:
+    """What earlier comparisons of the two trees hold: their complete pairs, oldest first, the
+    pairs that count against the candidate (``failed``), and how many of those lost their
+    baseline half (``baseline_failed``)."""
+
+    pairs: list[tuple[float, float]] = field(default_factory=list)
+    failed: int = 0
+    baseline_failed: int = 0
+
+
 def comparisons_of_trees(store: Store, project: Project, bench: BenchmarkSpec,
                          baseline_sha: str, candidate_sha: str) -> list[Comparison]:
     """Every comparison of a commit holding ``baseline_sha``'s tree with a commit holding
@@ -107,15 +126,14 @@ def different_data(sets: list[RunSet]) -> str | None:
 def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline_sha: str,
                   candidate_sha: str, designs: dict[str, int] | None = None,
                   notes: list[str] | None = None, running: list[int] | None = None
-                  ) -> tuple[list[tuple[float, float]], int]:
-    """The complete pairs of every earlier comparison of the baseline commit with the
-    candidate's tree, oldest first, and how many pairs count against the candidate (a half
-    failed, never finished or was left alone). ``designs``, when given, receives the number of
-    complete pairs per design; ``notes`` why a comparison was left out (its halves ran on
-    different data); ``running`` how many of the pairs counted are of a comparison whose
-    harness still runs (in progress, not lost)."""
-    pairs: list[tuple[float, float]] = []
-    failed = 0
+                  ) -> PairsSoFar:
+    """The pairs of every earlier comparison of the baseline commit with the candidate's tree
+    (``PairsSoFar``: a pair counts against the candidate when a half failed, never finished or
+    was left alone). ``designs``, when given, receives the number of complete pairs per
+    design; ``notes`` why a comparison was left out (its halves ran on different data);
+    ``running`` how many of the pairs counted are of a comparison whose harness still runs
+    (in progress, not lost)."""
+    so_far = PairsSoFar()
     for comparison in comparisons_of_trees(store, project, bench, baseline_sha, candidate_sha):
         sets = store.run_sets(project.name, bench.name, kinds=("compare",),
                               comparison_id=comparison.id)
@@ -125,17 +143,18 @@ def earlier_pairs(store: Store, project: Project, bench: BenchmarkSpec, baseline
             continue
         runs = {side: store.runs_of([rs.id for rs in sets if rs.side == side]) for side in SIDES}
         complete = complete_pairs(runs, bench.metric_source)
-        pairs.extend(complete)
+        so_far.pairs.extend(complete)
         if designs is not None:
             design = comparison.design or ALTERNATING
             designs[design] = designs.get(design, 0) + len(complete)
         unfinished = {index for rs in sets if rs.side == "candidate"
                       for index in store.unfinished_repetition_indices(rs.id)}
         lost = len(incomplete_pairs(runs) | unfinished)
-        failed += lost
+        so_far.failed += lost
+        so_far.baseline_failed += failed_baseline_halves(runs)
         if running is not None and lost and still_running(store, sets):
             running.append(lost)
-    return pairs, failed
+    return so_far
 
 
 def design_note(designs: dict[str, int]) -> str | None:
@@ -148,14 +167,15 @@ def design_note(designs: dict[str, int]) -> str | None:
 
 def paired_verdict(project: Project, bench: BenchmarkSpec, pairs: list[tuple[float, float]],
                    shas: tuple[str, str], warnings: list[str], failed: int = 0,
-                   running: int = 0) -> Verdict:
-    """The sequential paired gate on every complete pair so far; ``failed`` candidate halves
-    withhold a PROMOTE."""
+                   running: int = 0, baseline_failed: int = 0) -> Verdict:
+    """The sequential paired gate on every complete pair so far; ``failed`` lost pairs (of
+    which ``baseline_failed`` lost their baseline half) withhold a PROMOTE."""
     baseline_values = [b for b, _ in pairs]
     candidate_values = [c for _, c in pairs]
     decision = decide_paired_sequential(baseline_values, candidate_values, settings_for(bench),
                                         bench.max_repetitions)
-    decision = withheld_for_failures(decision, failed, shas[1], paired=True, running=running)
+    decision = withheld_for_failures(decision, failed, shas[1], paired=True, running=running,
+                                     baseline_failed=baseline_failed)
     summary = sequential_summary(decision)
     samples = [Sample(git_sha=sha, run_set_ids=[], n=len(values), n_errors=errors,
                       values=values, mean=sum(values) / len(values) if values else None)
@@ -187,9 +207,10 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
     designs: dict[str, int] = {}
     left_out: list[str] = []
     running: list[int] = []
-    pairs, failed = earlier_pairs(store, project, bench, *shas, designs=designs, notes=left_out,
-                                  running=running)
-    if not pairs and not failed:
+    so_far = earlier_pairs(store, project, bench, *shas, designs=designs, notes=left_out,
+                           running=running)
+    pairs = so_far.pairs
+    if not pairs and not so_far.failed:
         return (already_promoted(project, bench, pointer, git_sha)
                 or verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
                                f"no pairs of {git_sha[:10]} with the baseline "
@@ -203,8 +224,9 @@ def evaluate_paired(store: Store, home: Home, project: Project, bench: Benchmark
     if shas[0] == shas[1]:
         warnings.append(SAME_COMMIT)
     return with_requirements(store, home, project, bench,
-                             paired_verdict(project, bench, pairs, shas, warnings, failed,
-                                            running=sum(running)), git_sha)
+                             paired_verdict(project, bench, pairs, shas, warnings,
+                                            so_far.failed, running=sum(running),
+                                            baseline_failed=so_far.baseline_failed), git_sha)
 
 
 def with_requirements(store: Store, home: Home, project: Project, bench: BenchmarkSpec,

@@ -16,6 +16,7 @@ from stored_runs import ENVIRONMENT, StoredRuns, stored_runs, wobbled
 from benchstone.errors import CompareError, DirtyTreeError, NothingToPromote
 from benchstone.evaluate.compare import CompareRequest, CompareResult, compare
 from benchstone.evaluate.paired import (
+    PairsSoFar,
     candidate_failures,
     complete_pairs,
     earlier_pairs,
@@ -42,12 +43,13 @@ def state(make_project, home) -> Iterator[StoredRuns]:
 
 def earlier_comparison(state: StoredRuns, shas: tuple[str, str], baseline: Sequence[float],
                        candidate: Sequence[float], failed: int = 0,
-                       bench: str = "speedw") -> Comparison:
-    """A finished comparison of ``shas``: both sides' run sets and their rows."""
+                       bench: str = "speedw", baseline_failed: int = 0) -> Comparison:
+    """A finished comparison of ``shas``: both sides' run sets and their rows (``failed``
+    candidate halves and ``baseline_failed`` baseline halves failed after the values)."""
     comparison = state.store.add_comparison(project="toy", benchmark=bench,
                                             baseline_sha=shas[0], candidate_sha=shas[1],
                                             pairs=len(baseline))
-    for side, sha, values, errors in (("baseline", shas[0], baseline, 0),
+    for side, sha, values, errors in (("baseline", shas[0], baseline, baseline_failed),
                                       ("candidate", shas[1], candidate, failed)):
         state.record(bench, values, sha=sha, kind="compare", comparison_id=comparison.id,
                      side=side, failed=errors)
@@ -78,7 +80,8 @@ def test_earlier_pairs_are_every_comparison_of_the_same_two_commits(state: Store
     earlier_comparison(state, shas, [10.0, 10.2], [8.0, 8.2])
     earlier_comparison(state, (second_sha, first_sha), [1.0, 1.0], [1.0, 1.0])  # the other way
     earlier_comparison(state, shas, [9.8, 9.9], [7.8], failed=1)
-    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    pairs, failed = so_far.pairs, so_far.failed
     assert pairs == [(10.0, 8.0), (10.2, 8.2), (9.8, 7.8)]
     assert failed == 1
 
@@ -97,7 +100,8 @@ def test_a_candidate_half_whose_baseline_half_was_lost_withholds_promote(
         for side in ("baseline", "candidate")}
     assert complete_pairs(runs, "runner") == [(BEFORE[6], FASTER[6])]
     assert candidate_failures(runs) == 1
-    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    pairs, failed = so_far.pairs, so_far.failed
     assert len(pairs) == 7 and failed == 1
     verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
                               candidate_sha)
@@ -116,11 +120,39 @@ def test_a_baseline_half_whose_candidate_half_never_ran_withholds_promote(
     shas = (baseline_set.git_sha, candidate_sha)
     earlier_comparison(state, shas, BEFORE[:6], FASTER[:6])
     earlier_comparison(state, shas, BEFORE[6:8], FASTER[6:7])  # the second pair's half is gone
-    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    pairs, failed = so_far.pairs, so_far.failed
     assert len(pairs) == 7 and failed == 1
     verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
                               candidate_sha)
     assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
+
+
+def test_a_failed_baseline_half_says_what_to_do_when_the_baseline_is_what_fails(
+        state: StoredRuns) -> None:
+    """A pair whose baseline half failed counts against the candidate like any lost pair, and
+    the REJECT says so; its advice names the way out when the baseline's commit is what fails:
+    another baseline tree, which starts a new paired test."""
+    baseline_set = state.establish("speedw", BASELINE_RUNS)
+    candidate_sha = state.commit()
+    shas = (baseline_set.git_sha, candidate_sha)
+    earlier_comparison(state, shas, BEFORE[:6], FASTER[:6])
+    earlier_comparison(state, shas, BEFORE[6:7], FASTER[6:8], baseline_failed=1)
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"), *shas)
+    assert (len(so_far.pairs), so_far.failed, so_far.baseline_failed) == (7, 1, 1)
+    verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
+                              candidate_sha)
+    assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
+    assert ("cannot be promoted against this baseline: 1 of them lost their pair because the "
+            "baseline's half failed: if the baseline commit is what fails, point the baseline "
+            "at a tree that runs (bench baseline establish; a new paired test starts with it), "
+            "otherwise fix the cause and commit a changed tree; ") in verdict.reason
+    # a candidate half that failed alone keeps the plain advice
+    other = state.commit("src/quality.txt", "1.5\n", "another candidate tree")
+    earlier_comparison(state, (baseline_set.git_sha, other), BEFORE[:3], FASTER[:2], failed=1)
+    plain = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"), other)
+    assert plain.kind == "REJECT" and "baseline's half failed" not in plain.reason
+    assert "cannot be promoted against this baseline: fix the cause and commit" in plain.reason
 
 
 def test_a_comparison_whose_halves_ran_on_different_data_is_left_out(
@@ -138,7 +170,7 @@ def test_a_comparison_whose_halves_ran_on_different_data_is_left_out(
                      side=side, environment={**ENVIRONMENT, "corpus": f"data sha256:{digest}"})
     notes: list[str] = []
     assert earlier_pairs(state.store, state.project, state.bench("speedw"), baseline_set.git_sha,
-                         candidate_sha, notes=notes) == ([], 0)
+                         candidate_sha, notes=notes) == PairsSoFar()
     assert notes == [f"comparison {comparison.id} is left out: the baseline ran on corpus data "
                      "sha256:hard, the candidate on data sha256:easy: samples on different data "
                      "are never compared; establish a new baseline on this corpus"]
@@ -157,15 +189,16 @@ def test_a_baseline_pointed_at_another_commit_of_its_tree_keeps_the_pairs(
     same_tree = git(state.root, "commit-tree", f"{first.git_sha}^{{tree}}", "-p", first.git_sha,
                     "-m", "the baseline's tree again")
     state.establish("speedw", BASELINE_RUNS, sha=same_tree)
-    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"), same_tree,
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"), same_tree,
                                   candidate_sha)
+    pairs, failed = so_far.pairs, so_far.failed
     assert pairs == list(zip(BEFORE[:5], FASTER[:5], strict=True)) and failed == 1
     verdict = evaluate_paired(state.store, state.home, state.project, state.bench("speedw"),
                               candidate_sha)
     assert verdict.kind == "REJECT" and verdict.failures_withhold_promotion
     other_tree = state.commit("src/quality.txt", "1.5\n", "another baseline tree")
     assert earlier_pairs(state.store, state.project, state.bench("speedw"), other_tree,
-                         candidate_sha) == ([], 0)
+                         candidate_sha) == PairsSoFar()
 
 
 def test_the_paired_verdict_promotes_clear_pairs(state: StoredRuns) -> None:
@@ -306,8 +339,9 @@ def test_pairs_run_both_commits_with_the_same_seed_on_the_process_sandbox(
         promote(state.store, state.home, state.project, state.bench("speedw"), meta_seed=None,
                 force=False, include_dirty=False)
     # the next comparison of the same commits counts these pairs
-    pairs, failed = earlier_pairs(state.store, state.project, state.bench("speedw"),
+    so_far = earlier_pairs(state.store, state.project, state.bench("speedw"),
                                   baseline_set.git_sha, candidate_sha)
+    pairs, failed = so_far.pairs, so_far.failed
     assert pairs == [(b.metric, c.metric) for b, c in zip(baseline_runs, candidate_runs,
                                                           strict=True)]
     assert failed == 0
