@@ -139,6 +139,9 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
             fix=f"pass an --fdr above 0 and at most {pinned:g}, or leave it out (the default "
                 f"is {pinned:g})")
     q = fdr if fdr is not None else pinned
+    if fdr is not None and not family:
+        warnings.append(f"--fdr {fdr:g} adjusted nothing: no benchmark has a p-value from a "
+                        "calibrated or paired gate to adjust")
     if family and q is not None:
         levels = [q * k / len(family) for k in range(1, len(family) + 1)]
         p_values = [grid_p_value(verdicts[i], benches[i], levels) for i in family]

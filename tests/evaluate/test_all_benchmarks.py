@@ -59,6 +59,11 @@ def test_nothing_measured_yet_needs_more_data(state: StoredRuns) -> None:
                               "qualityr": "NO_BASELINE"}
     assert overall.fdr is None  # no benchmark has a test to adjust
     assert overall.warnings == SEED_GATE_WARNINGS and overall.regressed == []
+    # a rate asked for, with nothing to apply it to, says so rather than pass in silence
+    asked = everything(state, fdr=0.005)
+    assert asked.fdr is None and asked.kind == overall.kind
+    assert asked.warnings == [*SEED_GATE_WARNINGS, "--fdr 0.005 adjusted nothing: no benchmark "
+                              "has a p-value from a calibrated or paired gate to adjust"]
 
 
 def test_one_clear_gain_among_several_promotes(state: StoredRuns) -> None:
