@@ -203,6 +203,24 @@ def test_paired_api_shapes_and_refusals(bench, make_project) -> None:
     assert dirty.returncode == 5 and "committed trees" in dirty.stderr
 
 
+def test_a_paired_run_that_can_run_no_pair_says_why_and_exits_as_evaluate(
+        bench, make_project) -> None:
+    """A protected file changed since the baseline: no pair runs, and bench run says TAMPERED
+    and exits 1 rather than print nothing and exit 0 (which reads as "the repetitions ran")."""
+    root = _paired_toy(make_project, bench)
+    assert bench("baseline", "establish", "toy", "speed", "--sandbox", "process").returncode == 0
+    runner = root / "bench" / "runner.py"
+    _set(root, "bench/runner.py", runner.read_text() + "# the harness's file, changed\n",
+         "a change to a protected file")
+    ran = bench("run", "toy", "speed", "--sandbox", "process")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert ran.stdout.startswith("verdict: TAMPERED") and "0 pair(s) run now" in ran.stdout
+    as_json = bench("run", "toy", "speed", "--sandbox", "process", "--json")
+    assert as_json.returncode == 1
+    result = json.loads(as_json.stdout)
+    assert (result["pairs_run"], result["verdict"]["kind"]) == (0, "TAMPERED")
+
+
 def test_a_paired_background_job_runs_pairs_at_the_commit_it_was_given(
         bench, make_project, home) -> None:
     root = _paired_toy(make_project, bench)

@@ -168,7 +168,8 @@ def run(
     (see --no-wait). Exits 0 when at least one repetition succeeded, 1 when every one failed
     (the error rows are still recorded), 5 on a harness error, or with --no-wait when there is
     no capacity. With --background, or for a benchmark with background_required, exits 0 once
-    the job started. With --until-decided it exits like evaluate.
+    the job started. With --until-decided it exits like evaluate, and so does a paired run that
+    could run no pair (the protected files differ from the baseline's: TAMPERED).
     """
     from benchstone import api
     from benchstone.report import render_gates
@@ -208,6 +209,12 @@ def run(
                      seed_set=seed_set.value)
     if as_json:
         dump(report.model)
+    comparison = getattr(report, "comparison", None)  # design = paired: the pairs' comparison
+    if comparison is not None and comparison.pairs_run == 0:
+        # no pair could run (the protected files differ): say why, and exit as evaluate would
+        if not as_json:
+            echo_lines(render_gates.compare_lines(comparison))
+        raise typer.Exit(exit_code_for(comparison.verdict.kind))
     _run_exit(report)
 
 
