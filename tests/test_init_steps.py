@@ -172,7 +172,9 @@ def test_adding_a_benchmark_says_the_first_turns_tampered_and_how_to_fix_it(
     # names the fix
     for command in steps[1][1] + steps[2][1]:
         assert sh(command, root, shell_env).returncode == 0, command
-    assert sh("bench run solver speed", root, shell_env).returncode == 0
+    # under the scaffold's paired design no pair runs: bench run says so, and exits as evaluate
+    ran = sh("bench run solver speed", root, shell_env)
+    assert ran.returncode == 1 and ran.stdout.startswith("verdict: TAMPERED"), ran.stdout
     evaluated = sh("bench evaluate solver speed --json", root, shell_env)
     verdict = json.loads(evaluated.stdout)
     assert (evaluated.returncode, verdict["kind"]) == (1, "TAMPERED")

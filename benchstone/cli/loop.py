@@ -334,7 +334,8 @@ def evaluate(
     Exit codes: 0 PROMOTE/PASS, 1 REJECT/FAIL/TAMPERED, 2
     NEEDS_MORE_DATA/NO_BASELINE/NO_REFERENCE, 3 unknown verdict. With --expect KIND: 0 when the
     verdict is KIND, 4 when it is not. With --all the overall verdict decides: PROMOTE only when
-    at least one benchmark improves and none regresses or fails.
+    at least one benchmark improves and none regresses, FAILs, is TAMPERED or has failed
+    repetitions (one without a baseline or reference yet does not block it).
     """
     from benchstone import api
     from benchstone.report import render

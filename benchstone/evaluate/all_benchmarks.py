@@ -149,8 +149,12 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                                      strict=True):
             verdicts[i] = _adjusted(verdicts[i], significant, p, q, len(family))
     worse = [b.name for b, v in zip(benches, verdicts, strict=True) if regressed(v, b)]
-    failed = [f"{b.name} {v.kind}" for b, v in zip(benches, verdicts, strict=True)
-              if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)]
+    # repetitions that failed at the commit fail the benchmark there for good: as a FAIL would
+    failed = [f"{b.name} {v.kind}" + (" (failed repetitions)" if v.kind == VerdictKind.REJECT
+                                      else "")
+              for b, v in zip(benches, verdicts, strict=True)
+              if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)
+              or (v.kind == VerdictKind.REJECT and v.failures_withhold_promotion)]
     promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == VerdictKind.PROMOTE]
     waiting = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind in WAITING_KINDS]
     if worse or failed:

@@ -424,7 +424,11 @@ def _semantic_checks(manifest: Manifest, source: str, refuse_unpromotable: bool 
             floor_note = "the gate needs at least 2 runs a side and will say NEEDS_MORE_DATA"
             if bench.run_repetitions < 2:
                 warnings.append(f"{where}.repetitions is {bench.run_repetitions}: {floor_note}")
-            if len(bench.baseline_seeds) < 2:
+            if not bench.baseline_seeds:
+                warnings.append(f"{where}.baseline_seeds has 0 seed(s): bench baseline establish "
+                                "refuses to run (list at least 2 seeds: their number is the "
+                                "baseline's size)")
+            elif len(bench.baseline_seeds) < 2:
                 warnings.append(
                     f"{where}.baseline_seeds has {len(bench.baseline_seeds)} seed(s): {floor_note}"
                 )

@@ -74,7 +74,8 @@ def make_target(project: str, benchmark: str) -> str:
     """
     return (
         "# benchstone: measure HEAD, then gate it. Fails unless the verdict is PROMOTE (or PASS);\n"
-        "# make's \"Error N\" is bench evaluate's exit code: 1 REJECT, 2 NEEDS_MORE_DATA.\n"
+        "# make's \"Error N\" is the verdict's exit code (run --until-decided exits as evaluate\n"
+        "# does): 1 REJECT, 2 NEEDS_MORE_DATA.\n"
         f"BENCHSTONE ?= {DEFAULT_BENCH_COMMAND}\n"
         ".PHONY: bench\n"
         "bench:\n"

@@ -173,9 +173,19 @@ def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
     assert grid_p_value(verdict, bench, [0.01, 0.5]) == 1.0
     overall = everything(state)
     assert by_name(overall, "speedw").kind == "REJECT"
-    # the project's other benchmarks wait for data, so the whole does; speedw never promotes it
+    # the commit's speedw repetitions failed: the whole is rejected, as for a FAIL, although
+    # the project's other benchmarks still wait for data
     assert [b.kind for b in overall.benchmarks].count("PROMOTE") == 0
-    assert overall.kind == "NEEDS_MORE_DATA" and overall.exit_code == 2
+    assert overall.kind == "REJECT" and overall.exit_code == 1
+    assert overall.reason == "speedw REJECT (failed repetitions)"
+    # and however well another benchmark does at the next commit, failed runs there keep the
+    # whole from a PROMOTE
+    state.commit("src/quality.txt", "1.5\n", "another tree")
+    state.record("speedw", wobbled(8.0, 5), failed=1)
+    state.record("qualityr", [q * 1.5 for q in QUALITY[:8]])
+    again = everything(state)
+    assert by_name(again, "qualityr").kind == "PROMOTE"
+    assert again.kind == "REJECT" and again.reason == "speedw REJECT (failed repetitions)"
 
 
 def test_grid_p_value_is_the_smallest_level_that_promotes(state: StoredRuns) -> None:
