@@ -45,8 +45,12 @@ if [ -n "${BENCHSTONE_INSTRUCTIONS_PORT:-}" ]; then
         exit 95
     fi
     invoke() {
+        # The skips name no program: given here, they override any the code sets for its
+        # children (VALGRIND_OPTS, a .valgrindrc), which would leave a child to run untraced.
         # shellcheck disable=SC2086  # the tool's options are words
         valgrind $BENCHSTONE_INSTRUCTIONS_TOOL --trace-children=yes --vgdb=no \
+            --trace-children-skip=/benchstone/skips/nothing \
+            --trace-children-skip-by-arg=/benchstone/skips/nothing \
             "--log-socket=127.0.0.1:$BENCHSTONE_INSTRUCTIONS_PORT" /bin/sh -c "$1"
         counted=$?
         # The last count arrives as the process exits: let the collector write it down.

@@ -4,6 +4,7 @@ container and no work directory, and the next run works (see redteam/crash.py)."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -125,18 +126,50 @@ def test_scratch_usage_forgives_a_directory_replaced_by_a_file_while_counted(
     assert capture.disk_usage(scratch, budget=1 << 20) <= 1 << 20
 
 
+def test_a_work_directory_and_a_repetitions_scratch_are_named_at_random(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_project) -> None:
+    """A container sees the host path of its scratch directory (in /proc/self/mountinfo, under
+    runc): the path names neither the harness's pid and start time nor the repetition's position
+    in its run set, which would tell a baseline from a candidate apart."""
+    import tempfile
+
+    from benchstone.paths import Home
+    from benchstone.run.runner import repetition_of
+    from benchstone.store.records import RunSet
+    from benchstone.system.procs import own_identity
+    from benchstone.system.workdirs import OWNER_FILE, collect_workdirs, create_workdir
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    pid, started = own_identity()
+    workdir = create_workdir()
+    assert re.fullmatch(r"benchstone-run-[0-9a-f]{16}", workdir.name), workdir.name
+    assert (workdir / OWNER_FILE).read_text().split()[1:] == [str(pid), started]
+    assert [entry.name for entry in temporary.iterdir()] == [workdir.name]  # nothing staged
+    assert collect_workdirs(temporary) == []  # its owner, this process, is alive
+    run_set = RunSet.model_construct(id=7, project="p", benchmark="b")
+    scratches = [repetition_of(Home(tmp_path / "home"), run_set, index, workdir).scratch_dir
+                 for index in range(3)]
+    assert len({scratch.parent.name for scratch in scratches}) == 3
+    for scratch in scratches:
+        assert scratch.parent.parent == workdir and scratch.name == "scratch"
+        assert re.fullmatch(r"rep-[0-9a-f]{16}", scratch.parent.name), scratch
+
+
 def test_a_work_directory_whose_owner_died_before_naming_itself_is_collected(
         tmp_path: Path) -> None:
-    """Killed between making its directory and writing the owner's file: the name says whose
-    it was, so bench gc still collects it once that process is gone, and not before."""
+    """Killed between making its directory and writing the owner's file: the hidden name it
+    has until then says whose it was, so bench gc still collects it once that process is gone,
+    and not before."""
     import subprocess
 
     from benchstone.system.procs import start_time
-    from benchstone.system.workdirs import PREFIX, collect_workdirs
+    from benchstone.system.workdirs import PREFIX, STAGING, collect_workdirs
 
     owner = subprocess.Popen(["sleep", "300"])
     try:
-        left = tmp_path / f"{PREFIX}{owner.pid}.{start_time(owner.pid)}.abcd1234"
+        left = tmp_path / f"{STAGING}{PREFIX}{owner.pid}.{start_time(owner.pid)}.abcd1234"
         left.mkdir()
         assert collect_workdirs(tmp_path) == [] and left.is_dir()  # its owner still runs
     finally:

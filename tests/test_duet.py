@@ -11,6 +11,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from conftest import commit_all
 
 from benchstone.errors import CompareError
-from benchstone.evaluate.duet import cores_of_pair, duet_cores_needed, split_cores
+from benchstone.evaluate.duet import cores_of_pair, duet_cores_needed, duet_plan, split_cores
 from benchstone.sandbox.process import ProcessSandbox
 
 TWO_CORES = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
@@ -59,6 +60,24 @@ def test_the_sets_swap_sides_from_pair_to_pair(baseline_starts_low: bool) -> Non
     assert baseline_cores[0] == ("0" if baseline_starts_low else "1")
     assert all(a != b for a, b in itertools.pairwise(baseline_cores))
     assert baseline_cores.count("0") == baseline_cores.count("1") == 3
+
+
+def test_which_side_starts_on_which_set_is_drawn_afresh_for_every_two_pairs() -> None:
+    """Within every two pairs each side has each set once; which side starts where is a fresh
+    draw, so a half that knows its pair's place (from the clock, say) learns nothing of its side
+    from its cores: across blocks the baseline's first set is either, about half the time."""
+    sets = ("0", "1")
+    plan = duet_plan(sets, 400, random.Random(11))
+    blocks = [plan[i:i + 2] for i in range(0, 400, 2)]
+    for first, second in blocks:
+        assert first["baseline"] != second["baseline"]
+        assert {first["baseline"], first["candidate"]} == set(sets)
+    starts_low = sum(first["baseline"] == "0" for first, _ in blocks)
+    assert 70 <= starts_low <= 130, starts_low  # 200 fair draws: 100 +- 4.3 standard errors
+    # and knowing a pair's place tells nothing: the baseline's set at an even place is as often
+    # one set as the other
+    assert {pair["baseline"] for pair in plan[::2]} == set(sets)
+    assert duet_plan(sets, 7, random.Random(3)) == duet_plan(sets, 7, random.Random(3))  # replayable
 
 
 # ---- end to end, through the real CLI ------------------------------------------------------

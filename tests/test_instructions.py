@@ -35,9 +35,25 @@ def test_a_forked_child_reports_on_its_parents_connection() -> None:
 
 
 def test_injected_lines_can_only_add() -> None:
-    injected = ("3\t==10== I   refs:      7", "3\t==10== I   refs:      -900", "1\tI refs: 0")
+    injected = ("2\t==10== I   refs:      7", "2\t==10== I   refs:      -900", "1\tI refs: 0")
     count = parse_count(_log(*MAIN, *CHILD, *injected))
     assert count.total == 251_007
+
+
+def test_a_connection_that_never_names_its_program_makes_the_count_unknown() -> None:
+    """A Valgrind told to be quiet (-q in VALGRIND_OPTS or a .valgrindrc) sends neither its
+    Command: line nor its count; lines the code sends the collector itself name no program
+    either: what those processes ran would go uncounted."""
+    for silent in (("3\tEOF",), ("3\t==12== I   refs:      7", "3\tEOF")):
+        count = parse_count(_log(*MAIN, *CHILD, *silent, "1\tEOF"))
+        assert count.total is None
+        assert count.problem.startswith("1 connection(s) to the collector never named")
+
+
+def test_a_total_no_counter_holds_is_unknown_not_a_crash() -> None:
+    forged = ("2\t==11== I   refs:      99,999,999,999,999,999,999,999",)
+    count = parse_count(_log(*MAIN, CHILD[0], *forged))
+    assert count.total is None and "more than any process runs" in count.problem
 
 
 def test_a_process_that_never_reported_makes_the_count_unknown() -> None:
@@ -46,14 +62,21 @@ def test_a_process_that_never_reported_makes_the_count_unknown() -> None:
     assert "process 11 (python3 -c loop) ended before Valgrind could count it" in count.problem
 
 
-def test_a_shell_may_exec_its_last_command_but_no_other_program_may() -> None:
-    shell = ("1\t==10== Command: /usr/bin/sh bench/run.sh", "2\t==10== Command: /usr/bin/python3 x",
+def test_only_the_invocations_shell_may_exec_its_command() -> None:
+    shell = ("1\t==10== Command: /usr/bin/sh -c python3 x", "2\t==10== Command: /usr/bin/python3 x",
              "2\t==10== I   refs:      900")
     assert parse_count(_log(*shell)).total == 900
     python = ("1\t==10== Command: /usr/bin/python3 work.py", "2\t==10== Command: /bin/true",
               "2\t==10== I   refs:      9")
     count = parse_count(_log(*python))
     assert count.total is None and "replaced itself (exec)" in count.problem
+    # a shell further down may have run the work itself (a loop, a preloaded library) before
+    # its exec: that would go uncounted
+    script = (*MAIN, "2\t==11== Command: /bin/sh src/work.sh 20000",
+              "3\t==11== Command: /bin/true", "3\t==11== I   refs:      9")
+    count = parse_count(_log(*script))
+    assert count.total is None and "process 11 (/bin/sh src/work.sh 20000) replaced itself" \
+        in count.problem
 
 
 def test_no_count_from_the_invocation_itself_is_unknown() -> None:
@@ -115,6 +138,21 @@ RUNNERS = {
         wait "$child"
         printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
         """,
+    # the work in a child whose Valgrind is told to be quiet: it would send no count
+    "quiet": f"""
+        VALGRIND_OPTS=-q {WORK}
+        printf '{{"status": "ok", "metric": 2.5}}\\n' > "$3"
+        """,
+    # the work in a child that Valgrind is told not to trace: the harness's own skip wins
+    "skips": """
+        VALGRIND_OPTS='--trace-children-skip=*python3*' sh bench/work.sh
+        printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
+    # the work in a shell of the benchmark's, which then replaces itself (exec)
+    "shell_execs": """
+        sh -c 'i=0; while [ "$i" -lt 20000 ]; do i=$((i + 1)); done; exec true'
+        printf '{"status": "ok", "metric": 2.5}\\n' > "$3"
+        """,
     # the work, a result of its own, then exec: what ran before the exec would go uncounted
     "execs": """
         python3 -c 'import os, sys
@@ -164,7 +202,7 @@ def test_the_count_is_deterministic_whole_tree_and_out_of_the_runners_reach(
         bench: BenchCLI, instructions_project: Path, docker_client: object) -> None:
     assert bench("register", str(instructions_project)).returncode == 0
     counts = {}
-    for name in ("honest", "liar", "grandchild", "idle"):
+    for name in ("honest", "liar", "grandchild", "skips", "idle"):
         runs = _runs(bench, name)
         assert [run["status"] for run in runs] == ["ok", "ok"], runs
         first, second = (run["harness_instructions"] for run in runs)
@@ -181,12 +219,16 @@ def test_the_count_is_deterministic_whole_tree_and_out_of_the_runners_reach(
     # two processes further down the tree, the work is still counted (two more shells)
     assert abs(counts["grandchild"] - counts["honest"]) < 0.02 * counts["honest"]
     assert counts["grandchild"] > counts["honest"]
+    # a child the code asks Valgrind to skip is counted all the same
+    assert abs(counts["skips"] - counts["grandchild"]) < 0.02 * counts["honest"]
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize(("name", "reason"), [
     ("killed", "ended before Valgrind could count it"),
     ("execs", "replaced itself (exec) before Valgrind could count it"),
+    ("quiet", "connection(s) to the collector never named the program they count"),
+    ("shell_execs", "replaced itself (exec) before Valgrind could count it"),
 ])
 def test_a_process_that_escapes_its_count_makes_an_error_row(
         bench: BenchCLI, instructions_project: Path, docker_client: object, name: str,

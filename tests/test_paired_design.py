@@ -247,7 +247,7 @@ def test_a_paired_background_job_runs_pairs_at_the_commit_it_was_given(
 # ---- what the code under test sees on either side ---------------------------------------------
 
 OBSERVER = '''"""Reports everything a repetition can observe, apart from the clock."""
-import argparse, json, os
+import argparse, json, os, re
 from pathlib import Path
 
 parser = argparse.ArgumentParser()
@@ -257,12 +257,28 @@ config = json.loads(Path(args.config).read_text())
 status = Path("/proc/self/status").read_text().splitlines()
 cpus = next(line.split(":", 1)[1].strip() for line in status if line.startswith("Cpus_allowed_list"))
 limits = Path("/proc/self/limits").read_text() if Path("/proc/self/limits").exists() else ""
+
+
+def normalised(path):
+    # what the kernel numbers (mount ids, peer groups) and random names (work directories,
+    # container ids) aside; a position or a time would stay in
+    lines = []
+    for line in Path(path).read_text().splitlines():
+        if path.endswith("mountinfo"):
+            line = " ".join(line.split(" ")[2:])
+        line = re.sub(r"(shared|master|propagate_from):[0-9]+", "<group>", line)
+        lines.append(re.sub(r"[0-9a-f]{64}|[0-9a-f]{16}|overlay2/l/[A-Z0-9]{26}", "<random>",
+                            line))
+    return sorted(lines)  # in the order of the kernel's mount ids, set aside above
+
+
 seen = {
     "config": config,
     "environment": dict(sorted(os.environ.items())),
     "cwd": os.getcwd(), "uid": os.getuid(), "argv": [args.entry, args.config, args.output],
     "cpus": cpus, "limits": limits,
     "files": sorted(os.listdir(".")),
+    "mounts": normalised("/proc/self/mountinfo"), "cgroups": normalised("/proc/self/cgroup"),
 }
 Path(args.output).write_text(json.dumps({"status": "ok", "metric": 1.0, "metadata": seen}))
 '''
@@ -272,7 +288,8 @@ Path(args.output).write_text(json.dumps({"status": "ok", "metric": 1.0, "metadat
 def test_a_baseline_and_a_candidate_repetition_observe_the_same_world(
         bench, make_project, docker_client) -> None:
     """Through the real engine: everything a baseline repetition observes (its protocol fields,
-    environment, paths, user, limits and cores) is what a candidate repetition observes, except
+    environment, paths, user, limits, cores, and its mounts and cgroups, whose host paths would
+    otherwise name its position in the run set) is what a candidate repetition observes, except
     the seed and the slot, which are drawn alike. The cores are compared by count: which free
     core the scheduler grants is not a side's policy (under the paired design both halves share
     one lease)."""
@@ -302,7 +319,10 @@ def test_a_baseline_and_a_candidate_repetition_observe_the_same_world(
     for side, observations in seen.items():
         for observed in map(world, observations):
             differing = sorted(key for key in first if observed[key] != first[key])
-            assert not differing, (side, {key: (first[key], observed[key]) for key in differing})
+            assert not differing, (side, {key: (
+                sorted(set(map(str, first[key])) - set(map(str, observed[key]))),
+                sorted(set(map(str, observed[key])) - set(map(str, first[key]))))
+                for key in differing})
     for side in seen.values():  # every slot once: the same multiset on both sides
         assert sorted(o["config"]["repetition_index"] for o in side) == list(range(5))
         assert {o["config"]["repetition_total"] for o in side} == {5}

@@ -175,6 +175,17 @@ def test_json_canonical_policy() -> None:
     assert not compare_artifacts(reference, b"not json", "json_canonical").equal
 
 
+def test_a_lone_surrogate_in_json_is_compared_not_a_crash() -> None:
+    """``"\\ud800"`` is valid JSON that UTF-8 cannot encode: a candidate writing it gets FAIL
+    (or PASS when the reference holds it too), never an internal error."""
+    reference = b'{"name": "x", "value": 1}'
+    lone = b'{"name": "\\ud800", "value": 2}'
+    result = compare_artifacts(reference, lone, "json_canonical")
+    assert not result.equal and result.detail[0].startswith("canonical JSON differs")
+    assert compare_artifacts(lone, b'{"value":2,"name":"\\ud800"}', "json_canonical").equal
+    assert isinstance(diff_excerpt(reference, lone, "json_canonical"), list)
+
+
 def test_a_fail_never_echoes_control_characters_or_whole_long_lines() -> None:
     # binary bytes, or a terminal escape sequence the code under test wrote: offset, no excerpt
     for reference, candidate in ((b"\x00\x01\x02" * 10, b"\x00\x01\x03" * 10),
@@ -257,13 +268,15 @@ def test_correctness_verdicts_say_why_there_is_no_data_and_warn_as_the_gates_do(
     bench("register", str(root))
     bench("run", "toy", "output", "--sandbox", "process")
     bench("freeze-reference", "toy", "output")
-    # every run at the candidate failed: the verdict says so, not "run it first"
+    # a run that crashed at the candidate is a wrong answer: FAIL, saying so, not "run it first"
+    # (judging only runs with an artifact would let a program crash rather than FAIL)
     (root / "src" / "output.txt").unlink()
     commit_all(root, "no output")
     bench("run", "toy", "output", "--sandbox", "process")
     code, verdict = verdict_of(bench, "toy", "output")
-    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
-    assert "its 1 run(s) failed, the newest with runner_exit" in verdict["reason"]
+    assert (code, verdict["kind"]) == (1, "FAIL")
+    assert "1 of its 1 run(s) at" in verdict["reason"]
+    assert "failed, the newest with runner_exit" in verdict["reason"]
     # only a dirty run: excluded unless --include-dirty, which the verdict then mentions
     (root / "src" / "output.txt").write_text((FIXTURES / "toy" / "src" / "output.txt").read_text())
     commit_all(root, "the output again")

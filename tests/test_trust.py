@@ -381,9 +381,9 @@ def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_pro
     bench("run", "toy", "speed", "--sandbox", "process")
     bench("run", "toy", "output", "--sandbox", "process")
     code, verdict = verdict_of(bench, "toy", "speed")
-    assert (code, verdict["kind"]) == (2, "NEEDS_MORE_DATA")
-    assert "required correctness benchmark output has no ok run here" in verdict["reason"]
-    assert "its 1 run(s) failed" in verdict["reason"]
+    assert (code, verdict["kind"]) == (1, "REJECT")
+    assert "required correctness benchmark output says FAIL" in verdict["reason"]
+    assert "1 of its 1 run(s) at" in verdict["reason"] and "failed" in verdict["reason"]
 
 
 def test_a_baseline_recorded_on_a_dirty_tree_is_kept_out_of_the_gate(bench, make_project) -> None:

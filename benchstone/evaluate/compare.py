@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from benchstone.errors import CompareError, DirtyTreeError, Interrupted
 from benchstone.evaluate.boundary_cache import keep_boundaries_in
 from benchstone.evaluate.checks import SAME_COMMIT, tampered
-from benchstone.evaluate.duet import cores_of_pair, run_together, split_cores
+from benchstone.evaluate.duet import duet_plan, run_together, split_cores
 from benchstone.evaluate.paired import (
     ALTERNATING,
     DUET,
@@ -170,7 +170,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
     design = DUET if request.duet else ALTERNATING
     sets = duet_sets(bench, request) if request.duet else None
     # drawn only for a duet, so an alternating comparison's order stays what its seed gave
-    baseline_starts_low = order.random() < 0.5 if request.duet else True
+    plan = duet_plan(sets, planned, order) if sets is not None else None
     comparison = store.add_comparison(project=project.name, benchmark=bench.name,
                                       baseline_sha=shas[0], candidate_sha=shas[1], pairs=planned,
                                       design=design)
@@ -200,8 +200,8 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
             raise CompareError(f"the two halves would run on different data: {why}",
                                fix="compare again once the corpus stays put")
         for index in range(planned):
-            if sets is not None:
-                cores = cores_of_pair(sets, index, baseline_starts_low)
+            if plan is not None:
+                cores = plan[index]
                 duet_cores.append((cores["baseline"], cores["candidate"]))
                 ran += 1
                 run_together(sessions, cores, store.path)

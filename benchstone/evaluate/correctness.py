@@ -1,5 +1,6 @@
-"""Correctness: a benchmark's newest artifact at a commit against its frozen reference (PASS or
-FAIL), and the requirement that a PROMOTE's required correctness benchmarks PASS. Read-only."""
+"""Correctness: a benchmark's artifacts at a commit against its frozen reference (PASS when
+every one matches and no run there failed, else FAIL), and the requirement that a PROMOTE's
+required correctness benchmarks PASS. Read-only."""
 
 from __future__ import annotations
 
@@ -63,43 +64,70 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
         return verdict_for(project, bench, VerdictKind.NO_REFERENCE,
                            f"no reference is frozen (bench run, then bench freeze-reference "
                            f"{project.name} {bench.name})")
-    every = store.runs_at(project.name, bench.name, git_sha)
-    produced = [run for run in every if run.status == "ok" and run.artifact_sha256]
-    runs = [run for run in produced if options.include_dirty or not run.git_dirty]
+    every = [run for run in store.runs_at(project.name, bench.name, git_sha)
+             if options.include_dirty or not run.git_dirty]
+    if failed := [run for run in every if run.status != "ok"]:
+        # a run that crashed (or timed out) at the commit is a wrong answer too: judging only
+        # the runs that produced an artifact would let a program crash rather than FAIL
+        last = failed[-1]
+        return verdict_for(project, bench, VerdictKind.FAIL, (
+            f"{len(failed)} of its {len(every)} run(s) at {git_sha[:10]} failed, the newest "
+            f"with {last.failure or last.status}{': ' + last.message if last.message else ''}"
+            f" (bench history {project.name} {bench.name} shows them)"))
+    runs = [run for run in every if run.artifact_sha256]
     if not runs:
+        produced = [run for run in store.runs_at(project.name, bench.name, git_sha)
+                    if run.status == "ok" and run.artifact_sha256]
         return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
                            _no_artifact_reason(project, bench, git_sha, every, produced))
-    candidate = runs[-1]
+    # every artifact at the commit is judged, not the newest alone: a program right one time in
+    # four would otherwise PASS after a few runs
     reference_run = store.run(reference.run_id)
-    candidate_set = store.run_set(candidate.run_set_id)
     reference_set = store.run_set(reference_run.run_set_id) if reference_run else None
-    if (candidate_set and reference_set
-            and candidate_set.protected_hash != reference_set.protected_hash):
-        return tampered(project, bench, changed_protected(reference_set, candidate_set),
-                        "protected files changed since the reference was frozen", new_baseline_advice=False)
-    detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
-              f"candidate {candidate.artifact_sha256[:12]} (run {candidate.id})"]
+    candidate_sets = {run.run_set_id: store.run_set(run.run_set_id) for run in runs}
+    for candidate_set in candidate_sets.values():
+        if (candidate_set and reference_set
+                and candidate_set.protected_hash != reference_set.protected_hash):
+            return tampered(project, bench, changed_protected(reference_set, candidate_set),
+                            "protected files changed since the reference was frozen",
+                            new_baseline_advice=False)
     warnings = []
-    if candidate.git_dirty:
+    if any(run.git_dirty for run in runs):
         warnings.append("the candidate was recorded on a dirty tree (--include-dirty)")
-    if candidate_set and reference_set:
-        differences = fingerprint_differences(reference_set.environment, candidate_set.environment)
-        if differences:
-            warnings.append(f"environments differ from the reference's run: {'; '.join(differences)}")
-    if candidate.artifact_sha256 == reference.new_sha256:
-        return verdict_for(project, bench, VerdictKind.PASS,
-                           "the artifact matches the reference byte for byte",
-                           details=detail, warnings=warnings)
-    comparison = compare_artifacts(
-        load_artifact(home, project.name, bench.name, reference.new_sha256),
-        load_artifact(home, project.name, bench.name, candidate.artifact_sha256),
-        bench.reference_policy,
-    )
-    if comparison.equal:
-        return verdict_for(project, bench, VerdictKind.PASS,
-                           f"the artifact matches the reference under {bench.reference_policy}",
-                           details=detail, warnings=warnings)
-    return verdict_for(project, bench, VerdictKind.FAIL,
-                       f"the artifact differs from the reference ({bench.reference_policy}): "
-                       f"{comparison.detail[0]}", details=detail + comparison.detail[1:],
+    differences = sorted({difference for candidate_set in candidate_sets.values()
+                          if candidate_set and reference_set
+                          for difference in fingerprint_differences(reference_set.environment,
+                                                                    candidate_set.environment)})
+    if differences:
+        warnings.append(f"environments differ from the reference's run: {'; '.join(differences)}")
+    reference_bytes = None
+    judged: dict[str, bool] = {}
+    for candidate in runs:
+        detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
+                  f"candidate {candidate.artifact_sha256[:12]} (run {candidate.id})"]
+        if candidate.artifact_sha256 == reference.new_sha256 or candidate.artifact_sha256 in judged:
+            continue
+        if reference_bytes is None:
+            reference_bytes = load_artifact(home, project.name, bench.name, reference.new_sha256)
+        comparison = compare_artifacts(
+            reference_bytes, load_artifact(home, project.name, bench.name,
+                                           candidate.artifact_sha256),
+            bench.reference_policy)
+        judged[candidate.artifact_sha256] = comparison.equal
+        if not comparison.equal:
+            return verdict_for(project, bench, VerdictKind.FAIL,
+                               f"the artifact differs from the reference ({bench.reference_policy}): "
+                               f"{comparison.detail[0]}"
+                               + (f" (run {candidate.id}, {len(runs)} run(s) at this commit)"
+                                  if len(runs) > 1 else ""),
+                               details=detail + comparison.detail[1:], warnings=warnings)
+    newest = runs[-1]
+    detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
+              f"candidate {newest.artifact_sha256[:12]} (run {newest.id})"]
+    if len(runs) > 1:
+        detail.append(f"all {len(runs)} artifact(s) at this commit match")
+    how = ("byte for byte" if not judged
+           else f"under {bench.reference_policy}")
+    return verdict_for(project, bench, VerdictKind.PASS,
+                       f"the artifact matches the reference {how}", details=detail,
                        warnings=warnings)

@@ -18,6 +18,7 @@ shared across threads.
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 from pathlib import Path
 
@@ -54,12 +55,26 @@ def split_cores(cpuset: str, threads: int) -> tuple[str, str]:
 
 
 def cores_of_pair(sets: tuple[str, str], index: int, baseline_starts_low: bool) -> dict[str, str]:
-    """The cores each side gets in pair ``index``: the sets swap sides from pair to pair,
-    starting with the baseline on the first set when ``baseline_starts_low``."""
+    """The cores each side gets in pair ``index``: the sets swap sides within each two pairs,
+    the baseline on the first set in the first of them when ``baseline_starts_low`` (which the
+    caller draws afresh for every two pairs)."""
     low, high = sets
     baseline_low = baseline_starts_low == (index % 2 == 0)
     return {"baseline": low, "candidate": high} if baseline_low else {
         "baseline": high, "candidate": low}
+
+
+def duet_plan(sets: tuple[str, str], pairs: int, order: random.Random) -> list[dict[str, str]]:
+    """The cores of each side in each of ``pairs`` pairs: within every two pairs the sides swap
+    sets, and which side starts on which set is drawn afresh for every two. Sides kept on one
+    set for a whole comparison would let a half that learned its pair's place (from the clock,
+    say) tell its side from its cores."""
+    plan = []
+    for index in range(pairs):
+        if index % 2 == 0:
+            baseline_starts_low = order.random() < 0.5
+        plan.append(cores_of_pair(sets, index, baseline_starts_low))
+    return plan
 
 
 def run_together(sessions: dict[str, RunSetSession], cores: dict[str, str],

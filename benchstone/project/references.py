@@ -167,11 +167,15 @@ def _canonical_json(data: bytes) -> bytes | None:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # "surrogatepass": a string may hold a lone surrogate ("\ud800" is valid JSON), which
+    # UTF-8 cannot encode; both sides get the same bytes for it, so it compares, never raises
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _pretty(data: bytes) -> bytes:
-    return json.dumps(json.loads(data), sort_keys=True, indent=1, ensure_ascii=False).encode()
+    return json.dumps(json.loads(data), sort_keys=True, indent=1,
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _is_text(text: str) -> bool:

@@ -79,6 +79,7 @@ from benchstone.sandbox.base import (
     Repetition,
     RunSetSpec,
     Sandbox,
+    unguessable_name,
 )
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
@@ -576,8 +577,9 @@ def execute(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
 
 def repetition_of(home: Home, run_set: RunSet, index: int, workdir: Path) -> Repetition:
     """Repetition ``index`` of ``run_set``: its scratch directory, log files and labels."""
+    name = unguessable_name()  # the scratch directory's host path shows in the container
     return Repetition(
-        index=index, scratch_dir=workdir / f"rep-{index}" / "scratch",
+        index=index, name=name, scratch_dir=workdir / f"rep-{name}" / "scratch",
         log_stem=home.log_dir(run_set.project, run_set.benchmark) / f"run-{run_set.id}-rep{index}",
         labels={"run_set": str(run_set.id), "repetition": str(index), "home": home_label(home)},
     )

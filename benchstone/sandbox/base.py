@@ -18,6 +18,7 @@ Who is at fault is decided here and nowhere else:
 from __future__ import annotations
 
 import abc
+import secrets
 import shlex
 import string
 from collections.abc import Callable
@@ -103,14 +104,23 @@ class RunSetSpec:
     runtime: str | None = None  # the engine's container runtime (runsc: gVisor); None: default
 
 
+def unguessable_name() -> str:
+    """A name for what a container can see (a mount's host path, its cgroup): random, so that
+    it tells the code under test nothing, neither its position in the run set nor the harness."""
+    return secrets.token_hex(8)
+
+
 @dataclass(frozen=True)
 class Repetition:
-    """One repetition: its index and a fresh, empty scratch directory on the host."""
+    """One repetition: its index, a fresh, empty scratch directory on the host, and the random
+    name the sandbox gives what the container can see of it (never the index: a program that
+    knew its position could be slow only where one side has repetitions and the other not)."""
 
     index: int
     scratch_dir: Path
     log_stem: Path
     labels: dict[str, str] = field(default_factory=dict)
+    name: str = field(default_factory=unguessable_name)
 
 
 @dataclass(frozen=True)

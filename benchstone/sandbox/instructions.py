@@ -9,10 +9,12 @@ cannot reach. Here the harness reads that file.
 
 The count is the sum of every process's ``I refs``: a line the code under test manages to
 inject can only add to it. A process that started but never reported (killed before it could)
-makes the count unknown, never smaller, and so does a program that replaced itself with
-``exec`` (Valgrind counts a program when it exits, not when it execs), except a shell ending in
-``exec program``. The first connection is the invocation itself: it is opened before any code
-of the benchmark runs.
+makes the count unknown, never smaller, and so do a connection that never said which program it
+counts (a Valgrind told to be quiet, ``-q`` in ``VALGRIND_OPTS`` or a ``.valgrindrc``; or lines
+the code sent itself), a total no 64-bit counter holds, and a program that replaced itself with
+``exec`` (Valgrind counts a program when it exits, not when it execs). The first connection is
+the invocation itself, opened before any code of the benchmark runs: only its shell, which runs
+nothing but the manifest's invocation, may end by exec.
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ TOOL_OPTIONS: dict[str, str] = {
     "marked_region": "--tool=callgrind --callgrind-out-file=/dev/null",
 }
 LOG_FILE = "valgrind.log"
-# The image's shells (its root file system is read-only): a script may end in ``exec program``
+# The image's shells (its root file system is read-only): the invocation's may end by exec
 SHELLS = frozenset({"/bin/sh", "/usr/bin/sh", "/bin/dash", "/usr/bin/dash", "/bin/bash",
                     "/usr/bin/bash"})
 LOG_LIMIT = 8 * 1024 * 1024
 _TAGGED = re.compile(r"^(\d{1,6}|\*)\t(.*)$")
 _PROCESS = re.compile(r"^==(\d{1,10})== (.*)$")
 _REFS = re.compile(r"^I\s+refs:\s+([\d,]{1,40})\s*$")
+# what a row's INTEGER column holds: a larger total was sent by the code, not counted
+LARGEST_COUNT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ def parse_count(text: str) -> InstructionCount:
     """The count in the collector's lines (``<connection>\\t<Valgrind log line>``)."""
     started: dict[int, dict[str, str]] = defaultdict(dict)  # connection -> pid -> command
     reported: dict[int, set[str]] = defaultdict(set)
+    connections: set[int] = set()
     total = processes = 0
     for line in text.splitlines():
         tagged = _TAGGED.match(line)
@@ -79,6 +84,8 @@ def parse_count(text: str) -> InstructionCount:
         if body == "OVERFLOW":
             return InstructionCount(None, problem="the processes sent more log than the "
                                     "collector keeps: the count is unknown")
+        if tag != "*":
+            connections.add(int(tag))
         entry = _PROCESS.match(body)
         if entry is None or tag == "*":
             continue
@@ -95,6 +102,14 @@ def parse_count(text: str) -> InstructionCount:
     if 1 not in started:
         return InstructionCount(None, processes, "Valgrind sent no count for the invocation "
                                 "(it did not start, or the invocation was killed)")
+    if silent := sorted(connections - set(started)):
+        return InstructionCount(None, processes, (
+            f"{len(silent)} connection(s) to the collector never named the program they count "
+            "(a Valgrind told to be quiet, by -q in VALGRIND_OPTS or a .valgrindrc, or lines "
+            "the code sent itself): what those processes ran would go uncounted"))
+    if total > LARGEST_COUNT:
+        return InstructionCount(None, processes, f"the reported counts add up to {total}, more "
+                                "than any process runs (lines the code sent itself)")
     for connection in sorted(started):
         for pid, command in started[connection].items():
             if pid in reported[connection]:
@@ -107,15 +122,17 @@ def parse_count(text: str) -> InstructionCount:
 def _uncounted(pid: str, command: str, connection: int,
                started: dict[int, dict[str, str]]) -> str | None:
     """Why a process that started without reporting a count makes the count unknown; None for
-    a shell that replaced itself with its last command (``exec python3 ...``), whose own few
-    instructions before the exec are the only ones left out."""
+    the invocation's own shell (the first connection) when it replaced itself with its command:
+    it ran nothing but the manifest's invocation. Any other shell may have run the benchmark's
+    work (a loop, a preloaded library) before an ``exec``, which would leave it uncounted."""
     program = command.split(" ", 1)[0]
     replaced = any(pid in started[later] for later in started if later > connection)
     if not replaced:
         return (f"process {pid} ({command[:80]}) ended before Valgrind could count it "
                 "(killed, or still running when the invocation ended)")
-    if program in SHELLS:
+    if connection == 1 and program in SHELLS:
         return None
     return (f"process {pid} ({command[:80]}) replaced itself (exec) before Valgrind could count "
             "it: Valgrind counts a program when it exits, so what ran before an exec would go "
-            "uncounted; run the next program as a child instead")
+            "uncounted; run the next program as a child instead (a script's last line "
+            "without exec)")

@@ -2,7 +2,9 @@
 scratch), and collecting those a harness killed before its own clean-up left behind.
 
 Each work directory names its owner (host, pid and process start time) in a file; one whose
-owner is gone is an orphan and is removed by ``bench gc`` and at the start of every run.
+owner is gone is an orphan and is removed by ``bench gc`` and at the start of every run. The
+directory's own name is random: a container sees the host path of what it mounts from it, and
+the harness's pid and start time would tell the code under test when its run set began.
 """
 
 from __future__ import annotations
@@ -22,15 +24,20 @@ PREFIX = "benchstone-run-"
 GIT_VIEW_PREFIX = "benchstone-git-"  # provenance's clean views of a project's repository
 PREFIXES = (PREFIX, GIT_VIEW_PREFIX)
 OWNER_FILE = ".owner"
+STAGING = "."  # a work directory's name until its owner's file is written
 
 
 def create_workdir(prefix: str = PREFIX) -> Path:
-    """A new private work directory under the temporary directory, marked with its owner, in
-    its name as well: a harness killed between making the directory and writing the owner's
-    file still leaves a directory that names whose it was."""
+    """A new private work directory under the temporary directory, marked with its owner.
+
+    It is made under a hidden name that names the owner (``.<prefix><pid>.<start>.``: a
+    harness killed before it wrote the owner's file still leaves a directory that says whose it
+    was), then moved to a random name once the owner's file is in."""
     pid, started = own_identity()
-    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}{pid}.{started}."))
-    write_private(workdir / OWNER_FILE, f"{host_name()} {pid} {started}\n")
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{prefix}{pid}.{started}."))
+    write_private(staging / OWNER_FILE, f"{host_name()} {pid} {started}\n")
+    workdir = staging.with_name(f"{prefix}{secrets.token_hex(8)}")
+    os.rename(staging, workdir)
     return workdir
 
 
@@ -104,8 +111,8 @@ def _orphaned(workdir: Path) -> bool:
     except (OSError, ValueError):
         # no owner's file yet: the owner named in the directory's name (a directory of this
         # machine's temporary directory), still writing the file, or killed before it could
-        pid, _, rest = workdir.name.removeprefix(GIT_VIEW_PREFIX).removeprefix(PREFIX) \
-            .partition(".")
+        name = workdir.name.removeprefix(STAGING)
+        pid, _, rest = name.removeprefix(GIT_VIEW_PREFIX).removeprefix(PREFIX).partition(".")
         started = rest.partition(".")[0]
         if not (pid.isdigit() and started.isdigit()):
             return False  # not ours
@@ -120,8 +127,8 @@ def collect_workdirs(root: Path | None = None) -> list[Path]:
     removed = []
     with contextlib.suppress(OSError):
         for entry in base.iterdir():
-            if entry.name.startswith(PREFIXES) and entry.is_dir() and not entry.is_symlink() \
-                    and _orphaned(entry):
+            if entry.name.removeprefix(STAGING).startswith(PREFIXES) and entry.is_dir() \
+                    and not entry.is_symlink() and _orphaned(entry):
                 remove_tree(entry)
                 removed.append(entry)
     return removed

@@ -270,7 +270,7 @@ class DockerSandbox(Sandbox):
                 instructions_dir: Path | None) -> str:
         assert self._info is not None, "prepare() first"
         uid, gid = container_user()
-        token = f"{spec.run_token}-{repetition.index}"
+        token = f"{spec.run_token}-{repetition.name}"
         if spec.runtime == GVISOR and self._info.local and self._info.cgroup_driver == "cgroupfs":
             cgroups.prepare_parent(token)
         host_config = api.create_host_config(**host_config_options(
@@ -331,7 +331,7 @@ class DockerSandbox(Sandbox):
                             {"result": limits.result_bytes, "artifact": limits.artifact_bytes},
                             None)
         self._grant_scratch(repetition.scratch_dir, uid, gid)
-        token = f"{spec.run_token}-{repetition.index}"
+        token = f"{spec.run_token}-{repetition.name}"
         forward = None
         environment = self._environment(spec)
         if spec.gpu == "ollama" and spec.model_server:
