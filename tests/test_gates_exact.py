@@ -47,6 +47,18 @@ def test_a_gain_must_clear_the_resolution_and_min_effect() -> None:
     assert decide_sequential([10.0, 10.0], [9.0, 9.0], picky, 20).kind == "REJECT"
 
 
+def test_an_exact_baseline_at_zero_is_improved_on_relative_to_its_magnitude() -> None:
+    """Relative to 0 itself any change would be infinitely better and clear any min_effect: a
+    baseline at 0 is measured against 1 (its mean magnitude, when it has one), as in the
+    sequential test."""
+    maximize = GateSettings("welch", "maximize", deterministic=True, min_effect=0.05)
+    tiny = decide_sequential([0.0, 0.0], [1e-12, 1e-12], maximize, 20)
+    assert tiny.kind == "REJECT" and tiny.effect == pytest.approx(1e-12)
+    assert "better, but by less than min_effect" in tiny.reason
+    clear = decide_sequential([0.0, 0.0], [0.5, 0.5], maximize, 20)
+    assert clear.kind == "PROMOTE" and clear.effect == pytest.approx(0.5)
+
+
 def test_a_deterministic_side_that_varies_is_named() -> None:
     decision = decide_sequential([10.0, 10.0], [9.0, 9.5], DETERMINISTIC, 20)
     assert decision.kind == "NEEDS_MORE_DATA"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from benchstone.gates.policies import MIN_PER_SIDE, GateDecision, GateSettings
 from benchstone.gates.wording import signed_percent
 from benchstone.kinds import VerdictKind
-from benchstone.stats.basic import median, relative_improvement
+from benchstone.stats.basic import median, reference_centre
 
 
 def relative_spread(values: Sequence[float]) -> float:
@@ -50,7 +50,11 @@ def decide_exact(name: str, baseline: Sequence[float], candidate: Sequence[float
             "declare a resolution above that spread, or set deterministic = false",
             details=[f"relative spread: baseline {spreads['baseline']:.3g}, candidate "
                      f"{spreads['candidate']:.3g}"])
-    effect = relative_improvement(median(baseline), median(candidate), s.direction)
+    # a baseline at 0 is improved on relative to its magnitude (else 1), as in the sequential
+    # test: relative to 0 itself, any change at all would be infinitely better
+    centre = median(baseline)
+    change = (median(candidate) - centre) / abs(reference_centre(centre, baseline))
+    effect = -change if s.direction == "minimize" else change
     better = effect > s.resolution and effect > 0 and effect >= s.min_effect
     shown = signed_percent(effect, 4) if math.isfinite(effect) else ("better" if effect > 0 else "worse")
     why = ("better by more than the resolution and by at least min_effect" if better else

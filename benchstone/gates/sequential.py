@@ -25,7 +25,7 @@ from benchstone.gates.policies import (
 )
 from benchstone.gates.wording import confidence, percent, signed_percent
 from benchstone.kinds import VerdictKind
-from benchstone.stats.basic import mean, median
+from benchstone.stats.basic import mean, median, reference_centre
 from benchstone.stats.calibrated import orient, to_relative
 from benchstone.stats.looks import FIRST_LOOK
 from benchstone.stats.sequential import Design, SequentialOutcome, assess, futility_shift
@@ -85,15 +85,6 @@ def frame(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
     if not (spread > 0 and math.isfinite(spread)):
         return anchor, 1.0
     return anchor, 2.0 ** math.frexp(spread)[1]
-
-
-def reference_centre(centre: float, baseline: Sequence[float]) -> float:
-    """What a relative improvement is relative to: the baseline's centre, or, when that is 0,
-    its mean magnitude (else 1), so that a metric centred on 0 can still be improved on."""
-    if centre != 0:
-        return centre
-    magnitude = math.fsum(abs(v) for v in baseline) / len(baseline) if baseline else 0.0
-    return magnitude if magnitude > 0 else 1.0
 
 
 def decide_sequential(baseline: Sequence[float], candidate: Sequence[float],

@@ -96,6 +96,15 @@ def relative_improvement(baseline_centre: float, candidate_centre: float, direct
     return -change if direction == "minimize" else change
 
 
+def reference_centre(centre: float, baseline: Sequence[float]) -> float:
+    """What a relative improvement is relative to: the baseline's centre, or, when that is 0,
+    its mean magnitude (else 1), so that a metric centred on 0 can still be improved on."""
+    if centre != 0:
+        return centre
+    magnitude = math.fsum(abs(v) for v in baseline) / len(baseline) if baseline else 0.0
+    return magnitude if magnitude > 0 else 1.0
+
+
 def benjamini_hochberg(p_values: Sequence[float], q: float) -> list[bool]:
     """Which hypotheses the Benjamini-Hochberg step-up procedure rejects at false-discovery
     rate ``q``: the k smallest p-values, k the largest with p_(k) <= k q / m. Valid for
