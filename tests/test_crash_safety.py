@@ -157,6 +157,31 @@ def test_a_work_directory_and_a_repetitions_scratch_are_named_at_random(
         assert re.fullmatch(r"rep-[0-9a-f]{16}", scratch.parent.name), scratch
 
 
+def test_each_repetition_runs_under_the_names_it_was_reserved_with(
+        bench, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names drawn at random must be drawn once: a container made ahead for a repetition is
+    found again by that repetition's scratch directory when it runs."""
+    from benchstone.sandbox.process import ProcessSandbox
+
+    reserved: list[Path] = []
+    ran: list[Path] = []
+    run = ProcessSandbox.run
+
+    def reserve(self, spec, repetitions) -> None:
+        reserved.extend(repetition.scratch_dir for repetition in repetitions)
+
+    def recording_run(self, spec, repetition):
+        ran.append(repetition.scratch_dir)
+        return run(self, spec, repetition)
+
+    monkeypatch.setattr(ProcessSandbox, "reserve", reserve)
+    monkeypatch.setattr(ProcessSandbox, "run", recording_run)
+    root = make_project("toy")
+    assert bench("register", str(root)).returncode == 0
+    assert bench("run", "toy", "speed", "-n", "3", "--sandbox", "process").returncode == 0
+    assert len(reserved) == 3 and ran == reserved
+
+
 def test_a_work_directory_whose_owner_died_before_naming_itself_is_collected(
         tmp_path: Path) -> None:
     """Killed between making its directory and writing the owner's file: the hidden name it

@@ -260,12 +260,13 @@ limits = Path("/proc/self/limits").read_text() if Path("/proc/self/limits").exis
 
 
 def normalised(path):
-    # what the kernel numbers (mount ids, peer groups) and random names (work directories,
-    # container ids) aside; a position or a time would stay in
+    # what the kernel numbers (mount ids, anonymous devices, peer groups: they follow what
+    # else the machine has mounted at the time) and random names (work directories, container
+    # ids) aside; a position or a time would stay in
     lines = []
     for line in Path(path).read_text().splitlines():
         if path.endswith("mountinfo"):
-            line = " ".join(line.split(" ")[2:])
+            line = " ".join(line.split(" ")[3:])
         line = re.sub(r"(shared|master|propagate_from):[0-9]+", "<group>", line)
         lines.append(re.sub(r"[0-9a-f]{64}|[0-9a-f]{16}|overlay2/l/[A-Z0-9]{26}", "<random>",
                             line))

@@ -429,6 +429,7 @@ class RunSetSession:
         self.backend: Sandbox | None = None
         self.corpus: OpenCorpus | None = None
         self.run_set: RunSet | None = None
+        self.repetitions: list[Repetition] = []
         self._started = time.monotonic()
         self._marker = contextlib.ExitStack()
         try:
@@ -483,12 +484,13 @@ class RunSetSession:
             tree_sha=prepared.tree_sha, caller_seeds=caller_chose_seeds(request),
             runtime=self.backend.runtime,
         )
+        # named once: a container made ahead is found again by its repetition's names
+        self.repetitions = [repetition_of(self.home, self.run_set, index, self.workdir)
+                            for index in range(len(self.seeds))]
         # the containers of the whole run set are made before the first repetition starts;
         # not when each repetition gets its own cores (a duet): they would hold the run set's
         if not request.cores_per_repetition:
-            self.backend.reserve(self.spec, [
-                repetition_of(self.home, self.run_set, index, self.workdir)
-                for index in range(len(self.seeds))])
+            self.backend.reserve(self.spec, self.repetitions)
         self.progress.on_start(self.run_set)
 
     @property
@@ -515,7 +517,7 @@ class RunSetSession:
                                                                         cpuset=cpuset))
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
             return _repetition(store or self.store, self.home, self.backend, spec, self.bench,
-                               self.run_set, index, self.seeds[index], self.workdir,
+                               self.run_set, self.repetitions[index], self.seeds[index],
                                self.progress.on_notice, self.slots[index],
                                self.corpus.verified if self.corpus else None, ready)
 
@@ -586,14 +588,14 @@ def repetition_of(home: Home, run_set: RunSet, index: int, workdir: Path) -> Rep
 
 
 def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
-                bench: BenchmarkSpec, run_set: RunSet, index: int, seed: int,
-                workdir: Path, notify: Callable[[str], None], slot: int,
+                bench: BenchmarkSpec, run_set: RunSet, repetition: Repetition, seed: int,
+                notify: Callable[[str], None], slot: int,
                 corpus_verified: Fingerprint | None = None,
                 ready: Callable[[], None] | None = None) -> Run:
     """Run one repetition and record its row; a repetition the sandbox lost (the engine
     restarted under it) is run again once before the run set stops. ``ready`` is called once,
     just before the sandbox first starts."""
-    repetition = repetition_of(home, run_set, index, workdir)
+    index = repetition.index
     scratch = repetition.scratch_dir
     rep_dir = scratch.parent
     layout = backend.layout(spec, repetition)
