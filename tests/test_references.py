@@ -279,6 +279,7 @@ def test_correctness_verdicts_say_why_there_is_no_data_and_warn_as_the_gates_do(
     assert "failed, the newest with runner_exit" in verdict["reason"]
     # only a dirty run: excluded unless --include-dirty, which the verdict then mentions
     (root / "src" / "output.txt").write_text((FIXTURES / "toy" / "src" / "output.txt").read_text())
+    (root / "src" / "notes.txt").write_text("a tree of its own\n")  # not the frozen commit's
     commit_all(root, "the output again")
     (root / "notes.txt").write_text("uncommitted\n")
     bench("run", "toy", "output", "--sandbox", "process", "--allow-dirty")

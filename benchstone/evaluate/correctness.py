@@ -1,6 +1,6 @@
-"""Correctness: a benchmark's artifacts at a commit against its frozen reference (PASS when
-every one matches and no run there failed, else FAIL), and the requirement that a PROMOTE's
-required correctness benchmarks PASS. Read-only."""
+"""Correctness: a benchmark's artifacts at a commit (at every commit of its tree) against its
+frozen reference (PASS when every one matches and no run there failed, else FAIL), and the
+requirement that a PROMOTE's required correctness benchmarks PASS. Read-only."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from benchstone.evaluate.samples import EvaluateOptions
 from benchstone.gates.verdict import Verdict, VerdictKind
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
+from benchstone.project.provenance import tree_of
 from benchstone.project.references import compare_artifacts, load_artifact
 from benchstone.project.registry import Project
 from benchstone.run.environment import fingerprint_differences
@@ -64,8 +65,11 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
         return verdict_for(project, bench, VerdictKind.NO_REFERENCE,
                            f"no reference is frozen (bench run, then bench freeze-reference "
                            f"{project.name} {bench.name})")
-    every = [run for run in store.runs_at(project.name, bench.name, git_sha)
-             if options.include_dirty or not run.git_dirty]
+    # every commit that holds this tree: an empty commit must not wipe a FAIL for a rerun
+    tree = tree_of(project.root, git_sha)
+    recorded = store.runs_of(sorted(rs.id for rs in store.run_sets_of_tree(
+        project.name, bench.name, tree_sha=tree, git_sha=git_sha)))
+    every = [run for run in recorded if options.include_dirty or not run.git_dirty]
     if failed := [run for run in every if run.status != "ok"]:
         # a run that crashed (or timed out) at the commit is a wrong answer too: judging only
         # the runs that produced an artifact would let a program crash rather than FAIL
@@ -76,8 +80,7 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
             f" (bench history {project.name} {bench.name} shows them)"))
     runs = [run for run in every if run.artifact_sha256]
     if not runs:
-        produced = [run for run in store.runs_at(project.name, bench.name, git_sha)
-                    if run.status == "ok" and run.artifact_sha256]
+        produced = [run for run in recorded if run.status == "ok" and run.artifact_sha256]
         return verdict_for(project, bench, VerdictKind.NEEDS_MORE_DATA,
                            _no_artifact_reason(project, bench, git_sha, every, produced))
     # every artifact at the commit is judged, not the newest alone: a program right one time in

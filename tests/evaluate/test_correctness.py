@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from conftest import git
 from stored_runs import StoredRuns, stored_runs, wobbled
 
 from benchstone.evaluate.all_benchmarks import evaluate_all
@@ -79,3 +80,17 @@ def test_artifacts_equal_under_the_policy_pass_and_say_so(state: StoredRuns) -> 
     assert verdict.kind == VerdictKind.PASS
     assert verdict.reason == "the artifact matches the reference byte for byte"
     assert "all 2 artifact(s) at this commit match" in verdict.details
+
+
+def test_an_empty_commit_does_not_wipe_a_fail(state: StoredRuns) -> None:
+    """The runs of every commit that holds the tree count: a FAIL at a commit stays a FAIL at
+    an empty (or message-only) commit on top of it, where fresh runs could otherwise PASS."""
+    right = frozen(state, b"42\n")
+    failed_at = state.commit("src/notes.txt", "a change\n")
+    tree = git(state.root, "rev-parse", "HEAD^{tree}")
+    state.record("output", [1.0], artifact=artifact(state, b"41\n"), tree_sha=tree)
+    git(state.root, "commit", "-q", "--allow-empty", "-m", "nothing")
+    empty = git(state.root, "rev-parse", "HEAD")
+    assert empty != failed_at
+    state.record("output", [1.0], artifact=right, tree_sha=tree)
+    assert state.evaluate("output").kind == VerdictKind.FAIL
