@@ -247,7 +247,7 @@ def test_a_paired_background_job_runs_pairs_at_the_commit_it_was_given(
 # ---- what the code under test sees on either side ---------------------------------------------
 
 OBSERVER = '''"""Reports everything a repetition can observe, apart from the clock."""
-import argparse, json, os, re
+import argparse, json, os, re, time
 from pathlib import Path
 
 parser = argparse.ArgumentParser()
@@ -280,6 +280,9 @@ seen = {
     "cpus": cpus, "limits": limits,
     "files": sorted(os.listdir(".")),
     "mounts": normalised("/proc/self/mountinfo"), "cgroups": normalised("/proc/self/cgroup"),
+    "stamps": sorted({int(os.lstat(os.path.join(d, n)).st_mtime)
+                      for d, dirs, files in os.walk(".") for n in dirs + files}),
+    "ages": {where: time.time() - os.stat(where).st_ctime for where in (".", "/benchstone/io")},
 }
 Path(args.output).write_text(json.dumps({"status": "ok", "metric": 1.0, "metadata": seen}))
 '''
@@ -314,7 +317,8 @@ def test_a_baseline_and_a_candidate_repetition_observe_the_same_world(
                   if k not in ("seed", "repetition_index")}
         environment = {k: v for k, v in observed["environment"].items() if k != "HOSTNAME"}
         cpus = observed["cpus"].replace("-", ",").split(",")
-        return {**observed, "config": config, "environment": environment, "cpus": len(cpus)}
+        return {**observed, "config": config, "environment": environment, "cpus": len(cpus),
+                "ages": None}
 
     first = world(seen["baseline"][0])
     for side, observations in seen.items():
@@ -328,3 +332,10 @@ def test_a_baseline_and_a_candidate_repetition_observe_the_same_world(
         assert sorted(o["config"]["repetition_index"] for o in side) == list(range(5))
         assert {o["config"]["repetition_total"] for o in side} == {5}
     assert not {o["config"]["seed"] for o in seen["baseline"]} & {1, 2, 3, 4, 5}
+    # the files' times tell nothing of when the run set began, so nothing of the position in it:
+    # one fixed modification time, and change times of the moment each repetition starts
+    assert first["stamps"] == [946_684_800]
+    for side in seen.values():
+        for where in (".", "/benchstone/io"):
+            ages = [o["ages"][where] for o in side]
+            assert max(ages) - min(ages) < 1.5, (where, ages)

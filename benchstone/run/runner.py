@@ -84,7 +84,7 @@ from benchstone.sandbox.base import (
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
 from benchstone.system.harnesses import harness_marker, home_label
-from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree
+from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree, restamp
 
 MESSAGE_LIMIT = 500
 LOST_REPETITION_RETRIES = 1
@@ -614,6 +614,8 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
             check_mount_unchanged(spec.corpus, corpus_verified)
+            for seen in (spec.project_dir, scratch):  # times that would tell the position
+                restamp(seen)
             if ready is not None and attempt == 0:
                 ready()
             outcome = backend.run(spec, repetition)

@@ -41,6 +41,23 @@ def create_workdir(prefix: str = PREFIX) -> Path:
     return workdir
 
 
+# Every file a repetition sees of the export and of its scratch directory carries this time,
+# and a change time of the moment it starts: the times of a run set's files would otherwise
+# tell the code under test how long ago its run set began, and so its position in it.
+STAMPED_TIME = 946_684_800  # 2000-01-01T00:00:00Z, older than any build output
+
+
+def restamp(root: Path) -> None:
+    """Set the access and modification times of ``root`` and all beneath it to STAMPED_TIME
+    (links themselves, never their targets); their change times become now. Best effort."""
+    entries = [str(root)]
+    for directory, dirnames, filenames in os.walk(root):
+        entries.extend(os.path.join(directory, name) for name in dirnames + filenames)
+    for entry in entries:
+        with contextlib.suppress(OSError, NotImplementedError):
+            os.utime(entry, (STAMPED_TIME, STAMPED_TIME), follow_symlinks=False)
+
+
 def remove_tree(path: Path) -> None:
     """Remove a directory the sandbox wrote into, whatever modes and depth it left behind.
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -316,6 +317,9 @@ class DockerSandbox(Sandbox):
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 return repetition.scratch_dir, None  # made on the spot when its turn comes
 
+        # made in a random order: inode numbers, which a container sees, follow the order
+        for repetition in random.sample(batch, len(batch)):
+            repetition.scratch_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         with ThreadPoolExecutor(ENGINE_CALLS_AT_ONCE) as pool:
             for scratch, container_id in pool.map(create, batch):
                 if container_id is not None:
