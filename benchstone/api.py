@@ -534,7 +534,7 @@ def compare(project: str, benchmark: str, *, against: str | None = None,
     """Run the baseline commit (the pointer's, or ``against``) and HEAD alternately, pair by
     pair, and gate them with a paired sequential test. Both sides run on the cores of one
     lease, so they are measured alike. With ``duet`` the two halves of a pair run at the same
-    time, each on its own half of the lease's cores (swapped from pair to pair)."""
+    time, each on its own half of the lease's cores (swapped within every two pairs)."""
     with session(home) as (place, store):
         proj = registry.load_project(store, project)
         bench = proj.benchmark(benchmark)
@@ -851,6 +851,8 @@ def _paired_job(store: Store, place: Home, proj: registry.Project, bench: Benchm
                      sandbox=request.sandbox, wait=True, progress=_same_for_both(progress),
                      candidate=request.revision, cpuset=request.cpuset, gpus=request.gpus,
                      job_id=request.job_id)
+    if result.pairs_run == 0:  # the job fails, saying why, rather than end "done" with nothing
+        raise errors.CompareError(f"no pair ran: {result.verdict.kind}: {result.verdict.reason}")
     return result.candidate
 
 

@@ -148,6 +148,11 @@ def test_a_work_directory_and_a_repetitions_scratch_are_named_at_random(
     assert (workdir / OWNER_FILE).read_text().split()[1:] == [str(pid), started]
     assert [entry.name for entry in temporary.iterdir()] == [workdir.name]  # nothing staged
     assert collect_workdirs(temporary) == []  # its owner, this process, is alive
+    # a clean-up killed after it removed the owner's file, before the directory itself: empty,
+    # nameless, and still collected
+    left = create_workdir()
+    (left / OWNER_FILE).unlink()
+    assert collect_workdirs(temporary) == [left] and workdir.is_dir()
     run_set = RunSet.model_construct(id=7, project="p", benchmark="b")
     scratches = [repetition_of(Home(tmp_path / "home"), run_set, index, workdir).scratch_dir
                  for index in range(3)]

@@ -204,7 +204,7 @@ def test_paired_api_shapes_and_refusals(bench, make_project) -> None:
 
 
 def test_a_paired_run_that_can_run_no_pair_says_why_and_exits_as_evaluate(
-        bench, make_project) -> None:
+        bench, make_project, home) -> None:
     """A protected file changed since the baseline: no pair runs, and bench run says TAMPERED
     and exits 1 rather than print nothing and exit 0 (which reads as "the repetitions ran")."""
     root = _paired_toy(make_project, bench)
@@ -219,6 +219,15 @@ def test_a_paired_run_that_can_run_no_pair_says_why_and_exits_as_evaluate(
     assert as_json.returncode == 1
     result = json.loads(as_json.stdout)
     assert (result["pairs_run"], result["verdict"]["kind"]) == (0, "TAMPERED")
+    # in the background too: the job fails and says why, rather than end "done" with nothing
+    started = bench("run", "toy", "speed", "--background", "--sandbox", "process", "--json")
+    assert started.returncode == 0, started.stderr
+    job = json.loads(started.stdout)["id"]
+    deadline = time.monotonic() + 120
+    while (status := api.status(job, home=home)[0]).active:
+        assert time.monotonic() < deadline, "the job never finished"
+        time.sleep(0.5)
+    assert status.state == "failed" and "no pair ran: TAMPERED" in (status.message or "")
 
 
 def test_a_paired_background_job_runs_pairs_at_the_commit_it_was_given(

@@ -73,7 +73,7 @@ def compare(
         "(exit 5).")] = True,
     duet: Annotated[bool, typer.Option(
         "--duet", help="Run the two halves of each pair at the same time, each pinned to its "
-        "own set of the benchmark's threads cores (the sets swap sides from pair to pair), so "
+        "own set of the benchmark's threads cores (the sets swap sides within every two pairs), so "
         "interference from the rest of the machine hits both alike. Needs twice the "
         "benchmark's threads free and a sandbox that pins (docker).")] = False,
     sandbox: SandboxOpt = None,

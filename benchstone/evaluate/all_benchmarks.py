@@ -149,12 +149,15 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
                                      strict=True):
             verdicts[i] = _adjusted(verdicts[i], significant, p, q, len(family))
     worse = [b.name for b, v in zip(benches, verdicts, strict=True) if regressed(v, b)]
-    # repetitions that failed at the commit fail the benchmark there for good: as a FAIL would
-    failed = [f"{b.name} {v.kind}" + (" (failed repetitions)" if v.kind == VerdictKind.REJECT
+    # repetitions that failed at the commit fail the benchmark there, as a FAIL would (a seed
+    # gate says NEEDS_MORE_DATA for them; a calibrated one REJECT, or NEEDS_MORE_DATA while
+    # they still run, which is not a failure)
+    failed = [f"{b.name} {v.kind}" + (" (failed repetitions)" if v.failures_withhold_promotion
                                       else "")
               for b, v in zip(benches, verdicts, strict=True)
               if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)
-              or (v.kind == VerdictKind.REJECT and v.failures_withhold_promotion)]
+              or (v.failures_withhold_promotion and (v.kind == VerdictKind.REJECT
+                                                     or _seed_gate(b)))]
     promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == VerdictKind.PROMOTE]
     waiting = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind in WAITING_KINDS]
     if worse or failed:
@@ -168,6 +171,12 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
         kind, reason = VerdictKind.REJECT, "no benchmark improved"
     return AllVerdict(project=project.name, kind=kind, reason=reason, fdr=q if family else None,
                       benchmarks=verdicts, regressed=worse, warnings=warnings)
+
+
+def _seed_gate(bench: BenchmarkSpec) -> bool:
+    """The original's sigma and mann_whitney gates, judged on one run set."""
+    return (bench.is_stochastic and bench.gate_policy not in CALIBRATED_POLICIES
+            and not bench.is_paired)
 
 
 def _adjusted(verdict: Verdict, significant: bool, p: float, q: float, m: int) -> Verdict:

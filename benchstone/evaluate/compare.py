@@ -176,7 +176,7 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                                       design=design)
     if sets is not None:
         warnings = [*warnings, f"design: duet, both halves of each new pair at once on cores "
-                    f"{sets[0]} and {sets[1]}, swapped from pair to pair"]
+                    f"{sets[0]} and {sets[1]}, swapped within every two pairs"]
     sessions: dict[str, RunSetSession] = {}
     first_sides: list[str] = []
     duet_cores: list[tuple[str, str]] = []

@@ -74,8 +74,10 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
         # a run that crashed (or timed out) at the commit is a wrong answer too: judging only
         # the runs that produced an artifact would let a program crash rather than FAIL
         last = failed[-1]
+        where = (f"at {git_sha[:10]}" if all(run.git_sha == git_sha for run in every)
+                 else f"at commits of {git_sha[:10]}'s tree")
         return verdict_for(project, bench, VerdictKind.FAIL, (
-            f"{len(failed)} of its {len(every)} run(s) at {git_sha[:10]} failed, the newest "
+            f"{len(failed)} of its {len(every)} run(s) {where} failed, the newest "
             f"with {last.failure or last.status}{': ' + last.message if last.message else ''}"
             f" (bench history {project.name} {bench.name} shows them)"))
     runs = [run for run in every if run.artifact_sha256]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -25,6 +26,7 @@ GIT_VIEW_PREFIX = "benchstone-git-"  # provenance's clean views of a project's r
 PREFIXES = (PREFIX, GIT_VIEW_PREFIX)
 OWNER_FILE = ".owner"
 STAGING = "."  # a work directory's name until its owner's file is written
+_RANDOM_NAME = re.compile(rf"(?:{PREFIX}|{GIT_VIEW_PREFIX})[0-9a-f]{{16}}")
 
 
 def create_workdir(prefix: str = PREFIX) -> Path:
@@ -126,7 +128,12 @@ def _orphaned(workdir: Path) -> bool:
     try:
         host, pid, started = (workdir / OWNER_FILE).read_text().split()
     except (OSError, ValueError):
-        # no owner's file yet: the owner named in the directory's name (a directory of this
+        if not workdir.name.startswith(STAGING):
+            # a random name is given only after the owner's file is in: without it, one whose
+            # clean-up removed the file and was killed before the directory went (if empty)
+            return _RANDOM_NAME.fullmatch(workdir.name) is not None and not any(
+                workdir.iterdir())
+        # no owner's file yet: the owner named in the staging name (a directory of this
         # machine's temporary directory), still writing the file, or killed before it could
         name = workdir.name.removeprefix(STAGING)
         pid, _, rest = name.removeprefix(GIT_VIEW_PREFIX).removeprefix(PREFIX).partition(".")

@@ -188,6 +188,21 @@ def test_failed_repetitions_keep_a_benchmark_out_of_promotion_at_any_rate(
     assert again.kind == "REJECT" and again.reason == "speedw REJECT (failed repetitions)"
 
 
+def test_failed_repetitions_under_a_seed_gate_keep_the_whole_from_a_promote(
+        state: StoredRuns) -> None:
+    """The sigma gate says NEEDS_MORE_DATA for a failed repetition; under --all the commit is
+    rejected all the same, however well another benchmark does."""
+    state.establish("speed", wobbled(10.0, 5))
+    calibrated_baselines(state)
+    state.commit()
+    state.record("speed", wobbled(10.0, 4), failed=1)
+    state.record("speedw", wobbled(8.0, 5))
+    overall = everything(state)
+    assert kinds(overall)["speed"] == "NEEDS_MORE_DATA" and kinds(overall)["speedw"] == "PROMOTE"
+    assert overall.kind == "REJECT" and overall.exit_code == 1
+    assert overall.reason == "speed NEEDS_MORE_DATA (failed repetitions)"
+
+
 def test_grid_p_value_is_the_smallest_level_that_promotes(state: StoredRuns) -> None:
     state.establish("speedw", BASELINE)
     state.commit()

@@ -10,7 +10,7 @@ the order flipping every round) so both meet the same moods of the machine:
 - alternating: `bench compare`: the two halves one after the other, in random order, each
   pinned to the same core(s) of the comparison's lease;
 - duet: `bench compare --duet`: the two halves at once, on two disjoint core sets of one lease,
-  the sets swapped from pair to pair (Bulej et al. 2020).
+  the sets swapped within every two pairs (Bulej et al. 2020).
 
 Printed per design and metric source (the runner's CPU time of the loop, the harness's wall
 clock): the number of complete pairs, the coefficient of variation of the pair ratio with its
