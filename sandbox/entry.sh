@@ -45,12 +45,14 @@ if [ -n "${BENCHSTONE_INSTRUCTIONS_PORT:-}" ]; then
         exit 95
     fi
     invoke() {
-        # The skips name no program: given here, they override any the code sets for its
-        # children (VALGRIND_OPTS, a .valgrindrc), which would leave a child to run untraced.
+        # The skips name no program, and a forked child keeps reporting: given here, they
+        # override what the code sets for its children (VALGRIND_OPTS, a .valgrindrc), which
+        # could leave a child untraced or uncounted.
         # shellcheck disable=SC2086  # the tool's options are words
         valgrind $BENCHSTONE_INSTRUCTIONS_TOOL --trace-children=yes --vgdb=no \
             --trace-children-skip=/benchstone/skips/nothing \
             --trace-children-skip-by-arg=/benchstone/skips/nothing \
+            --child-silent-after-fork=no \
             "--log-socket=127.0.0.1:$BENCHSTONE_INSTRUCTIONS_PORT" /bin/sh -c "$1"
         counted=$?
         # The last count arrives as the process exits: let the collector write it down.
