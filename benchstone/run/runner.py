@@ -52,7 +52,7 @@ from benchstone.project.provenance import (
 )
 from benchstone.project.references import store_artifact
 from benchstone.project.registry import Project, corpus_check
-from benchstone.project.snapshots import Fingerprint, require_unchanged
+from benchstone.project.snapshots import Fingerprint, corpus_fingerprint, require_unchanged
 from benchstone.run.corpus_mount import OpenCorpus, committed_corpus, open_corpus
 from benchstone.run.environment import (
     default_cpuset,
@@ -515,11 +515,27 @@ class RunSetSession:
         if cpuset is not None:
             spec = dataclasses.replace(spec, limits=dataclasses.replace(spec.limits,
                                                                         cpuset=cpuset))
+        self._restamp_export()
         with running_ticks(self.progress, index, len(self.seeds), self.seeds[index]):
             return _repetition(store or self.store, self.home, self.backend, spec, self.bench,
                                self.run_set, self.repetitions[index], self.seeds[index],
                                self.progress.on_notice, self.slots[index],
                                self.corpus.verified if self.corpus else None, ready)
+
+    def _restamp_export(self) -> None:
+        """Give the export one fixed time and a change time of now, before each repetition:
+        the times of its export would tell the code how long ago the run set began, and so its
+        position in it. A corpus committed in the export is checked first, and its fingerprint
+        taken again after: the harness's own change is no change to refuse."""
+        corpus = self.corpus
+        inside = corpus is not None and corpus.mount.host_path.is_relative_to(
+            self.spec.project_dir)
+        if inside:
+            check_mount_unchanged(corpus.mount, corpus.verified)
+        restamp(self.spec.project_dir)
+        if inside:
+            self.corpus = dataclasses.replace(
+                corpus, verified=corpus_fingerprint(corpus.mount.host_path))
 
     def accept(self, run: Run) -> Run:
         """Count a row ``run_next`` recorded and report it."""
@@ -614,8 +630,7 @@ def _repetition(store: Store, home: Home, backend: Sandbox, spec: RunSetSpec,
         write_private(scratch / CONFIG_FILE, config.to_json())
         try:
             check_mount_unchanged(spec.corpus, corpus_verified)
-            for seen in (spec.project_dir, scratch):  # times that would tell the position
-                restamp(seen)
+            restamp(scratch)  # its times would tell the position (see RunSetSession)
             if ready is not None and attempt == 0:
                 ready()
             outcome = backend.run(spec, repetition)
