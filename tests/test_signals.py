@@ -4,9 +4,12 @@ handlers belong to the whole process; the signals are real."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 
 def _python(script: str) -> subprocess.CompletedProcess[str]:
@@ -71,3 +74,32 @@ def test_handlers_are_put_back_and_a_nested_use_keeps_the_outer_stop() -> None:
     """)
     assert done.stdout.split() == ["noted", "True", "restored", "True", "fresh", "False"], (
         done.stdout + done.stderr)
+
+
+def test_a_stop_python_could_not_raise_is_raised_at_the_next_step(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A stop whose KeyboardInterrupt lands in a weakref callback (the import system's module
+    locks) or a ``__del__`` is "ignored" by Python, with a traceback on stderr, and lost. Under
+    a command it is raised again where the command can handle it, and nothing is printed."""
+    import gc
+    import time
+
+    from benchstone.system import signals
+
+    class Interrupted:
+        def __del__(self) -> None:  # where Python can only print what is raised
+            signals._stop(signal.SIGTERM, None)
+
+    caught = False
+    before = sys.unraisablehook
+    try:
+        with signals.stopping_on_sigterm():
+            Interrupted()
+            gc.collect()
+            for _ in range(200):  # the main flow's next checks
+                time.sleep(0.005)
+    except KeyboardInterrupt:
+        caught = True
+    assert caught and signals.stop_received()
+    assert "Traceback" not in capfd.readouterr().err
+    assert sys.unraisablehook is before

@@ -6,10 +6,12 @@ stop signal that always reaches the harness."""
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import select
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -32,6 +34,24 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
         # Later SIGTERMs are ignored so that the clean-up this one starts is not cut short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _stop_again_where_it_can_be_raised(unraisable: Any) -> None:
+    """``sys.unraisablehook`` while a command runs: a stop whose KeyboardInterrupt landed where
+    Python cannot raise it (a weakref callback of the import system, a ``__del__``) was printed
+    as "Exception ignored" with a traceback, and lost. It is asked for again instead, to be
+    raised at the main flow's next check."""
+    if (isinstance(unraisable.exc_value, KeyboardInterrupt) and _received
+            and signal.getsignal(signal.SIGINT) in (_stop, signal.default_int_handler)):
+        # from another thread, a moment later: raised here, in the hook, it would be lost too
+        again = threading.Timer(0.01, _thread.interrupt_main, (signal.SIGINT,))
+        again.daemon = True
+        again.start()
+        return
+    _outer_hook[-1](unraisable)
+
+
+_outer_hook: list[Any] = [sys.__unraisablehook__]  # the hook in place before a command's
 
 
 def stop_received() -> bool:
@@ -110,16 +130,22 @@ def stopping_on_sigterm() -> Iterator[None]:
     outermost = _stop not in (previous, previous_interrupt)
     if outermost:
         _received.clear()  # a stop belongs to the command it came in
+    previous_hook = sys.unraisablehook
     try:
         stop_on_sigterm()
         if previous_interrupt is signal.default_int_handler:
             signal.signal(signal.SIGINT, _stop)
+        if previous_hook is not _stop_again_where_it_can_be_raised:
+            _outer_hook.append(previous_hook)
+            sys.unraisablehook = _stop_again_where_it_can_be_raised
         yield
     finally:
         # Ctrl-C's handler first: one arriving between the two then finds SIGTERM's still ours
         if previous_interrupt is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous_interrupt)
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if previous_hook is not _stop_again_where_it_can_be_raised:
+            sys.unraisablehook = _outer_hook.pop()
 
 
 def wait_for_exit(pid: int) -> tuple[int, Any]:
