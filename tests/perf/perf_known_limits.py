@@ -9,6 +9,9 @@ Printed, each with its trial count and one Monte Carlo standard error, beside al
    does now, re-established (at most 10 times) until the pool's mean is in its slowest 10 %.
 2. A constant candidate at the baseline's centre, not better (the ``rank`` lump of about 2^-n).
 3. A ``resolution`` below the real noise: 2 runs a side, jitter of 0.75 x resolution.
+4. ``deterministic = true`` and a program that draws its own randomness: a third cheaper half
+   of the time, twice as costly otherwise (1.33 x the baseline on average, worse), judged
+   exactly at 2 runs a side.
 
 Exits 0; the figures are for docs/gates.md ("Establishing a baseline again", "Known limits").
 Run: python tests/perf/perf_known_limits.py [--trials N]
@@ -104,6 +107,16 @@ def main() -> int:
                     for m in range(2, HORIZON + 1))
     print(f"3. welch, resolution {resolution}, jitter 0.75 x resolution, 2 baseline runs, "
           f"evaluated after every run: {_rate(hits, trials)}")
+
+    settings = GateSettings(policy="welch", direction="minimize", alpha=ALPHA,
+                            deterministic=True)
+    exact_trials = 20 * trials
+    hits = sum(decide_sequential([100.0, 100.0],
+                                 [100.0 * (2 / 3 if rng.random() < 0.5 else 2.0)
+                                  for _ in range(2)], settings, HORIZON).kind == promote
+               for _ in range(exact_trials))
+    print(f"4. welch, deterministic = true, a candidate 2/3 or 2 x the baseline at random "
+          f"(worse on average), 2 runs a side: {_rate(hits, exact_trials)}")
     return 0
 
 
