@@ -44,11 +44,16 @@ def _stop_again_where_it_can_be_raised(unraisable: Any) -> None:
     if (isinstance(unraisable.exc_value, KeyboardInterrupt) and _received
             and signal.getsignal(signal.SIGINT) in (_stop, signal.default_int_handler)):
         # from another thread, a moment later: raised here, in the hook, it would be lost too
-        again = threading.Timer(0.01, _thread.interrupt_main, (signal.SIGINT,))
+        again = threading.Timer(0.01, _interrupt_if_still_running)
         again.daemon = True
         again.start()
         return
     _outer_hook[-1](unraisable)
+
+
+def _interrupt_if_still_running() -> None:
+    if len(_outer_hook) > 1:  # a command is still under stopping_on_sigterm: not after it
+        _thread.interrupt_main(signal.SIGINT)
 
 
 _outer_hook: list[Any] = [sys.__unraisablehook__]  # the hook in place before a command's
