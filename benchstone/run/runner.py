@@ -79,12 +79,17 @@ from benchstone.sandbox.base import (
     Repetition,
     RunSetSpec,
     Sandbox,
-    unguessable_name,
 )
 from benchstone.store import Store
 from benchstone.store.records import Run, RunSet
 from benchstone.system.harnesses import harness_marker, home_label
-from benchstone.system.workdirs import collect_workdirs, create_workdir, remove_tree, restamp
+from benchstone.system.workdirs import (
+    collect_workdirs,
+    create_workdir,
+    remove_tree,
+    restamp,
+    unguessable_name,
+)
 
 MESSAGE_LIMIT = 500
 LOST_REPETITION_RETRIES = 1

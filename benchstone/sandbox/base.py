@@ -18,13 +18,14 @@ Who is at fault is decided here and nowhere else:
 from __future__ import annotations
 
 import abc
-import secrets
 import shlex
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
+
+from benchstone.system.workdirs import unguessable_name
 
 CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
@@ -102,12 +103,6 @@ class RunSetSpec:
     # "marked_region"); None runs the invocation as it is
     instructions: str | None = None
     runtime: str | None = None  # the engine's container runtime (runsc: gVisor); None: default
-
-
-def unguessable_name() -> str:
-    """A name for what a container can see (a mount's host path, its cgroup): random, so that
-    it tells the code under test nothing, neither its position in the run set nor the harness."""
-    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True)

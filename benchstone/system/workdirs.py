@@ -29,6 +29,13 @@ STAGING = "."  # a work directory's name until its owner's file is written
 _RANDOM_NAME = re.compile(rf"(?:{PREFIX}|{GIT_VIEW_PREFIX})[0-9a-f]{{16}}")
 
 
+def unguessable_name() -> str:
+    """A name for what a container can see of the host (a mount's host path, its cgroup):
+    random, so that it tells the code under test nothing, neither its position in the run set
+    nor the harness that runs it. 16 hex digits (``_RANDOM_NAME``)."""
+    return secrets.token_hex(8)
+
+
 def create_workdir(prefix: str = PREFIX) -> Path:
     """A new private work directory under the temporary directory, marked with its owner.
 
@@ -38,7 +45,7 @@ def create_workdir(prefix: str = PREFIX) -> Path:
     pid, started = own_identity()
     staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{prefix}{pid}.{started}."))
     write_private(staging / OWNER_FILE, f"{host_name()} {pid} {started}\n")
-    workdir = staging.with_name(f"{prefix}{secrets.token_hex(8)}")
+    workdir = staging.with_name(f"{prefix}{unguessable_name()}")
     os.rename(staging, workdir)
     return workdir
 
