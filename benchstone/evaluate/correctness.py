@@ -14,6 +14,7 @@ from benchstone.project.references import compare_artifacts, load_artifact
 from benchstone.project.registry import Project
 from benchstone.run.environment import fingerprint_differences
 from benchstone.store import Store
+from benchstone.store.records import ReferenceEvent, Run
 
 
 def apply_requirements(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
@@ -58,6 +59,11 @@ def _no_artifact_reason(project: Project, bench: BenchmarkSpec, git_sha: str, ev
             f"run it first (bench run {project.name} {bench.name})")
 
 
+def _which(reference: ReferenceEvent, candidate: Run) -> str:
+    return (f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
+            f"candidate {candidate.artifact_sha256[:12]} (run {candidate.id})")
+
+
 def evaluate_correctness(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                          git_sha: str, options: EvaluateOptions) -> Verdict:
     reference = store.current_reference(project.name, bench.name)
@@ -89,7 +95,7 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
     # four would otherwise PASS after a few runs
     reference_run = store.run(reference.run_id)
     reference_set = store.run_set(reference_run.run_set_id) if reference_run else None
-    candidate_sets = {run.run_set_id: store.run_set(run.run_set_id) for run in runs}
+    candidate_sets = {set_id: store.run_set(set_id) for set_id in {run.run_set_id for run in runs}}
     for candidate_set in candidate_sets.values():
         if (candidate_set and reference_set
                 and candidate_set.protected_hash != reference_set.protected_hash):
@@ -108,8 +114,6 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
     reference_bytes = None
     judged: dict[str, bool] = {}
     for candidate in runs:
-        detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
-                  f"candidate {candidate.artifact_sha256[:12]} (run {candidate.id})"]
         if candidate.artifact_sha256 == reference.new_sha256 or candidate.artifact_sha256 in judged:
             continue
         if reference_bytes is None:
@@ -120,6 +124,7 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
             bench.reference_policy)
         judged[candidate.artifact_sha256] = comparison.equal
         if not comparison.equal:
+            detail = [_which(reference, candidate)]
             return verdict_for(project, bench, VerdictKind.FAIL,
                                f"the artifact differs from the reference ({bench.reference_policy}): "
                                f"{comparison.detail[0]}"
@@ -127,8 +132,7 @@ def evaluate_correctness(store: Store, home: Home, project: Project, bench: Benc
                                   if len(runs) > 1 else ""),
                                details=detail + comparison.detail[1:], warnings=warnings)
     newest = runs[-1]
-    detail = [f"reference {reference.new_sha256[:12]} (frozen at {reference.git_sha[:10]}), "
-              f"candidate {newest.artifact_sha256[:12]} (run {newest.id})"]
+    detail = [_which(reference, newest)]
     if len(runs) > 1:
         detail.append(f"all {len(runs)} artifact(s) at this commit match")
     how = ("byte for byte" if not judged
