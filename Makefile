@@ -1,6 +1,6 @@
 # benchstone: `make demo` sets everything up and runs the bundled demo in containers;
 # `make test` sets everything up and runs the whole test suite against the real engine;
-# `make check` is the inner loop: lint and every test that needs neither the engine nor minutes.
+# `make check` is the inner loop: lint and every quick test that needs no engine (under a minute).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -35,10 +35,14 @@ docs: $(BIN)/bench
 # of small files (stores, logs, project copies).
 CHECK_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(or $(TMPDIR),/tmp))
 
-# Tests marked `slow` (building and installing a wheel, calibrations by simulation) run only in
-# `make test`: the inner loop stays under a minute as the suite grows.
+# Tests marked `slow` (whole flows through shells, the service or many commands; simulations;
+# building a wheel) run only in `make test`: the inner loop stays under a minute. Bytecode is
+# written even where PYTHONDONTWRITEBYTECODE is set: the suite starts hundreds of Python
+# processes, and each would compile benchstone again. Work stealing keeps both workers busy to
+# the end, as tests range from milliseconds to seconds.
 check: lint
-	TMPDIR=$(CHECK_TMPDIR) $(BIN)/pytest -q -m "not docker and not slow" -n auto
+	TMPDIR=$(CHECK_TMPDIR) PYTHONDONTWRITEBYTECODE= \
+	    $(BIN)/pytest -q -m "not docker and not slow" -n auto --dist worksteal
 
 perf: engine
 	$(BIN)/python tests/perf/run_all.py

@@ -81,6 +81,7 @@ def _check_outcome(bench, root: Path, output: str) -> None:
     assert timeline["current_baseline"]["git_sha"] == git(root, "rev-parse", "HEAD")
 
 
+@pytest.mark.slow
 def test_keep_or_revert_in_shell(bench, loop_project: Path, tmp_path: Path, sandbox: str) -> None:
     env = {**os.environ, **_bench_on_path(tmp_path), "BENCHSTONE_SANDBOX": sandbox}
     result = subprocess.run(
@@ -91,6 +92,7 @@ def test_keep_or_revert_in_shell(bench, loop_project: Path, tmp_path: Path, sand
     _check_outcome(bench, loop_project, result.stdout)
 
 
+@pytest.mark.slow
 def test_keep_or_revert_through_the_python_api(bench, loop_project: Path, tmp_path: Path,
                                               sandbox: str) -> None:
     env = {**os.environ, "BENCHSTONE_SANDBOX": sandbox}

@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from conftest import commit_all
 
 from benchstone import api
@@ -54,6 +55,7 @@ def _baseline_sets(home: Path, sha: str) -> list:
     return _store(home).run_sets("toy", "speedg", git_sha=sha, kinds=("baseline",))
 
 
+@pytest.mark.slow
 def test_until_decided_interleaves_baseline_runs_and_pools_them(bench, make_project,
                                                                  home) -> None:
     root = _growing_toy(make_project, bench)
@@ -102,6 +104,7 @@ def _promoted_fixed_toy(make_project, bench) -> tuple[Path, str]:
     return root, improved
 
 
+@pytest.mark.slow
 def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, make_project,
                                                                      home) -> None:
     root, improved = _promoted_fixed_toy(make_project, bench)
@@ -124,6 +127,7 @@ def test_after_a_promote_until_decided_runs_fresh_baseline_runs_first(bench, mak
     assert "baseline repetition(s)" not in text.stdout  # nothing more to run on either side
 
 
+@pytest.mark.slow
 def test_after_a_promote_a_background_run_records_the_fresh_baseline_first(bench, make_project,
                                                                            home) -> None:
     root, improved = _promoted_fixed_toy(make_project, bench)

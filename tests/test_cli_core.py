@@ -110,6 +110,7 @@ def assert_one_error_line(result, *fragments: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ("evaluate", "ghost", "speed"),
     ("history", "ghost", "speed"),
@@ -217,6 +218,7 @@ def run_json(bench, *args: str, code: int = 0):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_json_outputs_and_evaluate_exit_codes(bench, registered: Path) -> None:
     listed = run_json(bench, "list")
     assert [p["name"] for p in listed] == ["toy"]

@@ -60,6 +60,7 @@ def _json(result) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_run_until_decided_stops_at_the_decision(bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
     _set(root, "src/speed.txt", "0.8\n", "faster")
@@ -78,6 +79,7 @@ def test_run_until_decided_stops_at_the_decision(bench, make_project) -> None:
     assert "decided after 0 repetition(s) in this run" in text.stdout  # nothing left to run
 
 
+@pytest.mark.slow
 def test_until_decided_on_an_unchanged_program_stays_within_its_budget(bench,
                                                                        make_project) -> None:
     root = _calibrated_toy(make_project, bench)
@@ -106,6 +108,7 @@ def test_until_decided_needs_a_calibrated_policy(bench, make_project) -> None:
     assert usage.returncode == 64 and "only applies with --until-decided" in usage.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_all_promotes_only_without_regressions(bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench, names=("speedw", "qualityr"))
     _set(root, "src/speed.txt", "0.8\n", "faster")
@@ -150,6 +153,7 @@ def test_evaluate_usage_errors(bench, make_project) -> None:
     assert unchanged.returncode == 2 and _json(unchanged)["kind"] == "NO_BASELINE"
 
 
+@pytest.mark.slow
 def test_explain_plots_both_samples_and_states_the_power(bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
     _set(root, "src/speed.txt", "0.8\n", "faster")
@@ -169,6 +173,7 @@ def test_explain_plots_both_samples_and_states_the_power(bench, make_project) ->
     assert flag.returncode == 0 and _json(flag)["plot"]
 
 
+@pytest.mark.slow
 def test_meta_seed_is_refused_for_calibrated_policies(bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
     _set(root, "src/speed.txt", "0.8\n", "faster")
@@ -208,6 +213,7 @@ def test_compare_runs_pairs_in_containers(bench, make_project, docker_client) ->
     assert again["verdict"]["kind"] == "PROMOTE"
 
 
+@pytest.mark.slow
 def test_compare_refuses_changed_protected_files(bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
     runner = root / "bench" / "runner.py"
@@ -218,6 +224,7 @@ def test_compare_refuses_changed_protected_files(bench, make_project) -> None:
     assert "bench/runner.py" in _json(result)["verdict"]["reason"]
 
 
+@pytest.mark.slow
 def test_promote_takes_every_run_set_then_fresh_runs_are_the_next_baseline(
         bench, make_project) -> None:
     root = _calibrated_toy(make_project, bench)
@@ -274,6 +281,7 @@ alpha = 0.05
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["welch", "rank"])
 def test_failing_the_slow_runs_is_never_promoted(bench, tmp_path: Path, policy: str) -> None:
     """A candidate whose slow repetitions fail must not be judged on the fast ones that

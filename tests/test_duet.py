@@ -148,6 +148,7 @@ def test_duet_halves_run_at_once_in_containers_on_disjoint_cores(bench, cpuproj,
     assert any("design: duet" in warning for warning in compared["verdict"]["warnings"])
 
 
+@pytest.mark.slow
 @TWO_CORES
 def test_duet_with_the_process_sandbox_pins_and_overlaps_and_keeps_deciding(bench,
                                                                              cpuproj) -> None:
@@ -205,6 +206,7 @@ def test_duet_is_refused_with_a_sandbox_that_cannot_pin(bench, cpuproj,
     assert history["entries"] == []
 
 
+@pytest.mark.slow
 @TWO_CORES
 def test_evaluate_of_a_paired_design_says_its_pairs_ran_as_duets(bench, cpuproj) -> None:
     manifest = cpuproj / "bench/manifest.toml"
@@ -250,6 +252,7 @@ def _sleeping(seconds: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 @TWO_CORES
 def test_a_stopped_duet_leaves_neither_half_running(cpuproj) -> None:
     """SIGTERM reaches the command's main thread while both halves run in threads of their

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import commit_all, git, verdict_of
 
 SB = ("--sandbox", "process")
@@ -50,6 +51,7 @@ def test_a_commit_without_the_manifest_says_so_and_how_to_commit_it(bench, make_
     assert fix == "fix: commit it (git add bench/manifest.toml && git commit), then run again"
 
 
+@pytest.mark.slow
 def test_evaluate_after_promote_rejects_and_promote_again_says_why(bench, make_project) -> None:
     root = make_project("toy")
     assert bench("register", str(root)).returncode == 0
@@ -74,6 +76,7 @@ def test_evaluate_after_promote_rejects_and_promote_again_says_why(bench, make_p
         "promote", "establish"]
 
 
+@pytest.mark.slow
 def test_a_calibrated_benchmark_rejects_after_promote_too(bench, make_project) -> None:
     root = welch_toy(make_project, bench)
     (root / "src" / "speed.txt").write_text("0.5\n")
@@ -168,6 +171,7 @@ def test_ctrl_c_while_the_cli_starts_is_one_line_and_exit_130(tmp_path: Path) ->
     assert interrupted >= 3, "the signal arrived after the command had finished every time"
 
 
+@pytest.mark.slow
 def test_a_stop_while_evaluate_loads_its_modules_is_exit_130(bench, make_project) -> None:
     """SIGTERM at moments spread over an evaluate, most of them while it imports the gates and
     the models it needs: each is "interrupted" and 130 (or the verdict, when the command was
@@ -203,6 +207,7 @@ def test_a_stop_while_evaluate_loads_its_modules_is_exit_130(bench, make_project
     assert interrupted >= 2, "the signal missed the command almost every time"
 
 
+@pytest.mark.slow
 def test_a_sequential_verdict_reads_plainly_first(bench, make_project) -> None:
     root = welch_toy(make_project, bench)
     (root / "src" / "speed.txt").write_text("0.5\n")

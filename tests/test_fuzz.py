@@ -9,12 +9,14 @@ from redteam import fuzzing
 EXAMPLES_PER_PROPERTY = 400
 
 
+@pytest.mark.slow
 def test_manifest_loader_fuzzed() -> None:
     fuzzing.EXAMPLES.clear()
     fuzzing.fuzz_manifest(EXAMPLES_PER_PROPERTY)
     assert fuzzing.EXAMPLES["manifest"] >= EXAMPLES_PER_PROPERTY // 2
 
 
+@pytest.mark.slow
 def test_result_parser_fuzzed() -> None:
     fuzzing.EXAMPLES.clear()
     fuzzing.fuzz_result(EXAMPLES_PER_PROPERTY)

@@ -72,6 +72,7 @@ def test_a_resolution_alone_decides_exactly_only_within_it() -> None:
     assert noisy.sequential is not None
 
 
+@pytest.mark.slow
 def test_constant_samples_without_a_declaration_are_not_taken_as_exact() -> None:
     """Two 0/1 samples repeat by chance: without deterministic or a resolution, 2 v 2
     constant and different is not a PROMOTE."""
@@ -118,6 +119,7 @@ def test_boundaries_are_kept_and_a_file_that_does_not_fit_is_recomputed(tmp_path
         sq.boundaries.cache_clear()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n_baseline", "horizon", "alpha"),
                          [(2, 10, 0.05), (3, 10, 0.05), (4, 10, 0.01), (5, 10, 0.01)])
 def test_the_register_check_agrees_with_the_simulated_boundaries(n_baseline: int, horizon: int,
@@ -126,6 +128,7 @@ def test_the_register_check_agrees_with_the_simulated_boundaries(n_baseline: int
     assert sq.rank_can_promote(n_baseline, horizon, alpha) == sq.can_promote(design)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("n_baseline", "horizon", "alpha"),
                          [(2, 12, 0.01), (2, 15, 0.01), (3, 6, 0.01), (3, 7, 0.01),
                           (2, 4, 0.05), (2, 5, 0.05)])

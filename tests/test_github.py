@@ -68,6 +68,7 @@ def test_publish_appends_to_the_summary_file_or_prints(tmp_path: Path) -> None:
     assert printed[0] == "### benchstone" and printed[-1].startswith("::error ")
 
 
+@pytest.mark.slow
 def test_evaluate_format_github_end_to_end(bench, make_project, tmp_path: Path) -> None:
     root = make_project("toy")
     summary = tmp_path / "step-summary.md"

@@ -105,6 +105,7 @@ def follow(steps: list[tuple[str, list[str]]], root: Path, cwd: Path,
     return done
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["here", "elsewhere-with-a-makefile"])
 def test_the_printed_next_steps_work_as_written(tmp_path: Path, shell_env: dict[str, str],
                                                 layout: str) -> None:
@@ -131,6 +132,7 @@ def test_the_printed_next_steps_work_as_written(tmp_path: Path, shell_env: dict[
     assert git(root, "ls-files", "Makefile") == "Makefile"
 
 
+@pytest.mark.slow
 def test_outside_a_repository_the_commit_step_begins_with_git_init(
         tmp_path: Path, shell_env: dict[str, str]) -> None:
     root = tmp_path / "loose"
@@ -149,6 +151,7 @@ def test_outside_a_repository_the_commit_step_begins_with_git_init(
         "git add -A && git commit -m 'Add a benchstone benchmark'"]
 
 
+@pytest.mark.slow
 def test_adding_a_benchmark_says_the_first_turns_tampered_and_how_to_fix_it(
         tmp_path: Path, shell_env: dict[str, str]) -> None:
     root = tmp_path / "solver"
@@ -209,6 +212,7 @@ def test_adding_a_benchmark_that_exists_refuses_and_writes_nothing(bench, tmp_pa
     assert "    other) ;;\n" in (root / "bench" / "run.sh").read_text()
 
 
+@pytest.mark.slow
 def test_a_manifest_only_change_is_tampered_with_the_fix_named(bench, make_project) -> None:
     root = make_project("toy")
     assert bench("register", str(root)).returncode == 0

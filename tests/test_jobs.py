@@ -156,6 +156,7 @@ def test_a_foreground_run_beside_a_background_job_takes_the_other_core(bench, cp
                                                                ("foreground", "done")]
 
 
+@pytest.mark.slow
 def test_foreground_and_background_runs_write_one_store_at_once(bench, cpuproj, home) -> None:
     """Many short repetitions from two processes (the process sandbox: fast, so their writes
     interleave densely), while a third reads status: no row lost, nothing locked."""
@@ -305,6 +306,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_finished_repetitions(bench, cp
     assert unknown.returncode == 5 and "no job 'ffffffffffff'" in unknown.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess_cli  # the worker must outlive the process that dispatched it
 def test_background_required_goes_to_the_background_unless_told_foreground(
         bench, cpuproj, home) -> None:

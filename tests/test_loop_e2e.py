@@ -81,6 +81,7 @@ def test_expect_mismatch_exits_4(bench, make_project) -> None:
     assert bench("evaluate", "toy", "speed", "--expect", "no_baseline").returncode == 0
 
 
+@pytest.mark.slow
 def test_mann_whitney_policy_and_its_ceiling(bench, make_project, sandbox: str) -> None:
     root = make_project("toy")
     bench("register", str(root))
@@ -117,6 +118,7 @@ def test_at_sha_leaves_the_working_tree_alone(bench, make_project, sandbox: str)
     assert all(0.98 < m < 1.02 for m in metrics)  # measured at the first commit: 1.0, not 0.7
 
 
+@pytest.mark.slow
 def test_dirty_tree_is_refused_then_recorded_and_kept_out_of_gates(bench, make_project,
                                                                    home: Path) -> None:
     root = make_project("toy")
@@ -157,6 +159,7 @@ RUNNER_FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(RUNNER_FAILURES))
 def test_runner_failures_are_rows_and_the_run_goes_on(bench, make_project, sandbox: str,
                                                       case: str) -> None:
@@ -226,6 +229,7 @@ def test_at_sha_before_the_manifest_changed_says_which_commits_can_be_measured(
     assert "registered manifest" in lines[1] and "HEAD" in lines[1]
 
 
+@pytest.mark.slow
 def test_promote_refuses_to_choose_between_run_sets(bench, make_project) -> None:
     root = make_project("toy")
     bench("register", str(root))
@@ -243,6 +247,7 @@ def test_promote_refuses_to_choose_between_run_sets(bench, make_project) -> None
     assert chosen.returncode == 0 and f"meta_seed={seeds[0]}" in chosen.stdout
 
 
+@pytest.mark.slow
 def test_promote_force_is_recorded(bench, make_project) -> None:
     root = make_project("toy")
     bench("register", str(root))
@@ -266,6 +271,7 @@ def test_seeds_derive_from_the_meta_seed(bench, make_project) -> None:
     assert seeds == derive_seeds(4427, 3)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_repetitions(bench, make_project, sandbox: str,
                                           docker_client_if_docker) -> None:
     root = make_project("shellproj")

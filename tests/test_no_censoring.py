@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import commit_all, git, verdict_of
 
 from benchstone.paths import Home
@@ -22,6 +23,7 @@ SB = ("--sandbox", "process")
 # would stop. The protocol no longer tells a repetition its position, so the runner counts in a
 # host file named by src/slow.txt (the process backend, which isolates nothing, lets it).
 SLOW_TAIL = '''
+from pathlib import Path
 if Path("src/slow.txt").exists():
     counter = Path(Path("src/slow.txt").read_text().strip())
     done = int(counter.read_text()) if counter.exists() else 0
@@ -38,6 +40,7 @@ def welch_toy(make_project, bench) -> Path:
                                                      'gate_policy = "welch"\nmax_repetitions = 20'))
     runner = root / "bench" / "runner.py"
     text = runner.read_text()
+    assert 'started = time.perf_counter()\n' in text
     runner.write_text(text.replace('started = time.perf_counter()\n',
                                    'started = time.perf_counter()\n' + SLOW_TAIL))
     commit_all(root, "welch, and a slow tail when src/slow.txt exists")
@@ -55,6 +58,7 @@ def rows_recorded(home: Path) -> int:
         store.close()
 
 
+@pytest.mark.slow
 def test_stopping_a_run_before_its_slow_repetition_ends_withholds_promote(
         bench, make_project, home: Path, tmp_path: Path) -> None:
     root = welch_toy(make_project, bench)
@@ -80,6 +84,7 @@ def test_stopping_a_run_before_its_slow_repetition_ends_withholds_promote(
     assert verdict["candidate"]["n_errors"] == 1
 
 
+@pytest.mark.slow
 def test_an_empty_commit_continues_the_same_sequential_test(bench, make_project) -> None:
     root = welch_toy(make_project, bench)
     (root / "src" / "speed.txt").write_text("0.99\n")

@@ -62,6 +62,7 @@ def sandbox(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.mark.slow
 def test_openevolve_calls_the_evaluator_and_gets_gated_metrics(
         bench, evolve_project: Path, tmp_path: Path, sandbox: str) -> None:
     root = evolve_project
@@ -131,6 +132,7 @@ def test_evaluator_args_configure_the_module_level_evaluate(bench, evolve_projec
     assert artifacts["verdict"] == "PROMOTE", artifacts
 
 
+@pytest.mark.slow
 def test_a_calibrated_gate_is_evaluated_over_the_candidates_runs(bench, evolve_project: Path,
                                                                    tmp_path: Path) -> None:
     """gate_policy welch (what `bench init` scaffolds) gates every run at the candidate's
@@ -155,6 +157,7 @@ def test_a_calibrated_gate_is_evaluated_over_the_candidates_runs(bench, evolve_p
     assert "statistic" not in metrics  # a p-value gate has no z or sigma
 
 
+@pytest.mark.slow
 def test_under_the_paired_design_a_candidate_is_gated_on_pairs(bench, evolve_project: Path,
                                                                 tmp_path: Path) -> None:
     """design = "paired" (what `bench init` scaffolds): each candidate commit is measured in
@@ -182,6 +185,7 @@ def test_under_the_paired_design_a_candidate_is_gated_on_pairs(bench, evolve_pro
     assert git(root, "rev-parse", "HEAD") == base  # the candidate ran pinned, off the user's HEAD
 
 
+@pytest.mark.slow
 def test_a_pickled_evaluator_works_through_run_evolutions_wrapper(bench, evolve_project: Path,
                                                                  tmp_path: Path) -> None:
     """run_evolution(evaluator=callable) pickles the callable into a generated evaluation file."""

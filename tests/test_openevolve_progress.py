@@ -31,6 +31,7 @@ def _rows_of_newest_run_set(bench) -> list[dict]:
     return timeline["entries"][0]["runs"]
 
 
+@pytest.mark.slow
 def test_a_candidate_that_hangs_stops_after_one_timeout_and_shows_progress(
         bench, short_timeout: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     evaluator = _load(tmp_path, """
@@ -64,6 +65,7 @@ def test_a_candidate_that_hangs_stops_after_one_timeout_and_shows_progress(
                               "repetition failed (2 not run))"), lines[-1]
 
 
+@pytest.mark.slow
 def test_fail_fast_off_records_every_repetition_and_progress_off_is_silent(
         bench, short_timeout: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     evaluator = _load(

@@ -76,6 +76,7 @@ def test_json_of_run_and_baseline_is_the_report_as_before(toy: Path, bench: Benc
     assert [run["run_set_id"] for run in document["runs"]] == [document["run_set"]["id"]] * 2
 
 
+@pytest.mark.slow
 def test_promote_refusals_are_value_errors(toy: Path, home: Path) -> None:
     api.establish_baseline("toy", "speed", sandbox="process", home=home)
     with pytest.raises(ValueError, match="nothing new to promote") as nothing:
@@ -95,6 +96,7 @@ def test_promote_refusals_are_value_errors(toy: Path, home: Path) -> None:
         api.promote("toy", "speed", meta_seed=11, home=home)
 
 
+@pytest.mark.slow
 def test_history_is_in_id_order_with_the_original_filters(toy: Path, home: Path) -> None:
     first = api.run("toy", "speed", repetitions=2, sandbox="process", home=home)
     second_sha = _faster(toy)

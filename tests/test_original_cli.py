@@ -53,6 +53,7 @@ def _set(root: Path, relative: str, text: str) -> str:
 # ---- 12: a foreground run waits for its cores ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_foreground_run_waits_for_its_cores_saying_whom_it_waits_for(
         bench, toy, home, monkeypatch) -> None:
     """One core in the budget, held by a lease taken here: a plain run waits (and says for
@@ -167,6 +168,7 @@ def test_the_reference_group_and_the_original_names(bench, toy) -> None:
 # ---- 14: the original's flags and verbs ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seed_set_and_baseline_repetitions(bench, toy) -> None:
     candidate = _json(bench("run", "toy", "speed", "--seed-set", "baseline", "--json", *SB))
     assert [run["seed"] for run in candidate["runs"]] == [1, 2, 3, 4, 5]
@@ -201,6 +203,7 @@ def test_seed_set_and_baseline_repetitions(bench, toy) -> None:
     assert [run.seed for run in all_five.report.runs] != [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_notes_are_stored_and_shown_in_history(bench, toy, home) -> None:
     established = _json(bench("baseline", "establish", "toy", "speed", "--notes",
                               "initial baseline", "--json", *SB))
@@ -341,6 +344,7 @@ def test_unregister_keeps_the_history_and_register_brings_it_back(bench, toy, ho
 # ---- 15: --expect exits 0 on a match ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_expect_exits_0_on_a_match_and_4_on_a_mismatch(bench, toy) -> None:
     assert bench("evaluate", "toy", "speed", "--expect", "NO_BASELINE").returncode == 0
     assert bench("baseline", "establish", "toy", "speed", *SB).returncode == 0

@@ -132,6 +132,7 @@ tier = "correctness"
 # ---- the paired design end to end -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_paired_loop(bench, make_project, sandbox: str) -> None:
     root = _paired_toy(make_project, bench)
     sb = ("--sandbox", sandbox)
@@ -180,6 +181,7 @@ def test_the_paired_loop(bench, make_project, sandbox: str) -> None:
     assert "verdict: PROMOTE" not in unchanged.stdout
 
 
+@pytest.mark.slow
 def test_paired_api_shapes_and_refusals(bench, make_project) -> None:
     root = _paired_toy(make_project, bench, where="benchmark")
     api.establish_baseline("toy", "speed", sandbox="process")
@@ -203,6 +205,7 @@ def test_paired_api_shapes_and_refusals(bench, make_project) -> None:
     assert dirty.returncode == 5 and "committed trees" in dirty.stderr
 
 
+@pytest.mark.slow
 def test_a_paired_run_that_can_run_no_pair_says_why_and_exits_as_evaluate(
         bench, make_project, home) -> None:
     """A protected file changed since the baseline: no pair runs, and bench run says TAMPERED
@@ -230,6 +233,7 @@ def test_a_paired_run_that_can_run_no_pair_says_why_and_exits_as_evaluate(
     assert status.state == "failed" and "no pair ran: TAMPERED" in (status.message or "")
 
 
+@pytest.mark.slow
 def test_a_paired_background_job_runs_pairs_at_the_commit_it_was_given(
         bench, make_project, home) -> None:
     root = _paired_toy(make_project, bench)

@@ -30,6 +30,7 @@ def promoted_toy(bench, make_project, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_history_plots_png_and_svg(bench, promoted_toy: Path, tmp_path: Path) -> None:
     png = tmp_path / "history.png"
     result = bench("history", "toy", "speed", "--plot", str(png))

@@ -239,6 +239,7 @@ def test_arbitrary_bytes_give_a_result_or_a_protocol_error(data: bytes) -> None:
     check_result_or_protocol_error(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(RESULT_LIKE)
 def test_arbitrary_json_gives_a_result_or_a_protocol_error(document: dict) -> None:

@@ -233,6 +233,7 @@ def test_export_never_writes_through_a_committed_symlink(repo: Path, tmp_path: P
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_streams_a_blob_instead_of_holding_it(repo: Path, tmp_path: Path) -> None:
     """git stores gigabytes of zeros in a few megabytes: the export writes a blob in chunks
     instead of holding it whole in the harness's memory."""

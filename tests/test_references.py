@@ -16,6 +16,7 @@ from benchstone.errors import ReferenceExists
 from benchstone.project.references import compare_artifacts, diff_excerpt
 
 
+@pytest.mark.slow
 def test_freeze_fail_with_offset_revert_pass_replace(bench, make_project, sandbox: str,
                                                      home: Path) -> None:
     root = make_project("toy")
@@ -99,10 +100,11 @@ def test_evaluate_at_the_frozen_sha_passes(bench, make_project) -> None:
 def test_missing_or_oversized_artifact_is_an_error_row(bench, make_project) -> None:
     root = make_project("toy")
     runner = root / "bench" / "runner.py"
-    runner.write_text(runner.read_text().replace(
-        'Path(config["artifact_path"]).write_text(Path("src/output.txt").read_text())',
-        'if config["repetition_index"] % 2:\n'
-        '        Path(config["artifact_path"]).write_text("x" * 4096)'))
+    source = runner.read_text()
+    writes = 'write(config["artifact_path"], read("src/output.txt"))'
+    assert writes in source
+    runner.write_text(source.replace(writes, 'if config["repetition_index"] % 2:\n'
+                                             '        write(config["artifact_path"], "x" * 4096)'))
     manifest = root / "bench" / "manifest.toml"
     manifest.write_text(manifest.read_text().replace(
         'reference_policy = "byte_equivalence"',
@@ -135,6 +137,7 @@ def test_the_reference_cannot_be_found_from_inside_the_sandbox(bench, make_proje
     runner = root / "bench" / "runner.py"
     search = f'''elif args.entry == "output":
     import os
+    from pathlib import Path
     found = []
     needles = ({secret!r}, {digest!r}.encode(), {str(home)!r}.encode())
     for top, dirs, files in os.walk("/", onerror=lambda e: None):
@@ -154,6 +157,7 @@ def test_the_reference_cannot_be_found_from_inside_the_sandbox(bench, make_proje
     Path(config["artifact_path"]).write_text(json.dumps({{"found": found, "mounts": mounts}}))
     metric = 1.0
 elif args.entry == "never":'''
+    assert 'elif args.entry == "output":' in runner.read_text()
     runner.write_text(runner.read_text().replace('elif args.entry == "output":', search))
     commit_all(root, "search for the reference")
     assert bench("run", "toy", "output").returncode == 0

@@ -80,6 +80,7 @@ def test_an_error_row_names_the_files_its_output_was_kept_in(bench, project: Pat
     assert all(Path(run["stderr_path"]).is_file() for run in report["runs"])
 
 
+@pytest.mark.slow
 def test_a_long_repetition_says_on_stderr_that_it_is_still_running(bench, project: Path) -> None:
     (project / "src" / "mode").write_text("slow\n")
     commit_all(project, "slow")

@@ -182,6 +182,7 @@ def test_project_read_only(harness: Harness, request: pytest.FixtureRequest) -> 
     assert not (harness.spec.project_dir / "new-file").exists()
 
 
+@pytest.mark.slow
 def test_timeout_kills(harness: Harness) -> None:
     harness.spec = _with_timeout(harness.spec, 2)
     started = time.monotonic()
@@ -190,6 +191,7 @@ def test_timeout_kills(harness: Harness) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.slow
 def test_child_outliving_the_parent_is_killed(harness: Harness) -> None:
     outcome, scratch = harness.run('(sleep 2; touch "$(dirname "$2")/late") & exit 0')
     assert outcome.exit_code == 0
@@ -303,6 +305,7 @@ def test_stdout_flood_is_capped(harness: Harness) -> None:
     assert outcome.stdout_path.stat().st_size < 6 * 1024 * 1024
 
 
+@pytest.mark.slow
 def test_harness_measures_time(harness: Harness) -> None:
     outcome, _ = harness.run(
         "sleep 1; python3 -c \"import time\nt=time.process_time()\n"

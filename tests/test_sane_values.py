@@ -33,6 +33,7 @@ def test_metric_range_must_be_an_ordered_pair() -> None:
         parse_manifest(manifest + b"metric_range = [3, 1]\n")
 
 
+@pytest.mark.slow
 def test_a_metric_outside_the_range_is_an_error_row_and_never_gated(bench, make_project) -> None:
     root = make_project("toy")
     assert bench("register", str(root)).returncode == 0

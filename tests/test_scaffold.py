@@ -21,6 +21,7 @@ def _empty_repository(tmp_path: Path, name: str) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("language", ["python", "shell"])
 def test_a_scaffolded_project_registers_runs_and_gates(bench, tmp_path: Path, sandbox: str,
                                                       language: str) -> None:
@@ -108,6 +109,7 @@ def _solve_in(root: Path, steps: int) -> None:
         "    return total\n")
 
 
+@pytest.mark.slow
 def test_make_bench_passes_evaluates_exit_code_through(bench, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHSTONE_SANDBOX", "process")

@@ -166,6 +166,7 @@ def test_cpuset_text_round_trips() -> None:
     assert Grant(cores=(1, 3)).cpuset == "1,3"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     core_count=st.integers(min_value=1, max_value=8),

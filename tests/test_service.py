@@ -185,6 +185,7 @@ def test_bounds_are_refused_in_one_line_and_the_service_stays_up(service: Settin
     assert exchange(service.socket_path, [framed({"version": 1, "kind": "status"})])[0]["up"]
 
 
+@pytest.mark.slow
 def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: Path,
                                                     make_project: Callable[..., Path]) -> None:
     """register, baseline, run, evaluate, list, status, history through the service: the same
@@ -232,6 +233,7 @@ def test_every_verb_of_the_loop_answers_as_locally(service: Settings, tmp_path: 
     assert all(0.4 < metric < 1.1 for metric in metrics) and callers == {getpass.getuser()}
 
 
+@pytest.mark.slow
 def test_the_other_verbs_answer_as_locally(service: Settings, tmp_path: Path,
                                            make_project: Callable[..., Path]) -> None:
     """A correctness reference frozen and checked, explain, promote, compare, the reference's
@@ -274,6 +276,7 @@ def test_the_other_verbs_answer_as_locally(service: Settings, tmp_path: Path,
     assert not (tmp_path / "client-home").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess_cli
 def test_the_api_is_a_client_too(service: Settings, make_project: Callable[..., Path],
                                   tmp_path: Path) -> None:
@@ -308,6 +311,7 @@ def test_the_api_is_a_client_too(service: Settings, make_project: Callable[..., 
     assert not (tmp_path / "client-home").exists()
 
 
+@pytest.mark.slow
 def test_the_openevolve_evaluator_is_a_client_too(service: Settings, tmp_path: Path,
                                                   make_project: Callable[..., Path]) -> None:
     """Candidates committed on the scratch branch of the client's repository reach the service

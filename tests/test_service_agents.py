@@ -18,6 +18,7 @@ def service_lab() -> Iterator[ServiceLab]:
         yield lab
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attempt", [
     pytest.param(attempt, id=attempt.name, marks=[pytest.mark.docker] if attempt.engine else [])
     for attempt in ATTEMPTS])

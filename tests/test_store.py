@@ -332,6 +332,7 @@ def test_an_ok_row_needs_a_metric(db_path: Path) -> None:
         add_run(store, add_run_set(store), 0, metric=None, status="ok")
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(db_path: Path) -> None:
     Store(db_path).close()
     script = textwrap.dedent(f"""

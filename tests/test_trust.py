@@ -24,8 +24,8 @@ def test_editing_the_runner_is_tampering(bench, make_project, sandbox: str) -> N
     root = make_project("toy")
     bench("register", str(root))
     bench("baseline", "establish", "toy", "speed", "--sandbox", sandbox)
-    _edit(root, "bench/runner.py", 'metric = float(Path("src/speed.txt").read_text()) * wobble',
-          'metric = 0.5 * float(Path("src/speed.txt").read_text()) * wobble')
+    _edit(root, "bench/runner.py", 'metric = float(read("src/speed.txt")) * wobble',
+          'metric = 0.5 * float(read("src/speed.txt")) * wobble')
     commit_all(root, "report a better number")
     bench("run", "toy", "speed", "--sandbox", sandbox)
     code, verdict = verdict_of(bench, "toy", "speed")
@@ -41,6 +41,7 @@ def test_editing_the_runner_is_tampering(bench, make_project, sandbox: str) -> N
     assert verdict_of(bench, "toy", "speed")[1]["kind"] == "PROMOTE"
 
 
+@pytest.mark.slow
 def test_protected_paths_are_configurable(bench, make_project) -> None:
     root = make_project("toy")
     _edit(root, "bench/manifest.toml", 'name = "speed"\n',
@@ -60,6 +61,7 @@ def test_protected_paths_are_configurable(bench, make_project) -> None:
     assert "src/speed.txt" in verdict["reason"]
 
 
+@pytest.mark.slow
 def test_harness_wall_metric_ignores_what_the_runner_claims(bench, make_project,
                                                             sandbox: str) -> None:
     root = make_project("shellproj")
@@ -122,6 +124,7 @@ def test_harness_owned_corpus(bench, make_project, tmp_path: Path, sandbox: str,
     assert (Path(stored.path) / "answers.txt").read_text() == "held-out-marker-7f3a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["sigma", "welch"])
 def test_pointing_a_corpus_name_at_other_data_is_never_compared(bench, make_project,
                                                                 tmp_path: Path,
@@ -166,6 +169,7 @@ def test_a_missing_harness_corpus_stops_the_run(bench, make_project) -> None:
     assert result.returncode == 5 and "bench corpus add nope PATH" in result.stderr
 
 
+@pytest.mark.slow
 def test_different_environment_is_not_compared_for_performance(make_project,
                                                                 home: Path) -> None:
     if len(os.sched_getaffinity(0)) < 2:
@@ -210,6 +214,7 @@ def _speed_requiring_frozen_output(bench, make_project) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_faster_but_wrong_is_rejected(bench, make_project) -> None:
     root = _speed_requiring_frozen_output(bench, make_project)
     _edit(root, "src/speed.txt", "1.0", "0.5")
@@ -373,6 +378,7 @@ def test_corpus_add_over_a_name_with_new_content_warns(bench, tmp_path: Path) ->
     assert "bench baseline establish" in changed.stderr
 
 
+@pytest.mark.slow
 def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_project) -> None:
     root = _speed_requiring_frozen_output(bench, make_project)
     _edit(root, "src/speed.txt", "1.0", "0.5")
@@ -386,6 +392,7 @@ def test_a_required_benchmark_whose_runs_failed_is_named_as_such(bench, make_pro
     assert "1 of its 1 run(s) at" in verdict["reason"] and "failed" in verdict["reason"]
 
 
+@pytest.mark.slow
 def test_a_baseline_recorded_on_a_dirty_tree_is_kept_out_of_the_gate(bench, make_project) -> None:
     root = make_project("toy")
     bench("register", str(root))

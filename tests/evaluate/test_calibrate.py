@@ -109,6 +109,7 @@ def test_evaluate_warns_when_the_spread_hides_gains_near_min_effect() -> None:
     assert power.spread_warning(quiet, WELCH, 0.02) is None
 
 
+@pytest.mark.slow
 def test_calibration_runs_never_enter_a_verdict(bench: BenchCLI, make_project) -> None:
     root = make_project("toy")
     assert bench("register", str(root)).returncode == 0
@@ -173,6 +174,7 @@ def test_the_paired_design_is_calibrated_in_pairs() -> None:
     assert clear.power >= 0.9 and unchanged.power <= 0.02
 
 
+@pytest.mark.slow
 def test_calibrate_of_a_paired_benchmark_speaks_of_pairs(bench: BenchCLI, make_project) -> None:
     root = make_project("toy")
     manifest = root / "bench" / "manifest.toml"

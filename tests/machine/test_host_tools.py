@@ -38,6 +38,7 @@ def test_missing_tools_reads_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert [tool.command for tool in missing_tools()] == [tool.command for tool in HOST_TOOLS]
 
 
+@pytest.mark.slow
 @needs_root_and_apt
 def test_doctor_fix_names_and_installs_every_missing_host_tool(tmp_path: Path) -> None:
     hidden = {tool.command for tool in HOST_TOOLS}
