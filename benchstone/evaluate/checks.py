@@ -139,6 +139,22 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
         f"baseline: {way_forward}; the runs that succeeded alone say: {decision.reason}"))
 
 
+def withheld_for_baseline_failures(decision: GateDecision, failed: int,
+                                   baseline_sha: str) -> GateDecision:
+    """REJECT while repetitions of the baseline failed or never finished: compared with the
+    baseline's survivors alone, a baseline commit that fails whenever it would be cheap looks
+    slower than it is, and an unchanged candidate would be promoted against it. Final, as for a
+    candidate's failures: the failed rows stay with the baseline's tree."""
+    if not failed or decision.kind == VerdictKind.REJECT:
+        return decision
+    return replace(decision, kind=VerdictKind.REJECT, reason=(
+        f"{failed} repetition(s) of the baseline {baseline_sha[:10]} failed or never finished "
+        "(a crash, a timeout, a stop), and a baseline judged only on the runs that succeeded "
+        "could be gamed by failing its cheap ones, so nothing is promoted against it: point "
+        "the baseline at a tree that runs (bench baseline establish; through the benchstone "
+        f"service, an administrator); the runs that succeeded alone say: {decision.reason}"))
+
+
 def sequential_summary(decision: GateDecision,
                        baseline_first: int | None = None) -> SequentialSummary | None:
     """What a verdict says of the sequential procedure behind ``decision``, if there was one."""

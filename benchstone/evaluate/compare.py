@@ -196,6 +196,14 @@ def _run_pairs(store: Store, home: Home, project: Project, bench: BenchmarkSpec,
                            cores_per_repetition=request.duet),
                 progress(side) if progress else None)
         opened = [session.run_set for session in sessions.values() if session.run_set]
+        # the candidate's session reads HEAD again (its dirty check needs the working tree):
+        # a HEAD moved since would run one commit's halves under the other's name
+        moved_to = next((rs.git_sha for rs in opened if rs.side == "candidate"
+                         and rs.git_sha != shas[1]), None)
+        if moved_to is not None:
+            raise CompareError(f"HEAD moved from {shas[1][:10]} to {moved_to[:10]} while the "
+                               "comparison began, so neither is compared",
+                               fix="run again once the working tree stays at one commit")
         if (why := different_data(opened)) is not None:  # the corpus moved between the checks
             raise CompareError(f"the two halves would run on different data: {why}",
                                fix="compare again once the corpus stays put")

@@ -23,6 +23,7 @@ from benchstone.evaluate.checks import (
     settings_for,
     tampered,
     verdict_for,
+    withheld_for_baseline_failures,
     withheld_for_failures,
 )
 from benchstone.evaluate.correctness import apply_requirements
@@ -103,6 +104,10 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     decision = decide_sequential(baseline.values, candidate.values, settings_for(bench),
                                  bench.max_repetitions, first_baseline=evidence.first)
     decision = withheld_for_failures(decision, candidate.n_errors, git_sha, running=running)
+    decision = withheld_for_baseline_failures(decision, evidence.failed, pointer.git_sha)
+    if evidence.failed:
+        warnings.append(f"{evidence.failed} baseline repetition(s) failed or never finished: "
+                        "nothing is promoted against this baseline")
     summary = sequential_summary(decision, evidence.first)
     verdict = verdict_for(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,

@@ -90,8 +90,11 @@ def promote(store: Store, home: Home, project: Project, bench: BenchmarkSpec, *,
     # names the newest
     chosen_seed = (None if bench.gate_policy in CALIBRATED_POLICIES or bench.is_paired
                    else meta_seed)
+    # at the commit read once: a HEAD moved in between would have the verdict of one commit
+    # move the pointer to the run sets of another
     verdict = evaluate(store, home, project, bench,
-                       EvaluateOptions(meta_seed=chosen_seed, include_dirty=include_dirty))
+                       EvaluateOptions(meta_seed=chosen_seed, include_dirty=include_dirty,
+                                       git_sha=git_sha))
     if verdict.kind == VerdictKind.TAMPERED:
         raise NothingToPromote(f"the gate says TAMPERED: {verdict.reason}",
                                fix=f"establish a new baseline deliberately: "

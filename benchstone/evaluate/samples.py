@@ -141,13 +141,16 @@ class BaselineEvidence:
     max(first, m)); None for a fixed baseline. ``missing``: fresh baseline runs still needed
     before a first look. ``stopped``: after a PROMOTE, the run sets of the sample it stopped on
     (biased toward looking good, so never the next comparison's baseline): shown while fresh
-    runs are missing, never gated on, and never a candidate either."""
+    runs are missing, never gated on, and never a candidate either. ``failed``: repetitions of
+    the baseline's run sets that failed, or never finished under a harness that has ended
+    (``baseline_failures``)."""
 
     sets: list[RunSet]
     runs: list[Run]
     first: int | None = None
     missing: int = 0
     stopped: list[RunSet] | None = None
+    failed: int = 0
 
 
 def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
@@ -167,15 +170,29 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
         missing = max((MIN_PER_SIDE if bench.baseline_grows else wanted) - len(fresh_runs), 0)
         if missing:
             return BaselineEvidence([], [], missing=missing, stopped=stopped)
+        failed = baseline_failures(store, fresh)
         if bench.baseline_grows:
-            return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped)
+            return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped,
+                                    failed=failed)
         used = fresh_runs[:wanted]  # a fixed baseline: always the same first runs
-        return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped)
+        return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped, failed=failed)
     established, rows = established_sets(store, pointer, tree)
     if not bench.baseline_grows:
-        return BaselineEvidence(established, rows)
+        return BaselineEvidence(established, rows, failed=baseline_failures(store, established))
     own = [run for run in rows if run.status == "ok"]
-    return BaselineEvidence([*established, *fresh], own + fresh_runs, first=len(own))
+    return BaselineEvidence([*established, *fresh], own + fresh_runs, first=len(own),
+                            failed=baseline_failures(store, [*established, *fresh]))
+
+
+def baseline_failures(store: Store, sets: Sequence[RunSet]) -> int:
+    """Repetitions of the baseline's run sets that failed, or started and never finished under a
+    harness that has ended. A gate that compared with the survivors alone could be gamed by a
+    baseline commit that fails, or is stopped, whenever it would be cheap: it would look slower
+    than it is."""
+    ids = [rs.id for rs in sets]
+    failed = sum(1 for run in store.runs_of(ids) if run.status != "ok")
+    ended = sorted(set(ids) - still_running(store, sets))
+    return failed + (store.unfinished_repetitions(ended) if ended else 0)
 
 
 def established_sets(store: Store, pointer: BaselinePointer,

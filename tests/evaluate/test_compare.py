@@ -14,6 +14,8 @@ from conftest import git
 from stored_runs import ENVIRONMENT, StoredRuns, stored_runs, wobbled
 
 from benchstone.errors import CompareError, DirtyTreeError, NothingToPromote
+from benchstone.evaluate import compare as compare_module
+from benchstone.evaluate import promotion as promotion_module
 from benchstone.evaluate.compare import CompareRequest, CompareResult, compare
 from benchstone.evaluate.paired import (
     PairsSoFar,
@@ -387,3 +389,51 @@ def test_a_pair_still_running_elsewhere_is_waited_for(state: StoredRuns,
                            candidate_sha)
     assert lost.kind == "REJECT"
 
+
+
+def test_a_head_moved_as_the_comparison_begins_compares_nothing(
+        state: StoredRuns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison names HEAD once, and its candidate half reads HEAD again when it opens (for
+    the working tree's dirty check): a checkout in between is refused, never run under the first
+    commit's name."""
+    state.establish("speedw", BASELINE_RUNS)
+    named = state.commit("src/speed.txt", "1.00\n", "the same speed")
+    faster = state.commit("src/speed.txt", "0.5\n", "twice as fast")
+    git(state.root, "checkout", "-q", named)
+    read_head = compare_module.head_sha
+
+    def head_then_moved(project):
+        sha = read_head(project)
+        git(state.root, "checkout", "-q", faster)  # as an agent working beside it could
+        return sha
+
+    monkeypatch.setattr(compare_module, "head_sha", head_then_moved)
+    with pytest.raises(CompareError, match=rf"^HEAD moved from {named[:10]} to "):
+        run_compare(state, pairs=2)
+    assert not state.store.runs_of([rs.id for rs in state.store.run_sets(
+        "toy", "speedw", kinds=("compare",))])
+
+
+def test_promote_judges_the_commit_whose_run_set_it_moves_to(
+        state: StoredRuns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """promote names HEAD once: a checkout between choosing the run set and asking the gate
+    would move the pointer to one commit on the verdict of another."""
+    state.establish("speedw", BASELINE_RUNS)
+    slower = state.commit("src/speed.txt", "50.0\n", "five times slower")  # than 10.0
+    state.record("speedw", wobbled(50.0, 20), sha=slower)
+    faster = state.commit("src/speed.txt", "5.0\n", "twice as fast")
+    state.record("speedw", wobbled(5.0, 20), sha=faster)
+    assert state.evaluate("speedw").kind == "PROMOTE"  # at HEAD, the faster commit
+    git(state.root, "checkout", "-q", slower)
+    read_head = promotion_module.head_sha
+
+    def head_then_moved(project):
+        sha = read_head(project)
+        git(state.root, "checkout", "-q", faster)
+        return sha
+
+    monkeypatch.setattr(promotion_module, "head_sha", head_then_moved)
+    with pytest.raises(NothingToPromote, match=r"^the gate says REJECT"):
+        promote(state.store, state.home, state.project, state.bench("speedw"), meta_seed=None,
+                force=False, include_dirty=False)
+    assert state.store.current_pointer("toy", "speedw").action == "establish"

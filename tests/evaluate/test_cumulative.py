@@ -461,3 +461,36 @@ def test_a_repetition_still_running_elsewhere_is_waited_for_not_rejected(
     assert abandoned.kind == VerdictKind.REJECT
     assert abandoned.reason.startswith(f"1 candidate repetition(s) at {sha[:10]} failed or "
                                        "never finished")
+
+
+def test_a_baseline_whose_cheap_runs_failed_promotes_nothing(state: StoredRuns) -> None:
+    """A baseline commit that crashes whenever it would be cheap keeps only its costly runs:
+    compared with those survivors, an unchanged program looks faster."""
+    state.establish("speedw", wobbled(12.0, 10), failed=10)  # the cheap half failed
+    sha = state.commit("src/speed.txt", "1.00\n", "the same program")
+    state.record("speedw", wobbled(10.0, 12))
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == VerdictKind.REJECT and verdict.exit_code == 1
+    assert verdict.reason.startswith(
+        f"10 repetition(s) of the baseline {state.store.current_pointer('toy', 'speedw').git_sha[:10]}"
+        " failed or never finished")
+    assert "the runs that succeeded alone say: welch (sequential" in verdict.reason
+    assert "crossed the boundary" in verdict.reason  # what the survivors alone would have said
+    assert verdict.candidate.git_sha == sha
+    assert ("10 baseline repetition(s) failed or never finished: nothing is promoted against "
+            "this baseline") in verdict.warnings
+
+
+def test_a_baseline_stopped_part_way_counts_its_unfinished_repetitions(state: StoredRuns) -> None:
+    """A repetition that started and has no row, under a harness that has ended (this test's own
+    process counts as ended: it is not another one), is a failure of the baseline too: stopping
+    the slow ones would censor it as failing them would."""
+    baseline = state.establish("speedw", wobbled(12.0, 10))
+    state.commit("src/speed.txt", "1.00\n", "the same program")
+    state.record("speedw", wobbled(10.0, 12))
+    assert state.evaluate("speedw").kind == VerdictKind.PROMOTE  # a real gain: nothing was lost
+    state.store.add_repetition_start(baseline.id, 10, seed=11)
+    verdict = state.evaluate("speedw")
+    assert verdict.kind == VerdictKind.REJECT
+    assert verdict.reason.startswith(f"1 repetition(s) of the baseline {baseline.git_sha[:10]} "
+                                     "failed or never finished")
