@@ -624,6 +624,7 @@ def establish_baseline(project: str, benchmark: str, *, at_sha: str | None = Non
         bench = proj.benchmark(benchmark)
         _refuse_foreground(bench, force_foreground)
         baseline.require_seeds(proj, bench)
+        baseline.require_may_establish(store, proj, bench)
         request = runner.RunRequest(kind="baseline", revision=at_sha, allow_dirty=allow_dirty,
                              sandbox=sandbox, cpuset=cpuset, gpus=gpus, job_id=job_id,
                              repetitions=repetitions)
@@ -804,6 +805,8 @@ def dispatch(project: str, benchmark: str, *, kind: Literal["run", "baseline"] =
                                allow_dirty=allow_dirty)
         if kind == "baseline" or seed_set == "baseline":
             baseline.require_seeds(proj, bench)
+        if kind == "baseline":
+            baseline.require_may_establish(store, proj, bench)
         return jobs.dispatch(store, place, proj, bench, kind, at_sha=at_sha,
                              repetitions=repetitions, meta_seed=meta_seed,
                              allow_dirty=allow_dirty, sandbox=sandbox, wait=wait,

@@ -190,6 +190,11 @@ class NotYourProject(BenchstoneError):
     another who is not an administrator."""
 
 
+class BaselineIsAdministrators(BenchstoneError):
+    """Through the harness service, a caller who is not an administrator points a baseline that
+    is already set, or one of a project another caller registered."""
+
+
 class ServiceError(BenchstoneError):
     """The service could not be reached, or refused or broke off a request."""
 

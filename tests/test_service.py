@@ -102,7 +102,8 @@ def test_verbs_and_refused_options() -> None:
     assert protocol.refused_option(["run", "p", "b"]) is None
     assert protocol.needs_admin(["promote", "p", "b", "--force"]) == "bench promote --force"
     assert protocol.needs_admin(["reference", "replace", "p", "b"]) == "bench reference replace"
-    assert protocol.needs_admin(["gc", "--all"]) == "bench gc --all"
+    assert protocol.needs_admin(["gc", "--all"]) == "bench gc"
+    assert protocol.needs_admin(["gc"]) == "bench gc"
     assert protocol.needs_admin(["unregister", "p"]) == "bench unregister"
     assert protocol.needs_admin(["promote", "p", "b"]) is None
     assert protocol.needs_admin(["status", "--all"]) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from benchstone.errors import InvalidSetting
+from benchstone.errors import BaselineIsAdministrators, InvalidSetting
 from benchstone.paths import Home
 from benchstone.project.manifest import BenchmarkSpec
 from benchstone.project.registry import Project
@@ -13,6 +13,7 @@ from benchstone.run import runner
 from benchstone.run.runner import Progress, RunRequest, RunSetReport
 from benchstone.store import Store
 from benchstone.store.records import BaselinePointer
+from benchstone.system.host import served_caller
 
 
 class BaselineResult(BaseModel):
@@ -27,6 +28,28 @@ def require_seeds(project: Project, bench: BenchmarkSpec) -> None:
             f"{project.name}/{bench.name} has no baseline_seeds: a baseline has nothing to run",
             fix="list at least 2 seeds, e.g. baseline_seeds = [1, 2, 3, 4, 5], in "
                 "bench/manifest.toml, commit it, then bench register again")
+
+
+def require_may_establish(store: Store, project: Project, bench: BenchmarkSpec) -> None:
+    """Under the harness service, establishing a baseline moves it without the gate: a caller
+    who is not an administrator may set the first baseline of a benchmark of a project they
+    registered, and no other. Else an agent could point another's baseline, or its own once set,
+    at a commit made slow on purpose, and have an unchanged program promoted against it."""
+    asking = served_caller()
+    if asking is None:
+        return
+    registrations = store.registrations(project.name)
+    owner = registrations[-1].caller if registrations else None
+    fix = "ask an administrator of the benchstone service (bench baseline establish)"
+    if owner not in (None, asking):
+        raise BaselineIsAdministrators(
+            f"{project.name} was registered by {owner}: through the benchstone service only "
+            f"they (for its first baseline) or an administrator may point its baselines", fix=fix)
+    if store.current_pointer(project.name, bench.name) is not None:
+        raise BaselineIsAdministrators(
+            f"{project.name}/{bench.name} has a baseline: through the benchstone service moving "
+            "it without the gate is for its administrators (bench promote moves it through "
+            "the gate)", fix=fix)
 
 
 def establish(store: Store, place: Home, project: Project, bench: BenchmarkSpec,

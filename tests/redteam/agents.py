@@ -606,20 +606,28 @@ def repoint_a_corpus(lab: ServiceLab) -> Outcome:
 
 def bypass_the_gate(lab: ServiceLab) -> Outcome:
     """What a person may do by hand but an agent must not: force a promotion, replace a
-    reference, unregister the project, stop every run with gc --all (CLI and API alike)."""
+    reference, unregister the project, collect snapshots or stop every run with gc, point
+    another's baseline (CLI and API alike)."""
     before = lab.snapshot()
     attempts = [("promote", "guarded", "speed", "--force"),
                 ("reference", "replace", "guarded", "speed", "--reason", "mine"),
                 ("replace-reference", "guarded", "speed", "--reason", "mine"),
-                ("unregister", "guarded"), ("gc", "--all")]
+                ("unregister", "guarded"), ("gc", "--all"), ("gc",),
+                ("baseline", "establish", "guarded", "speed")]
     results = [lab.bench(lab.agent, *argv) for argv in attempts]
     api = [_raw(lab, {"version": 1, "kind": "api", "function": function, "args": args,
                       "attachments": []})
            for function, args in (("promote", {"project": "guarded", "benchmark": "speed",
                                                "force": True}),
-                                  ("unregister", {"project": "guarded"}))]
-    refused = all(result.returncode == 5 and "for its administrators" in result.stderr
-                  for result in results) and all("for its administrators" in a for a in api)
+                                  ("unregister", {"project": "guarded"}),
+                                  ("establish_baseline", {"project": "guarded",
+                                                          "benchmark": "speed"}))]
+
+    def refusal(text: str) -> bool:
+        return "for its administrators" in text or "an administrator may point" in text
+
+    refused = (all(result.returncode == 5 and refusal(result.stderr) for result in results)
+               and all(refusal(answer) for answer in api))
     unchanged = lab.snapshot() == before
     return Outcome(contained=refused and unchanged, details=[
         *(f"bench {' '.join(argv[:2])}: exit {result.returncode}: "
@@ -858,7 +866,7 @@ ATTEMPTS = [
     Attempt("agent_repoints_a_corpus", "point the owner's corpus name at its own data",
             repoint_a_corpus),
     Attempt("agent_bypasses_the_gate", "promote --force, replace a reference, unregister, "
-            "gc --all", bypass_the_gate),
+            "gc, establish the owner's baseline", bypass_the_gate),
     Attempt("agent_floods_the_service", "idle connections, huge frames, garbage",
             flood_the_service),
     Attempt("agent_swaps_after_submitting", "change code and corpus after handing them over",
