@@ -12,6 +12,10 @@ Printed, each with its trial count and one Monte Carlo standard error, beside al
 4. ``deterministic = true`` and a program that draws its own randomness: a third cheaper half
    of the time, twice as costly otherwise (1.33 x the baseline on average, worse), judged
    exactly at 2 runs a side.
+5. A baseline that fails whenever it would be cheap (its cost uniform on 0.1 to 0.5, failing
+   below 0.34, 24 repetitions), against the same program without the failure (20 runs): what
+   the gate says of the survivors alone, and the verdict once the baseline's failures withhold
+   ``PROMOTE`` as ``evaluate`` now does.
 
 Exits 0; the figures are for docs/gates.md ("Establishing a baseline again", "Known limits").
 Run: python tests/perf/perf_known_limits.py [--trials N]
@@ -117,6 +121,25 @@ def main() -> int:
                for _ in range(exact_trials))
     print(f"4. welch, deterministic = true, a candidate 2/3 or 2 x the baseline at random "
           f"(worse on average), 2 runs a side: {_rate(hits, exact_trials)}")
+
+    from benchstone.evaluate.checks import withheld_for_baseline_failures
+
+    settings = GateSettings(policy="welch", direction="minimize", alpha=ALPHA)
+    survivors_alone = withheld = 0
+    for _ in range(trials):
+        costs = 0.1 + 0.4 * rng.random(24)
+        kept = costs[costs >= 0.34]
+        baseline = list(kept * (1 + 0.02 * rng.standard_normal(len(kept))))
+        candidate = list((0.1 + 0.4 * rng.random(HORIZON))
+                         * (1 + 0.02 * rng.standard_normal(HORIZON)))
+        decision = decide_sequential(baseline, candidate, settings, HORIZON)
+        survivors_alone += decision.kind == promote
+        withheld += withheld_for_baseline_failures(decision, 24 - len(kept),
+                                                   "0" * 40).kind == promote
+    print(f"5. welch, a baseline failing its cheap runs (below 0.34 of U(0.1, 0.5), 24 "
+          f"repetitions), the same program without the failure as the candidate: the "
+          f"survivors alone {_rate(survivors_alone, trials)}; with the baseline's failures "
+          f"withholding PROMOTE {_rate(withheld, trials)}")
     return 0
 
 
