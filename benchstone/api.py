@@ -459,6 +459,8 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
                 report=result.candidate, verdict=result.verdict, repetitions=result.pairs_run,
                 total=result.pairs_total)
         until_decided.require_sequential(proj, bench)
+        # HEAD read once: every look judges this commit, and runs of another are refused
+        named = evaluation.head_sha(proj)
 
         def execute(planned: int, stop: until_decided.StopRule) -> RunSetReport:
             request = runner.RunRequest(kind="run", repetitions=planned, allow_dirty=allow_dirty,
@@ -467,14 +469,21 @@ def run_until_decided(project: str, benchmark: str, *, max_repetitions: int | No
                                                                                     lease):
                 report = runner.execute(store, place, proj, bench, leased, progress, stop=stop)
                 leases.finish_run(lease, report)
-                return report
+            if report.run_set.git_sha != named:
+                raise errors.GitError(
+                    f"HEAD moved from {named[:10]} to {report.run_set.git_sha[:10]} while bench "
+                    "run --until-decided ran: its runs are kept at the commit they ran, and "
+                    "nothing is decided", fix="run again once the working tree stays at one "
+                    "commit")
+            return report
 
         def execute_baseline(count: int) -> RunSetReport:
             return _baseline_repetitions(store, place, proj, bench, count, sandbox, wait,
                                          progress)
 
         return until_decided.run_until_decided(
-            store, place, proj, bench, evaluation.EvaluateOptions(include_dirty=allow_dirty),
+            store, place, proj, bench,
+            evaluation.EvaluateOptions(include_dirty=allow_dirty, git_sha=named),
             max_repetitions, execute, execute_baseline)
 
 

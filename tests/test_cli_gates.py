@@ -79,6 +79,31 @@ def test_run_until_decided_stops_at_the_decision(bench, make_project) -> None:
     assert "decided after 0 repetition(s) in this run" in text.stdout  # nothing left to run
 
 
+def test_run_until_decided_judges_the_commit_it_began_at(bench, make_project,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout while it runs would have the runs of one commit stop on, and exit with, the
+    verdict of another: HEAD is read once, and runs of another commit are refused."""
+    from benchstone.evaluate import single
+
+    root = _calibrated_toy(make_project, bench)
+    begun = _set(root, "README", "docs only\n", "no change to the program")
+    faster = _set(root, "src/speed.txt", "0.5\n", "twice as fast")
+    git(root, "checkout", "-q", begun)
+    read_head = single.head_sha
+
+    def head_then_moved(project):
+        sha = read_head(project)
+        git(root, "checkout", "-q", faster)
+        return sha
+
+    monkeypatch.setattr(single, "head_sha", head_then_moved)
+    ran = bench("run", "toy", "speedw", "--until-decided", "--sandbox", "process")
+    assert ran.returncode == 5, ran.stdout + ran.stderr
+    assert f"error: HEAD moved from {begun[:10]} to {faster[:10]} while bench run " \
+           "--until-decided ran" in ran.stderr
+    assert "PROMOTE" not in ran.stdout
+
+
 @pytest.mark.slow
 def test_until_decided_on_an_unchanged_program_stays_within_its_budget(bench,
                                                                        make_project) -> None:

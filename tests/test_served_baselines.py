@@ -4,6 +4,14 @@ set here. The whole service, with real Unix users, is in tests/test_service_agen
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
+from benchstone.paths import Home
+from benchstone.run import baseline as baseline_module
+from benchstone.store import Store
 from benchstone.system.host import ADMIN_VARIABLE, CALLER_VARIABLE
 
 
@@ -48,3 +56,28 @@ def test_the_first_baseline_of_a_project_is_its_owners(bench, make_project) -> N
                   env=as_caller("alice"))
     assert owner.returncode == 5
     assert "baseline" not in owner.stderr.split("\n")[0] and "administrators" in owner.stderr
+
+
+@pytest.mark.docker
+def test_a_first_baseline_set_while_another_ran_is_not_moved(bench, make_project, docker_client,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owner's two establishments dispatched side by side both pass the check made before
+    they run; the one that ends second is asked again as it adds its pointer, and refused. The
+    other establishment is played by a pointer added while this one runs."""
+    root = make_project("toy")
+    assert bench("register", str(root), env=as_caller("alice")).returncode == 0
+    execute = baseline_module.runner.execute
+
+    def execute_while_another_ends(store, place, project, spec, request, progress):
+        report = execute(store, place, project, spec, request, progress)
+        store.add_pointer(project=project.name, benchmark=spec.name,
+                          run_set_id=report.run_set.id, git_sha=report.run_set.git_sha,
+                          meta_seed=report.run_set.meta_seed, action="establish")
+        return report
+
+    monkeypatch.setattr(baseline_module.runner, "execute", execute_while_another_ends)
+    second = bench("baseline", "establish", "toy", "speed", env=as_caller("alice"))
+    assert second.returncode == 5, second.stderr
+    assert "toy/speed has a baseline" in second.stderr
+    store = Store(Home(Path(os.environ["BENCHSTONE_HOME"])).database)
+    assert len(store.pointers("toy", "speed")) == 1

@@ -152,10 +152,13 @@ def evaluate_all(store: Store, home: Home, project: Project, options: EvaluateOp
     # repetitions that failed at the commit fail the benchmark there, as a FAIL would (a seed
     # gate says NEEDS_MORE_DATA for them; a calibrated one REJECT, or NEEDS_MORE_DATA while
     # they still run, which is not a failure)
-    failed = [f"{b.name} {v.kind}" + (" (failed repetitions)" if v.failures_withhold_promotion
-                                      else "")
+    # and so do failed repetitions of its baseline: else failing one would leave a benchmark
+    # out of the whole, free to regress
+    failed = [f"{b.name} {v.kind}" + (" (failed baseline repetitions)" if v.baseline_failed
+                                      else " (failed repetitions)"
+                                      if v.failures_withhold_promotion else "")
               for b, v in zip(benches, verdicts, strict=True)
-              if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED)
+              if v.kind in (VerdictKind.FAIL, VerdictKind.TAMPERED) or v.baseline_failed
               or (v.failures_withhold_promotion and (v.kind == VerdictKind.REJECT
                                                      or _seed_gate(b)))]
     promoted = [b.name for b, v in zip(benches, verdicts, strict=True) if v.kind == VerdictKind.PROMOTE]

@@ -141,18 +141,22 @@ def withheld_for_failures(decision: GateDecision, failed: int, git_sha: str, *,
 
 def withheld_for_baseline_failures(decision: GateDecision, failed: int,
                                    baseline_sha: str) -> GateDecision:
-    """REJECT while repetitions of the baseline failed or never finished: compared with the
+    """NO_BASELINE while repetitions of the baseline failed or never finished: compared with the
     baseline's survivors alone, a baseline commit that fails whenever it would be cheap looks
-    slower than it is, and an unchanged candidate would be promoted against it. Final, as for a
-    candidate's failures: the failed rows stay with the baseline's tree."""
+    slower than it is, and an unchanged candidate would be promoted against it. The candidate is
+    not at fault, so the verdict is not a REJECT (a loop would discard a real gain) but a
+    baseline to set again, at a changed tree: the failed rows stay with this one, and pooling
+    every establishment of a tree is what keeps re-establishing from shopping for a slow one. A
+    REJECT stands: the candidate was worse even against a baseline that looks slow."""
     if not failed or decision.kind == VerdictKind.REJECT:
         return decision
-    return replace(decision, kind=VerdictKind.REJECT, reason=(
+    return replace(decision, kind=VerdictKind.NO_BASELINE, reason=(
         f"{failed} repetition(s) of the baseline {baseline_sha[:10]} failed or never finished "
         "(a crash, a timeout, a stop), and a baseline judged only on the runs that succeeded "
-        "could be gamed by failing its cheap ones, so nothing is promoted against it: point "
-        "the baseline at a tree that runs (bench baseline establish; through the benchstone "
-        f"service, an administrator); the runs that succeeded alone say: {decision.reason}"))
+        "could be gamed by failing its cheap ones, so it is not compared with: establish the "
+        "baseline at a tree that runs and is not this one (bench baseline establish; through "
+        "the benchstone service, an administrator); the runs that succeeded alone say: "
+        f"{decision.reason}"))
 
 
 def sequential_summary(decision: GateDecision,

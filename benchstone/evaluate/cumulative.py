@@ -107,7 +107,7 @@ def evaluate_cumulative(store: Store, home: Home, project: Project, bench: Bench
     decision = withheld_for_baseline_failures(decision, evidence.failed, pointer.git_sha)
     if evidence.failed:
         warnings.append(f"{evidence.failed} baseline repetition(s) failed or never finished: "
-                        "nothing is promoted against this baseline")
+                        "nothing is promoted against this baseline's tree")
     summary = sequential_summary(decision, evidence.first)
     verdict = verdict_for(
         project, bench, decision.kind, decision.reason, p_value=decision.p_value,

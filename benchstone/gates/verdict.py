@@ -105,6 +105,13 @@ class Verdict(BaseModel):
         return value if math.isfinite(value) else None
 
     @property
+    def baseline_failed(self) -> bool:
+        """NO_BASELINE for a baseline that is on record but whose repetitions failed or never
+        finished (a missing baseline has no sample): not a baseline yet to be set, but a
+        benchmark that cannot be promoted at this commit."""
+        return self.kind == VerdictKind.NO_BASELINE and self.baseline is not None
+
+    @property
     def failures_withhold_promotion(self) -> bool:
         """Candidate repetitions at the commit failed: the calibrated gates never judge only the
         runs that succeeded, so no further run at this commit can lead to PROMOTE."""

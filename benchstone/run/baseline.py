@@ -58,10 +58,14 @@ def establish(store: Store, place: Home, project: Project, bench: BenchmarkSpec,
     report = runner.execute(store, place, project, bench, request, progress)
     pointer = None
     if report.ok:
-        pointer = store.add_pointer(
-            project=project.name, benchmark=bench.name, run_set_id=report.run_set.id,
-            git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
-            action="establish", notes=notes,
-        )
+        # asked again as the pointer is added: another establishment (a background job
+        # dispatched beside this one) may have set the first baseline while this one ran
+        with store.exclusive():
+            require_may_establish(store, project, bench)
+            pointer = store.add_pointer(
+                project=project.name, benchmark=bench.name, run_set_id=report.run_set.id,
+                git_sha=report.run_set.git_sha, meta_seed=report.run_set.meta_seed,
+                action="establish", notes=notes,
+            )
     return BaselineResult(report=report, pointer=pointer)
 

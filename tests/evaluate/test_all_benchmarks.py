@@ -96,6 +96,20 @@ def test_a_regression_elsewhere_rejects_the_whole(state: StoredRuns) -> None:
     assert kinds(overall)["speedw"] == "PROMOTE"  # its own verdict still stands
 
 
+def test_a_baseline_whose_repetitions_failed_rejects_the_whole(state: StoredRuns) -> None:
+    """Else failing one benchmark's baseline would leave it out, free to regress."""
+    state.establish("speedw", BASELINE)
+    state.establish("qualityr", QUALITY, failed=2)
+    state.commit()
+    state.record("speedw", wobbled(8.0, 5))
+    state.record("qualityr", wobbled(1.1, 2))  # undecided, where its regressions would hide
+    overall = everything(state)
+    assert (kinds(overall)["qualityr"], kinds(overall)["speedw"]) == ("NO_BASELINE", "PROMOTE"), \
+        by_name(overall, "qualityr").reason
+    assert overall.kind == "REJECT" and overall.exit_code == 1
+    assert overall.reason == "qualityr NO_BASELINE (failed baseline repetitions)"
+
+
 def test_a_tampered_benchmark_rejects_the_whole(state: StoredRuns) -> None:
     state.establish("speedw", BASELINE, protected={"bench/runner.py": "one"})
     state.establish("qualityr", QUALITY)

@@ -470,7 +470,7 @@ def test_a_baseline_whose_cheap_runs_failed_promotes_nothing(state: StoredRuns) 
     sha = state.commit("src/speed.txt", "1.00\n", "the same program")
     state.record("speedw", wobbled(10.0, 12))
     verdict = state.evaluate("speedw")
-    assert verdict.kind == VerdictKind.REJECT and verdict.exit_code == 1
+    assert verdict.kind == VerdictKind.NO_BASELINE and verdict.exit_code == 2
     assert verdict.reason.startswith(
         f"10 repetition(s) of the baseline {state.store.current_pointer('toy', 'speedw').git_sha[:10]}"
         " failed or never finished")
@@ -478,7 +478,14 @@ def test_a_baseline_whose_cheap_runs_failed_promotes_nothing(state: StoredRuns) 
     assert "crossed the boundary" in verdict.reason  # what the survivors alone would have said
     assert verdict.candidate.git_sha == sha
     assert ("10 baseline repetition(s) failed or never finished: nothing is promoted against "
-            "this baseline") in verdict.warnings
+            "this baseline's tree") in verdict.warnings
+    assert "establish the baseline at a tree that runs and is not this one" in verdict.reason
+    # the way forward: a baseline at a tree of its own, which nothing failed at
+    state.commit("src/speed.txt", "1.000\n", "the baseline again, at a tree of its own")
+    state.establish("speedw", wobbled(12.0, 10))
+    state.commit("src/speed.txt", "1.0000\n", "the candidate again")
+    state.record("speedw", wobbled(10.0, 12))
+    assert state.evaluate("speedw").kind == VerdictKind.PROMOTE
 
 
 def test_a_baseline_stopped_part_way_counts_its_unfinished_repetitions(state: StoredRuns) -> None:
@@ -491,6 +498,6 @@ def test_a_baseline_stopped_part_way_counts_its_unfinished_repetitions(state: St
     assert state.evaluate("speedw").kind == VerdictKind.PROMOTE  # a real gain: nothing was lost
     state.store.add_repetition_start(baseline.id, 10, seed=11)
     verdict = state.evaluate("speedw")
-    assert verdict.kind == VerdictKind.REJECT
+    assert verdict.kind == VerdictKind.NO_BASELINE
     assert verdict.reason.startswith(f"1 repetition(s) of the baseline {baseline.git_sha[:10]} "
                                      "failed or never finished")
