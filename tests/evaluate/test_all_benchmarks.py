@@ -108,6 +108,9 @@ def test_a_baseline_whose_repetitions_failed_rejects_the_whole(state: StoredRuns
         by_name(overall, "qualityr").reason
     assert overall.kind == "REJECT" and overall.exit_code == 1
     assert overall.reason == "qualityr NO_BASELINE (failed baseline repetitions)"
+    # nor does the survivors' p-value enter the false-discovery-rate family
+    assert not any("Benjamini-Hochberg" in line for line in by_name(overall, "qualityr").details)
+    assert by_name(overall, "speedw").details[-1].startswith("Benjamini-Hochberg across 1 ")
 
 
 def test_a_tampered_benchmark_rejects_the_whole(state: StoredRuns) -> None:
