@@ -4,7 +4,6 @@ set here. The whole service, with real Unix users, is in tests/test_service_agen
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -59,7 +58,8 @@ def test_the_first_baseline_of_a_project_is_its_owners(bench, make_project) -> N
 
 
 @pytest.mark.docker
-def test_a_first_baseline_set_while_another_ran_is_not_moved(bench, make_project, docker_client,
+def test_a_first_baseline_set_while_another_ran_is_not_moved(bench, make_project, home: Path,
+                                                            docker_client,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The owner's two establishments dispatched side by side both pass the check made before
     they run; the one that ends second is asked again as it adds its pointer, and refused. The
@@ -79,5 +79,5 @@ def test_a_first_baseline_set_while_another_ran_is_not_moved(bench, make_project
     second = bench("baseline", "establish", "toy", "speed", env=as_caller("alice"))
     assert second.returncode == 5, second.stderr
     assert "toy/speed has a baseline" in second.stderr
-    store = Store(Home(Path(os.environ["BENCHSTONE_HOME"])).database)
+    store = Store(Home(home).database)
     assert len(store.pointers("toy", "speed")) == 1

@@ -163,14 +163,15 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
     pointed = store.run_set(pointer.run_set_id)
     fresh = fresh_baseline_sets(store, pointer, tree,
                                 like=None if pointer.action == "promote" else pointed)
-    fresh_runs = [run for run in store.runs_of([rs.id for rs in fresh]) if run.status == "ok"]
+    fresh_rows = store.runs_of([rs.id for rs in fresh])
+    fresh_runs = [run for run in fresh_rows if run.status == "ok"]
     if pointer.action == "promote":
         stopped = baseline_sets(store, pointer)
         wanted = max(len(bench.baseline_seeds), MIN_PER_SIDE)
         missing = max((MIN_PER_SIDE if bench.baseline_grows else wanted) - len(fresh_runs), 0)
         if missing:
             return BaselineEvidence([], [], missing=missing, stopped=stopped)
-        failed = baseline_failures(store, fresh)
+        failed = baseline_failures(store, fresh, fresh_rows)
         if bench.baseline_grows:
             return BaselineEvidence(fresh, fresh_runs, first=wanted, stopped=stopped,
                                     failed=failed)
@@ -178,20 +179,21 @@ def baseline_evidence(store: Store, project: Project, bench: BenchmarkSpec,
         return BaselineEvidence(_sets_of(fresh, used), used, stopped=stopped, failed=failed)
     established, rows = established_sets(store, pointer, tree)
     if not bench.baseline_grows:
-        return BaselineEvidence(established, rows, failed=baseline_failures(store, established))
+        return BaselineEvidence(established, rows,
+                                failed=baseline_failures(store, established, rows))
     own = [run for run in rows if run.status == "ok"]
     return BaselineEvidence([*established, *fresh], own + fresh_runs, first=len(own),
-                            failed=baseline_failures(store, [*established, *fresh]))
+                            failed=baseline_failures(store, [*established, *fresh],
+                                                     rows + fresh_rows))
 
 
-def baseline_failures(store: Store, sets: Sequence[RunSet]) -> int:
-    """Repetitions of the baseline's run sets that failed, or started and never finished under a
-    harness that has ended. A gate that compared with the survivors alone could be gamed by a
-    baseline commit that fails, or is stopped, whenever it would be cheap: it would look slower
-    than it is."""
-    ids = [rs.id for rs in sets]
-    failed = sum(1 for run in store.runs_of(ids) if run.status != "ok")
-    ended = sorted(set(ids) - still_running(store, sets))
+def baseline_failures(store: Store, sets: Sequence[RunSet], rows: Sequence[Run]) -> int:
+    """Repetitions of the baseline's run sets ``sets`` (whose rows are ``rows``) that failed, or
+    started and never finished under a harness that has ended. A gate that compared with the
+    survivors alone could be gamed by a baseline commit that fails, or is stopped, whenever it
+    would be cheap: it would look slower than it is."""
+    failed = sum(1 for run in rows if run.status != "ok")
+    ended = sorted({rs.id for rs in sets} - still_running(store, sets))
     return failed + (store.unfinished_repetitions(ended) if ended else 0)
 
 
